@@ -1,0 +1,261 @@
+/*
+ * codes - DNS list answer filters in Postfix's "d.d.d.d" syntax, and the classification
+ * of DNSBL answers (see codes.h).
+ *
+ * A filter is parsed into at most CODES_MAX_PATTERNS patterns, each holding one 256-bit
+ * set per octet, so that matching is four bit tests per pattern. Nothing is allocated:
+ * struct codes is a plain value owned by the caller, and every error message is a static
+ * string. The text comes from the configuration and is checked completely.
+ */
+#include "codes.h"
+
+#include <string.h>
+
+/* The parser's position in the text; err is set at the first error. */
+struct cursor {
+	const char *s;
+	size_t len, pos;
+	const char *err;
+};
+
+/* octet_set - allow values lo..hi (both included, lo <= hi <= 255) in one octet's set. */
+static void octet_set(uint64_t set[4], unsigned lo, unsigned hi)
+{
+	for (unsigned v = lo; v <= hi; v++)
+		set[v / 64] |= (uint64_t)1 << (v % 64);
+}
+
+/* octet_has - whether value v is allowed in one octet's set. */
+static bool octet_has(const uint64_t set[4], unsigned v)
+{
+	return (set[v / 64] >> (v % 64)) & 1;
+}
+
+/* peek - the next character, or '\0' at the end (the text may hold NULs: they are errors). */
+static char peek(const struct cursor *c)
+{
+	return c->pos < c->len ? c->s[c->pos] : '\0';
+}
+
+/* at_end - whether the whole text has been read. */
+static bool at_end(const struct cursor *c)
+{
+	return c->pos >= c->len;
+}
+
+/* fail - record the first error and return false, so that callers can return its value. */
+static bool fail(struct cursor *c, const char *msg)
+{
+	if (c->err == NULL)
+		c->err = msg;
+	return false;
+}
+
+/*
+ * number - read a decimal number 0..255. Digits are counted rather than accumulated
+ * without limit, so that "99999999999" is an error and not an overflow.
+ */
+static bool number(struct cursor *c, unsigned *out)
+{
+	unsigned v = 0, digits = 0;
+
+	while (!at_end(c) && peek(c) >= '0' && peek(c) <= '9') {
+		if (++digits > 3)
+			return fail(c, "number out of range (0..255)");
+		v = v * 10 + (unsigned)(peek(c) - '0');
+		c->pos++;
+	}
+	if (digits == 0)
+		return fail(c, "expected a number");
+	if (v > 255)
+		return fail(c, "number out of range (0..255)");
+	*out = v;
+	return true;
+}
+
+/* bracket_item - read "n" or "a..b" inside brackets and add it to the octet's set. */
+static bool bracket_item(struct cursor *c, uint64_t set[4])
+{
+	unsigned lo, hi;
+
+	if (!number(c, &lo))
+		return false;
+	hi = lo;
+	if (peek(c) == '.') {
+		if (c->pos + 1 >= c->len || c->s[c->pos + 1] != '.')
+			return fail(c, "expected '..' in a range");
+		c->pos += 2;
+		if (!number(c, &hi))
+			return false;
+		if (lo > hi)
+			return fail(c, "range start above its end");
+	}
+	octet_set(set, lo, hi);
+	return true;
+}
+
+/* octet - read one octet: a number, or "[item;item...]" where an item is n or a..b. */
+static bool octet(struct cursor *c, uint64_t set[4])
+{
+	unsigned v;
+
+	if (peek(c) != '[') {
+		if (!number(c, &v))
+			return false;
+		octet_set(set, v, v);
+		return true;
+	}
+	c->pos++;
+	for (;;) {
+		if (!bracket_item(c, set))
+			return false;
+		if (peek(c) == ']')
+			break;
+		if (at_end(c))
+			return fail(c, "missing ']'");
+		if (peek(c) != ';')
+			return fail(c, "expected ';' or ']'");
+		c->pos++;
+	}
+	c->pos++;
+	return true;
+}
+
+/* pattern - read four octets separated by dots. */
+static bool pattern(struct cursor *c, struct codes_pattern *p)
+{
+	memset(p, 0, sizeof(*p));
+	for (int i = 0; i < 4; i++) {
+		if (i > 0) {
+			if (peek(c) != '.')
+				return fail(c, "expected four octets separated by '.'");
+			c->pos++;
+		}
+		if (!octet(c, p->octet[i]))
+			return false;
+	}
+	return true;
+}
+
+/* is_sep - the separators between patterns: commas and blanks. */
+static bool is_sep(char ch)
+{
+	return ch == ',' || ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
+}
+
+/* skip_seps - move past separators; at_end() tells whether anything follows. */
+static void skip_seps(struct cursor *c)
+{
+	while (!at_end(c) && is_sep(peek(c)))
+		c->pos++;
+}
+
+/* codes_parse - parse a filter of one or more patterns; *out is unchanged on failure. */
+bool codes_parse(struct codes *out, const char *s, size_t len, const char **err)
+{
+	struct cursor c = {s, s != NULL ? len : 0, 0, NULL};
+	struct codes tmp;
+	const char *ignored;
+
+	if (err == NULL)
+		err = &ignored;
+	memset(&tmp, 0, sizeof(tmp));
+	for (skip_seps(&c); !at_end(&c); skip_seps(&c)) {
+		if (tmp.count == CODES_MAX_PATTERNS) {
+			*err = "too many patterns";
+			return false;
+		}
+		if (!pattern(&c, &tmp.pattern[tmp.count])) {
+			*err = c.err;
+			return false;
+		}
+		tmp.count++;
+		/* "127.0.0.2x" must not pass as 127.0.0.2 followed by a bad pattern "x". */
+		if (!at_end(&c) && !is_sep(peek(&c))) {
+			*err = "unexpected text after a pattern";
+			return false;
+		}
+	}
+	if (tmp.count == 0) {
+		*err = "empty filter";
+		return false;
+	}
+	*out = tmp;
+	return true;
+}
+
+/* codes_default - the default filter 127.0.0.[2..255] of spec section 3. */
+void codes_default(struct codes *out)
+{
+	struct codes_pattern *p = &out->pattern[0];
+
+	memset(out, 0, sizeof(*out));
+	out->count = 1;
+	octet_set(p->octet[0], 127, 127);
+	octet_set(p->octet[1], 0, 0);
+	octet_set(p->octet[2], 0, 0);
+	octet_set(p->octet[3], 2, 255);
+}
+
+/* pattern_match - whether every octet of the answer is allowed by the pattern. */
+static bool pattern_match(const struct codes_pattern *p, const uint8_t answer[4])
+{
+	for (int i = 0; i < 4; i++)
+		if (!octet_has(p->octet[i], answer[i]))
+			return false;
+	return true;
+}
+
+/* codes_match - whether the answer matches any pattern of the filter. */
+bool codes_match(const struct codes *c, const uint8_t answer[4])
+{
+	unsigned n = c->count <= CODES_MAX_PATTERNS ? c->count : CODES_MAX_PATTERNS;
+
+	for (unsigned i = 0; i < n; i++)
+		if (pattern_match(&c->pattern[i], answer))
+			return true;
+	return false;
+}
+
+/* has_pattern - whether filter c holds a pattern equal to p. */
+static bool has_pattern(const struct codes *c, const struct codes_pattern *p)
+{
+	unsigned n = c->count <= CODES_MAX_PATTERNS ? c->count : CODES_MAX_PATTERNS;
+
+	for (unsigned i = 0; i < n; i++)
+		if (memcmp(&c->pattern[i], p, sizeof(*p)) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * codes_equal - whether both filters hold the same patterns. Order and repetition are
+ * ignored, so that "127.0.0.2, 127.0.0.4" and "127.0.0.4 127.0.0.2" are equal and a
+ * reload that only reorders the filter keeps the cache. Filters that are written
+ * differently but accept the same answers may still compare unequal; the cost is only
+ * an emptied cache.
+ */
+bool codes_equal(const struct codes *a, const struct codes *b)
+{
+	unsigned na = a->count <= CODES_MAX_PATTERNS ? a->count : CODES_MAX_PATTERNS;
+	unsigned nb = b->count <= CODES_MAX_PATTERNS ? b->count : CODES_MAX_PATTERNS;
+
+	for (unsigned i = 0; i < na; i++)
+		if (!has_pattern(b, &a->pattern[i]))
+			return false;
+	for (unsigned i = 0; i < nb; i++)
+		if (!has_pattern(a, &b->pattern[i]))
+			return false;
+	return true;
+}
+
+/* codes_classify - whether an A answer is a listing, outside 127/8, or a refusal. */
+enum codes_answer codes_classify(const uint8_t answer[4])
+{
+	if (answer[0] != 127)
+		return CODES_ANSWER_OUTSIDE;
+	/* Spamhaus answers 127.255.255.x for errors; other operators keep clear of it. */
+	if (answer[1] == 255 && answer[2] == 255)
+		return CODES_ANSWER_REFUSED;
+	return CODES_ANSWER_LISTING;
+}

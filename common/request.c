@@ -1,0 +1,158 @@
+/*
+ * request - incremental scanning and in-place parsing of policy requests (see
+ * request.h). All input is untrusted; limits are checked before anything is
+ * indexed. Nothing is allocated; struct request points into the caller's buffer.
+ */
+#include "request.h"
+
+#include <string.h>
+
+static const char *const key_names[REQ_KEY_COUNT] = {
+	[REQ_REQUEST] = "request",
+	[REQ_PROTOCOL_STATE] = "protocol_state",
+	[REQ_CLIENT_ADDRESS] = "client_address",
+	[REQ_CLIENT_NAME] = "client_name",
+	[REQ_REVERSE_CLIENT_NAME] = "reverse_client_name",
+	[REQ_HELO_NAME] = "helo_name",
+	[REQ_SENDER] = "sender",
+	[REQ_RECIPIENT] = "recipient",
+	[REQ_QUEUE_ID] = "queue_id",
+	[REQ_SASL_USERNAME] = "sasl_username",
+};
+
+/* invalid - record a violation and its offset. */
+static enum request_scan invalid(const char **err, size_t *err_offset, const char *msg, size_t at)
+{
+	*err = msg;
+	*err_offset = at;
+	return REQUEST_INVALID;
+}
+
+/* check_line - a complete attribute line buf[start..end) must hold '=' after a name. */
+static const char *check_line(const char *buf, size_t start, size_t end)
+{
+	const char *eq = memchr(buf + start, '=', end - start);
+
+	if (eq == NULL)
+		return "line without '='";
+	if (eq == buf + start)
+		return "attribute without a name";
+	return NULL;
+}
+
+/*
+ * request_scan - walk line by line from where the last call stopped. Limits are
+ * checked on partial lines too, so that a client cannot make us buffer more than
+ * REQUEST_MAX_SIZE bytes while it keeps a line open.
+ */
+enum request_scan request_scan(struct request_scanner *s, const char *buf, size_t len,
+			       size_t *request_len, const char **err, size_t *err_offset)
+{
+	while (s->pos < len) {
+		size_t avail = len - s->pos;
+		const char *nl = memchr(buf + s->pos, '\n', avail);
+		size_t chunk = nl ? (size_t)(nl - (buf + s->pos)) : avail;
+		const char *nul = memchr(buf + s->pos, '\0', chunk);
+
+		if (nul != NULL)
+			return invalid(err, err_offset, "NUL byte", (size_t)(nul - buf));
+		if (s->pos + chunk - s->line_start > REQUEST_MAX_LINE)
+			return invalid(err, err_offset, "line too long", s->line_start);
+		if (s->pos + chunk + (nl != NULL) > REQUEST_MAX_SIZE)
+			return invalid(err, err_offset, "request too large", s->pos);
+		if (nl == NULL) {
+			s->pos = len;
+			return REQUEST_INCOMPLETE;
+		}
+		size_t end = s->pos + chunk;
+		s->pos = end + 1;
+		if (end == s->line_start) {
+			if (s->attrs == 0)
+				return invalid(err, err_offset, "empty request", end);
+			*request_len = s->pos;
+			return REQUEST_COMPLETE;
+		}
+		const char *why = check_line(buf, s->line_start, end);
+		if (why != NULL)
+			return invalid(err, err_offset, why, s->line_start);
+		if (++s->attrs > REQUEST_MAX_ATTRS)
+			return invalid(err, err_offset, "too many attributes", s->line_start);
+		s->line_start = s->pos;
+	}
+	return REQUEST_INCOMPLETE;
+}
+
+/*
+ * lookup_key - which known attribute a name is, or REQ_KEY_COUNT for none. The
+ * first byte and the length rule out almost every name before memcmp runs; this
+ * is on the path of every request.
+ */
+static enum request_key lookup_key(const char *name, size_t len)
+{
+	for (int k = 0; k < REQ_KEY_COUNT; k++) {
+		const char *known = key_names[k];
+		if (known[0] == name[0] && strncmp(known, name, len) == 0 && known[len] == '\0')
+			return (enum request_key)k;
+	}
+	return REQ_KEY_COUNT;
+}
+
+/* request_parse - index each line of a scanned request; lengths fit by the scan's limits. */
+void request_parse(struct request *r, const char *buf, size_t request_len)
+{
+	size_t pos = 0;
+	size_t end = request_len - 1; /* the terminating empty line's LF */
+
+	r->count = 0;
+	for (int k = 0; k < REQ_KEY_COUNT; k++)
+		r->known[k] = -1;
+	while (pos < end && r->count < REQUEST_MAX_ATTRS) {
+		const char *line = buf + pos;
+		const char *nl = memchr(line, '\n', end - pos);
+		size_t line_len = (size_t)(nl - line);
+		const char *eq = memchr(line, '=', line_len);
+		struct request_attr *a = &r->attr[r->count];
+
+		a->name = line;
+		a->name_len = (uint16_t)(eq - line);
+		a->value = eq + 1;
+		a->value_len = (uint16_t)(line_len - a->name_len - 1);
+		enum request_key k = lookup_key(a->name, a->name_len);
+		if (k != REQ_KEY_COUNT)
+			r->known[k] = (int16_t)r->count;
+		r->count++;
+		pos += line_len + 1;
+	}
+}
+
+/* request_get - a known attribute's value, or "" when the request lacks it. */
+const char *request_get(const struct request *r, enum request_key key, size_t *len)
+{
+	int i = r->known[key];
+
+	if (i < 0) {
+		*len = 0;
+		return "";
+	}
+	*len = r->attr[i].value_len;
+	return r->attr[i].value;
+}
+
+/* request_find - search from the end, because the last occurrence wins. */
+const char *request_find(const struct request *r, const char *name, size_t name_len, size_t *len)
+{
+	for (unsigned i = r->count; i-- > 0;) {
+		const struct request_attr *a = &r->attr[i];
+		if (a->name_len == name_len && memcmp(a->name, name, name_len) == 0) {
+			*len = a->value_len;
+			return a->value;
+		}
+	}
+	return NULL;
+}
+
+/* request_key_name - the protocol name of a known attribute. */
+const char *request_key_name(enum request_key key)
+{
+	return key_names[key];
+}

@@ -1,0 +1,536 @@
+/*
+ * template - reply templates in Postfix's macro syntax, compiled once and expanded into one
+ * line of printable ASCII of bounded length (see template.h for the syntax and cutting rules).
+ *
+ * A template is compiled, at configuration time, into a flat array of nodes in source order:
+ * literal text, a macro, or a conditional whose children (the nodes of its text) follow it up
+ * to its `end` index. Expansion walks that array without recursion or allocation: a first pass
+ * looks each reachable macro up once and measures the text per cut class, the room each
+ * cuttable value gets is computed from those lengths, and a second pass writes.
+ *
+ * Several values of one cut class share their room fairly ("water-filling"): values shorter
+ * than an equal share stay whole and the longer ones get equal parts of what is left. So a
+ * long sender does not wipe out a short helo name, and no value is dropped while another one
+ * of its class keeps more than its share.
+ *
+ * Memory: template_compile() copies what it needs from its source (literal text, already
+ * cleaned, and macro names) into heap blocks owned by the struct template; template_free()
+ * releases them. template_expand() keeps its state on the stack (bounded by
+ * TEMPLATE_MAX_MACROS) and writes only into the caller's buffer.
+ */
+#include "template.h"
+
+#include "text.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Bounds that keep expansion state on the stack; real templates use a handful of macros. */
+#define TEMPLATE_MAX_MACROS 64
+#define TEMPLATE_MAX_DEPTH 16
+
+#define NO_NODE SIZE_MAX
+#define NOT_SHARED SIZE_MAX
+
+static const char ellipsis[] = "...";
+#define ELLIPSIS_LEN (sizeof(ellipsis) - 1)
+
+enum node_kind {
+	NODE_TEXT,     /* literal text */
+	NODE_MACRO,    /* $name, ${name} */
+	NODE_IF_SET,   /* ${name?text}: children expanded when the value is non-empty */
+	NODE_IF_EMPTY, /* ${name:text}: children expanded when the value is empty or unknown */
+};
+
+struct node {
+	enum node_kind kind;
+	size_t off;  /* text or macro name: offset in template->buf */
+	size_t len;  /* its length */
+	size_t slot; /* macros and conditionals: index of the value in struct expansion */
+	size_t end;  /* conditionals: index of the first node after the children */
+};
+
+struct template {
+	struct node *nodes;
+	size_t nnodes;
+	size_t nslots; /* macros and conditionals: one looked-up value each */
+	char *buf;     /* literal text (cleaned) and macro names, not terminated */
+};
+
+/* A conditional whose closing '}' has not been seen yet. */
+struct open_cond {
+	size_t node;   /* its node */
+	size_t dollar; /* offset of its '$' in the source, for the error message */
+	size_t braces; /* literal '{' in its text still waiting for their '}' */
+};
+
+struct parser {
+	const char *src;
+	size_t len;
+	size_t pos;
+	struct template *t;
+	size_t cap;    /* nodes allocated */
+	size_t buflen; /* bytes used in t->buf */
+	size_t text;   /* literal node that more text extends, or NO_NODE */
+	size_t depth;
+	struct open_cond open[TEMPLATE_MAX_DEPTH];
+	const char *err;
+	size_t err_offset;
+};
+
+/* is_name_char - bytes allowed in a macro name, as in Postfix: letters, digits, '_'. */
+static bool is_name_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_';
+}
+
+/* fail - record the first error; always returns false so that callers can return it. */
+static bool fail(struct parser *p, const char *err, size_t offset)
+{
+	p->err = err;
+	p->err_offset = offset;
+	return false;
+}
+
+/* new_node - append a node of the given kind; NO_NODE when memory runs out. */
+static size_t new_node(struct parser *p, enum node_kind kind)
+{
+	struct template *t = p->t;
+
+	if (t->nnodes == p->cap) {
+		size_t cap = p->cap ? 2 * p->cap : 8;
+		struct node *nodes = realloc(t->nodes, cap * sizeof(*nodes));
+
+		if (!nodes)
+			return NO_NODE;
+		t->nodes = nodes;
+		p->cap = cap;
+	}
+	t->nodes[t->nnodes] = (struct node){ .kind = kind, .off = p->buflen };
+	return t->nnodes++;
+}
+
+/*
+ * add_text - append literal bytes, merged into the current literal node when there is one so
+ * that "a$$b" costs one node. The bytes are cleaned here once instead of at each expansion.
+ */
+static bool add_text(struct parser *p, const char *s, size_t n)
+{
+	if (p->text == NO_NODE) {
+		p->text = new_node(p, NODE_TEXT);
+		if (p->text == NO_NODE)
+			return fail(p, "out of memory", p->pos);
+	}
+	memcpy(p->t->buf + p->buflen, s, n);
+	text_clean_inplace(p->t->buf + p->buflen, n);
+	p->buflen += n;
+	p->t->nodes[p->text].len += n;
+	return true;
+}
+
+/* add_macro - append a macro or conditional node for the name at src[start..start+n). */
+static size_t add_macro(struct parser *p, enum node_kind kind, size_t dollar, size_t start,
+			size_t n)
+{
+	size_t i;
+
+	if (p->t->nslots == TEMPLATE_MAX_MACROS) {
+		fail(p, "too many macros in template", dollar);
+		return NO_NODE;
+	}
+	i = new_node(p, kind);
+	if (i == NO_NODE) {
+		fail(p, "out of memory", dollar);
+		return NO_NODE;
+	}
+	memcpy(p->t->buf + p->buflen, p->src + start, n);
+	p->buflen += n;
+	p->t->nodes[i].len = n;
+	p->t->nodes[i].slot = p->t->nslots++;
+	p->text = NO_NODE;
+	return i;
+}
+
+/* name_len - length of the macro name that starts at src[start]. */
+static size_t name_len(const struct parser *p, size_t start)
+{
+	size_t i = start;
+
+	while (i < p->len && is_name_char((unsigned char)p->src[i]))
+		i++;
+	return i - start;
+}
+
+/* parse_braced - parse "${name}", or the head "${name?" or "${name:" of a conditional. */
+static bool parse_braced(struct parser *p, size_t dollar)
+{
+	size_t start = dollar + 2;
+	size_t n = name_len(p, start);
+	size_t after = start + n;
+	enum node_kind kind;
+	size_t i;
+
+	if (after >= p->len)
+		return fail(p, "unterminated ${", dollar);
+	if (n == 0)
+		return fail(p, "missing macro name after ${", dollar);
+	switch (p->src[after]) {
+	case '}':
+		kind = NODE_MACRO;
+		break;
+	case '?':
+		kind = NODE_IF_SET;
+		break;
+	case ':':
+		kind = NODE_IF_EMPTY;
+		break;
+	default:
+		return fail(p, "expected '}', '?' or ':' after macro name", after);
+	}
+	if (kind != NODE_MACRO && p->depth == TEMPLATE_MAX_DEPTH)
+		return fail(p, "conditionals nested too deeply", dollar);
+	i = add_macro(p, kind, dollar, start, n);
+	if (i == NO_NODE)
+		return false;
+	if (kind != NODE_MACRO)
+		p->open[p->depth++] = (struct open_cond){ .node = i, .dollar = dollar };
+	p->pos = after + 1;
+	return true;
+}
+
+/* parse_dollar - parse what starts at the '$' at src[pos]: "$$", "$name" or "${...". */
+static bool parse_dollar(struct parser *p)
+{
+	size_t dollar = p->pos;
+	unsigned char c = dollar + 1 < p->len ? (unsigned char)p->src[dollar + 1] : '\0';
+	size_t n;
+
+	if (c == '$') {
+		p->pos += 2;
+		return add_text(p, "$", 1);
+	}
+	if (c == '{')
+		return parse_braced(p, dollar);
+	n = name_len(p, dollar + 1);
+	if (n == 0)
+		return fail(p, "missing macro name after $", dollar);
+	if (add_macro(p, NODE_MACRO, dollar, dollar + 1, n) == NO_NODE)
+		return false;
+	p->pos = dollar + 1 + n;
+	return true;
+}
+
+/*
+ * parse_brace - a '{' or '}' outside a macro. Inside a conditional's text braces nest, as in
+ * Postfix: a '}' closes the conditional only when every literal '{' before it has its '}'.
+ */
+static bool parse_brace(struct parser *p)
+{
+	struct open_cond *o = p->depth ? &p->open[p->depth - 1] : NULL;
+	char c = p->src[p->pos];
+
+	if (o && c == '}' && o->braces == 0) {
+		p->t->nodes[o->node].end = p->t->nnodes;
+		p->depth--;
+		p->text = NO_NODE;
+		p->pos++;
+		return true;
+	}
+	if (o && c == '{')
+		o->braces++;
+	else if (o)
+		o->braces--;
+	p->pos++;
+	return add_text(p, &c, 1);
+}
+
+/* parse_text - append the run of literal bytes at src[pos], up to the next '$', '{' or '}'. */
+static bool parse_text(struct parser *p)
+{
+	size_t start = p->pos;
+
+	/* Not strchr(): a NUL byte in the source is text too, and must not stop the scan. */
+	while (p->pos < p->len && p->src[p->pos] != '$' && p->src[p->pos] != '{' &&
+	       p->src[p->pos] != '}')
+		p->pos++;
+	return add_text(p, p->src + start, p->pos - start);
+}
+
+/* template_compile - check the syntax of src and build the template (see template.h). */
+struct template *template_compile(const char *src, size_t len, const char **err, size_t *err_offset)
+{
+	struct parser p = { .src = src, .len = len, .text = NO_NODE };
+	bool good = true;
+
+	p.t = calloc(1, sizeof(*p.t));
+	if (p.t)
+		p.t->buf = malloc(len ? len : 1); /* the copy is never longer than the source */
+	if (!p.t || !p.t->buf)
+		good = fail(&p, "out of memory", 0);
+	while (good && p.pos < len) {
+		char c = src[p.pos];
+
+		if (c == '$')
+			good = parse_dollar(&p);
+		else if (c == '{' || c == '}')
+			good = parse_brace(&p);
+		else
+			good = parse_text(&p);
+	}
+	if (good && p.depth > 0)
+		good = fail(&p, "unterminated ${", p.open[p.depth - 1].dollar);
+	if (good)
+		return p.t;
+	template_free(p.t);
+	if (err)
+		*err = p.err;
+	if (err_offset)
+		*err_offset = p.err_offset;
+	return NULL;
+}
+
+/* template_free - release a compiled template; NULL is allowed. */
+void template_free(struct template *t)
+{
+	if (!t)
+		return;
+	free(t->nodes);
+	free(t->buf);
+	free(t);
+}
+
+/* template_uses - whether any macro or conditional of t is named `name`. */
+bool template_uses(const struct template *t, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (size_t i = 0; i < t->nnodes; i++) {
+		const struct node *node = &t->nodes[i];
+
+		if (node->kind != NODE_TEXT && node->len == n &&
+		    memcmp(t->buf + node->off, name, n) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* One looked-up value during an expansion. */
+struct value {
+	const char *s; /* untrusted bytes, owned by the lookup's caller */
+	size_t len;
+	size_t shown;  /* bytes it takes in the output: len, or less when cut */
+	enum template_cut cut;
+	bool output;   /* a reachable $name (a conditional's value is only tested) */
+};
+
+struct expansion {
+	size_t fixed;      /* literal text and values of class TEMPLATE_KEEP */
+	size_t classes[3]; /* per enum template_cut: total length of the values shown */
+	struct value v[TEMPLATE_MAX_MACROS];
+};
+
+/* look_up - ask the caller for the value of node n's macro; unknown names are empty. */
+static void look_up(const struct template *t, const struct node *n, template_lookup_fn *lookup,
+		    void *ctx, struct value *v)
+{
+	/* Class for a lookup that does not say: request data, cut when needed. */
+	v->cut = TEMPLATE_CUT_LATER;
+	if (!lookup(ctx, t->buf + n->off, n->len, &v->s, &v->len, &v->cut) || !v->s) {
+		v->s = NULL;
+		v->len = 0;
+	}
+	if (v->cut != TEMPLATE_KEEP && v->cut != TEMPLATE_CUT_FIRST)
+		v->cut = TEMPLATE_CUT_LATER;
+	v->shown = v->len;
+}
+
+/* next_node - index of the node after n (at i) in a walk: skip a conditional's text when false. */
+static size_t next_node(const struct node *n, size_t i, const struct value *v)
+{
+	if (n->kind == NODE_IF_SET && v->len == 0)
+		return n->end;
+	if (n->kind == NODE_IF_EMPTY && v->len > 0)
+		return n->end;
+	return i + 1;
+}
+
+/* measure - first pass: look every reachable macro up once and add up lengths per cut class. */
+static void measure(const struct template *t, template_lookup_fn *lookup, void *ctx,
+		    struct expansion *x)
+{
+	size_t i = 0;
+
+	while (i < t->nnodes) {
+		const struct node *n = &t->nodes[i];
+		struct value *v;
+
+		if (n->kind == NODE_TEXT) {
+			x->fixed += n->len;
+			i++;
+			continue;
+		}
+		v = &x->v[n->slot];
+		look_up(t, n, lookup, ctx, v);
+		if (n->kind == NODE_MACRO) {
+			v->output = true;
+			if (v->cut == TEMPLATE_KEEP)
+				x->fixed += v->len;
+			else
+				x->classes[v->cut] += v->len;
+		}
+		i = next_node(n, i, v);
+	}
+}
+
+/*
+ * share - cut the values of class `cut` to `room` bytes in all, fairly: each value shorter
+ * than an equal share keeps its length, and the longer ones share what is left equally (the
+ * first ones get the remainder's extra bytes). Called only when the class does not fit.
+ */
+static void share(struct expansion *x, size_t nslots, enum template_cut cut, size_t room)
+{
+	size_t waiting = 0;
+	bool settled = true;
+
+	for (size_t i = 0; i < nslots; i++) {
+		struct value *v = &x->v[i];
+
+		if (v->output && v->cut == cut && v->len > 0) {
+			v->shown = NOT_SHARED;
+			waiting++;
+		}
+	}
+	/* Each round settles the values that fit in an equal share; at most one round per value. */
+	while (settled && waiting > 0) {
+		size_t level = room / waiting;
+
+		settled = false;
+		for (size_t i = 0; i < nslots; i++) {
+			struct value *v = &x->v[i];
+
+			if (v->output && v->cut == cut && v->shown == NOT_SHARED &&
+			    v->len <= level) {
+				v->shown = v->len;
+				room -= v->len;
+				waiting--;
+				settled = true;
+			}
+		}
+	}
+	for (size_t i = 0; i < nslots && waiting > 0; i++) {
+		struct value *v = &x->v[i];
+
+		if (v->output && v->cut == cut && v->shown == NOT_SHARED) {
+			/* Rounded up, so that the remainder's extra bytes go to the first ones. */
+			v->shown = (room + waiting - 1) / waiting;
+			room -= v->shown;
+			waiting--;
+		}
+	}
+}
+
+/* cut_class - take up to `over` bytes from the values of class `cut`; returns what is left over. */
+static size_t cut_class(struct expansion *x, size_t nslots, enum template_cut cut, size_t over)
+{
+	size_t total = x->classes[cut];
+	size_t take = over < total ? over : total;
+
+	if (take > 0)
+		share(x, nslots, cut, total - take);
+	return over - take;
+}
+
+/* A bounded output buffer: bytes past `limit` are dropped. */
+struct writer {
+	char *out;
+	size_t len;
+	size_t limit;
+};
+
+/* put - append untrusted bytes as printable ASCII (others become ' '), within the limit. */
+static void put(struct writer *w, const char *s, size_t n)
+{
+	size_t room = w->limit - w->len;
+
+	if (n > room)
+		n = room;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		w->out[w->len + i] = text_is_clean_char(c) ? (char)c : ' ';
+	}
+	w->len += n;
+}
+
+/*
+ * put_value - append a value in the room `shown` it was given. A cut value ends in "..."; one
+ * left with less room than that is dropped, since "." or ".." would only puzzle the reader.
+ */
+static void put_value(struct writer *w, const struct value *v)
+{
+	if (v->shown >= v->len) {
+		put(w, v->s, v->len);
+	} else if (v->shown >= ELLIPSIS_LEN) {
+		put(w, v->s, v->shown - ELLIPSIS_LEN);
+		put(w, ellipsis, ELLIPSIS_LEN);
+	}
+}
+
+/* write_all - second pass: write the reachable text and values, as measured and cut. */
+static void write_all(const struct template *t, const struct expansion *x, struct writer *w)
+{
+	size_t i = 0;
+
+	while (i < t->nnodes) {
+		const struct node *n = &t->nodes[i];
+		const struct value *v;
+
+		if (n->kind == NODE_TEXT) {
+			put(w, t->buf + n->off, n->len);
+			i++;
+			continue;
+		}
+		v = &x->v[n->slot];
+		if (n->kind == NODE_MACRO)
+			put_value(w, v);
+		i = next_node(n, i, v);
+	}
+}
+
+/*
+ * template_expand - expand t into out, at most max bytes (see template.h). The values that
+ * lookup returns are untrusted: they are cleaned and cut here, never expanded again.
+ */
+size_t template_expand(const struct template *t, template_lookup_fn *lookup, void *ctx, char *out,
+		       size_t outsize, size_t max)
+{
+	struct expansion x;
+	struct writer w = { .out = out };
+	size_t over;
+
+	if (outsize == 0)
+		return 0;
+	if (max >= outsize)
+		max = outsize - 1;
+	x.fixed = 0;
+	memset(x.classes, 0, sizeof(x.classes));
+	memset(x.v, 0, t->nslots * sizeof(x.v[0]));
+	measure(t, lookup, ctx, &x);
+
+	over = x.fixed + x.classes[TEMPLATE_CUT_FIRST] + x.classes[TEMPLATE_CUT_LATER];
+	over = over > max ? over - max : 0;
+	over = cut_class(&x, t->nslots, TEMPLATE_CUT_FIRST, over);
+	over = cut_class(&x, t->nslots, TEMPLATE_CUT_LATER, over);
+
+	/* Last resort, when the kept text alone is too long: cut the tail and mark it. */
+	w.limit = over > 0 && max >= ELLIPSIS_LEN ? max - ELLIPSIS_LEN : max;
+	write_all(t, &x, &w);
+	if (over > 0 && max >= ELLIPSIS_LEN) {
+		w.limit = max;
+		put(&w, ellipsis, ELLIPSIS_LEN);
+	}
+	out[w.len] = '\0';
+	return w.len;
+}

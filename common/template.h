@@ -1,0 +1,63 @@
+/*
+ * template - reply templates with Postfix's macro syntax, expanded into one clean
+ * line of bounded length.
+ *
+ * Syntax (as in Postfix's reject_rbl_client templates): "$name", "${name}",
+ * "${name?text}" (text when name is non-empty), "${name:text}" (text when name is
+ * empty), "$$" for a literal dollar. The text of a conditional may itself hold
+ * macros. Names are letters, digits and '_'. A name that the lookup does not know
+ * expands to the empty string (so any request attribute may be used).
+ *
+ * Expansion is made for a human who reads a bounce: the result is printable ASCII
+ * (every other byte of a value becomes a space, runs of such spaces are kept as
+ * is), at most `max` bytes. When the text is too long it is cut in this order:
+ * first the values of macros of class TEMPLATE_CUT_FIRST (the list's reason), then
+ * values of class TEMPLATE_CUT_LATER (request data such as helo_name, sender),
+ * and never values of class TEMPLATE_KEEP (help_url, contact) nor the template's
+ * own literal text unless nothing else is left to cut. A cut value ends in "...".
+ *
+ * Memory: template_compile() returns a heap object owned by the caller, freed with
+ * template_free(); it keeps no pointer to its source. template_expand() allocates
+ * nothing and writes into the caller's buffer.
+ */
+#ifndef POLICYD_TEMPLATE_H
+#define POLICYD_TEMPLATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct template;
+
+enum template_cut {
+	TEMPLATE_KEEP,      /* never cut */
+	TEMPLATE_CUT_FIRST, /* cut first */
+	TEMPLATE_CUT_LATER, /* cut when cutting TEMPLATE_CUT_FIRST values was not enough */
+};
+
+/*
+ * template_lookup_fn - give the value of macro `name` (namelen bytes, not
+ * terminated). Return false when the name is unknown (it expands to ""). The value
+ * (untrusted bytes, any content) must stay valid until template_expand returns.
+ */
+typedef bool template_lookup_fn(void *ctx, const char *name, size_t namelen, const char **value,
+				size_t *valuelen, enum template_cut *cut);
+
+/*
+ * template_compile - check the syntax of src (len bytes) and build the template.
+ * On error returns NULL and sets *err to a static message ("unterminated ${",
+ * "missing macro name after $", ...) and *err_offset to the byte offset in src.
+ */
+struct template *template_compile(const char *src, size_t len, const char **err, size_t *err_offset);
+void template_free(struct template *t);
+
+/*
+ * template_expand - expand t into out (outsize bytes, > max), at most max bytes of
+ * text plus a terminating NUL. Returns the length written.
+ */
+size_t template_expand(const struct template *t, template_lookup_fn *lookup, void *ctx, char *out,
+		       size_t outsize, size_t max);
+
+/* template_uses - whether the template refers to macro `name` anywhere (e.g. "rbl_reason"). */
+bool template_uses(const struct template *t, const char *name);
+
+#endif

@@ -1,0 +1,32 @@
+/*
+ * text - cleaning of untrusted text before it reaches a log line or an SMTP reply.
+ *
+ * Bytes from clients and from DNS may hold anything: control characters, NUL,
+ * non-ASCII. Postfix turns such bytes into spaces in its own replies; we replace
+ * them ourselves so that logs and replies stay one line of printable ASCII.
+ * Nothing here allocates: the caller owns every buffer.
+ */
+#ifndef POLICYD_TEXT_H
+#define POLICYD_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* text_is_clean_char - true for bytes allowed verbatim: printable ASCII 0x20..0x7e. */
+static inline bool text_is_clean_char(unsigned char c)
+{
+	return c >= 0x20 && c < 0x7f;
+}
+
+/*
+ * text_clean - copy at most len bytes of untrusted src into dst (size dstsize, > 0),
+ * replacing each byte outside printable ASCII by '?', and NUL-terminate.
+ * When src does not fit, it is cut and "..." marks the cut (if dstsize allows).
+ * Returns the length written, excluding the terminator.
+ */
+size_t text_clean(char *dst, size_t dstsize, const char *src, size_t len);
+
+/* text_clean_inplace - replace, in place, each byte of s[0..len) outside printable ASCII by ' '. */
+void text_clean_inplace(char *s, size_t len);
+
+#endif

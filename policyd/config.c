@@ -1,0 +1,326 @@
+/*
+ * config - loading and validating the configuration file (see config.h).
+ *
+ * inih does the INI syntax; we feed it through our own line reader so that every
+ * handler call knows its line number (Debian's inih does not pass one), so that
+ * section headers are seen even when a section has no keys, and so that lines
+ * longer than inih's buffer are reported instead of being cut (traps.md). Keys are
+ * described by tables in config_keys.c. The loader owns the config it builds until
+ * it hands it to the caller.
+ */
+#include "config.h"
+#include "config_internal.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+#include "build_config.h"
+#include "template.h"
+#include "text.h"
+
+/* The largest configuration file we read; far above any real one. */
+#define CONFIG_MAX_SIZE (4u << 20)
+
+/* loader_error - report "FILE:LINE: message" and remember that loading failed. */
+void loader_error(struct loader *ld, unsigned line, const char *fmt, ...)
+{
+	char message[1024];
+	char full[1200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	snprintf(full, sizeof(full), "%s:%u: %s", ld->name, line, message);
+	ld->errors++;
+	ld->on_error(ld->ctx, full);
+}
+
+/* trim - strip blanks at both ends of s[0..*len). */
+static const char *trim(const char *s, size_t *len)
+{
+	while (*len > 0 && (*s == ' ' || *s == '\t')) {
+		s++;
+		(*len)--;
+	}
+	while (*len > 0 && (s[*len - 1] == ' ' || s[*len - 1] == '\t' || s[*len - 1] == '\r'))
+		(*len)--;
+	return s;
+}
+
+/*
+ * classify_line - look at a whole line as inih will: note section headers and
+ * report lines inih would reject, so that every bad line is reported (inih itself
+ * only returns the first).
+ */
+static void classify_line(struct loader *ld, const char *line, size_t len)
+{
+	const char *s = trim(line, &len);
+
+	if (len == 0 || *s == ';' || *s == '#')
+		return;
+	if (*s == '[') {
+		const char *close = memchr(s, ']', len);
+		if (close == NULL) {
+			loader_error(ld, ld->line, "section header without ']'");
+			ld->section_ok = false;
+			return;
+		}
+		size_t name_len = (size_t)(close - s - 1);
+		const char *name = trim(s + 1, &name_len);
+		loader_begin_section(ld, name, name_len);
+		return;
+	}
+	if (memchr(s, '=', len) == NULL && memchr(s, ':', len) == NULL)
+		loader_error(ld, ld->line, "expected 'key = value'");
+}
+
+/*
+ * read_line - inih's fgets-style reader over the file held in memory. It hands
+ * out one whole line per call and counts lines.
+ */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct loader *ld = stream;
+	size_t room = (size_t)num - 1;
+
+	if (ld->pos >= ld->len)
+		return NULL;
+	const char *start = ld->text + ld->pos;
+	const char *nl = memchr(start, '\n', ld->len - ld->pos);
+	size_t line_len = nl ? (size_t)(nl - start) + 1 : ld->len - ld->pos;
+
+	ld->line++;
+	ld->pos += line_len;
+	if (line_len > room) {
+		/* Hand inih an empty line instead of a cut one: a cut line would be
+		 * parsed as two. */
+		loader_error(ld, ld->line, "line too long (at most %zu bytes)", room - 1);
+		str[0] = '\n';
+		str[1] = '\0';
+		return str;
+	}
+	memcpy(str, start, line_len);
+	str[line_len] = '\0';
+	if (memchr(start, '\0', line_len) != NULL) {
+		loader_error(ld, ld->line, "NUL byte in line");
+		str[0] = '\n';
+		str[1] = '\0';
+		return str;
+	}
+	classify_line(ld, start, line_len);
+	return str;
+}
+
+/* handle_pair - inih's callback; the section is the one our reader saw. */
+static int handle_pair(void *user, const char *section, const char *name, const char *value)
+{
+	struct loader *ld = user;
+
+	(void)section;
+	if (!ld->section_ok)
+		return 1;
+	if (ld->section_kind == SECTION_NONE) {
+		loader_error(ld, ld->line, "key '%s' outside of any section", name);
+		return 1;
+	}
+	loader_set_key(ld, name, value);
+	return 1;
+}
+
+/* set_defaults - the values that apply when a key is absent (spec section 3). */
+static void set_defaults(struct config *cfg)
+{
+	cfg->socket_mode = 0660;
+	cfg->max_connections = 4096;
+	cfg->idle_timeout_ms = 300000;
+	cfg->request_timeout_ms = 3000;
+	cfg->log = LOG_TO_SYSLOG;
+	cfg->log_level = LOG_LEVEL_INFO;
+	cfg->dns_timeout_ms = 2000;
+	cfg->dns_tries = 2;
+	cfg->cache_size = 100000;
+	cfg->min_ttl_ms = 60000;
+	cfg->max_ttl_ms = 3600000;
+	cfg->negative_ttl_ms = 300000;
+	cfg->error_ttl_ms = 10000;
+	cfg->threshold = 1;
+	cfg->allowlist_threshold = -1;
+	cfg->action = ACTION_REJECT;
+	cfg->on_error = ON_ERROR_DUNNO;
+	cfg->skip_authenticated = true;
+}
+
+/* configure_inih - let long lines through: reply templates easily exceed 200 bytes. */
+static size_t configure_inih(size_t text_len)
+{
+#if HAVE_INI_MAX_LINE
+	size_t want = text_len + 8 < 256 ? 256 : text_len + 8;
+	ini_use_stack = false;
+	ini_max_line = (int)want;
+	ini_initial_alloc = (int)want;
+	ini_allow_multiline = false;
+	return want;
+#else
+	(void)text_len;
+	return 200;
+#endif
+}
+
+/* config_load_text - parse and validate a configuration held in memory. */
+struct config *config_load_text(const char *name, const char *text, size_t len,
+				config_error_fn *on_error, void *ctx)
+{
+	struct loader ld = {
+		.name = name, .text = text, .len = len, .on_error = on_error, .ctx = ctx,
+		.section_ok = true,
+	};
+
+	ld.cfg = calloc(1, sizeof(*ld.cfg));
+	if (ld.cfg == NULL) {
+		loader_error(&ld, 0, "out of memory");
+		return NULL;
+	}
+	set_defaults(ld.cfg);
+	ld.cfg->path = strdup(name);
+	configure_inih(len);
+	int rc = ini_parse_stream(read_line, &ld, handle_pair, &ld);
+	if (rc < 0)
+		loader_error(&ld, 0, "out of memory while parsing");
+	else if (rc > 0 && ld.errors == 0)
+		loader_error(&ld, (unsigned)rc, "syntax error");
+	loader_finish(&ld);
+	if (ld.errors > 0) {
+		config_free(ld.cfg);
+		return NULL;
+	}
+	return ld.cfg;
+}
+
+/* read_file - the whole file into a heap buffer the caller frees; NULL with errno set. */
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	size_t n;
+
+	if (f == NULL)
+		return NULL;
+	buf = malloc(CONFIG_MAX_SIZE + 1);
+	if (buf == NULL) {
+		fclose(f);
+		errno = ENOMEM;
+		return NULL;
+	}
+	n = fread(buf, 1, CONFIG_MAX_SIZE + 1, f);
+	if (ferror(f) || n > CONFIG_MAX_SIZE) {
+		int saved = ferror(f) ? errno : EFBIG;
+		fclose(f);
+		free(buf);
+		errno = saved;
+		return NULL;
+	}
+	fclose(f);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+/* config_load - read the file, then parse it as text. */
+struct config *config_load(const char *path, config_error_fn *on_error, void *ctx)
+{
+	size_t len = 0;
+	char *text = read_file(path, &len);
+	struct config *cfg;
+
+	if (text == NULL) {
+		char message[1200];
+		snprintf(message, sizeof(message), "%s:0: cannot read: %s", path, strerror(errno));
+		on_error(ctx, message);
+		return NULL;
+	}
+	cfg = config_load_text(path, text, len, on_error, ctx);
+	free(text);
+	return cfg;
+}
+
+/* free_list - release what one list section owns. */
+static void free_list(struct list_config *l)
+{
+	free(l->name);
+	free(l->help_url_source);
+	template_free(l->help_url);
+	free(l->reason);
+	free(l->file);
+	cidr_set_free(l->set);
+}
+
+/* config_free - release a config and everything it owns; NULL is fine. */
+void config_free(struct config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	free(cfg->path);
+	free(cfg->listen);
+	free(cfg->socket_group);
+	cidr_set_free(cfg->allow);
+	free(cfg->user);
+	free(cfg->nameserver);
+	free(cfg->text_source);
+	template_free(cfg->text);
+	free(cfg->help_url_source);
+	template_free(cfg->help_url);
+	free(cfg->contact);
+	for (size_t i = 0; i < cfg->list_count; i++)
+		free_list(&cfg->lists[i]);
+	free(cfg->lists);
+	free(cfg);
+}
+
+/* same_string - equal strings, NULL equal only to NULL. */
+static bool same_string(const char *a, const char *b)
+{
+	return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
+}
+
+/*
+ * config_lists_equal - whether cached verdicts stay valid: the same lists in the same
+ * order with the same kinds, codes and checks. Weights matter too, since a verdict
+ * holds the score. Local list contents are not cached, so files do not count.
+ */
+bool config_lists_equal(const struct config *a, const struct config *b)
+{
+	if (a->list_count != b->list_count)
+		return false;
+	for (size_t i = 0; i < a->list_count; i++) {
+		const struct list_config *x = &a->lists[i], *y = &b->lists[i];
+		if (x->kind != y->kind || strcmp(x->name, y->name) != 0 || x->weight != y->weight ||
+		    x->ipv6 != y->ipv6 || x->checks != y->checks || !codes_equal(&x->codes, &y->codes) ||
+		    !same_string(x->reason, y->reason))
+			return false;
+	}
+	return true;
+}
+
+/* config_listen_equal - the same listen lines in the same order. */
+bool config_listen_equal(const struct config *a, const struct config *b)
+{
+	if (a->listen_count != b->listen_count)
+		return false;
+	for (size_t i = 0; i < a->listen_count; i++)
+		if (strcmp(a->listen[i].text, b->listen[i].text) != 0)
+			return false;
+	return true;
+}
+
+/* list_kind_name - the section keyword of a list kind. */
+const char *list_kind_name(enum list_kind kind)
+{
+	static const char *const names[] = { "dnsbl", "dnswl", "rhsbl", "list" };
+	return names[kind];
+}

@@ -1,0 +1,28 @@
+/*
+ * log - the daemon's logging: syslog (facility mail) or stderr, Postfix style.
+ *
+ * Lines read "policyd[PID]: warning: text" on stderr; syslog adds its own prefix.
+ * Callers clean attacker-supplied text (text_clean) before passing it in. The
+ * logger keeps no pointers to caller memory.
+ */
+#ifndef POLICYD_LOG_H
+#define POLICYD_LOG_H
+
+#include <stdbool.h>
+
+enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARNING, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
+enum log_target { LOG_TO_STDERR, LOG_TO_SYSLOG };
+
+/* log_open - choose the target and the lowest level that is written. */
+void log_open(enum log_target target, enum log_level level);
+void log_close(void);
+bool log_enabled(enum log_level level);
+
+__attribute__((format(printf, 1, 2))) void log_error(const char *fmt, ...);
+__attribute__((format(printf, 1, 2))) void log_warn(const char *fmt, ...);
+__attribute__((format(printf, 1, 2))) void log_info(const char *fmt, ...);
+__attribute__((format(printf, 1, 2))) void log_debug(const char *fmt, ...);
+/* fatal - log an error and exit 1; only for start-up, never for a peer's fault. */
+__attribute__((format(printf, 1, 2), noreturn)) void fatal(const char *fmt, ...);
+
+#endif

@@ -1,0 +1,270 @@
+/*
+ * main - the policyd program: command line (spec section 2), start-up (load the
+ * configuration, bind, drop privileges), signals (SIGHUP reload, SIGTERM/SIGINT
+ * graceful exit, SIGUSR1 statistics) and the one-shot --check mode.
+ *
+ * Memory: main owns the current struct config; a reload loads a new one, hands it
+ * to the server and frees the old one (nothing keeps pointers into it between
+ * loop iterations, because every request is answered within its callback).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "build_config.h"
+#include "check.h"
+#include "config.h"
+#include "log.h"
+#include "server.h"
+#include "stats.h"
+
+/* Statistics are logged this often besides on SIGUSR1. */
+#define STATS_INTERVAL_MS (10 * 60 * 1000)
+
+struct daemon {
+	uv_loop_t *loop;
+	const char *config_path;
+	struct config *cfg;
+	struct server *srv;
+	bool debug;
+	uv_signal_t sig_hup, sig_term, sig_int, sig_usr1;
+	uv_timer_t stats_timer;
+	uv_timer_t exit_timer;
+	int exit_code;
+};
+
+/* print_error - config errors go to stderr as they are (-t, start-up). */
+static void print_error(void *ctx, const char *message)
+{
+	(void)ctx;
+	fprintf(stderr, "%s\n", message);
+}
+
+/* log_config_error - during a reload, errors go to the log. */
+static void log_config_error(void *ctx, const char *message)
+{
+	(void)ctx;
+	log_error("%s", message);
+}
+
+/* apply_logging - the configured target and level; -d forces debug on stderr. */
+static void apply_logging(const struct daemon *d)
+{
+	if (d->debug)
+		log_open(LOG_TO_STDERR, LOG_LEVEL_DEBUG);
+	else
+		log_open(d->cfg->log, d->cfg->log_level);
+}
+
+/* reload - SIGHUP: a broken new file is reported and the old configuration stays. */
+static void reload(struct daemon *d)
+{
+	struct config *next = config_load(d->config_path, log_config_error, NULL);
+
+	if (next == NULL) {
+		log_error("reload failed: keeping the previous configuration");
+		return;
+	}
+	if (!config_listen_equal(d->cfg, next))
+		log_warn("reload: listen addresses changed; they take effect after a restart");
+	server_set_config(d->srv, next);
+	config_free(d->cfg);
+	d->cfg = next;
+	apply_logging(d);
+	log_info("configuration reloaded from %s", d->config_path);
+}
+
+/* closed_all - the last connection is gone: leave the loop. */
+static void closed_all(void *arg)
+{
+	struct daemon *d = arg;
+
+	log_info("stopped");
+	uv_stop(d->loop);
+}
+
+/* exit_deadline - in-flight requests did not finish in time: stop anyway. */
+static void exit_deadline(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+
+	log_warn("shutdown: giving up on connections still open");
+	uv_stop(d->loop);
+}
+
+/* begin_shutdown - stop accepting, answer what is in flight, exit 0. */
+static void begin_shutdown(struct daemon *d, int signum)
+{
+	if (uv_is_active((uv_handle_t *)&d->exit_timer))
+		return;
+	log_info("signal %d: shutting down", signum);
+	uv_timer_start(&d->exit_timer, exit_deadline, d->cfg->request_timeout_ms + 1000, 0);
+	uv_timer_stop(&d->stats_timer);
+	server_shutdown(d->srv, closed_all, d);
+}
+
+/* on_signal - dispatch the signals we watch. */
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct daemon *d = h->data;
+
+	switch (signum) {
+	case SIGHUP:
+		reload(d);
+		break;
+	case SIGUSR1:
+		stats_log(server_connection_count(d->srv));
+		break;
+	default:
+		begin_shutdown(d, signum);
+		break;
+	}
+}
+
+/* on_stats_timer - periodic statistics. */
+static void on_stats_timer(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	stats_log(server_connection_count(d->srv));
+}
+
+/* drop_privileges - after binding: become [server] user when started as root. */
+static bool drop_privileges(const struct config *cfg)
+{
+	if (cfg->user == NULL)
+		return true;
+	if (geteuid() != 0) {
+		log_debug("not running as root: user = %s needs no change", cfg->user);
+		return true;
+	}
+	if (setgroups(1, &cfg->gid) != 0 || setgid(cfg->gid) != 0 || setuid(cfg->uid) != 0) {
+		log_error("cannot become user %s: %s", cfg->user, strerror(errno));
+		return false;
+	}
+	if (cfg->uid != 0 && setuid(0) == 0) {
+		log_error("privileges could be regained after dropping them");
+		return false;
+	}
+	log_info("running as user %s", cfg->user);
+	return true;
+}
+
+/* watch - start one signal watcher. */
+static void watch(struct daemon *d, uv_signal_t *h, int signum)
+{
+	uv_signal_init(d->loop, h);
+	h->data = d;
+	uv_signal_start(h, on_signal, signum);
+	uv_unref((uv_handle_t *)h);
+}
+
+/* close_handle - close a handle if it is not closing yet (used at exit). */
+static void close_handle(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+/* run_daemon - bind, drop privileges, serve until a signal ends it. */
+static int run_daemon(struct daemon *d)
+{
+	d->loop = uv_default_loop();
+	apply_logging(d);
+	d->srv = server_new(d->loop, d->cfg);
+	if (d->srv == NULL || !drop_privileges(d->cfg) || server_start(d->srv) != 0) {
+		log_error("start-up failed");
+		return 1;
+	}
+	watch(d, &d->sig_hup, SIGHUP);
+	watch(d, &d->sig_term, SIGTERM);
+	watch(d, &d->sig_int, SIGINT);
+	watch(d, &d->sig_usr1, SIGUSR1);
+	uv_timer_init(d->loop, &d->stats_timer);
+	uv_timer_init(d->loop, &d->exit_timer);
+	d->stats_timer.data = d->exit_timer.data = d;
+	uv_timer_start(&d->stats_timer, on_stats_timer, STATS_INTERVAL_MS, STATS_INTERVAL_MS);
+	uv_unref((uv_handle_t *)&d->stats_timer);
+	log_info("policyd %s started with %s", POLICYD_VERSION, d->config_path);
+	uv_run(d->loop, UV_RUN_DEFAULT);
+	/* uv_stop only leaves uv_run: run again so close callbacks fire (traps.md). */
+	uv_walk(d->loop, close_handle, NULL);
+	uv_run(d->loop, UV_RUN_DEFAULT);
+	uv_loop_close(d->loop);
+	server_free(d->srv);
+	return d->exit_code;
+}
+
+/* usage - the synopsis of spec section 2. */
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: policyd [-c FILE] [-t] [-d] [-V]\n"
+		   "       policyd [-c FILE] --check ADDRESS [--sender ADDR] [--helo NAME]"
+		   " [--client-name NAME]\n"
+		   "  -c FILE   configuration (default %s)\n"
+		   "  -t        check the configuration and exit\n"
+		   "  -d        debug logging to stderr\n"
+		   "  -V        print the version and exit\n"
+		   "  --check   answer one request for ADDRESS and explain the verdict\n",
+		POLICYD_DEFAULT_CONFIG);
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_CHECK = 256, OPT_SENDER, OPT_HELO, OPT_CLIENT_NAME };
+	static const struct option options[] = {
+		{ "check", required_argument, NULL, OPT_CHECK },
+		{ "sender", required_argument, NULL, OPT_SENDER },
+		{ "helo", required_argument, NULL, OPT_HELO },
+		{ "client-name", required_argument, NULL, OPT_CLIENT_NAME },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct daemon d = { .config_path = POLICYD_DEFAULT_CONFIG };
+	struct check_request check = { 0 };
+	bool test_only = false;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "c:tdVh", options, NULL)) != -1) {
+		switch (opt) {
+		case 'c': d.config_path = optarg; break;
+		case 't': test_only = true; break;
+		case 'd': d.debug = true; break;
+		case 'V': printf("policyd %s\n", POLICYD_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		case OPT_CHECK: check.address = optarg; break;
+		case OPT_SENDER: check.sender = optarg; break;
+		case OPT_HELO: check.helo = optarg; break;
+		case OPT_CLIENT_NAME: check.client_name = optarg; break;
+		default: usage(stderr); return check.address ? 2 : 1;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	d.cfg = config_load(d.config_path, print_error, NULL);
+	if (d.cfg == NULL)
+		return check.address ? 2 : 1;
+	if (test_only) {
+		printf("policyd: configuration OK\n");
+		config_free(d.cfg);
+		return 0;
+	}
+	if (check.address != NULL) {
+		int rc = check_run(d.cfg, &check, d.debug);
+		config_free(d.cfg);
+		return rc;
+	}
+	int rc = run_daemon(&d);
+	config_free(d.cfg);
+	log_close();
+	return rc;
+}

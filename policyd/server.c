@@ -1,0 +1,290 @@
+/*
+ * server - the listeners: unix sockets (stale file removal, mode, group), TCP on
+ * IPv4 and IPv6, sockets passed in by systemd (LISTEN_FDS), accepting, and the
+ * graceful shutdown of every connection (see server.h).
+ *
+ * Memory: struct server owns the listener array and, through conn.c, every open
+ * connection. Listener handles are closed at shutdown; the array is freed by
+ * server_free() after the loop has run their close callbacks.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "server_internal.h"
+
+#define LISTEN_BACKLOG 4096
+
+/* on_connection - libuv: a listener has a connection to accept. */
+static void on_connection(uv_stream_t *s, int status)
+{
+	struct listener *l = s->data;
+
+	if (status < 0) {
+		log_warn("%s: accept: %s", l->name, uv_strerror(status));
+		return;
+	}
+	if (l->srv->shutting_down)
+		return;
+	conn_accept(l);
+}
+
+/*
+ * remove_stale_socket - a socket file left by a dead process is removed, but only
+ * if it is a socket and nobody answers on it: we must neither delete another
+ * file nor steal the socket of a running policyd.
+ */
+static bool remove_stale_socket(const char *path)
+{
+	struct stat st;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd, rc;
+
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT || (log_error("%s: %s", path, strerror(errno)), false);
+	if (!S_ISSOCK(st.st_mode)) {
+		log_error("%s exists and is not a socket; not removing it", path);
+		return false;
+	}
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return log_error("socket: %s", strerror(errno)), false;
+	rc = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+	int err = errno;
+	close(fd);
+	if (rc == 0 || err == EAGAIN) {
+		log_error("%s: another process is listening on this socket", path);
+		return false;
+	}
+	if (err != ECONNREFUSED) {
+		log_error("%s: cannot tell whether the socket is in use: %s", path, strerror(err));
+		return false;
+	}
+	log_info("%s: removing stale socket", path);
+	if (unlink(path) != 0 && errno != ENOENT) {
+		log_error("%s: cannot remove stale socket: %s", path, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+/* bind_unix - bind a unix socket with the configured mode and group. */
+static int bind_unix(struct server *srv, struct listener *l, const struct listen_spec *spec)
+{
+	const struct config *cfg = srv->cfg;
+	mode_t old_mask;
+	int rc;
+
+	if (!remove_stale_socket(spec->path))
+		return -1;
+	uv_pipe_init(srv->loop, &l->h.pipe, 0);
+	/* uv_pipe_chmod can only add bits: create the file with the right mode. */
+	old_mask = umask((mode_t)(~cfg->socket_mode & 0777));
+	rc = uv_pipe_bind(&l->h.pipe, spec->path);
+	umask(old_mask);
+	if (rc < 0) {
+		log_error("%s: bind: %s", spec->text, uv_strerror(rc));
+		return -1;
+	}
+	if (chmod(spec->path, (mode_t)cfg->socket_mode) != 0) {
+		log_error("%s: chmod: %s", spec->path, strerror(errno));
+		return -1;
+	}
+	if (cfg->socket_group != NULL && chown(spec->path, (uid_t)-1, cfg->socket_gid) != 0) {
+		log_error("%s: chgrp %s: %s", spec->path, cfg->socket_group, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* bind_tcp - bind a TCP socket; an IPv6 address listens on IPv6 only. */
+static int bind_tcp(struct server *srv, struct listener *l, const struct listen_spec *spec)
+{
+	unsigned flags = spec->addr.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0;
+	int rc;
+
+	l->is_tcp = true;
+	uv_tcp_init(srv->loop, &l->h.tcp);
+	rc = uv_tcp_bind(&l->h.tcp, (const struct sockaddr *)&spec->addr, flags);
+	if (rc < 0) {
+		log_error("%s: bind: %s", spec->text, uv_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * take_activated - systemd socket activation: LISTEN_PID names us and LISTEN_FDS
+ * counts the sockets from fd 3. Returns the number taken, 0 when not activated,
+ * -1 on error.
+ */
+static int take_activated(struct server *srv)
+{
+	const char *pid_text = getenv("LISTEN_PID");
+	const char *fds_text = getenv("LISTEN_FDS");
+	long n;
+
+	if (pid_text == NULL || fds_text == NULL || atol(pid_text) != (long)getpid())
+		return 0;
+	n = atol(fds_text);
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	if (n <= 0 || n > 64)
+		return 0;
+	srv->listeners = calloc((size_t)n, sizeof(*srv->listeners));
+	if (srv->listeners == NULL)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		int fd = 3 + i;
+		struct listener *l = &srv->listeners[srv->listener_count];
+		uv_handle_type type = uv_guess_handle(fd);
+		int rc;
+
+		l->srv = srv;
+		snprintf(l->name, sizeof(l->name), "systemd socket fd %d", fd);
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		if (type == UV_TCP) {
+			l->is_tcp = true;
+			uv_tcp_init(srv->loop, &l->h.tcp);
+			rc = uv_tcp_open(&l->h.tcp, fd);
+		} else if (type == UV_NAMED_PIPE) {
+			uv_pipe_init(srv->loop, &l->h.pipe, 0);
+			rc = uv_pipe_open(&l->h.pipe, fd);
+		} else {
+			log_error("%s: not a stream socket", l->name);
+			return -1;
+		}
+		if (rc < 0) {
+			log_error("%s: %s", l->name, uv_strerror(rc));
+			return -1;
+		}
+		l->h.handle.data = l;
+		srv->listener_count++;
+	}
+	log_info("using %ld socket(s) passed by systemd", n);
+	return (int)n;
+}
+
+/* bind_configured - bind every listen line of the configuration. */
+static bool bind_configured(struct server *srv)
+{
+	const struct config *cfg = srv->cfg;
+
+	srv->listeners = calloc(cfg->listen_count ? cfg->listen_count : 1, sizeof(*srv->listeners));
+	if (srv->listeners == NULL)
+		return false;
+	for (size_t i = 0; i < cfg->listen_count; i++) {
+		const struct listen_spec *spec = &cfg->listen[i];
+		struct listener *l = &srv->listeners[i];
+		int rc;
+
+		l->srv = srv;
+		snprintf(l->name, sizeof(l->name), "%s", spec->text);
+		rc = spec->kind == LISTEN_UNIX ? bind_unix(srv, l, spec) : bind_tcp(srv, l, spec);
+		/* A handle that was initialised must be closed even when binding failed. */
+		if (uv_is_active(&l->h.handle) || l->h.handle.loop != NULL)
+			srv->listener_count = i + 1;
+		l->h.handle.data = l;
+		if (rc < 0)
+			return false;
+	}
+	return true;
+}
+
+/* server_new - create the listeners without accepting yet. */
+struct server *server_new(uv_loop_t *loop, const struct config *cfg)
+{
+	struct server *srv = calloc(1, sizeof(*srv));
+	int activated;
+
+	if (srv == NULL)
+		return NULL;
+	srv->loop = loop;
+	srv->cfg = cfg;
+	activated = take_activated(srv);
+	if (activated < 0 || (activated == 0 && !bind_configured(srv))) {
+		server_shutdown(srv, NULL, NULL);
+		uv_run(loop, UV_RUN_NOWAIT);
+		server_free(srv);
+		return NULL;
+	}
+	return srv;
+}
+
+/* server_start - listen on every socket; errors such as EADDRINUSE surface here. */
+int server_start(struct server *srv)
+{
+	for (size_t i = 0; i < srv->listener_count; i++) {
+		struct listener *l = &srv->listeners[i];
+		int rc = uv_listen(&l->h.stream, LISTEN_BACKLOG, on_connection);
+		if (rc < 0) {
+			log_error("%s: listen: %s", l->name, uv_strerror(rc));
+			return rc;
+		}
+		log_info("listening on %s", l->name);
+	}
+	return 0;
+}
+
+/* server_set_config - the reloaded configuration applies to new work. */
+void server_set_config(struct server *srv, const struct config *cfg)
+{
+	srv->cfg = cfg;
+}
+
+/* maybe_done - report completion once the last connection has closed. */
+static void maybe_done(struct server *srv)
+{
+	if (srv->shutting_down && srv->conn_count == 0 && srv->on_done != NULL) {
+		void (*done)(void *) = srv->on_done;
+		srv->on_done = NULL;
+		done(srv->done_arg);
+	}
+}
+
+/* server_conn_closed - conn.c tells us a connection is gone. */
+void server_conn_closed(struct server *srv)
+{
+	srv->conn_count--;
+	maybe_done(srv);
+}
+
+/* server_shutdown - close listeners, then every connection once its replies are out. */
+void server_shutdown(struct server *srv, void (*done)(void *arg), void *arg)
+{
+	srv->shutting_down = true;
+	srv->on_done = done;
+	srv->done_arg = arg;
+	for (size_t i = 0; i < srv->listener_count; i++)
+		if (!uv_is_closing(&srv->listeners[i].h.handle))
+			uv_close(&srv->listeners[i].h.handle, NULL);
+	for (struct conn *c = srv->conns, *next; c != NULL; c = next) {
+		next = c->next;
+		conn_shutdown(c);
+	}
+	maybe_done(srv);
+}
+
+/* server_free - the listener array and the server; handles must be closed by now. */
+void server_free(struct server *srv)
+{
+	if (srv == NULL)
+		return;
+	free(srv->listeners);
+	free(srv);
+}
+
+/* server_connection_count - open connections, for statistics. */
+unsigned long server_connection_count(const struct server *srv)
+{
+	return srv->conn_count;
+}

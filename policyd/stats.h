@@ -1,0 +1,26 @@
+/*
+ * stats - counters of what the daemon did, logged periodically and on SIGUSR1.
+ * One global instance owned by the process; plain integers, no locking (one thread).
+ */
+#ifndef POLICYD_STATS_H
+#define POLICYD_STATS_H
+
+#include <stdint.h>
+
+struct stats {
+	uint64_t connections;          /* accepted and served */
+	uint64_t connections_refused;  /* outside allow, or over max_connections */
+	uint64_t protocol_errors;      /* connections closed for a protocol violation */
+	uint64_t idle_timeouts;
+	uint64_t requests;
+	uint64_t replies_dunno;
+	uint64_t replies_refused;      /* reject, defer, warn or prepend */
+	uint64_t replies_on_error;     /* answered with on_error after a timeout or failure */
+};
+
+extern struct stats stats;
+
+/* stats_log - one info line with every counter and the open connection count. */
+void stats_log(unsigned long open_connections);
+
+#endif

@@ -1,0 +1,523 @@
+"""DNS helpers for policyd tests (Python 3 standard library only).
+
+    query(port, name, qtype="A", timeout=2) -> Reply (rcode, answers, ttl)
+    raw_query(port, name, qtype="A", timeout=2) -> reply bytes or None
+    FakeDNS(rules)            hostile fake server (t/fakedns.py) in a subprocess
+    Rbldnsd(zones, ttl=60)    real rbldnsd on a free loopback port
+
+Every wait is bounded; servers are stopped by their own PID.
+"""
+
+import json
+import os
+import pwd
+import random
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FAKEDNS = os.path.join(HERE, "fakedns.py")
+RBLDNSD = shutil.which("rbldnsd") or "/usr/sbin/rbldnsd"
+
+QTYPES = {"A": 1, "NS": 2, "CNAME": 5, "SOA": 6, "PTR": 12, "MX": 15,
+          "TXT": 16, "AAAA": 28, "ANY": 255}
+QTYPE_NAMES = {v: k for k, v in QTYPES.items()}
+RCODE_NAMES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN",
+               4: "NOTIMP", 5: "REFUSED"}
+NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED = range(6)
+
+
+class MalformedReply(ValueError):
+    """The server's reply could not be parsed."""
+
+
+# ---------------------------------------------------------------- client --
+
+def qtype_num(qtype):
+    if isinstance(qtype, int):
+        return qtype
+    return QTYPES[qtype.upper()]
+
+
+def encode_name(name):
+    """Wire form of a name; labels may hold any byte (given as latin-1)."""
+    out = b""
+    for label in name.rstrip(".").split("."):
+        if label:
+            raw = label.encode("latin-1")
+            if len(raw) > 63:
+                raise ValueError("label too long: %r" % label)
+            out += bytes([len(raw)]) + raw
+    return out + b"\0"
+
+
+def build_query(name, qtype="A", qid=None, edns=None):
+    """A recursion-desired query; edns=N adds an OPT RR advertising N bytes."""
+    if qid is None:
+        qid = random.getrandbits(16)
+    pkt = struct.pack(">6H", qid, 0x0100, 1, 0, 0, 1 if edns else 0)
+    pkt += encode_name(name) + struct.pack(">HH", qtype_num(qtype), 1)
+    if edns:
+        pkt += b"\0" + struct.pack(">HHIH", 41, edns, 0, 0)
+    return pkt
+
+
+def _name(pkt, off):
+    """Decode a possibly compressed name: (lowercase text, offset after)."""
+    labels, end, jumps = [], None, 0
+    while True:
+        if off >= len(pkt):
+            raise MalformedReply("name past end")
+        n = pkt[off]
+        if n == 0:
+            off += 1
+            break
+        if n & 0xC0 == 0xC0:
+            if off + 1 >= len(pkt) or jumps > 20:
+                raise MalformedReply("bad pointer")
+            jumps += 1
+            if end is None:
+                end = off + 2
+            off = ((n & 0x3F) << 8) | pkt[off + 1]
+            continue
+        if n & 0xC0 or off + 1 + n > len(pkt):
+            raise MalformedReply("bad label")
+        labels.append(pkt[off + 1:off + 1 + n].decode("latin-1"))
+        off += 1 + n
+    return ".".join(labels).lower(), (end if end is not None else off)
+
+
+class Reply(tuple):
+    """(rcode, answers, ttl), plus details for fault tests.
+
+    answers: values of the answer RRs whose owner and type match the
+    question (what a resolver like udns would use): dotted IPv4 strings for
+    A, bytes for TXT (character-strings of one RR joined, like udns does),
+    raw rdata bytes otherwise.  ttl: smallest TTL among them, None if none.
+    Extra attributes: id, tc, aa, qname (question name as echoed),
+    records (every answer RR as (owner, type, ttl, value)), raw (bytes).
+    """
+
+    def __new__(cls, rcode, answers, ttl, **extra):
+        self = super().__new__(cls, (rcode, answers, ttl))
+        self.__dict__.update(extra)
+        return self
+
+    rcode = property(lambda self: self[0])
+    answers = property(lambda self: self[1])
+    ttl = property(lambda self: self[2])
+
+
+def parse_reply(pkt, name=None, qtype="A"):
+    if len(pkt) < 12:
+        raise MalformedReply("short reply (%d bytes)" % len(pkt))
+    qid, flags, qd, an, ns, ar = struct.unpack(">6H", pkt[:12])
+    if not flags & 0x8000:
+        raise MalformedReply("QR bit not set")
+    off, qname = 12, None
+    for _ in range(qd):
+        qname, off = _name(pkt, off)
+        off += 4
+    t = qtype_num(qtype)
+    want = (name or qname or "").lower().rstrip(".")
+    records, answers, ttls = [], [], []
+    for _ in range(an):
+        owner, off = _name(pkt, off)
+        if off + 10 > len(pkt):
+            raise MalformedReply("RR header past end")
+        rtype, rclass, rttl, rdlen = struct.unpack(">HHIH", pkt[off:off + 10])
+        off += 10
+        rdata = pkt[off:off + rdlen]
+        if len(rdata) != rdlen:
+            raise MalformedReply("rdata past end")
+        off += rdlen
+        value = rdata
+        if rtype == 1 and rdlen == 4:
+            value = socket.inet_ntoa(rdata)
+        elif rtype == 16:
+            value, p = b"", 0
+            while p < len(rdata):
+                n = rdata[p]
+                if p + 1 + n > len(rdata):
+                    raise MalformedReply("TXT string past rdata")
+                value += rdata[p + 1:p + 1 + n]
+                p += 1 + n
+        records.append((owner, rtype, rttl, value))
+        if rtype == t and owner == want:
+            answers.append(value)
+            ttls.append(rttl)
+    return Reply(flags & 0xF, answers, min(ttls) if ttls else None,
+                 id=qid, tc=bool(flags & 0x0200), aa=bool(flags & 0x0400),
+                 qname=qname, records=records, raw=pkt)
+
+
+def _udp_socket(host):
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.socket(fam, socket.SOCK_DGRAM)
+
+
+def raw_query(port, name, qtype="A", timeout=2, host="127.0.0.1",
+              qid=None, edns=None, packet=None):
+    """Send one query (or the given raw packet); return the first datagram
+    received within timeout, whatever it is, or None."""
+    with _udp_socket(host) as s:
+        s.sendto(packet if packet is not None
+                 else build_query(name, qtype, qid, edns), (host, port))
+        s.settimeout(timeout)
+        try:
+            return s.recv(65535)
+        except socket.timeout:
+            return None
+
+
+def query(port, name, qtype="A", timeout=2, host="127.0.0.1", edns=4096):
+    """Ask host:port; return Reply (rcode, answers, ttl).
+
+    Like a resolver, datagrams with another id are ignored until timeout.
+    EDNS0 with 4096 bytes is advertised by default because udns 0.4 does
+    the same; pass edns=None for a plain 512-byte query.
+    Raises TimeoutError when nothing acceptable arrives in time and
+    MalformedReply when the matching reply cannot be parsed.
+    """
+    qid = random.getrandbits(16)
+    deadline = time.monotonic() + timeout
+    with _udp_socket(host) as s:
+        s.sendto(build_query(name, qtype, qid, edns), (host, port))
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no reply from %s:%d for %s %s"
+                                   % (host, port, name, qtype))
+            s.settimeout(left)
+            try:
+                pkt = s.recv(65535)
+            except socket.timeout:
+                continue
+            except ConnectionRefusedError:
+                # ICMP port unreachable: nobody listens (yet).
+                raise TimeoutError("port %d unreachable" % port)
+            if len(pkt) >= 2 and struct.unpack(">H", pkt[:2])[0] != qid:
+                continue
+            return parse_reply(pkt, name, qtype)
+
+
+def reverse_ip(addr):
+    """RFC 5782 query label for an IPv4 or IPv6 address."""
+    import ipaddress
+    ip = ipaddress.ip_address(addr)
+    if ip.version == 4:
+        return ".".join(reversed(str(ip).split(".")))
+    return ".".join(reversed(ip.exploded.replace(":", "")))
+
+
+# ------------------------------------------------------------- processes --
+
+def free_udp_port(host="127.0.0.1"):
+    """A port that was free a moment ago (callers retry if it is taken)."""
+    with _udp_socket(host) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _stop_pid(proc, timeout=5):
+    """Stop our own child by its PID: SIGTERM, bounded wait, then SIGKILL."""
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout)
+
+
+def _write_atomic(path, data, mode=0o644):
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode("utf-8"))
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+class _LineReader:
+    """Read lines from a child's pipe with a deadline (no blocking forever)."""
+
+    def __init__(self, f):
+        self.fd = f.fileno()
+        self.buf = b""
+
+    def readline(self, timeout):
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            r, _, _ = select.select([self.fd], [], [], left)
+            if r:
+                chunk = os.read(self.fd, 4096)
+                if not chunk:
+                    return None            # EOF: the child is gone
+                self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.decode("utf-8", "replace")
+
+
+class FakeDNS:
+    """Run t/fakedns.py with the given rules (list of dicts, see fakedns.py).
+
+        with FakeDNS([{"name": "*.bl.test", "a": ["127.0.0.2"]}]) as dns:
+            query(dns.port, "2.0.0.127.bl.test")
+            dns.queries()          # [("2.0.0.127.bl.test", "A")]
+    """
+
+    def __init__(self, rules, port=0, bind="127.0.0.1", start_timeout=10):
+        self.rules = rules
+        self.bind = bind
+        self.want_port = port
+        self.start_timeout = start_timeout
+        self.proc = None
+        self.port = None
+        self.dir = None
+
+    def start(self):
+        self.dir = tempfile.mkdtemp(prefix="fakedns-")
+        self.rules_path = os.path.join(self.dir, "rules.json")
+        self.log_path = os.path.join(self.dir, "queries.log")
+        _write_atomic(self.rules_path, json.dumps(self.rules))
+        open(self.log_path, "w").close()
+        self.proc = subprocess.Popen(
+            [sys.executable, FAKEDNS, self.rules_path, "--bind", self.bind,
+             "--port", str(self.want_port), "--log", self.log_path],
+            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        self.out = _LineReader(self.proc.stdout)
+        line = self.out.readline(self.start_timeout)
+        if not line or not line.startswith("READY "):
+            self.stop()
+            raise RuntimeError("fakedns did not start: %r" % line)
+        self.port = int(line.split()[1])
+        return self
+
+    def set_rules(self, rules, timeout=5):
+        """Replace the rules in the running server (SIGHUP, await RELOADED)."""
+        self.rules = rules
+        _write_atomic(self.rules_path, json.dumps(rules))
+        os.kill(self.proc.pid, signal.SIGHUP)
+        line = self.out.readline(timeout)
+        if not line or not line.startswith("RELOADED"):
+            raise RuntimeError("fakedns did not reload: %r" % line)
+
+    def queries(self):
+        """Every query received so far, as (name, type) in arrival order;
+        unparsable datagrams appear as ("-", "BAD")."""
+        with open(self.log_path, encoding="utf-8") as f:
+            return [tuple(l.split(" ", 1)) for l in f.read().splitlines()]
+
+    def count(self, name=None, qtype=None):
+        name = name.lower().rstrip(".") if name else None
+        return sum(1 for n, t in self.queries()
+                   if (name is None or n.lower() == name)
+                   and (qtype is None or t == qtype))
+
+    def wait_queries(self, n, name=None, qtype=None, timeout=5):
+        """Wait (bounded) until at least n matching queries were logged;
+        needed for dropped queries, which leave no reply to wait for."""
+        deadline = time.monotonic() + timeout
+        while self.count(name, qtype) < n:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
+    def stop(self):
+        if self.proc:
+            _stop_pid(self.proc)
+            self.proc.stdout.close()
+            self.proc = None
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+    __enter__ = start
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class Rbldnsd:
+    """Run the real rbldnsd on 127.0.0.1:<free port> serving the given zones.
+
+    zones: {zone name: (dataset type, data text)} or a list of such pairs
+    for a zone built from several datasets, e.g.
+
+        Rbldnsd({"bl.test": [("ip4set", ":127.0.0.2:Listed $\\n192.0.2.1\\n"),
+                             ("ip6trie", "2001:db8::/64\\n")],
+                 "dbl.test": ("dnset", "bad.example\\n")})
+
+    Dataset types of Debian 12's rbldnsd: ip4set ip4tset ip4trie (IPv4),
+    ip6tset (/64s only) ip6trie (IPv6 CIDR), dnset (names), generic,
+    combined, acl.  A hidden zone CTL_ZONE holds a serial number that
+    readiness and reload checks query; it is filtered out of queries().
+    """
+
+    CTL_ZONE = "dnslib-ctl.invalid"
+
+    def __init__(self, zones, ttl=60, start_timeout=10):
+        self.zones = {z: self._norm(v) for z, v in zones.items()}
+        self.ttl = ttl
+        self.start_timeout = start_timeout
+        self.proc = None
+        self.port = None
+        self.dir = None
+        self.serial = 0
+
+    @staticmethod
+    def _norm(v):
+        return list(v) if isinstance(v, list) else [tuple(v)]
+
+    def _file(self, zone, i, dstype):
+        return os.path.join(self.dir, "%s.%d.%s" % (zone, i, dstype))
+
+    def _write_zone(self, zone):
+        for i, (dstype, text) in enumerate(self.zones[zone]):
+            self._touch_newer(self._file(zone, i, dstype), text)
+
+    @staticmethod
+    def _touch_newer(path, text):
+        # rbldnsd reloads a file when its mtime (whole seconds) or size
+        # changed; two writes in one second with the same size would be
+        # missed, so force the mtime strictly past the old one.
+        try:
+            old = int(os.stat(path).st_mtime)
+        except FileNotFoundError:
+            old = 0
+        _write_atomic(path, text)
+        new = max(int(time.time()), old + 1)
+        os.utime(path, (new, new))
+
+    def _write_ctl(self):
+        self.serial += 1
+        self._touch_newer(os.path.join(self.dir, "ctl.generic"),
+                          'serial TXT "%d"\n' % self.serial)
+
+    def _ctl_ok(self, timeout=0.5):
+        try:
+            r = query(self.port, "serial." + self.CTL_ZONE, "TXT", timeout)
+        except (TimeoutError, MalformedReply, OSError):
+            return False
+        return r.answers == [str(self.serial).encode()]
+
+    def _await_serial(self, what):
+        deadline = time.monotonic() + self.start_timeout
+        while not self._ctl_ok():
+            if self.proc.poll() is not None:
+                raise RuntimeError("rbldnsd exited (%s): %s"
+                                   % (what, self.output()))
+            if time.monotonic() > deadline:
+                raise RuntimeError("rbldnsd not ready (%s): %s"
+                                   % (what, self.output()))
+            time.sleep(0.05)
+
+    def start(self):
+        self.dir = tempfile.mkdtemp(prefix="rbldnsd-")
+        os.chmod(self.dir, 0o755)
+        if os.geteuid() == 0:
+            # rbldnsd refuses to run as root (even with -u root) and drops
+            # to user rbldns: that user must read the files and create the
+            # query log, so it owns the directory.
+            pw = pwd.getpwnam("rbldns")
+            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+        for zone in self.zones:
+            self._write_zone(zone)
+        self._write_ctl()
+        self.log_path = os.path.join(self.dir, "queries.log")
+        self.out_path = os.path.join(self.dir, "rbldnsd.out")
+        specs = ["%s:generic:ctl.generic" % self.CTL_ZONE]
+        for zone, datasets in self.zones.items():
+            for i, (dstype, _) in enumerate(datasets):
+                specs.append("%s:%s:%s" % (zone, dstype,
+                                           os.path.basename(
+                                               self._file(zone, i, dstype))))
+        for attempt in range(3):           # the free port may be taken again
+            self.port = free_udp_port()
+            # -n foreground; -c 0 no periodic rereads, tests reload() with
+            # SIGHUP so timing is deterministic; -l + unbuffered query log.
+            cmd = [RBLDNSD, "-n", "-b", "127.0.0.1/%d" % self.port,
+                   "-w", self.dir, "-t", str(self.ttl), "-c", "0",
+                   "-l", "+" + self.log_path] + specs
+            with open(self.out_path, "ab") as out:
+                self.proc = subprocess.Popen(cmd, stdout=out,
+                                             stderr=subprocess.STDOUT,
+                                             stdin=subprocess.DEVNULL)
+            try:
+                self._await_serial("start")
+                return self
+            except RuntimeError:
+                # Retry only when another process grabbed the port between
+                # free_udp_port() and rbldnsd's bind; other errors are final.
+                if ("Address already in use" not in self.output()
+                        or attempt == 2):
+                    self.stop()
+                    raise
+                os.truncate(self.out_path, 0)
+
+    def reload(self, zone, data):
+        """Replace zone's data (same dataset types as at start) and wait
+        until rbldnsd serves it: files and the control serial are rewritten,
+        SIGHUP makes rbldnsd reread changed files in one pass, and the new
+        serial answering proves the zone was reloaded too."""
+        new = self._norm(data)
+        if [t for t, _ in new] != [t for t, _ in self.zones[zone]]:
+            raise ValueError("dataset types of %s cannot change" % zone)
+        self.zones[zone] = new
+        self._write_zone(zone)
+        self._write_ctl()
+        os.kill(self.proc.pid, signal.SIGHUP)
+        self._await_serial("reload")
+
+    def queries(self):
+        """(name, type) of every query rbldnsd logged, control zone excluded.
+        Log lines look like: '<time> <peer> <qname> <qtype> IN: NOERROR/1/51'."""
+        out = []
+        try:
+            with open(self.log_path, encoding="utf-8",
+                      errors="replace") as f:
+                for line in f:
+                    parts = line.split()
+                    if len(parts) >= 4 and not parts[2].lower().endswith(
+                            self.CTL_ZONE):
+                        out.append((parts[2], parts[3]))
+        except FileNotFoundError:
+            pass
+        return out
+
+    def count(self, name=None, qtype=None):
+        name = name.lower().rstrip(".") if name else None
+        return sum(1 for n, t in self.queries()
+                   if (name is None or n.lower() == name)
+                   and (qtype is None or t == qtype))
+
+    def output(self):
+        try:
+            with open(self.out_path, errors="replace") as f:
+                return f.read()
+        except (OSError, TypeError):
+            return ""
+
+    def stop(self):
+        if self.proc:
+            _stop_pid(self.proc)
+            self.proc = None
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+    __enter__ = start
+
+    def __exit__(self, *exc):
+        self.stop()

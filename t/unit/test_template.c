@@ -1,0 +1,381 @@
+/*
+ * test_template - unit tests for common/template.c: Postfix macro syntax, cleaning of
+ * untrusted values, the cutting order under a length bound, and compile errors.
+ * All memory is on the stack except the compiled templates, freed by each test.
+ */
+#include "template.h"
+
+#include "tap.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+#define REPLY_MAX 400
+
+#define DEFAULT_TEXT                                                                               \
+	"Your host [$client_address] is blacklisted by $rbl_domain${rbl_reason?: $rbl_reason}. "  \
+	"See $help_url or send your questions to $contact"
+
+struct entry {
+	const char *name;
+	const char *value;
+	size_t len; /* 0: strlen(value) */
+	enum template_cut cut;
+};
+
+struct table {
+	const struct entry *e;
+	size_t n;
+	int calls;
+};
+
+/* table_lookup - template_lookup_fn over a fixed table; counts its calls. */
+static bool table_lookup(void *ctx, const char *name, size_t namelen, const char **value,
+			 size_t *valuelen, enum template_cut *cut)
+{
+	struct table *tab = ctx;
+
+	tab->calls++;
+	for (size_t i = 0; i < tab->n; i++) {
+		const struct entry *e = &tab->e[i];
+
+		if (strlen(e->name) == namelen && memcmp(e->name, name, namelen) == 0) {
+			*value = e->value;
+			*valuelen = e->len ? e->len : strlen(e->value);
+			*cut = e->cut;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* expand - compile src, expand it with tab into out (size outsize) at most max bytes. */
+static size_t expand(const char *src, struct table *tab, char *out, size_t outsize, size_t max)
+{
+	const char *err = NULL;
+	size_t off = 0;
+	struct template *t = template_compile(src, strlen(src), &err, &off);
+	size_t n;
+
+	if (!t) {
+		printf("# compile of '%s' failed: %s at %zu\n", src, err, off);
+		out[0] = '\0';
+		return 0;
+	}
+	n = template_expand(t, table_lookup, tab, out, outsize, max);
+	template_free(t);
+	return n;
+}
+
+/* compile_error - compile src, which must fail, and check the message and offset. */
+static void compile_error(const char *src, size_t len, const char *want_err, size_t want_off)
+{
+	const char *err = NULL;
+	size_t off = 12345;
+	struct template *t = template_compile(src, len, &err, &off);
+
+	ok(t == NULL, "'%s' does not compile", src);
+	is_str(err, want_err, "'%s': message", src);
+	is_int(off, want_off, "'%s': offset", src);
+	template_free(t);
+}
+
+static const struct entry base[] = {
+	{ "client_address", "192.0.2.10", 0, TEMPLATE_CUT_LATER },
+	{ "rbl_domain", "zen.spamhaus.org", 0, TEMPLATE_CUT_LATER },
+	{ "help_url", "https://check.spamhaus.org/results/?query=192.0.2.10", 0, TEMPLATE_KEEP },
+	{ "contact", "postmaster@example.org", 0, TEMPLATE_KEEP },
+	{ "empty", "", 0, TEMPLATE_CUT_LATER },
+	{ "x", "X", 0, TEMPLATE_CUT_LATER },
+	{ "y", "Y", 0, TEMPLATE_CUT_LATER },
+};
+
+/* test_default - the spec's default text, with and without a reason. */
+static void test_default(void)
+{
+	struct entry e[8];
+	struct table tab = { e, 7, 0 };
+	char out[REPLY_MAX + 1];
+	size_t n;
+
+	memcpy(e, base, sizeof(base));
+	n = expand(DEFAULT_TEXT, &tab, out, sizeof(out), REPLY_MAX);
+	is_str(out,
+	       "Your host [192.0.2.10] is blacklisted by zen.spamhaus.org. See "
+	       "https://check.spamhaus.org/results/?query=192.0.2.10 or send your questions to "
+	       "postmaster@example.org",
+	       "default text without rbl_reason");
+	is_int(n, strlen(out), "returned length is the string's");
+	is_int(tab.calls, 5, "each macro looked up once");
+
+	e[7] = (struct entry){ "rbl_reason", "Listed in XBL, see https://www.spamhaus.org/", 0,
+			       TEMPLATE_CUT_FIRST };
+	tab.n = 8;
+	expand(DEFAULT_TEXT, &tab, out, sizeof(out), REPLY_MAX);
+	is_str(out,
+	       "Your host [192.0.2.10] is blacklisted by zen.spamhaus.org: Listed in XBL, see "
+	       "https://www.spamhaus.org/. See "
+	       "https://check.spamhaus.org/results/?query=192.0.2.10 or send your questions to "
+	       "postmaster@example.org",
+	       "default text with rbl_reason");
+}
+
+/* test_syntax - the forms of Postfix's macros. */
+static void test_syntax(void)
+{
+	struct table tab = { base, sizeof(base) / sizeof(base[0]), 0 };
+	char out[256];
+
+	expand("a ${x} b $x.c $x-$y", &tab, out, sizeof(out), 200);
+	is_str(out, "a X b X.c X-Y", "$name and ${name}");
+	expand("[$nosuch] [${nosuch}]", &tab, out, sizeof(out), 200);
+	is_str(out, "[] []", "unknown macro expands to nothing");
+	expand("${x:text}|${empty:text}|${nosuch:text}", &tab, out, sizeof(out), 200);
+	is_str(out, "|text|text", "${name:text} when set, empty, unknown");
+	expand("${x?text}|${empty?text}|${nosuch?text}", &tab, out, sizeof(out), 200);
+	is_str(out, "text||", "${name?text} when set, empty, unknown");
+	expand("cost: $$5, $$x, $$$x, $$$$", &tab, out, sizeof(out), 200);
+	is_str(out, "cost: $5, $x, $X, $$", "$$ is a literal dollar");
+	expand("${x?<${y?y=$y}${empty:e}${empty?no}>}${empty:[${x?$x${y:no}}]}", &tab, out,
+	       sizeof(out), 200);
+	is_str(out, "<y=Ye>[X]", "nested conditionals");
+	expand("${x?{a}{b{c}}}|{}|}{", &tab, out, sizeof(out), 200);
+	is_str(out, "{a}{b{c}}|{}|}{", "literal braces: balanced in conditionals, free outside");
+	expand("", &tab, out, sizeof(out), 200);
+	is_str(out, "", "empty template");
+	expand("tab\there\r\n", &tab, out, sizeof(out), 200);
+	is_str(out, "tab here  ", "literal control bytes become spaces");
+
+	const char nul_src[] = "a\0b$x";
+	const char *err;
+	size_t off;
+	struct template *t = template_compile(nul_src, sizeof(nul_src) - 1, &err, &off);
+
+	ok(t != NULL, "a NUL byte in the source is text");
+	if (t) {
+		size_t n = template_expand(t, table_lookup, &tab, out, sizeof(out), 200);
+
+		is_int(n, 4, "NUL byte expands to a space");
+		is_str(out, "a bX", "NUL byte expands to a space (text)");
+		template_free(t);
+	}
+}
+
+/* test_cleaning - untrusted value bytes outside printable ASCII become spaces. */
+static void test_cleaning(void)
+{
+	static const char dirty[] = "a\rb\nc\0d\te\x80"
+				    "f\xff"
+				    "g\x7f"
+				    "h\x1b[0m";
+	const struct entry e[] = { { "v", dirty, sizeof(dirty) - 1, TEMPLATE_CUT_LATER } };
+	struct table tab = { e, 1, 0 };
+	char out[64];
+	size_t n = expand("<$v>", &tab, out, sizeof(out), 60);
+
+	is_int(n, sizeof(dirty) - 1 + 2, "cleaning keeps the length");
+	is_str(out, "<a b c d e f g h [0m>",
+	       "CR, LF, NUL, tab, 0x80, 0xff, DEL, ESC become spaces");
+	for (size_t i = 0; i < n; i++)
+		if (out[i] < 0x20 || out[i] > 0x7e) {
+			ok(0, "byte %zu is printable", i);
+			return;
+		}
+	ok(1, "every byte is printable");
+}
+
+/* test_long_reason - a 2000-byte reason is cut; URL and contact stay whole. */
+static void test_long_reason(void)
+{
+	static char reason[2001];
+	struct entry e[8];
+	struct table tab = { e, 8, 0 };
+	char out[REPLY_MAX + 1];
+	size_t n;
+
+	memset(reason, 'r', 2000);
+	memcpy(e, base, sizeof(base));
+	e[7] = (struct entry){ "rbl_reason", reason, 0, TEMPLATE_CUT_FIRST };
+	n = expand(DEFAULT_TEXT, &tab, out, sizeof(out), REPLY_MAX);
+	ok(n <= REPLY_MAX, "output fits 400 bytes");
+	is_int(n, REPLY_MAX, "the reason takes all the room left");
+	is_int(strlen(out), n, "terminated at the returned length");
+	static const char head[] = "Your host [192.0.2.10] is blacklisted by zen.spamhaus.org: rrr";
+
+	ok(strncmp(out, head, sizeof(head) - 1) == 0, "head intact");
+	ok(strstr(out, "rrr.... See https://check.spamhaus.org/results/?query=192.0.2.10 or "),
+	   "reason cut with '...', help URL intact");
+	ok(n > 22 && strcmp(out + n - 22, "postmaster@example.org") == 0,
+	   "contact intact at the end");
+}
+
+/* test_order - CUT_FIRST values are cut before CUT_LATER ones, KEEP never. */
+static void test_order(void)
+{
+	const struct entry e[] = {
+		{ "first", "FFFFFFFFFF", 0, TEMPLATE_CUT_FIRST },
+		{ "later", "LLLLLLLLLL", 0, TEMPLATE_CUT_LATER },
+		{ "keep", "KKKKKKKKKK", 0, TEMPLATE_KEEP },
+	};
+	struct table tab = { e, 3, 0 };
+	char out[64];
+	size_t n;
+
+	/* "<$first|$later|$keep>" is 4 + 30 = 34 bytes. */
+	n = expand("<$first|$later|$keep>", &tab, out, sizeof(out), 34);
+	is_str(out, "<FFFFFFFFFF|LLLLLLLLLL|KKKKKKKKKK>", "max exactly reached: nothing cut");
+	is_int(n, 34, "max exactly reached: length");
+	expand("<$first|$later|$keep>", &tab, out, sizeof(out), 33);
+	is_str(out, "<FFFFFF...|LLLLLLLLLL|KKKKKKKKKK>", "one byte over: first value cut");
+	expand("<$first|$later|$keep>", &tab, out, sizeof(out), 24);
+	is_str(out, "<|LLLLLLLLLL|KKKKKKKKKK>", "first value dropped when no room is left");
+	expand("<$first|$later|$keep>", &tab, out, sizeof(out), 20);
+	is_str(out, "<|LLL...|KKKKKKKKKK>", "then the later value is cut");
+	expand("<$first|$later|$keep>", &tab, out, sizeof(out), 16);
+	is_str(out, "<||KKKKKKKKKK>", "keep value and text stay whole while they fit");
+	n = expand("<$first|$later|$keep>", &tab, out, sizeof(out), 10);
+	is_str(out, "<||KKKK...", "last resort: the tail is cut");
+	is_int(n, 10, "last resort: exactly max bytes");
+	expand("<$first|$later|$keep>", &tab, out, sizeof(out), 2);
+	is_str(out, "<|", "tail cut without room for '...'");
+	n = expand("<$first|$later|$keep>", &tab, out, sizeof(out), 0);
+	is_str(out, "", "max 0");
+	is_int(n, 0, "max 0: length");
+	n = expand("<$first|$later|$keep>", &tab, out, 8, 400);
+	is_int(n, 7, "max above outsize is clamped to outsize - 1");
+}
+
+/* test_literal_too_long - literal text alone longer than max. */
+static void test_literal_too_long(void)
+{
+	static char src[601];
+	const struct entry e[] = { { "rbl_reason", "reason", 0, TEMPLATE_CUT_FIRST } };
+	struct table tab = { e, 1, 0 };
+	char out[REPLY_MAX + 1];
+	size_t n;
+
+	memset(src, 'a', 600);
+	memcpy(src + 10, "${rbl_reason}", 13);
+	n = expand(src, &tab, out, sizeof(out), REPLY_MAX);
+	is_int(n, REPLY_MAX, "cut to exactly max");
+	ok(strstr(out, "reason") == NULL, "the cuttable value went first");
+	ok(strcmp(out + REPLY_MAX - 3, "...") == 0, "the tail cut ends in '...'");
+}
+
+/* test_fair_share - several values of one class share the room. */
+static void test_fair_share(void)
+{
+	static char long_a[101], long_b[201];
+	struct entry e[] = {
+		{ "a", long_a, 0, TEMPLATE_CUT_LATER },
+		{ "b", long_b, 0, TEMPLATE_CUT_LATER },
+		{ "s", "short", 0, TEMPLATE_CUT_LATER },
+	};
+	struct table tab = { e, 3, 0 };
+	char out[128];
+	size_t n;
+
+	memset(long_a, 'a', 100);
+	memset(long_b, 'b', 200);
+	/* 40 bytes for the values: "short" stays whole, a gets 18 and b 17 of the 35 left. */
+	n = expand("$s|$a|$b", &tab, out, sizeof(out), 42);
+	is_str(out, "short|aaaaaaaaaaaaaaa...|bbbbbbbbbbbbbb...",
+	       "short value whole, long ones share");
+	is_int(n, 42, "shared room used exactly");
+	n = expand("$a|$b", &tab, out, sizeof(out), 10);
+	is_str(out, "aa...|b...", "odd room: the extra byte goes to the first value");
+	n = expand("$a|$b", &tab, out, sizeof(out), 6);
+	is_str(out, "...|", "a share too small for '...' drops the value");
+	is_int(n, 4, "dropping never exceeds max");
+}
+
+/* test_errors - compile errors carry a message and the offset of the fault. */
+static void test_errors(void)
+{
+	compile_error("$", 1, "missing macro name after $", 0);
+	compile_error("ab $", 4, "missing macro name after $", 3);
+	compile_error("${", 2, "unterminated ${", 0);
+	compile_error("${name", 6, "unterminated ${", 0);
+	compile_error("$-", 2, "missing macro name after $", 0);
+	compile_error("$(name)", 7, "missing macro name after $", 0);
+	compile_error("${name?text", 11, "unterminated ${", 0);
+	compile_error("x ${a?${b?c}", 12, "unterminated ${", 2);
+	compile_error("x ${a?{b}", 9, "unterminated ${", 2);
+	compile_error("${}", 3, "missing macro name after ${", 0);
+	compile_error("${?x}", 5, "missing macro name after ${", 0);
+	compile_error("${a b}", 6, "expected '}', '?' or ':' after macro name", 3);
+	compile_error("ok ${a?$}", 9, "missing macro name after $", 7);
+}
+
+/* test_limits - nesting and macro count are bounded, so expansion state fits the stack. */
+static void test_limits(void)
+{
+	char src[512];
+	size_t len = 0;
+	const char *err;
+	size_t off;
+	struct template *t;
+
+	for (int i = 0; i < 16; i++)
+		len += (size_t)snprintf(src + len, sizeof(src) - len, "${a?");
+	for (int i = 0; i < 16; i++)
+		src[len++] = '}';
+	t = template_compile(src, len, &err, &off);
+	ok(t != NULL, "16 nested conditionals compile");
+	template_free(t);
+	len = 0;
+	for (int i = 0; i < 17; i++)
+		len += (size_t)snprintf(src + len, sizeof(src) - len, "${a?");
+	t = template_compile(src, len, &err, &off);
+	ok(t == NULL && off == 64, "17 nested conditionals do not");
+
+	len = 0;
+	for (int i = 0; i < 64; i++)
+		len += (size_t)snprintf(src + len, sizeof(src) - len, "$x ");
+	t = template_compile(src, len, &err, &off);
+	ok(t != NULL, "64 macros compile");
+	template_free(t);
+	len += (size_t)snprintf(src + len, sizeof(src) - len, "$x");
+	t = template_compile(src, len, &err, &off);
+	ok(t == NULL && off == 192, "65 macros do not (%s)", t ? "compiled" : err);
+}
+
+/* test_uses - template_uses finds macros and conditionals, at any depth. */
+static void test_uses(void)
+{
+	const char *err;
+	size_t off;
+	struct template *t = template_compile(DEFAULT_TEXT, strlen(DEFAULT_TEXT), &err, &off);
+
+	ok(t != NULL, "default text compiles");
+	if (!t)
+		return;
+	ok(template_uses(t, "rbl_reason"), "uses rbl_reason");
+	ok(template_uses(t, "contact"), "uses contact");
+	ok(template_uses(t, "client_address"), "uses client_address");
+	ok(!template_uses(t, "rbl_domains"), "does not use rbl_domains (prefix of no name)");
+	ok(!template_uses(t, "rbl"), "does not use rbl (prefix of a name)");
+	ok(!template_uses(t, "host"), "literal text is not a macro");
+	template_free(t);
+
+	t = template_compile("${a?${b:$c}}$$d", 15, &err, &off);
+	ok(t && template_uses(t, "c") && template_uses(t, "b") && !template_uses(t, "d"),
+	   "nested names found, $$d is text");
+	template_free(t);
+}
+
+/* main - run every group; the exit status says whether all passed. */
+int main(void)
+{
+	test_default();
+	test_syntax();
+	test_cleaning();
+	test_long_reason();
+	test_order();
+	test_literal_too_long();
+	test_fair_share();
+	test_errors();
+	test_limits();
+	test_uses();
+	return tap_done();
+}
