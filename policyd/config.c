@@ -48,7 +48,7 @@ static const char *trim(const char *s, size_t *len)
 		s++;
 		(*len)--;
 	}
-	while (*len > 0 && (s[*len - 1] == ' ' || s[*len - 1] == '\t' || s[*len - 1] == '\r'))
+	while (*len > 0 && strchr(" \t\r\n", s[*len - 1]) != NULL)
 		(*len)--;
 	return s;
 }

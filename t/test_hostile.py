@@ -1,1 +1,136 @@
-print("1..0")
+#!/usr/bin/env python3
+"""Integration: hostile clients (spec section 4, issue 2). Each violation closes only
+that connection, with a log line naming the peer; a normal client on another
+connection is answered throughout; memory and descriptors do not grow with junk."""
+
+import socket
+import time
+
+from daemon import Policyd, Tap, closed_by_peer, read_replies, request
+
+t = Tap()
+
+# Each case: name, bytes to send, the log text expected for it.
+VIOLATIONS = [
+    ("an over-long line", b"client_address=" + b"1" * 9000 + b"\n", r"protocol error: line too long"),
+    ("a request over 64 KiB", b"".join(b"x%d=%s\n" % (i, b"y" * 1000) for i in range(70)), r"protocol error: request too large"),
+    ("10,000 attributes", b"".join(b"a%d=1\n" % i for i in range(10000)), r"protocol error: too many attributes"),
+    ("a NUL byte", b"request=smtpd_access_policy\nclient_address=192.0.2.1\x00\n\n", r"protocol error: NUL byte"),
+    ("a line without '='", b"request=smtpd_access_policy\nhello world\n\n", r"protocol error: line without '='"),
+    ("an empty request", b"\n", r"protocol error: empty request"),
+]
+
+
+def check_bystander(bystander, what):
+    """The normal client on its own long-lived connection is still answered."""
+    bystander.sendall(request())
+    t.eq(read_replies(bystander, 1), ["action=DUNNO"], f"{what}: a normal client on another connection is answered")
+
+
+def test_violations(d, bystander):
+    for name, data, log_rx in VIOLATIONS:
+        d.mark()
+        with d.connect("tcp") as s:
+            try:
+                s.sendall(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # closed while we were still sending: that is the point
+            t.ok(closed_by_peer(s), f"{name}: the connection is closed")
+        m = d.wait_log(r"\[127\.0\.0\.1\]:\d+: " + log_rx)
+        t.ok(m is not None, f"{name}: logged with the peer address")
+        check_bystander(bystander, name)
+
+
+def test_excerpt_is_clean(d):
+    d.mark()
+    with d.connect("tcp") as s:
+        s.sendall(b"evil\x1b[31mred\x07\xff\n\n")
+        closed_by_peer(s)
+    line = d.wait_log(r"protocol error: line without '='.*").group(0)
+    t.ok(all(32 <= ord(c) < 127 for c in line), "the logged excerpt holds only printable ASCII", line)
+
+
+def test_silent_and_stalled(d, bystander):
+    d.mark()
+    silent = d.connect("tcp")
+    stalled = d.connect("unix")
+    stalled.sendall(request()[:100])
+    # The bystander keeps asking while the idle ones wait for their timeout, so that
+    # it is active (not idle) and answered throughout.
+    closed = {"silent": False, "stalled": False}
+    answered = 0
+    deadline = time.monotonic() + 6
+    while not all(closed.values()) and time.monotonic() < deadline:
+        bystander.sendall(request())
+        answered += read_replies(bystander, 1) == ["action=DUNNO"]
+        for name, s in (("silent", silent), ("stalled", stalled)):
+            if not closed[name]:
+                closed[name] = closed_by_peer(s, timeout=0.1)
+    t.ok(closed["silent"], "a client that sends nothing is closed by idle_timeout")
+    t.ok(closed["stalled"], "a client that sends half a request and stalls is closed")
+    t.ok(answered > 3, f"a busy client on another connection is answered meanwhile ({answered} replies)")
+    d.wait_log(r"\[127\.0\.0\.1\]:\d+: idle timeout; closing connection")
+    t.ok(True, "the idle close is logged with the peer")
+    d.wait_log(r"unix: timeout with an incomplete request \(100 bytes\)")
+    t.ok(True, "the stalled half request is logged with its size")
+    silent.close()
+    stalled.close()
+
+
+def test_not_allowed(d, bystander):
+    d.mark()
+    with d.connect("tcp", source="127.0.0.2") as s:
+        t.ok(closed_by_peer(s), "a peer outside allow is closed at once")
+    d.wait_log(r"\[127\.0\.0\.2\]:\d+: connection refused: address not in \[server\] allow")
+    t.ok(True, "the refused peer is logged")
+    check_bystander(bystander, "after a refused peer")
+
+
+def test_disconnect_mid_reply(d, bystander):
+    """A client pipelines many requests and leaves without reading the replies."""
+    for _ in range(5):
+        s = d.connect("tcp")
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        s.sendall(request() * 2000)
+        s.close()  # with linger 0: a reset while the daemon is writing
+    check_bystander(bystander, "after clients vanished mid-reply")
+    t.ok(d.proc.poll() is None, "the daemon survives clients that disconnect mid-reply")
+
+
+def junk_round(d):
+    for _, data, _ in VIOLATIONS:
+        with d.connect("tcp") as s:
+            try:
+                s.sendall(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            closed_by_peer(s)
+
+
+def test_memory_flat(d, bystander):
+    for _ in range(5):
+        junk_round(d)  # warm up the allocator
+    rss0, fds0 = d.rss_kib(), d.fd_count()
+    for _ in range(60):
+        junk_round(d)
+    check_bystander(bystander, "after 360 junk connections")
+    rss1, fds1 = d.rss_kib(), d.fd_count()
+    t.ok(rss1 - rss0 < 2048, f"resident memory does not grow with junk ({rss0} KiB -> {rss1} KiB)")
+    t.eq(fds1, fds0, "no descriptor is leaked by junk connections")
+
+
+def main():
+    server = "allow = 127.0.0.1/32, ::1\nidle_timeout = 1s\n"
+    with Policyd(server=server) as d:
+        with d.connect("unix") as bystander:
+            for fn in (test_violations, test_silent_and_stalled, test_not_allowed, test_disconnect_mid_reply, test_memory_flat):
+                t.run(fn.__name__, fn, d, bystander)
+                # The bystander must survive the idle timeout of 1 s between tests.
+                bystander.sendall(request())
+                read_replies(bystander, 1)
+        t.run("test_excerpt_is_clean", test_excerpt_is_clean, d)
+        t.eq(d.stop(), 0, "the daemon exits 0 on SIGTERM after all this")
+    t.done()
+
+
+main()

@@ -1,0 +1,263 @@
+"""Start the built policyd for an integration test and talk to it.
+
+Policyd runs with a temporary configuration that logs to stderr; stderr goes to a
+file that tests read to wait for log lines (an event, with a deadline, never a
+bare sleep). Every process started here is ended by its PID. The TAP helpers at
+the bottom print "ok N - ..." lines that meson reads.
+"""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+POLICYD = os.environ.get("POLICYD", os.path.join(os.path.dirname(__file__), "..", "build", "policyd", "policyd"))
+FIXTURES = os.environ.get(
+    "FIXTURES", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "fixtures", "postfix-3.7.11")
+)
+
+
+def fixture(name):
+    """The bytes of one captured Postfix request."""
+    with open(os.path.join(FIXTURES, name), "rb") as f:
+        return f.read()
+
+
+def fixtures():
+    """All captured requests, by file name."""
+    return {n: fixture(n) for n in sorted(os.listdir(FIXTURES)) if n.endswith(".txt")}
+
+
+def request(client_address="192.0.2.10", **attrs):
+    """A request shaped like Postfix's, with some attributes replaced."""
+    base = {
+        "request": "smtpd_access_policy",
+        "protocol_state": "RCPT",
+        "protocol_name": "ESMTP",
+        "client_address": client_address,
+        "client_name": "unknown",
+        "reverse_client_name": "unknown",
+        "helo_name": "vm",
+        "sender": "root@vm",
+        "recipient": "root@mx.test",
+        "recipient_count": "0",
+        "queue_id": "",
+        "instance": "3445.6b09feaf.d9274.0",
+        "size": "0",
+        "sasl_username": "",
+    }
+    base.update(attrs)
+    return "".join(f"{k}={v}\n" for k, v in base.items()).encode() + b"\n"
+
+
+def free_port():
+    """A TCP port that was free a moment ago on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Policyd:
+    """A policyd process with its own configuration, sockets and log file.
+
+    `server` and `extra` are INI text added to the [server] section and after it.
+    """
+
+    def __init__(self, server="", extra="", tcp=True, tcp6=False, unix=True, args=(), env=None, start=True):
+        self.dir = tempfile.mkdtemp(prefix="policyd-test-")
+        self.port = free_port() if tcp else None
+        self.port6 = free_port() if tcp6 else None
+        self.unix = os.path.join(self.dir, "policyd.sock") if unix else None
+        self.config = os.path.join(self.dir, "policyd.ini")
+        self.log_path = os.path.join(self.dir, "policyd.log")
+        self.args = list(args)
+        self.env = env
+        self.proc = None
+        self.log_offset = 0
+        self.write_config(server, extra)
+        if start:
+            self.start()
+
+    def config_text(self, server="", extra=""):
+        listen = []
+        if self.unix:
+            listen.append(f"listen = unix:{self.unix}")
+        if self.port:
+            listen.append(f"listen = inet:127.0.0.1:{self.port}")
+        if self.port6:
+            listen.append(f"listen = inet:[::1]:{self.port6}")
+        return (
+            "[server]\n" + "\n".join(listen) + "\nlog = stderr\nlog_level = debug\n" + server + "\n"
+            "[policy]\nhelp_url = https://www.example.org/blacklisted.html?ip=$client_address\n"
+            "contact = postmaster@example.org\n" + extra + "\n"
+        )
+
+    def write_config(self, server="", extra="", text=None):
+        with open(self.config, "w") as f:
+            f.write(text if text is not None else self.config_text(server, extra))
+
+    def start(self, expect_ready=True):
+        env = dict(os.environ)
+        env.update(self.env or {})
+        self.logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [POLICYD, "-c", self.config] + self.args, stdin=subprocess.DEVNULL, stdout=self.logf, stderr=self.logf, env=env
+        )
+        if expect_ready:
+            self.wait_log(r"started with", timeout=10)
+        return self
+
+    # Logs -----------------------------------------------------------------
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def wait_log(self, pattern, timeout=5, since=None):
+        """Wait for a log line matching pattern after offset `since` (default: the mark)."""
+        start = self.log_offset if since is None else since
+        deadline = time.monotonic() + timeout
+        rx = re.compile(pattern)
+        while True:
+            text = self.log()[start:]
+            m = rx.search(text)
+            if m:
+                return m
+            if self.proc and self.proc.poll() is not None:
+                raise AssertionError(f"policyd exited ({self.proc.returncode}) waiting for /{pattern}/:\n{self.log()[-2000:]}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no log line /{pattern}/ within {timeout}s:\n{text[-2000:]}")
+            time.sleep(0.01)
+
+    def mark(self):
+        """Only log lines written after this call count for the next wait_log()."""
+        self.log_offset = len(self.log())
+        return self.log_offset
+
+    # Clients --------------------------------------------------------------
+    def connect(self, kind="tcp", source=None, timeout=5):
+        if kind == "unix":
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(timeout)
+            s.connect(self.unix)
+        elif kind == "tcp6":
+            s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+            s.settimeout(timeout)
+            s.connect(("::1", self.port6))
+        else:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.settimeout(timeout)
+            if source:
+                s.bind((source, 0))
+            s.connect(("127.0.0.1", self.port))
+        return s
+
+    def ask(self, data=None, kind="tcp"):
+        """One request on a new connection; returns the reply line."""
+        with self.connect(kind) as s:
+            s.sendall(data or request())
+            return read_replies(s, 1)[0]
+
+    # Process --------------------------------------------------------------
+    def pid(self):
+        return self.proc.pid
+
+    def signal(self, signum):
+        os.kill(self.proc.pid, signum)
+
+    def rss_kib(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def fd_count(self):
+        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
+
+    def stop(self, timeout=5):
+        """SIGTERM and wait; returns the exit code."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.logf.close() if self.proc else None
+
+
+def read_replies(sock, count, timeout=5):
+    """Read exactly `count` replies ("action=...\\n\\n") and return their action lines."""
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while buf.count(b"\n\n") < count:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        chunk = sock.recv(65536)
+        if not chunk:
+            got = buf.count(b"\n\n")
+            raise ConnectionError(f"closed after {got} of {count} replies")
+        buf += chunk
+    replies = buf.split(b"\n\n")[:count]
+    return [r.decode() for r in replies]
+
+
+def closed_by_peer(sock, timeout=5):
+    """True when the server closes the connection (EOF or reset) within timeout."""
+    sock.settimeout(timeout)
+    try:
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                return True
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+class Tap:
+    """TAP output: each check prints a line; done() prints the plan and exits."""
+
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+
+    def ok(self, cond, name, detail=""):
+        self.n += 1
+        if not cond:
+            self.failed += 1
+        print(f"{'' if cond else 'not '}ok {self.n} - {name}", flush=True)
+        if not cond and detail:
+            for line in str(detail).splitlines()[-30:]:
+                print(f"#   {line}")
+        return cond
+
+    def eq(self, got, want, name):
+        return self.ok(got == want, name, f"got:  {got!r}\nwant: {want!r}")
+
+    def run(self, name, fn, *args):
+        """Run a test function; an exception is one failed check with its message."""
+        try:
+            fn(*args)
+        except Exception as e:  # noqa: BLE001 - report any failure as TAP
+            import traceback
+
+            self.ok(False, f"{name}: {type(e).__name__}: {e}", traceback.format_exc())
+
+    def done(self):
+        print(f"1..{self.n}")
+        sys.exit(1 if self.failed else 0)
