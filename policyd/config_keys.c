@@ -612,6 +612,26 @@ static void list_file_error(void *ctx, unsigned line, const char *message)
 /* load_local_list - read a [list] file into its CIDR set. */
 static void load_local_list(struct loader *ld, struct list_config *l);
 
+/*
+ * resolve_relative - a relative list file is taken relative to the configuration
+ * file's directory, so that a configuration and its lists can move together.
+ */
+static void resolve_relative(struct loader *ld, struct list_config *l)
+{
+	const char *slash = strrchr(ld->name, '/');
+	char *joined;
+
+	if (l->file[0] == '/' || slash == NULL)
+		return;
+	size_t dir_len = (size_t)(slash - ld->name);
+	joined = malloc(dir_len + 1 + strlen(l->file) + 1);
+	if (joined == NULL)
+		return;
+	sprintf(joined, "%.*s/%s", (int)dir_len, ld->name, l->file);
+	free(l->file);
+	l->file = joined;
+}
+
 /* finish_list - checks of one list section that need all its keys. */
 static void finish_list(struct loader *ld, struct list_config *l)
 {
@@ -620,6 +640,7 @@ static void finish_list(struct loader *ld, struct list_config *l)
 			loader_error(ld, l->line, "[list %s] needs file = PATH", l->name);
 			return;
 		}
+		resolve_relative(ld, l);
 		ld->list = l;
 		load_local_list(ld, l);
 	}

@@ -197,7 +197,8 @@ class Policyd:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-        self.logf.close() if self.proc else None
+        if getattr(self, "logf", None):
+            self.logf.close()
 
 
 def read_replies(sock, count, timeout=5):
