@@ -13,6 +13,22 @@
 #include "policy.h"
 #include "request.h"
 
+/* print_lists - one line per configured list: what it said about the address. */
+static void print_lists(const struct config *cfg, const struct addr *a)
+{
+	for (size_t i = 0; i < cfg->list_count; i++) {
+		const struct list_config *l = &cfg->lists[i];
+		if (l->kind == LIST_LOCAL) {
+			bool hit = cidr_set_contains(l->set, a);
+			printf("list %s: %s weight=%ld file=%s cached=no\n", l->name,
+			       hit ? "listed" : "not listed", l->weight, l->file);
+		} else {
+			printf("%s %s: not consulted (DNS lookups are not implemented yet)\n",
+			       list_kind_name(l->kind), l->name);
+		}
+	}
+}
+
 /* check_run - one request through the real request path, the reply on stdout. */
 int check_run(const struct config *cfg, const struct check_request *req, bool debug)
 {
@@ -45,6 +61,6 @@ int check_run(const struct config *cfg, const struct check_request *req, bool de
 	while (len > 0 && reply[len - 1] == '\n')
 		len--;
 	printf("%.*s\n", (int)len, reply);
-	printf("lists: %zu configured; list lookups are not implemented yet\n", cfg->list_count);
+	print_lists(cfg, &a);
 	return strncmp(reply, "action=DUNNO", 12) == 0 ? 0 : 1;
 }

@@ -21,6 +21,7 @@
 #include "check.h"
 #include "config.h"
 #include "log.h"
+#include "policy.h"
 #include "server.h"
 #include "stats.h"
 
@@ -77,6 +78,7 @@ static void reload(struct daemon *d)
 	config_free(d->cfg);
 	d->cfg = next;
 	apply_logging(d);
+	policy_warn_unsupported(d->cfg);
 	log_info("configuration reloaded from %s", d->config_path);
 }
 
@@ -191,6 +193,7 @@ static int run_daemon(struct daemon *d)
 	d->stats_timer.data = d->exit_timer.data = d;
 	uv_timer_start(&d->stats_timer, on_stats_timer, STATS_INTERVAL_MS, STATS_INTERVAL_MS);
 	uv_unref((uv_handle_t *)&d->stats_timer);
+	policy_warn_unsupported(d->cfg);
 	log_info("policyd %s started with %s", POLICYD_VERSION, d->config_path);
 	uv_run(d->loop, UV_RUN_DEFAULT);
 	/* uv_stop only leaves uv_run: run again so close callbacks fire (traps.md). */
