@@ -131,7 +131,7 @@ static bool set_listen(struct loader *ld, void *base, const char *value, const c
 		*err = "value too long";
 		return false;
 	}
-	snprintf(spec.text, sizeof(spec.text), "%s", value);
+	memcpy(spec.text, value, strlen(value) + 1);
 	if (strncmp(value, "unix:", 5) == 0) {
 		const char *path = value + 5;
 		spec.kind = LISTEN_UNIX;

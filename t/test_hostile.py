@@ -3,6 +3,7 @@
 that connection, with a log line naming the peer; a normal client on another
 connection is answered throughout; memory and descriptors do not grow with junk."""
 
+import os
 import socket
 import time
 
@@ -115,7 +116,10 @@ def test_memory_flat(d, bystander):
         junk_round(d)
     check_bystander(bystander, "after 360 junk connections")
     rss1, fds1 = d.rss_kib(), d.fd_count()
-    t.ok(rss1 - rss0 < 2048, f"resident memory does not grow with junk ({rss0} KiB -> {rss1} KiB)")
+    if os.environ.get("POLICYD_SANITIZED"):
+        t.ok(True, "# SKIP resident memory under ASan includes its quarantine of freed memory")
+    else:
+        t.ok(rss1 - rss0 < 2048, f"resident memory does not grow with junk ({rss0} KiB -> {rss1} KiB)")
     t.eq(fds1, fds0, "no descriptor is leaked by junk connections")
 
 
