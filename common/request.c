@@ -151,6 +151,18 @@ const char *request_find(const struct request *r, const char *name, size_t name_
 	return NULL;
 }
 
+/* request_bytes - the span of a parsed request: attributes are contiguous in the buffer. */
+const char *request_bytes(const struct request *r, size_t *len)
+{
+	if (r->count == 0) {
+		*len = 0;
+		return "";
+	}
+	const struct request_attr *last = &r->attr[r->count - 1];
+	*len = (size_t)(last->value + last->value_len - r->attr[0].name) + 2;
+	return r->attr[0].name;
+}
+
 /* request_key_name - the protocol name of a known attribute. */
 const char *request_key_name(enum request_key key)
 {

@@ -83,6 +83,13 @@ const char *request_get(const struct request *r, enum request_key key, size_t *l
 /* request_find - value of any attribute by name, the last occurrence; NULL when absent. */
 const char *request_find(const struct request *r, const char *name, size_t name_len, size_t *len);
 
+/*
+ * request_bytes - where the parsed request lies in its buffer (from its first
+ * attribute to the terminating empty line), so that it can be copied and parsed
+ * again later. *len gets its length.
+ */
+const char *request_bytes(const struct request *r, size_t *len);
+
 /* request_key_name - the attribute name of a known key. */
 const char *request_key_name(enum request_key key);
 

@@ -18,6 +18,6 @@ struct check_request {
 };
 
 /* check_run - print the reply line and what led to it; returns 0 pass, 1 refused, 2 error. */
-int check_run(const struct config *cfg, const struct check_request *req, bool debug);
+int check_run(struct config *cfg, const struct check_request *req, bool debug);
 
 #endif

@@ -60,8 +60,13 @@ static const char *trim(const char *s, size_t *len)
  */
 static void classify_line(struct loader *ld, const char *line, size_t len)
 {
-	const char *s = trim(line, &len);
+	const char *s;
+	size_t body = 0;
 
+	/* inih skips a UTF-8 byte order mark at the start of the file. */
+	if (ld->line == 1 && len >= 3 && memcmp(line, "\xef\xbb\xbf", 3) == 0)
+		line += 3, len -= 3;
+	s = trim(line, &len);
 	if (len == 0 || *s == ';' || *s == '#')
 		return;
 	if (*s == '[') {
@@ -76,7 +81,11 @@ static void classify_line(struct loader *ld, const char *line, size_t len)
 		loader_begin_section(ld, name, name_len);
 		return;
 	}
-	if (memchr(s, '=', len) == NULL && memchr(s, ':', len) == NULL)
+	/* As in inih, the '=' must come before an inline comment (';' after a blank). */
+	while (body < len &&
+	       !(s[body] == ';' && body > 0 && (s[body - 1] == ' ' || s[body - 1] == '\t')))
+		body++;
+	if (memchr(s, '=', body) == NULL && memchr(s, ':', body) == NULL)
 		loader_error(ld, ld->line, "expected 'key = value'");
 }
 
@@ -156,6 +165,8 @@ static void set_defaults(struct config *cfg)
 	cfg->skip_authenticated = true;
 }
 
+static void config_free(struct config *cfg);
+
 /* configure_inih - let long lines through: reply templates easily exceed 200 bytes. */
 static size_t configure_inih(size_t text_len)
 {
@@ -188,6 +199,7 @@ struct config *config_load_text(const char *name, const char *text, size_t len,
 	}
 	set_defaults(ld.cfg);
 	ld.cfg->path = strdup(name);
+	ld.cfg->refs = 1;
 	configure_inih(len);
 	int rc = ini_parse_stream(read_line, &ld, handle_pair, &ld);
 	if (rc < 0)
@@ -261,7 +273,7 @@ static void free_list(struct list_config *l)
 }
 
 /* config_free - release a config and everything it owns; NULL is fine. */
-void config_free(struct config *cfg)
+static void config_free(struct config *cfg)
 {
 	if (cfg == NULL)
 		return;
@@ -280,6 +292,20 @@ void config_free(struct config *cfg)
 		free_list(&cfg->lists[i]);
 	free(cfg->lists);
 	free(cfg);
+}
+
+/* config_ref - one more holder. */
+struct config *config_ref(struct config *cfg)
+{
+	cfg->refs++;
+	return cfg;
+}
+
+/* config_unref - the last holder frees the config; NULL is fine. */
+void config_unref(struct config *cfg)
+{
+	if (cfg != NULL && --cfg->refs == 0)
+		config_free(cfg);
 }
 
 /* same_string - equal strings, NULL equal only to NULL. */

@@ -4,15 +4,17 @@
  *
  * Every error is reported as "FILE:LINE: message" through the caller's callback,
  * and loading goes on so that one run shows all errors. A struct config is
- * immutable once loaded; a reload builds a new one and swaps it. Memory: the
- * config owns everything it points to (strings, templates, CIDR sets) and
- * config_free() releases it all.
+ * immutable once loaded, except the lists' health state; a reload builds a new
+ * one and swaps it. Memory: the config owns everything it points to (strings,
+ * templates, CIDR sets); it is reference-counted because lookups in flight keep
+ * using the configuration they started with after a reload.
  */
 #ifndef POLICYD_CONFIG_H
 #define POLICYD_CONFIG_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -41,6 +43,21 @@ enum {
 	CHECK_REVERSE_CLIENT_NAME = 8,
 };
 
+/*
+ * The run-time state of a DNS list: the RFC 5782 health check and the circuit
+ * breaker for lists that keep timing out. The only mutable part of a config;
+ * carried over to the new config on reload for lists of the same kind and name.
+ */
+struct list_health {
+	bool checked;        /* a health check has given a verdict */
+	bool healthy;        /* it passed: the list may be consulted */
+	bool check_running;
+	unsigned failures;   /* lookups in a row that timed out or failed */
+	uint64_t open_until; /* loop time (ms) before which the breaker skips the list */
+	uint64_t backoff_ms;
+	uint64_t last_error_log; /* rate limit for "list answered an error code" */
+};
+
 /* One [dnsbl|dnswl|rhsbl|list NAME] section. */
 struct list_config {
 	enum list_kind kind;
@@ -56,6 +73,7 @@ struct list_config {
 	char *file;        /* local lists: the CIDR file */
 	struct cidr_set *set; /* local lists: loaded from file */
 	unsigned seen;     /* keys given, to reject duplicates */
+	struct list_health health; /* DNS lists only */
 };
 
 enum policy_action { ACTION_REJECT, ACTION_DEFER, ACTION_WARN, ACTION_PREPEND };
@@ -111,6 +129,7 @@ struct config {
 	size_t list_count;
 
 	unsigned seen[4]; /* keys given per singleton section, to reject duplicates */
+	unsigned refs;    /* holders: main, the policy engine, lookups in flight */
 };
 
 /* config_error_fn - receives one complete "FILE:LINE: message" line. */
@@ -129,7 +148,9 @@ struct config *config_load(const char *path, config_error_fn *on_error, void *ct
 struct config *config_load_text(const char *name, const char *text, size_t len,
 				config_error_fn *on_error, void *ctx);
 
-void config_free(struct config *cfg);
+/* config_ref - one more holder; config_unref frees the config when the last lets go. */
+struct config *config_ref(struct config *cfg);
+void config_unref(struct config *cfg);
 
 /* config_lists_equal - same lists with the same codes: a reload may keep the cache. */
 bool config_lists_equal(const struct config *a, const struct config *b);

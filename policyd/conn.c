@@ -28,6 +28,8 @@
 /* Stop reading while this much is waiting to be written: a client that pipelines
  * without reading must not make us buffer without bound. */
 #define OUT_HIGH_WATER (256 * 1024)
+/* Stop reading while this many requests of one connection wait for lookups. */
+#define QUEUE_HIGH_WATER 256
 
 static void conn_process(struct conn *c);
 static void alloc_input(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
@@ -40,6 +42,7 @@ static void handle_closed(uv_handle_t *h)
 
 	if (--c->open_handles > 0)
 		return;
+	free(c->spare);
 	free(c->in);
 	free(c->out);
 	free(c->wbuf);
@@ -54,6 +57,15 @@ static void conn_close(struct conn *c)
 	if (c->closing)
 		return;
 	c->closing = true;
+	/* Replies still waiting for lookups are orphaned: the policy's callback frees them. */
+	for (struct reply_slot *r = c->queue_head, *next; r != NULL; r = next) {
+		next = r->next;
+		if (r->ready)
+			free(r);
+		else
+			r->owner = NULL;
+	}
+	c->queue_head = c->queue_tail = NULL;
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -113,7 +125,8 @@ static void write_done(uv_write_t *req, int status)
 		return;
 	}
 	if (c->close_after_write) {
-		conn_close(c);
+		if (c->queue_head == NULL)
+			conn_close(c);
 		return;
 	}
 	conn_process(c);
@@ -142,18 +155,91 @@ static void start_write(struct conn *c)
 	c->writing = true;
 }
 
-/* answer - decide one complete request (request_len bytes at req) and queue its reply. */
+/* append_reply - queue bytes for the next write. */
+static bool append_reply(struct conn *c, const char *text, size_t len)
+{
+	if (!reserve(&c->out, &c->out_cap, c->out_len, len)) {
+		log_error("%s: out of memory; closing connection", c->peer);
+		return false;
+	}
+	memcpy(c->out + c->out_len, text, len);
+	c->out_len += len;
+	return true;
+}
+
+/* flush_ready - move the replies at the head of the queue that are ready to the output. */
+static bool flush_ready(struct conn *c)
+{
+	while (c->queue_head != NULL && c->queue_head->ready) {
+		struct reply_slot *r = c->queue_head;
+		bool ok = append_reply(c, r->text, r->len);
+		c->queue_head = r->next;
+		if (c->queue_head == NULL)
+			c->queue_tail = NULL;
+		c->queued--;
+		free(r);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/* reply_ready - the policy finished a lookup: send it in its turn. */
+static void reply_ready(struct reply_slot *slot)
+{
+	struct conn *c = slot->owner;
+
+	if (c == NULL) {
+		free(slot); /* the connection went away meanwhile */
+		return;
+	}
+	slot->ready = true;
+	if (slot != c->queue_head)
+		return;
+	if (!flush_ready(c)) {
+		conn_close(c);
+		return;
+	}
+	if (!c->close_after_write) {
+		conn_process(c); /* writes, and reads again if the queue had stopped it */
+		return;
+	}
+	if (c->out_len > 0 && !c->writing)
+		start_write(c);
+	else if (!c->writing && c->queue_head == NULL)
+		conn_close(c);
+}
+
+/*
+ * answer - decide one complete request (request_len bytes at req). An answer that
+ * comes at once goes straight to the output unless earlier replies still wait;
+ * otherwise the slot joins the queue so that replies leave in request order.
+ */
 static bool answer(struct conn *c, const char *req, size_t request_len)
 {
 	struct server *srv = c->srv;
 
-	if (!reserve(&c->out, &c->out_cap, c->out_len, POLICY_REPLY_MAX)) {
+	if (c->spare == NULL && (c->spare = malloc(sizeof(*c->spare))) == NULL) {
 		log_error("%s: out of memory; closing connection", c->peer);
 		return false;
 	}
 	request_parse(&srv->scratch, req, request_len);
 	stats.requests++;
-	c->out_len += policy_answer(srv->cfg, &srv->scratch, c->out + c->out_len, POLICY_REPLY_MAX);
+	struct reply_slot *slot = c->spare;
+	slot->owner = c;
+	slot->ready = false;
+	slot->next = NULL;
+	enum policy_outcome outcome = policy_decide(srv->policy, &srv->scratch, slot, reply_ready);
+	if (outcome == POLICY_ANSWERED && c->queue_head == NULL)
+		return append_reply(c, slot->text, slot->len);
+	slot->ready = outcome == POLICY_ANSWERED;
+	c->spare = NULL;
+	if (c->queue_tail)
+		c->queue_tail->next = slot;
+	else
+		c->queue_head = slot;
+	c->queue_tail = slot;
+	c->queued++;
 	return true;
 }
 
@@ -177,7 +263,7 @@ static void conn_process(struct conn *c)
 {
 	size_t consumed = 0;
 
-	while (!c->closing && c->out_len < OUT_HIGH_WATER) {
+	while (!c->closing && c->out_len < OUT_HIGH_WATER && c->queued < QUEUE_HIGH_WATER) {
 		const char *err = NULL;
 		size_t err_offset = 0, request_len = 0;
 		enum request_scan r = request_scan(&c->scan, c->in + consumed, c->in_len - consumed,
@@ -202,7 +288,8 @@ static void conn_process(struct conn *c)
 	}
 	if (c->out_len > 0 && !c->writing)
 		start_write(c);
-	set_reading(c, c->out_len < OUT_HIGH_WATER && !c->close_after_write);
+	set_reading(c, c->out_len < OUT_HIGH_WATER && c->queued < QUEUE_HIGH_WATER &&
+			       !c->close_after_write);
 }
 
 /* alloc_input - give libuv the free end of the input buffer, growing it if needed. */
@@ -250,6 +337,9 @@ static void idle_timeout(uv_timer_t *t)
 {
 	struct conn *c = t->data;
 
+	/* Waiting for our own lookups is not idleness; they end by request_timeout. */
+	if (c->queue_head != NULL)
+		return;
 	stats.idle_timeouts++;
 	if (c->in_len > 0)
 		log_warn("%s: timeout with an incomplete request (%zu bytes); closing connection",
@@ -364,6 +454,6 @@ void conn_shutdown(struct conn *c)
 {
 	set_reading(c, false);
 	c->close_after_write = true;
-	if (!c->writing && c->out_len == 0)
+	if (!c->writing && c->out_len == 0 && c->queue_head == NULL)
 		conn_close(c);
 }

@@ -32,6 +32,7 @@ struct daemon {
 	uv_loop_t *loop;
 	const char *config_path;
 	struct config *cfg;
+	struct policy *policy;
 	struct server *srv;
 	bool debug;
 	uv_signal_t sig_hup, sig_term, sig_int, sig_usr1;
@@ -74,11 +75,11 @@ static void reload(struct daemon *d)
 	}
 	if (!config_listen_equal(d->cfg, next))
 		log_warn("reload: listen addresses changed; they take effect after a restart");
+	policy_set_config(d->policy, next);
 	server_set_config(d->srv, next);
-	config_free(d->cfg);
+	config_unref(d->cfg);
 	d->cfg = next;
 	apply_logging(d);
-	policy_warn_unsupported(d->cfg);
 	log_info("configuration reloaded from %s", d->config_path);
 }
 
@@ -179,7 +180,11 @@ static int run_daemon(struct daemon *d)
 {
 	d->loop = uv_default_loop();
 	apply_logging(d);
-	d->srv = server_new(d->loop, d->cfg);
+	d->policy = policy_new(d->loop, d->cfg);
+	if (d->policy == NULL)
+		d->srv = NULL;
+	else
+		d->srv = server_new(d->loop, d->cfg, d->policy);
 	if (d->srv == NULL || !drop_privileges(d->cfg) || server_start(d->srv) != 0) {
 		log_error("start-up failed");
 		return 1;
@@ -193,9 +198,9 @@ static int run_daemon(struct daemon *d)
 	d->stats_timer.data = d->exit_timer.data = d;
 	uv_timer_start(&d->stats_timer, on_stats_timer, STATS_INTERVAL_MS, STATS_INTERVAL_MS);
 	uv_unref((uv_handle_t *)&d->stats_timer);
-	policy_warn_unsupported(d->cfg);
 	log_info("policyd %s started with %s", POLICYD_VERSION, d->config_path);
 	uv_run(d->loop, UV_RUN_DEFAULT);
+	policy_free(d->policy);
 	/* uv_stop only leaves uv_run: run again so close callbacks fire (traps.md). */
 	uv_walk(d->loop, close_handle, NULL);
 	uv_run(d->loop, UV_RUN_DEFAULT);
@@ -258,16 +263,16 @@ int main(int argc, char **argv)
 		return check.address ? 2 : 1;
 	if (test_only) {
 		printf("policyd: configuration OK\n");
-		config_free(d.cfg);
+		config_unref(d.cfg);
 		return 0;
 	}
 	if (check.address != NULL) {
 		int rc = check_run(d.cfg, &check, d.debug);
-		config_free(d.cfg);
+		config_unref(d.cfg);
 		return rc;
 	}
 	int rc = run_daemon(&d);
-	config_free(d.cfg);
+	config_unref(d.cfg);
 	log_close();
 	return rc;
 }

@@ -18,8 +18,13 @@
 
 struct server;
 
-/* server_new - bind every listener of cfg (or take systemd's sockets); NULL on error. */
-struct server *server_new(uv_loop_t *loop, const struct config *cfg);
+struct policy;
+
+/*
+ * server_new - bind every listener of cfg (or take systemd's sockets); NULL on
+ * error. Requests are decided by policy, which the caller owns.
+ */
+struct server *server_new(uv_loop_t *loop, const struct config *cfg, struct policy *policy);
 
 /* server_set_config - use cfg from now on (reload). Listeners stay as they are. */
 void server_set_config(struct server *srv, const struct config *cfg);

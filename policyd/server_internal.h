@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "addr.h"
+#include "policy.h"
 #include "request.h"
 #include "server.h"
 
@@ -41,6 +42,10 @@ struct conn {
 	size_t in_len, in_cap;
 	struct request_scanner scan;
 
+	struct reply_slot *queue_head, *queue_tail; /* replies waiting for lookups, in order */
+	unsigned queued;
+	struct reply_slot *spare; /* handed to the policy; kept while answers come at once */
+
 	char *out;                /* replies waiting to be written */
 	size_t out_len, out_cap;
 	char *wbuf;               /* replies being written (owned, swapped with out) */
@@ -56,6 +61,7 @@ struct conn {
 struct server {
 	uv_loop_t *loop;
 	const struct config *cfg;
+	struct policy *policy;
 	struct listener *listeners;
 	size_t listener_count;
 	struct conn *conns;        /* open connections */
