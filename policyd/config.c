@@ -78,7 +78,11 @@ static void classify_line(struct loader *ld, const char *line, size_t len)
 		}
 		size_t name_len = (size_t)(close - s - 1);
 		const char *name = trim(s + 1, &name_len);
+		size_t rest_len = len - (size_t)(close + 1 - s);
+		const char *rest = trim(close + 1, &rest_len);
 		loader_begin_section(ld, name, name_len);
+		if (rest_len > 0 && *rest != ';' && *rest != '#')
+			loader_error(ld, ld->line, "junk after the section header");
 		return;
 	}
 	/* As in inih, the '=' must come before an inline comment (';' after a blank). */

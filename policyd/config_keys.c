@@ -311,6 +311,12 @@ static bool set_on_error(struct loader *ld, void *base, const char *value, const
 static bool compile(const char *value, struct template **slot, char **source, const char **err)
 {
 	size_t offset = 0;
+
+	/* Postfix reads an empty reply text as permit (traps.md): never allow one. */
+	if (*value == '\0') {
+		*err = "empty value";
+		return false;
+	}
 	struct template *t = template_compile(value, strlen(value), err, &offset);
 
 	if (t == NULL) {
@@ -536,7 +542,13 @@ static void begin_list(struct loader *ld, enum list_kind kind, const char *name,
 
 	while (len > 0 && (*name == ' ' || *name == '\t'))
 		name++, len--;
-	if (len == 0 || len > 253 || memchr(name, ' ', len) || memchr(name, '\t', len)) {
+	if (len > 253) {
+		loader_error(ld, ld->line, "[%s ...]: a zone name has at most 253 bytes",
+			     list_kind_name(kind));
+		ld->section_ok = false;
+		return;
+	}
+	if (len == 0 || memchr(name, ' ', len) || memchr(name, '\t', len)) {
 		loader_error(ld, ld->line, "[%s] needs one name: [%s NAME]", list_kind_name(kind),
 			     list_kind_name(kind));
 		ld->section_ok = false;

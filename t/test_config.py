@@ -50,6 +50,8 @@ CASES = [
     ("header without ']'", HEAD + "[server\n", 6, "without ']'"),
     ("key in wrong list kind", HEAD + "[dnsbl a.example]\nfile = /etc/hosts\n", 7, "unknown key 'file'"),
     ("unknown user", HEAD + "[server]\nuser = no-such-user-here\n", 7, "no such user"),
+    ("empty reply text", HEAD + "[policy]\ntext =\n", 7, "text: empty value"),
+    ("junk after a header", HEAD + "[server] junk\n", 6, "junk after the section header"),
     ("no listen address", "[server]\nlog = stderr\n" + HEAD.split("\n", 2)[2], 1, "needs at least one listen"),
 ]
 
