@@ -323,6 +323,23 @@ static void start_list(struct lookup *lk, size_t i, const struct addr *client,
 		r->outcome = OUTCOME_NOT_APPLICABLE;
 }
 
+/* any_list_usable - whether some DNS list would be asked: avoids allocating for nothing. */
+static bool any_list_usable(struct lookup_env *env, const struct config *cfg,
+			    const struct addr *client)
+{
+	uint64_t now = uv_now(env->loop);
+
+	for (size_t i = 0; i < cfg->list_count; i++) {
+		const struct list_config *l = &cfg->lists[i];
+		if (l->kind == LIST_LOCAL ||
+		    (l->kind != LIST_RHSBL && client->family == ADDR_V6 && !l->ipv6))
+			continue;
+		if (health_usable(l, now) == OUTCOME_PENDING)
+			return true;
+	}
+	return false;
+}
+
 /* lookup_start - copy the request, submit every query, arm the deadline. */
 struct lookup *lookup_start(struct lookup_env *env, struct config *cfg, const struct request *req,
 			    const struct verdict *local, lookup_done_fn *done, void *arg)
@@ -333,7 +350,8 @@ struct lookup *lookup_start(struct lookup_env *env, struct config *cfg, const st
 	size_t len;
 	const char *text = request_get(req, REQ_CLIENT_ADDRESS, &len);
 
-	if (env->resolver == NULL || !addr_parse(&client, text, len))
+	if (env->resolver == NULL || !addr_parse(&client, text, len) ||
+	    !any_list_usable(env, cfg, &client))
 		return NULL;
 	addr_reverse_name(&client, reversed, sizeof(reversed));
 	lk = calloc(1, sizeof(*lk));
