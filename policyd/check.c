@@ -15,6 +15,7 @@
 #include "addr.h"
 #include "health.h"
 #include "log.h"
+#include "keylookup.h"
 #include "lookup.h"
 #include "policy.h"
 #include "request.h"
@@ -28,6 +29,7 @@ struct check_run {
 	bool checked;
 	struct lookup_env env;
 	struct health *health;
+	struct request_keys keys;
 	uv_timer_t wait;
 	struct reply_slot slot;
 	int status;
@@ -44,36 +46,90 @@ static void print_reply(struct check_run *run)
 	run->status = strncmp(run->slot.text, "action=DUNNO", 12) == 0 ? 0 : 1;
 }
 
-/* print_list - one line for a list: what it said and why it counts or not. */
-static void print_list(const struct list_config *l, const struct list_result *r, bool local_hit)
+/* list_answer - what list i said: from the key it depends on (a listing wins). */
+static const struct key *list_answer(const struct check_run *run, size_t i,
+				     struct key_result *const *results, struct key_answer *out)
 {
-	char reason[200];
+	const struct list_config *l = &run->cfg->lists[i];
+	const struct key *used = NULL;
+
+	*out = (struct key_answer){ .outcome = OUTCOME_NOT_APPLICABLE };
+	for (unsigned k = 0; k < run->keys.count; k++) {
+		const struct key *key = &run->keys.key[k];
+		struct key_answer a = { .outcome = OUTCOME_TIMEOUT };
+		bool domain_key = key->bytes[0] == 'D';
+		if (domain_key != (l->kind == LIST_RHSBL) ||
+		    (domain_key && !(run->keys.sources[k] & l->checks)))
+			continue;
+		if (results[k] != NULL)
+			key_result_get(results[k], i, &a);
+		if (used == NULL || a.outcome == OUTCOME_LISTED) {
+			*out = a;
+			used = key;
+		}
+		if (a.outcome == OUTCOME_LISTED)
+			break;
+	}
+	return used;
+}
+
+/* print_list - one line for a list: what it said, for which name, and why it counts. */
+static void print_list(const struct check_run *run, size_t i, struct key_result *const *results)
+{
+	const struct list_config *l = &run->cfg->lists[i];
+	struct key_answer a = { .outcome = OUTCOME_NOT_APPLICABLE };
+	char reason[200], name[LOOKUP_NAME_MAX];
 
 	if (l->kind == LIST_LOCAL) {
+		bool hit = false;
+		for (unsigned k = 0; k < run->local.hit_count; k++)
+			hit = hit || run->local.hits[k].list == l;
 		printf("list %s: %s weight=%ld file=%s cached=no\n", l->name,
-		       local_hit ? "listed" : "not listed", l->weight, l->file);
+		       hit ? "listed" : "not listed", l->weight, l->file);
 		return;
 	}
-	printf("%s %s: %s", list_kind_name(l->kind), l->name,
-	       r ? lookup_outcome_name(r->outcome) : "not consulted");
-	if (r && r->name[0])
-		printf(" query=%s", r->name);
-	if (r && r->outcome == OUTCOME_LISTED) {
-		printf(" answer=%u.%u.%u.%u ttl=%u weight=%ld", r->code[0], r->code[1], r->code[2],
-		       r->code[3], r->ttl, l->weight);
-		if (r->reason) {
-			text_clean(reason, sizeof(reason), r->reason, r->reason_len);
+	const struct key *key = list_answer(run, i, results, &a);
+	if (key == NULL)
+		a.outcome = health_usable(l, uv_now(run->env.loop)) == OUTCOME_PENDING
+				    ? OUTCOME_NOT_APPLICABLE
+				    : health_usable(l, uv_now(run->env.loop));
+	printf("%s %s: %s", list_kind_name(l->kind), l->name, lookup_outcome_name(a.outcome));
+	if (key != NULL && key->bytes[0] == 'D') {
+		printf(" query=%.*s.%s", key->len - 1, (const char *)key->bytes + 1, l->name);
+	} else if (key != NULL) {
+		struct addr addr = { .family = key->bytes[0] == '4' ? ADDR_V4 : ADDR_V6 };
+		memcpy(addr.bytes, key->bytes + 1, key->len - 1u);
+		addr_reverse_name(&addr, name, sizeof(name));
+		printf(" query=%s.%s", name, l->name);
+	}
+	if (a.outcome == OUTCOME_LISTED) {
+		printf(" answer=%u.%u.%u.%u ttl=%u weight=%ld", a.code[0], a.code[1], a.code[2],
+		       a.code[3], a.ttl, l->weight);
+		if (a.reason) {
+			text_clean(reason, sizeof(reason), a.reason, a.reason_len);
 			printf(" reason=\"%s\"", reason);
 		}
 	}
 	printf(" cached=no\n");
 }
 
-/* lookup_done - the lookups are in: print everything and leave the loop. */
+/* finish - print the reply and the lists, and leave the loop. */
+static void finish(struct check_run *run, struct key_result *const *results)
+{
+	print_reply(run);
+	for (size_t i = 0; i < run->cfg->list_count; i++)
+		print_list(run, i, results);
+	uv_stop(run->env.loop);
+}
+
+/* lookup_done - the lookups are in (or timed out): render as the daemon does. */
 static void lookup_done(void *arg, struct lookup *lk)
 {
 	struct check_run *run = arg;
+	struct key_result *results[LOOKUP_MAX_KEYS];
 
+	for (unsigned k = 0; k < lk->keys.count; k++)
+		results[k] = lk->wait[k].result;
 	if (lk->timed_out)
 		run->slot.len = verdict_render_word(run->cfg->on_error == ON_ERROR_DEFER
 							    ? "DEFER 4.7.1 lookups timed out"
@@ -82,36 +138,30 @@ static void lookup_done(void *arg, struct lookup *lk)
 	else
 		run->slot.len = verdict_render(run->cfg, &run->req, &lk->verdict, run->slot.text,
 					       sizeof(run->slot.text));
-	print_reply(run);
-	for (size_t i = 0; i < run->cfg->list_count; i++) {
-		bool hit = false;
-		for (unsigned k = 0; k < run->local.hit_count; k++)
-			hit = hit || run->local.hits[k].list == &run->cfg->lists[i];
-		print_list(&run->cfg->lists[i], &lk->results[i], hit);
-	}
-	uv_stop(run->env.loop);
+	finish(run, results);
 }
 
 /* decide - once the health checks are done: look up, or answer from local lists. */
 static void decide(struct check_run *run)
 {
-	if (run->checked && !run->local.allowlisted &&
-	    lookup_start(&run->env, run->cfg, &run->req, &run->local, lookup_done, run) != NULL)
-		return;
+	struct key_result *none[LOOKUP_MAX_KEYS] = { NULL };
+	struct addr client;
+	size_t len;
+	const char *address = request_get(&run->req, REQ_CLIENT_ADDRESS, &len);
+
+	run->keys.count = 0;
+	if (run->checked && !run->local.allowlisted && run->env.resolver != NULL &&
+	    addr_parse(&client, address, len)) {
+		lookup_keys(run->cfg, &run->req, &client, uv_now(run->env.loop), &run->keys);
+		if (run->keys.count > 0 &&
+		    lookup_start(&run->env, run->cfg, &run->req, &run->local, &run->keys, none,
+				 lookup_done, run) != NULL)
+			return;
+	}
+	run->keys.count = 0;
 	run->slot.len = verdict_render(run->cfg, &run->req, &run->local, run->slot.text,
 				       sizeof(run->slot.text));
-	print_reply(run);
-	for (size_t i = 0; i < run->cfg->list_count; i++) {
-		const struct list_config *l = &run->cfg->lists[i];
-		bool hit = false;
-		for (unsigned k = 0; k < run->local.hit_count; k++)
-			hit = hit || run->local.hits[k].list == l;
-		struct list_result r = { .outcome = health_usable(l, uv_now(run->env.loop)) };
-		if (!run->checked)
-			r.outcome = OUTCOME_NOT_APPLICABLE;
-		print_list(l, &r, hit);
-	}
-	uv_stop(run->env.loop);
+	finish(run, none);
 }
 
 /* wait_health - poll until the RFC 5782 checks have answered (each is bounded by udns). */
@@ -167,8 +217,10 @@ int check_run(struct config *cfg, const struct check_request *req, bool debug)
 		if (cfg->lists[i].kind != LIST_LOCAL &&
 		    (run.env.resolver = resolver_new(run.env.loop, cfg)) == NULL)
 			return 2;
-	if (run.env.resolver != NULL)
+	if (run.env.resolver != NULL) {
+		run.env.keys = key_table_new(&run.env);
 		run.health = health_new(&run.env, cfg);
+	}
 	uv_timer_init(run.env.loop, &run.wait);
 	run.wait.data = &run;
 	uv_timer_start(&run.wait, wait_health, 0, 10);
@@ -176,6 +228,7 @@ int check_run(struct config *cfg, const struct check_request *req, bool debug)
 	health_free(run.health);
 	if (run.env.resolver)
 		resolver_free(run.env.resolver);
+	key_table_free(run.env.keys);
 	uv_walk(run.env.loop, close_all, NULL);
 	uv_run(run.env.loop, UV_RUN_DEFAULT);
 	uv_loop_close(run.env.loop);

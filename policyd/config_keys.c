@@ -403,7 +403,7 @@ static const struct key_spec server_keys[] = {
 static const struct key_spec dns_keys[] = {
 	{ "nameserver", V_CUSTOM, 0, 0, 0, true, set_nameserver },
 	{ "timeout", V_DURATION, CFG(dns_timeout_ms), 0, 60000, false, NULL },
-	{ "tries", V_LONG, CFG(dns_tries), 1, 10, false, NULL },
+	{ "tries", V_LONG, CFG(dns_tries), 1, 3, false, NULL },
 	{ NULL, 0, 0, 0, 0, false, NULL },
 };
 

@@ -1,37 +1,21 @@
 /*
- * lookup - the DNS lookups of one request (see lookup.h).
+ * lookup - the keys a request needs, the hits their results give, and the job
+ * that waits for uncached keys until the request's deadline (see lookup.h).
  *
- * Each applicable list gets one A query per name (the client's reversed address,
- * or each domain an RHSBL checks); a blocklist that hits gets a TXT query for its
- * reason. Answers are untrusted: an A answer counts only inside the list's codes
- * and never when it is an error code (127.255.255.x, outside 127/8). Memory: the
- * lookup owns its query records, its copy of the request and the TXT reasons;
- * everything is freed after the done callback, in the deadline timer's close
- * callback.
+ * Domains come from untrusted request attributes and are cleaned strictly
+ * before they become query names. Memory: a job owns its copy of the request
+ * and one reference per key result; it is freed in its deadline timer's close
+ * callback, after its done callback has returned.
  */
 #include "lookup.h"
 
 #include <ctype.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "addr.h"
-#include "codes.h"
 #include "health.h"
 #include "log.h"
-#include "resolver.h"
 #include "stats.h"
-
-struct lookup_query {
-	struct lookup_query *next;
-	struct lookup *lk;
-	struct resolver_query *rq; /* NULL once answered */
-	size_t list;               /* index into cfg->lists and lk->results */
-	char name[LOOKUP_NAME_MAX];
-};
-
-static void query_answered(struct lookup_query *q);
 
 /* lookup_outcome_name - words for logs and --check. */
 const char *lookup_outcome_name(enum list_outcome o)
@@ -43,196 +27,12 @@ const char *lookup_outcome_name(enum list_outcome o)
 	return names[o];
 }
 
-/* free_lookup - the deadline timer is closed: release everything. */
-static void free_lookup(uv_handle_t *h)
-{
-	struct lookup *lk = h->data;
-
-	for (struct lookup_query *q = lk->queries, *next; q != NULL; q = next) {
-		next = q->next;
-		free(q);
-	}
-	for (size_t i = 0; i < lk->cfg->list_count; i++)
-		free(lk->results[i].reason);
-	free(lk->results);
-	config_unref(lk->cfg);
-	free(lk->text);
-	free(lk);
-}
-
 /*
- * finish - all answers are in, or the deadline passed: abandon what is still
- * outstanding, add the DNS hits to the verdict, report, and free.
+ * lookup_domain - lower case, no trailing dot, only letters, digits, '-' and '_'
+ * in non-empty labels, at least two labels. Address literals and "unknown" are
+ * refused.
  */
-static void finish(struct lookup *lk, bool timed_out)
-{
-	if (lk->finished)
-		return;
-	lk->finished = true;
-	lk->timed_out = timed_out;
-	for (struct lookup_query *q = lk->queries; q != NULL; q = q->next) {
-		if (q->rq != NULL) {
-			resolver_cancel(q->rq);
-			q->rq = NULL;
-		}
-	}
-	for (size_t i = 0; i < lk->cfg->list_count; i++) {
-		struct list_result *r = &lk->results[i];
-		const struct list_config *l = &lk->cfg->lists[i];
-		if (r->outcome == OUTCOME_PENDING)
-			r->outcome = OUTCOME_TIMEOUT;
-		if (r->outcome == OUTCOME_LISTED)
-			verdict_add(&lk->verdict, l, r->code, r->reason ? r->reason : l->reason,
-				    r->reason ? r->reason_len : l->reason ? strlen(l->reason) : 0);
-	}
-	lk->verdict.allowlisted = lk->verdict.score <= lk->cfg->allowlist_threshold;
-	if (timed_out)
-		stats.lookups_timed_out++;
-	uv_timer_stop(&lk->deadline);
-	lk->done(lk->done_arg, lk);
-	uv_close((uv_handle_t *)&lk->deadline, free_lookup);
-}
-
-/* on_deadline - request_timeout has passed. */
-static void on_deadline(uv_timer_t *t)
-{
-	finish(t->data, true);
-}
-
-/* list_settled - every query of a list is answered: feed the circuit breaker. */
-static void list_settled(struct lookup *lk, size_t i)
-{
-	struct list_result *r = &lk->results[i];
-	struct list_config *l = &lk->cfg->lists[i];
-
-	if (r->outcome == OUTCOME_PENDING)
-		r->outcome = OUTCOME_NOT_LISTED;
-	health_record(l, r->outcome != OUTCOME_FAILED, uv_now(lk->env->loop));
-}
-
-/* on_txt - the reason of a list that hit: keep the first one, bytes as they came. */
-static void on_txt(void *arg, enum resolver_status status, const char *txt, size_t len,
-		   uint32_t ttl)
-{
-	struct lookup_query *q = arg;
-	struct list_result *r = &q->lk->results[q->list];
-
-	(void)ttl;
-	q->rq = NULL;
-	if (status == RESOLVER_OK && r->reason == NULL && len > 0) {
-		size_t keep = len > 2048 ? 2048 : len; /* more than a reply can show */
-		r->reason = malloc(keep);
-		if (r->reason != NULL) {
-			memcpy(r->reason, txt, keep);
-			r->reason_len = keep;
-		}
-	}
-	query_answered(q);
-}
-
-/* take_answers - classify A answers: a listing inside codes, an error code, or neither. */
-static void take_answers(struct lookup_query *q, const uint8_t (*addrs)[4], size_t count,
-			 uint32_t ttl)
-{
-	struct lookup *lk = q->lk;
-	struct list_config *l = &lk->cfg->lists[q->list];
-	struct list_result *r = &lk->results[q->list];
-
-	for (size_t i = 0; i < count; i++) {
-		if (codes_classify(addrs[i]) != CODES_ANSWER_LISTING) {
-			stats.list_errors++;
-			health_error_code(l, addrs[i], uv_now(lk->env->loop));
-			if (r->outcome != OUTCOME_LISTED)
-				r->outcome = OUTCOME_ERROR_CODE;
-			return; /* an error answer makes the whole answer untrustworthy */
-		}
-	}
-	for (size_t i = 0; i < count; i++) {
-		if (codes_match(&l->codes, addrs[i])) {
-			if (r->outcome != OUTCOME_LISTED || ttl < r->ttl) {
-				memcpy(r->code, addrs[i], 4);
-				r->ttl = ttl;
-				snprintf(r->name, sizeof(r->name), "%s", q->name);
-			}
-			r->outcome = OUTCOME_LISTED;
-			return;
-		}
-	}
-}
-
-/* on_a - the A answer of one query. */
-static void on_a(void *arg, enum resolver_status status, const uint8_t (*addrs)[4], size_t count,
-		 uint32_t ttl)
-{
-	struct lookup_query *q = arg;
-	struct lookup *lk = q->lk;
-	struct list_result *r = &lk->results[q->list];
-
-	q->rq = NULL;
-	if (status == RESOLVER_OK) {
-		take_answers(q, addrs, count, ttl);
-		/* A blocklist that hit: its TXT record says why, for the reply. */
-		if (r->outcome == OUTCOME_LISTED && r->reason == NULL &&
-		    lk->cfg->lists[q->list].weight > 0 && strcmp(r->name, q->name) == 0) {
-			q->rq = resolver_query_txt(lk->env->resolver, q->name, on_txt, q);
-			if (q->rq != NULL) {
-				stats.dns_queries++;
-				return;
-			}
-		}
-	} else if (status == RESOLVER_TEMPFAIL || status == RESOLVER_ERROR) {
-		stats.dns_failures++;
-		if (r->outcome == OUTCOME_PENDING)
-			r->outcome = OUTCOME_FAILED;
-	}
-	query_answered(q);
-}
-
-/* query_answered - one query is done; settle its list and maybe the whole lookup. */
-static void query_answered(struct lookup_query *q)
-{
-	struct lookup *lk = q->lk;
-	struct list_result *r = &lk->results[q->list];
-
-	lk->pending--;
-	if (--r->pending == 0)
-		list_settled(lk, q->list);
-	if (lk->pending == 0)
-		finish(lk, false);
-}
-
-/* submit - one A query for name in list i. */
-static void submit(struct lookup *lk, size_t i, const char *name)
-{
-	struct lookup_query *q = calloc(1, sizeof(*q));
-
-	if (q == NULL)
-		return;
-	q->lk = lk;
-	q->list = i;
-	snprintf(q->name, sizeof(q->name), "%s", name);
-	q->next = lk->queries;
-	lk->queries = q;
-	lk->results[i].pending++;
-	lk->pending++;
-	q->rq = resolver_query_a(lk->env->resolver, name, on_a, q);
-	if (q->rq == NULL) {
-		lk->results[i].pending--;
-		lk->pending--;
-		lk->results[i].outcome = OUTCOME_FAILED;
-		return;
-	}
-	stats.dns_queries++;
-	if (lk->results[i].name[0] == '\0')
-		snprintf(lk->results[i].name, sizeof(lk->results[i].name), "%s", name);
-}
-
-/*
- * clean_domain - take a domain from untrusted request data: lower case, no
- * trailing dot, only letters, digits, '-' and '_' in non-empty labels. Address
- * literals, "unknown" and anything else are refused (returns false).
- */
-static bool clean_domain(const char *s, size_t len, char *out, size_t size)
+bool lookup_domain(const char *s, size_t len, char *out, size_t size)
 {
 	struct addr a;
 
@@ -249,11 +49,42 @@ static bool clean_domain(const char *s, size_t len, char *out, size_t size)
 		out[i] = (char)tolower(c);
 	}
 	out[len] = '\0';
-	return strchr(out, '.') != NULL; /* a bare word is not a domain to look up */
+	return memchr(out, '.', len) != NULL;
 }
 
-/* rhsbl_names - query the domains an RHSBL checks, each distinct one once. */
-static void rhsbl_names(struct lookup *lk, size_t i)
+/* usable_kind - whether some list of this kind (address or domain) may be asked now. */
+static bool usable_kind(const struct config *cfg, bool domain, int family, uint64_t now_ms)
+{
+	for (size_t i = 0; i < cfg->list_count; i++) {
+		const struct list_config *l = &cfg->lists[i];
+		if (l->kind == LIST_LOCAL || (l->kind == LIST_RHSBL) != domain ||
+		    (!domain && family == ADDR_V6 && !l->ipv6))
+			continue;
+		if (health_usable(l, now_ms) == OUTCOME_PENDING)
+			return true;
+	}
+	return false;
+}
+
+/* add_domain - one more domain key, or one more source for a domain already there. */
+static void add_domain(struct request_keys *out, const char *domain, unsigned source)
+{
+	size_t len = strlen(domain);
+
+	for (unsigned i = 0; i < out->count; i++) {
+		const struct key *k = &out->key[i];
+		if (k->bytes[0] == 'D' && k->len == len + 1 && memcmp(k->bytes + 1, domain, len) == 0) {
+			out->sources[i] |= source;
+			return;
+		}
+	}
+	key_for_domain(&out->key[out->count], domain, len);
+	out->sources[out->count++] = source;
+}
+
+/* lookup_keys - the address key, then each distinct domain some RHSBL checks. */
+void lookup_keys(const struct config *cfg, const struct request *req, const struct addr *client,
+		 uint64_t now_ms, struct request_keys *out)
 {
 	static const struct {
 		unsigned check;
@@ -264,15 +95,24 @@ static void rhsbl_names(struct lookup *lk, size_t i)
 		{ CHECK_CLIENT_NAME, REQ_CLIENT_NAME },
 		{ CHECK_REVERSE_CLIENT_NAME, REQ_REVERSE_CLIENT_NAME },
 	};
-	const struct list_config *l = &lk->cfg->lists[i];
-	char seen[4][256];
-	unsigned nseen = 0;
+	unsigned wanted = 0;
 
-	for (size_t s = 0; s < 4; s++) {
+	out->count = 0;
+	if (usable_kind(cfg, false, client->family, now_ms)) {
+		key_for_address(&out->key[0], client);
+		out->sources[0] = 0;
+		out->count = 1;
+	}
+	if (!usable_kind(cfg, true, 0, now_ms))
+		return;
+	for (size_t i = 0; i < cfg->list_count; i++)
+		if (cfg->lists[i].kind == LIST_RHSBL)
+			wanted |= cfg->lists[i].checks;
+	for (size_t s = 0; s < sizeof(sources) / sizeof(sources[0]); s++) {
 		size_t len;
-		const char *v = request_get(&lk->req, sources[s].key, &len);
-		char domain[256], name[LOOKUP_NAME_MAX];
-		if (!(l->checks & sources[s].check))
+		const char *v = request_get(req, sources[s].key, &len);
+		char domain[256];
+		if (!(wanted & sources[s].check))
 			continue;
 		if (sources[s].key == REQ_SENDER) {
 			const char *at = memchr(v, '@', len);
@@ -281,85 +121,98 @@ static void rhsbl_names(struct lookup *lk, size_t i)
 			len -= (size_t)(at + 1 - v);
 			v = at + 1;
 		}
-		if (!clean_domain(v, len, domain, sizeof(domain)))
-			continue;
-		bool dup = false;
-		for (unsigned k = 0; k < nseen; k++)
-			dup = dup || strcmp(seen[k], domain) == 0;
-		if (dup || strlen(domain) + 1 + strlen(l->name) > 253)
-			continue;
-		memcpy(seen[nseen++], domain, sizeof(domain));
-		snprintf(name, sizeof(name), "%s.%s", domain, l->name);
-		submit(lk, i, name);
+		if (lookup_domain(v, len, domain, sizeof(domain)))
+			add_domain(out, domain, sources[s].check);
 	}
 }
 
-/* start_list - the queries of one DNS list, unless it must be skipped. */
-static void start_list(struct lookup *lk, size_t i, const struct addr *client,
-		       const char *reversed)
+/* lookup_add_hits - IP lists from the address key; an RHSBL once if any of its domains hit. */
+void lookup_add_hits(const struct config *cfg, const struct request_keys *keys,
+		     struct key_result *const *results, struct verdict *v)
 {
-	struct list_config *l = &lk->cfg->lists[i];
-	struct list_result *r = &lk->results[i];
-	char name[LOOKUP_NAME_MAX];
-
-	r->outcome = OUTCOME_NOT_APPLICABLE;
-	if (l->kind == LIST_LOCAL)
-		return;
-	if (l->kind != LIST_RHSBL && client->family == ADDR_V6 && !l->ipv6)
-		return;
-	enum list_outcome usable = health_usable(l, uv_now(lk->env->loop));
-	if (usable != OUTCOME_PENDING) {
-		r->outcome = usable;
-		return;
-	}
-	r->outcome = OUTCOME_PENDING;
-	if (l->kind == LIST_RHSBL) {
-		rhsbl_names(lk, i);
-	} else {
-		snprintf(name, sizeof(name), "%s.%s", reversed, l->name);
-		submit(lk, i, name);
-	}
-	if (r->pending == 0 && r->outcome == OUTCOME_PENDING)
-		r->outcome = OUTCOME_NOT_APPLICABLE;
-}
-
-/* any_list_usable - whether some DNS list would be asked: avoids allocating for nothing. */
-static bool any_list_usable(struct lookup_env *env, const struct config *cfg,
-			    const struct addr *client)
-{
-	uint64_t now = uv_now(env->loop);
-
 	for (size_t i = 0; i < cfg->list_count; i++) {
 		const struct list_config *l = &cfg->lists[i];
-		if (l->kind == LIST_LOCAL ||
-		    (l->kind != LIST_RHSBL && client->family == ADDR_V6 && !l->ipv6))
+		if (l->kind == LIST_LOCAL)
 			continue;
-		if (health_usable(l, now) == OUTCOME_PENDING)
-			return true;
+		for (unsigned k = 0; k < keys->count; k++) {
+			struct key_answer a;
+			bool domain_key = keys->key[k].bytes[0] == 'D';
+			if (results[k] == NULL || domain_key != (l->kind == LIST_RHSBL) ||
+			    (domain_key && !(keys->sources[k] & l->checks)))
+				continue;
+			key_result_get(results[k], i, &a);
+			if (a.outcome != OUTCOME_LISTED)
+				continue;
+			if (a.reason == NULL && l->reason != NULL)
+				a.reason = l->reason, a.reason_len = strlen(l->reason);
+			verdict_add(v, l, a.code, a.reason, a.reason_len);
+			break;
+		}
 	}
-	return false;
+	v->allowlisted = false;
 }
 
-/* lookup_start - copy the request, submit every query, arm the deadline. */
-struct lookup *lookup_start(struct lookup_env *env, struct config *cfg, const struct request *req,
-			    const struct verdict *local, lookup_done_fn *done, void *arg)
+/* free_job - the deadline timer has closed: release everything. */
+static void free_job(uv_handle_t *h)
 {
-	struct lookup *lk;
-	struct addr client;
-	char reversed[ADDR_REVERSE_MAX];
-	size_t len;
-	const char *text = request_get(req, REQ_CLIENT_ADDRESS, &len);
+	struct lookup *lk = h->data;
 
-	if (env->resolver == NULL || !addr_parse(&client, text, len) ||
-	    !any_list_usable(env, cfg, &client))
-		return NULL;
-	addr_reverse_name(&client, reversed, sizeof(reversed));
-	lk = calloc(1, sizeof(*lk));
-	text = request_bytes(req, &len);
-	if (lk == NULL || (lk->text = malloc(len)) == NULL ||
-	    (lk->results = calloc(cfg->list_count, sizeof(*lk->results))) == NULL) {
-		if (lk)
-			free(lk->text);
+	for (unsigned i = 0; i < lk->keys.count; i++)
+		key_result_unref(lk->wait[i].result);
+	config_unref(lk->cfg);
+	free(lk->text);
+	free(lk);
+}
+
+/* finish - every key is known, or the deadline passed: report, then free. */
+static void finish(struct lookup *lk, bool timed_out)
+{
+	struct key_result *results[LOOKUP_MAX_KEYS];
+
+	if (lk->finished)
+		return;
+	lk->finished = true;
+	lk->timed_out = timed_out;
+	for (unsigned i = 0; i < lk->keys.count; i++) {
+		key_unwait(&lk->wait[i].waiter);
+		results[i] = lk->wait[i].result;
+	}
+	lookup_add_hits(lk->cfg, &lk->keys, results, &lk->verdict);
+	lk->verdict.allowlisted = lk->verdict.score <= lk->cfg->allowlist_threshold;
+	if (timed_out)
+		stats.lookups_timed_out++;
+	uv_timer_stop(&lk->deadline);
+	lk->done(lk->done_arg, lk);
+	uv_close((uv_handle_t *)&lk->deadline, free_job);
+}
+
+/* on_deadline - request_timeout has passed; the key lookups go on without us. */
+static void on_deadline(uv_timer_t *t)
+{
+	finish(t->data, true);
+}
+
+/* key_known - a key lookup completed (res may be NULL when it ran out of memory). */
+static void key_known(struct key_waiter *w, struct key_result *res)
+{
+	struct lookup_key *lkey = (struct lookup_key *)w;
+	struct lookup *lk = lkey->lk;
+
+	lkey->result = key_result_ref(res);
+	if (--lk->unresolved == 0)
+		finish(lk, false);
+}
+
+/* lookup_start - copy the request, wait for the unknown keys, arm the deadline. */
+struct lookup *lookup_start(struct lookup_env *env, struct config *cfg, const struct request *req,
+			    const struct verdict *local, const struct request_keys *keys,
+			    struct key_result *const *results, lookup_done_fn *done, void *arg)
+{
+	struct lookup *lk = calloc(1, sizeof(*lk));
+	size_t len;
+	const char *text = request_bytes(req, &len);
+
+	if (lk == NULL || (lk->text = malloc(len)) == NULL) {
 		free(lk);
 		log_error("out of memory starting lookups");
 		return NULL;
@@ -369,16 +222,23 @@ struct lookup *lookup_start(struct lookup_env *env, struct config *cfg, const st
 	lk->env = env;
 	lk->cfg = config_ref(cfg);
 	lk->verdict = *local;
+	lk->keys = *keys;
 	lk->done = done;
 	lk->done_arg = arg;
 	uv_timer_init(env->loop, &lk->deadline);
 	lk->deadline.data = lk;
-	for (size_t i = 0; i < cfg->list_count; i++)
-		start_list(lk, i, &client, reversed);
-	if (lk->pending == 0) {
-		/* Nothing was sent (no list applies, or all are skipped). */
+	for (unsigned i = 0; i < keys->count; i++) {
+		struct lookup_key *lkey = &lk->wait[i];
+		lkey->lk = lk;
+		lkey->waiter.done = key_known;
+		lkey->result = key_result_ref(results[i]);
+		if (results[i] == NULL && key_wait(env->keys, cfg, &keys->key[i], &lkey->waiter))
+			lk->unresolved++;
+	}
+	if (lk->unresolved == 0) {
+		/* Nothing to wait for after all: the caller answers at once. */
 		lk->finished = true;
-		uv_close((uv_handle_t *)&lk->deadline, free_lookup);
+		uv_close((uv_handle_t *)&lk->deadline, free_job);
 		return NULL;
 	}
 	uv_timer_start(&lk->deadline, on_deadline, cfg->request_timeout_ms, 0);

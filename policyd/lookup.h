@@ -1,14 +1,14 @@
 /*
- * lookup - the DNS lookups of one request: every applicable DNS list queried in
- * parallel through the resolver, TXT fetched for blocklists that hit, answers
- * filtered by each list's codes, and a deadline (request_timeout) after which
- * whatever is still outstanding is abandoned.
+ * lookup - what one request needs from DNS: the cache keys it depends on (its
+ * client address, and each distinct domain an RHSBL checks), the hits those
+ * keys' results give, and, when some key is not cached, a job that waits for the
+ * key lookups until the request's deadline (request_timeout).
  *
- * Rules: lookup_start() returning NULL means no DNS list applies and done is
+ * Rules: lookup_start() returning NULL means nothing was started and done is
  * never called; otherwise done(arg, lk) is called exactly once, from a loop
- * callback, and lk is freed by the lookup module after done returns. Memory:
- * the lookup holds a reference to the config it began with, a copy of the
- * request, and the TXT reasons it received; all go with it.
+ * callback, and lk is freed after done returns. Memory: the job holds a
+ * reference to the config it began with, a copy of the request, and a
+ * reference to each key result it uses; all go with it.
  */
 #ifndef POLICYD_LOOKUP_H
 #define POLICYD_LOOKUP_H
@@ -17,69 +17,64 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "addr.h"
 #include "config.h"
+#include "keylookup.h"
+#include "lookup_types.h"
 #include "request.h"
 #include "verdict.h"
 
-/* A query name: a domain (at most 253 bytes) under a zone (at most 253 bytes). */
-#define LOOKUP_NAME_MAX 512
+/* One address key and up to four domains (sender, helo, client_name, reverse_client_name). */
+#define LOOKUP_MAX_KEYS 5
 
-struct resolver;
-
-enum list_outcome {
-	OUTCOME_NOT_APPLICABLE, /* local list, IPv6 client on an IPv4 list, no domain to check */
-	OUTCOME_UNHEALTHY,      /* disabled by the RFC 5782 health check (or not checked yet) */
-	OUTCOME_BREAKER,        /* skipped: it kept timing out */
-	OUTCOME_PENDING,
-	OUTCOME_NOT_LISTED,
-	OUTCOME_LISTED,
-	OUTCOME_ERROR_CODE,     /* answered 127.255.255.x or outside 127/8: never a listing */
-	OUTCOME_FAILED,         /* SERVFAIL, timeout inside udns, unusable answer */
-	OUTCOME_TIMEOUT,        /* still outstanding at the request's deadline */
+struct request_keys {
+	unsigned count;
+	struct key key[LOOKUP_MAX_KEYS];
+	unsigned sources[LOOKUP_MAX_KEYS]; /* CHECK_* bits for domain keys, 0 for the address */
 };
 
-struct list_result {
-	enum list_outcome outcome;
-	unsigned pending;   /* queries of this list still outstanding */
-	uint8_t code[4];    /* the listing answer */
-	uint32_t ttl;       /* smallest TTL of the answers that decided */
-	char *reason;       /* TXT (untrusted bytes) or NULL; owned by the lookup */
-	size_t reason_len;
-	char name[LOOKUP_NAME_MAX]; /* the name queried (the one that hit, if any) */
-};
+/* lookup_keys - the keys req (untrusted) needs under cfg: none when no DNS list applies. */
+void lookup_keys(const struct config *cfg, const struct request *req, const struct addr *client,
+		 uint64_t now_ms, struct request_keys *out);
 
-struct lookup_env {
-	uv_loop_t *loop;
-	struct resolver *resolver;
-};
+/* lookup_add_hits - add to v the DNS hits of the results (results[i] answers key i; NULL: none). */
+void lookup_add_hits(const struct config *cfg, const struct request_keys *keys,
+		     struct key_result *const *results, struct verdict *v);
 
 struct lookup;
 typedef void lookup_done_fn(void *arg, struct lookup *lk);
 
+struct lookup_key {
+	struct key_waiter waiter;
+	struct lookup *lk;
+	struct key_result *result; /* referenced; NULL until known */
+};
+
 struct lookup {
 	struct lookup_env *env;
-	struct config *cfg;       /* referenced */
-	struct request req;       /* parsed from text */
-	char *text;               /* a copy of the request */
-	struct verdict verdict;   /* local hits at start; DNS hits added at the end */
-	struct list_result *results; /* one per cfg->lists entry */
-	unsigned pending;         /* queries outstanding */
-	struct lookup_query *queries;
+	struct config *cfg;     /* referenced */
+	struct request req;     /* parsed from text */
+	char *text;             /* a copy of the request */
+	struct verdict verdict; /* local hits at start; DNS hits added at the end */
+	struct request_keys keys;
+	struct lookup_key wait[LOOKUP_MAX_KEYS];
+	unsigned unresolved;
 	uv_timer_t deadline;
 	bool finished;
-	bool timed_out;
+	bool timed_out;         /* some key was still unknown at the deadline */
 	lookup_done_fn *done;
 	void *done_arg;
 };
 
 /*
- * lookup_start - query every applicable DNS list for req (untrusted) with local
- * hits already in *local. NULL: nothing to look up (or no memory: logged).
+ * lookup_start - wait for the keys whose results[i] is NULL (the others are
+ * known; the job takes its own references). NULL when no key lookup could start.
  */
 struct lookup *lookup_start(struct lookup_env *env, struct config *cfg, const struct request *req,
-			    const struct verdict *local, lookup_done_fn *done, void *arg);
+			    const struct verdict *local, const struct request_keys *keys,
+			    struct key_result *const *results, lookup_done_fn *done, void *arg);
 
-/* lookup_outcome_name - a word for logs and --check. */
-const char *lookup_outcome_name(enum list_outcome o);
+/* lookup_domain - clean an untrusted domain for an RHSBL query; false if unusable. */
+bool lookup_domain(const char *s, size_t len, char *out, size_t size);
 
 #endif

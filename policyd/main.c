@@ -123,6 +123,7 @@ static void on_signal(uv_signal_t *h, int signum)
 		break;
 	case SIGUSR1:
 		stats_log(server_connection_count(d->srv));
+		policy_log_stats(d->policy);
 		break;
 	default:
 		begin_shutdown(d, signum);
@@ -135,6 +136,7 @@ static void on_stats_timer(uv_timer_t *t)
 {
 	struct daemon *d = t->data;
 	stats_log(server_connection_count(d->srv));
+	policy_log_stats(d->policy);
 }
 
 /* drop_privileges - after binding: become [server] user when started as root. */

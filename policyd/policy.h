@@ -49,8 +49,11 @@ void policy_set_config(struct policy *p, struct config *cfg);
 enum policy_outcome policy_decide(struct policy *p, const struct request *req,
 				  struct reply_slot *slot, policy_done_fn *done);
 
-/* policy_free - answer every pending request with on_error, then release the engine. */
+/* policy_free - fail what is in flight (requests get their answers), release the engine. */
 void policy_free(struct policy *p);
+
+/* policy_log_stats - log the cache's counters. */
+void policy_log_stats(const struct policy *p);
 
 /*
  * policy_evaluate_local - fill v from the lists that answer at once. Returns false

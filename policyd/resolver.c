@@ -290,7 +290,10 @@ static void on_timer(uv_timer_t *t)
 	after_udns(r);
 }
 
-/* on_readable - libuv: replies (or junk) wait on the udns socket. */
+/*
+ * on_readable - libuv: replies (or junk) wait on the udns socket. libuv stops the
+ * poll after reporting an error; reading clears a socket error, so poll again.
+ */
 static void on_readable(uv_poll_t *h, int status, int events)
 {
 	struct resolver *r = h->data;
@@ -302,6 +305,8 @@ static void on_readable(uv_poll_t *h, int status, int events)
 	dns_ioevent(r->ctx, r->now);
 	r->busy--;
 	after_udns(r);
+	if (status < 0 && !r->closing)
+		uv_poll_start(&r->poll, UV_READABLE, on_readable);
 }
 
 /* format_addr - "address port" of a nameserver, for logs. */
@@ -346,10 +351,13 @@ static bool add_servers(struct resolver *r, const struct config *cfg)
 	return true;
 }
 
-/* configure - servers, no search list, timeout (whole seconds, at least 1) and tries. */
+/* configure - servers, no search list, timeout (whole seconds, at least 2) and tries. */
 static bool configure(struct resolver *r, const struct config *cfg)
 {
-	unsigned long secs = (cfg->dns_timeout_ms + 999) / 1000;
+	/* udns counts whole seconds from a clock that ticks once a second, so a try of
+	 * N seconds ends anywhere in (N-1, N]. One second more makes every try last at
+	 * least the configured time; request_timeout bounds the total anyway. */
+	unsigned long secs = (cfg->dns_timeout_ms + 999) / 1000 + 1;
 	long tries = cfg->dns_tries;
 
 	if (secs < 1)

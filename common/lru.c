@@ -1,0 +1,418 @@
+/*
+ * lru - the verdict cache: a bounded hash map with least-recently-used eviction and
+ * per-entry expiry (see lru.h).
+ *
+ * Layout: one calloc'd array of capacity + 1 fixed-size entries (48 bytes on 64-bit).
+ * Entry 0 is the sentinel of a circular doubly-linked recency list; entries 1..capacity
+ * hold data, so index 0 also means "none" in bucket chains and in the free list. The
+ * bucket array (a power of two >= capacity of uint32 chain heads, 0 = empty) is calloc'd
+ * as well. Both are touched only as entries come into use, so a large cache that is mostly
+ * empty costs little resident memory. Every operation is O(1) (expected, for the chains).
+ *
+ * Memory: the map owns its copies of the keys and the values handed to lru_put. Keys of up
+ * to KEY_INLINE bytes live inside the entry; a longer key gets one malloc'd block. Every
+ * value leaves through free_value exactly once: replaced, evicted, expired, cleared, or at
+ * lru_free. lru_get allocates nothing; lru_put allocates only a long key's block.
+ */
+#include "lru.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Bounds the arrays (about 480 MB of entries at the top) and keeps indexes in uint32. */
+#define CAPACITY_MAX 10000000u
+
+/* Inline key bytes: what fills the entry to 48 bytes; an IPv6 address and a kind byte fit. */
+#define KEY_INLINE 19
+
+struct entry {
+	void *value;
+	uint32_t newer;   /* recency list: towards the most recently used (0 = sentinel) */
+	uint32_t older;   /* towards the least recently used */
+	uint32_t chain;   /* next entry in the same bucket, or in the free list; 0 ends */
+	uint32_t hash;    /* low 32 bits of the key's SipHash: picks the bucket, skips compares */
+	uint32_t expires; /* usable while expires > now */
+	uint8_t key_len;
+	/* The key itself, or (key_len > KEY_INLINE) a pointer to it, copied with memcpy. */
+	uint8_t key[KEY_INLINE];
+};
+
+_Static_assert(sizeof(void *) <= KEY_INLINE, "a long key's pointer must fit the inline space");
+_Static_assert(LRU_KEY_MAX <= UINT8_MAX, "key_len is one byte");
+_Static_assert(sizeof(void *) != 8 || sizeof(struct entry) == 48, "entries stay at 48 bytes");
+
+struct lru {
+	struct entry *e;     /* capacity + 1 entries; e[0] is the recency list's sentinel */
+	uint32_t *bucket;    /* chain heads, indexed by hash & mask */
+	uint32_t mask;       /* bucket count - 1 */
+	uint32_t capacity;
+	uint32_t count;
+	uint32_t used;       /* entries 1..used have held data since creation or the last clear */
+	uint32_t free_list;  /* entries emptied by expiry, waiting for reuse */
+	lru_free_fn *free_value;
+	struct lru_stats stats;
+	uint8_t seed[16];
+};
+
+/* rotl64 - rotate left by b bits (0 < b < 64). */
+static inline uint64_t rotl64(uint64_t x, unsigned b)
+{
+	return (x << b) | (x >> (64 - b));
+}
+
+/* load64_le - 8 bytes as a little-endian integer, whatever the host order and alignment. */
+static inline uint64_t load64_le(const uint8_t *p)
+{
+	uint64_t x = 0;
+
+	for (int i = 7; i >= 0; i--)
+		x = x << 8 | p[i];
+	return x;
+}
+
+struct sip {
+	uint64_t v0, v1, v2, v3;
+};
+
+/* sip_rounds - n SipRounds: the ARX mixing step of the SipHash paper. */
+static inline void sip_rounds(struct sip *s, int n)
+{
+	for (int r = 0; r < n; r++) {
+		s->v0 += s->v1;
+		s->v1 = rotl64(s->v1, 13);
+		s->v1 ^= s->v0;
+		s->v0 = rotl64(s->v0, 32);
+		s->v2 += s->v3;
+		s->v3 = rotl64(s->v3, 16);
+		s->v3 ^= s->v2;
+		s->v0 += s->v3;
+		s->v3 = rotl64(s->v3, 21);
+		s->v3 ^= s->v0;
+		s->v2 += s->v1;
+		s->v1 = rotl64(s->v1, 17);
+		s->v1 ^= s->v2;
+		s->v2 = rotl64(s->v2, 32);
+	}
+}
+
+/* sip_compress - absorb one 64-bit message word with the two compression rounds of 2-4. */
+static inline void sip_compress(struct sip *s, uint64_t m)
+{
+	s->v3 ^= m;
+	sip_rounds(s, 2);
+	s->v0 ^= m;
+}
+
+/* siphash24 - SipHash-2-4 of len bytes under a 16-byte key (data may be NULL when len is 0). */
+uint64_t siphash24(const uint8_t key[16], const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	uint64_t k0 = load64_le(key);
+	uint64_t k1 = load64_le(key + 8);
+	struct sip s = {
+		k0 ^ UINT64_C(0x736f6d6570736575),
+		k1 ^ UINT64_C(0x646f72616e646f6d),
+		k0 ^ UINT64_C(0x6c7967656e657261),
+		k1 ^ UINT64_C(0x7465646279746573),
+	};
+	size_t whole = len - len % 8;
+	/* The last word carries the leftover bytes and, in its top byte, the length mod 256. */
+	uint64_t last = (uint64_t)(len & 0xff) << 56;
+
+	for (size_t off = 0; off < whole; off += 8)
+		sip_compress(&s, load64_le(p + off));
+	for (size_t j = 0; j < len % 8; j++)
+		last |= (uint64_t)p[whole + j] << (8 * j);
+	sip_compress(&s, last);
+	s.v2 ^= 0xff;
+	sip_rounds(&s, 4);
+	return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
+}
+
+/* long_key - the heap block of a key longer than KEY_INLINE (its pointer sits inline). */
+static inline uint8_t *long_key(const struct entry *e)
+{
+	uint8_t *p;
+
+	memcpy(&p, e->key, sizeof(p));
+	return p;
+}
+
+/* entry_key - where an entry's key bytes are: inline, or the block a long key points to. */
+static inline const uint8_t *entry_key(const struct entry *e)
+{
+	return e->key_len <= KEY_INLINE ? e->key : long_key(e);
+}
+
+/* release - hand a value back to its owner's free function. */
+static inline void release(const struct lru *m, void *value)
+{
+	if (m->free_value)
+		m->free_value(value);
+}
+
+/* find - the index of key's entry, 0 when absent. */
+static uint32_t find(const struct lru *m, const void *key, size_t len, uint32_t hash)
+{
+	for (uint32_t i = m->bucket[hash & m->mask]; i != 0; i = m->e[i].chain) {
+		const struct entry *e = &m->e[i];
+
+		/* The stored hash settles almost every mismatch without touching key bytes. */
+		if (e->hash == hash && (size_t)e->key_len == len &&
+		    (len == 0 || memcmp(entry_key(e), key, len) == 0))
+			return i;
+	}
+	return 0;
+}
+
+/* list_unlink - take entry i out of the recency list. */
+static inline void list_unlink(struct lru *m, uint32_t i)
+{
+	struct entry *e = &m->e[i];
+
+	m->e[e->newer].older = e->older;
+	m->e[e->older].newer = e->newer;
+}
+
+/* list_push_newest - make entry i the most recently used. */
+static inline void list_push_newest(struct lru *m, uint32_t i)
+{
+	struct entry *e = &m->e[i];
+
+	e->older = m->e[0].older;
+	e->newer = 0;
+	m->e[e->older].newer = i;
+	m->e[0].older = i;
+}
+
+/* bucket_unlink - take entry i out of its bucket's chain (short: load factor <= 1). */
+static void bucket_unlink(struct lru *m, uint32_t i)
+{
+	uint32_t *link = &m->bucket[m->e[i].hash & m->mask];
+
+	while (*link != i)
+		link = &m->e[*link].chain;
+	*link = m->e[i].chain;
+}
+
+/*
+ * drop - remove entry i from the map and free what it owns. The value goes last, once the
+ * map is consistent again, so a free function that looks at the map sees no half state.
+ */
+static void drop(struct lru *m, uint32_t i)
+{
+	struct entry *e = &m->e[i];
+	void *value = e->value;
+
+	bucket_unlink(m, i);
+	list_unlink(m, i);
+	if (e->key_len > KEY_INLINE)
+		free(long_key(e));
+	e->key_len = 0;
+	e->value = NULL;
+	m->count--;
+	release(m, value);
+}
+
+/* lru_new - a map of at most capacity entries; NULL with errno set on failure. */
+struct lru *lru_new(size_t capacity, const uint8_t seed[16], lru_free_fn *free_value)
+{
+	struct lru *m;
+	size_t buckets = 1;
+
+	if (capacity > CAPACITY_MAX) {
+		errno = EINVAL;
+		return NULL;
+	}
+	while (buckets < capacity)
+		buckets <<= 1;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return NULL;
+	/* calloc, not malloc + memset: untouched pages stay unmapped until first used. */
+	m->e = calloc(capacity + 1, sizeof(*m->e));
+	m->bucket = calloc(buckets, sizeof(*m->bucket));
+	if (!m->e || !m->bucket) {
+		free(m->e);
+		free(m->bucket);
+		free(m);
+		errno = ENOMEM;
+		return NULL;
+	}
+	m->mask = (uint32_t)(buckets - 1);
+	m->capacity = (uint32_t)capacity;
+	m->free_value = free_value;
+	memcpy(m->seed, seed, sizeof(m->seed));
+	/* The sentinel's zero links already make it an empty circular list. */
+	return m;
+}
+
+/* release_all - free every key block and value, newest first; leaves the links stale. */
+static void release_all(struct lru *m)
+{
+	uint32_t i = m->e[0].older;
+
+	while (i != 0) {
+		struct entry *e = &m->e[i];
+		uint32_t next = e->older;
+
+		m->bucket[e->hash & m->mask] = 0;
+		if (e->key_len > KEY_INLINE)
+			free(long_key(e));
+		e->key_len = 0;
+		release(m, e->value);
+		e->value = NULL;
+		i = next;
+	}
+}
+
+/* lru_free - free the map, its keys, and every value still in it. */
+void lru_free(struct lru *m)
+{
+	if (!m)
+		return;
+	release_all(m);
+	free(m->e);
+	free(m->bucket);
+	free(m);
+}
+
+/*
+ * lru_clear - drop every entry. Only the buckets of live entries are reset, rather than the
+ * whole bucket array, so that a clear never faults in pages the map has not used.
+ */
+void lru_clear(struct lru *m)
+{
+	release_all(m);
+	m->e[0].newer = 0;
+	m->e[0].older = 0;
+	m->count = 0;
+	m->used = 0;
+	m->free_list = 0;
+}
+
+/* hash32 - the key's hash under this map's seed, cut to the 32 bits entries keep. */
+static inline uint32_t hash32(const struct lru *m, const void *key, size_t len)
+{
+	return (uint32_t)siphash24(m->seed, key, len);
+}
+
+/* lru_get - the live value for key, made most recently used; an expired entry is dropped. */
+void *lru_get(struct lru *m, const void *key, size_t key_len, uint32_t now)
+{
+	uint32_t i = 0;
+
+	if (key_len <= LRU_KEY_MAX && m->count > 0)
+		i = find(m, key, key_len, hash32(m, key, key_len));
+	if (i == 0) {
+		m->stats.misses++;
+		return NULL;
+	}
+	if (m->e[i].expires <= now) {
+		drop(m, i);
+		m->e[i].chain = m->free_list;
+		m->free_list = i;
+		m->stats.expiries++;
+		m->stats.misses++;
+		return NULL;
+	}
+	list_unlink(m, i);
+	list_push_newest(m, i);
+	m->stats.hits++;
+	return m->e[i].value;
+}
+
+/* take_slot - an empty entry: a reusable one, a never used one, or the evicted oldest. */
+static uint32_t take_slot(struct lru *m)
+{
+	uint32_t i = m->free_list;
+
+	if (i != 0) {
+		m->free_list = m->e[i].chain;
+		return i;
+	}
+	if (m->used < m->capacity)
+		return ++m->used;
+	i = m->e[0].newer;
+	drop(m, i);
+	m->stats.evictions++;
+	return i;
+}
+
+/* replace - give existing entry i a new value and expiry, and make it the newest. */
+static void replace(struct lru *m, uint32_t i, void *value, uint32_t expires)
+{
+	struct entry *e = &m->e[i];
+	void *old = e->value;
+
+	e->value = value;
+	e->expires = expires;
+	list_unlink(m, i);
+	list_push_newest(m, i);
+	/* Putting the very same value again must not free what the map still holds. */
+	if (old != value)
+		release(m, old);
+}
+
+/* lru_put - insert or replace key with value until expires; the map owns value either way. */
+bool lru_put(struct lru *m, const void *key, size_t key_len, void *value, uint32_t expires)
+{
+	uint32_t hash, i;
+	uint8_t *copy = NULL;
+	struct entry *e;
+
+	if (m->capacity == 0 || key_len > LRU_KEY_MAX) {
+		release(m, value);
+		return false;
+	}
+	hash = hash32(m, key, key_len);
+	i = find(m, key, key_len, hash);
+	if (i != 0) {
+		replace(m, i, value, expires);
+		return true;
+	}
+	/* Allocate before evicting, so that running out of memory leaves the map as it was. */
+	if (key_len > KEY_INLINE) {
+		copy = malloc(key_len);
+		if (!copy) {
+			release(m, value);
+			return false;
+		}
+		memcpy(copy, key, key_len);
+	}
+	i = take_slot(m);
+	e = &m->e[i];
+	e->value = value;
+	e->expires = expires;
+	e->hash = hash;
+	e->key_len = (uint8_t)key_len;
+	if (copy)
+		memcpy(e->key, &copy, sizeof(copy));
+	else if (key_len > 0)
+		memcpy(e->key, key, key_len);
+	e->chain = m->bucket[hash & m->mask];
+	m->bucket[hash & m->mask] = i;
+	list_push_newest(m, i);
+	m->count++;
+	m->stats.inserts++;
+	return true;
+}
+
+/* lru_count - how many entries the map holds, expired ones not yet dropped included. */
+size_t lru_count(const struct lru *m)
+{
+	return m->count;
+}
+
+/* lru_capacity - the most entries the map will hold. */
+size_t lru_capacity(const struct lru *m)
+{
+	return m->capacity;
+}
+
+/* lru_get_stats - the counters since creation (lru_clear does not reset them). */
+const struct lru_stats *lru_get_stats(const struct lru *m)
+{
+	return &m->stats;
+}

@@ -1,0 +1,63 @@
+/*
+ * lru - a bounded map from short byte keys to values, with least-recently-used
+ * eviction and a per-entry expiry time: the verdict cache of spec section 6.
+ *
+ * Lookup, insert and eviction are O(1). Capacity is fixed at creation; memory is
+ * bounded by it (entries are preallocated, keys longer than the inline space get
+ * one heap block). The hash is SipHash with a secret seed chosen at start, so
+ * that clients who choose addresses or domains cannot degrade the table.
+ * Memory: the map owns its keys (copied) and its values (given to lru_put); a
+ * value leaves through free_value when it is replaced, evicted, expired, cleared
+ * or the map is freed. lru_get never allocates.
+ */
+#ifndef POLICYD_LRU_H
+#define POLICYD_LRU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The longest key: a domain name (253) plus a kind byte, with room. */
+#define LRU_KEY_MAX 255
+
+struct lru;
+
+struct lru_stats {
+	uint64_t hits;
+	uint64_t misses;
+	uint64_t inserts;
+	uint64_t evictions; /* dropped because the map was full */
+	uint64_t expiries;  /* dropped because they had expired */
+};
+
+typedef void lru_free_fn(void *value);
+
+/* lru_new - a map of at most capacity entries (0: a map that keeps nothing). */
+struct lru *lru_new(size_t capacity, const uint8_t seed[16], lru_free_fn *free_value);
+void lru_free(struct lru *m);
+
+/*
+ * lru_get - the value for key if present and not expired at `now` (expires > now),
+ * made most recently used; NULL otherwise. An expired entry is dropped.
+ */
+void *lru_get(struct lru *m, const void *key, size_t key_len, uint32_t now);
+
+/*
+ * lru_put - insert or replace key (at most LRU_KEY_MAX bytes) with value until
+ * `expires`, evicting the least recently used entry when full. The map owns the
+ * value from now on, even when it returns false (out of memory, key too long,
+ * capacity 0): then it has already been freed.
+ */
+bool lru_put(struct lru *m, const void *key, size_t key_len, void *value, uint32_t expires);
+
+/* lru_clear - drop every entry (a reload that changed the lists). */
+void lru_clear(struct lru *m);
+
+size_t lru_count(const struct lru *m);
+size_t lru_capacity(const struct lru *m);
+const struct lru_stats *lru_get_stats(const struct lru *m);
+
+/* siphash24 - SipHash-2-4 of data under a 16-byte key (used for the table; exported for tests). */
+uint64_t siphash24(const uint8_t key[16], const void *data, size_t len);
+
+#endif
