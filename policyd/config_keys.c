@@ -408,7 +408,7 @@ static const struct key_spec dns_keys[] = {
 };
 
 static const struct key_spec cache_keys[] = {
-	{ "size", V_LONG, CFG(cache_size), 0, 100000000, false, NULL },
+	{ "size", V_LONG, CFG(cache_size), 0, 10000000, false, NULL },
 	{ "min_ttl", V_DURATION, CFG(min_ttl_ms), 0, 604800000, false, NULL },
 	{ "max_ttl", V_DURATION, CFG(max_ttl_ms), 0, 604800000, false, NULL },
 	{ "negative_ttl", V_DURATION, CFG(negative_ttl_ms), 0, 604800000, false, NULL },
