@@ -77,6 +77,14 @@ struct request {
  */
 void request_parse(struct request *r, const char *buf, size_t request_len);
 
+/*
+ * request_parse_whole - scan and index in one pass when buf (untrusted) starts
+ * with a whole, valid request: true with *request_len set. False means "use
+ * request_scan": the request is incomplete or breaks a rule. Never reports a
+ * request that request_scan would refuse.
+ */
+bool request_parse_whole(struct request *r, const char *buf, size_t len, size_t *request_len);
+
 /* request_get - value of a known attribute ("" when absent); *len gets its length. */
 const char *request_get(const struct request *r, enum request_key key, size_t *len);
 

@@ -26,6 +26,7 @@ struct check_run {
 	struct config *cfg;
 	struct request req;
 	struct verdict local;
+	struct addr client;
 	bool checked;
 	struct lookup_env env;
 	struct health *health;
@@ -145,14 +146,10 @@ static void lookup_done(void *arg, struct lookup *lk)
 static void decide(struct check_run *run)
 {
 	struct key_result *none[LOOKUP_MAX_KEYS] = { NULL };
-	struct addr client;
-	size_t len;
-	const char *address = request_get(&run->req, REQ_CLIENT_ADDRESS, &len);
 
 	run->keys.count = 0;
-	if (run->checked && !run->local.allowlisted && run->env.resolver != NULL &&
-	    addr_parse(&client, address, len)) {
-		lookup_keys(run->cfg, &run->req, &client, uv_now(run->env.loop), &run->keys);
+	if (run->checked && !run->local.allowlisted && run->env.resolver != NULL) {
+		lookup_keys(run->cfg, &run->req, &run->client, uv_now(run->env.loop), &run->keys);
 		if (run->keys.count > 0 &&
 		    lookup_start(&run->env, run->cfg, &run->req, &run->local, &run->keys, none,
 				 lookup_done, run) != NULL)
@@ -211,7 +208,7 @@ int check_run(struct config *cfg, const struct check_request *req, bool debug)
 	run.cfg = cfg;
 	run.status = 2;
 	request_parse(&run.req, text, (size_t)n);
-	run.checked = policy_evaluate_local(cfg, &run.req, &run.local);
+	run.checked = policy_evaluate_local(cfg, &run.req, &run.local, &run.client);
 	run.env.loop = uv_default_loop();
 	for (size_t i = 0; i < cfg->list_count && run.env.resolver == NULL; i++)
 		if (cfg->lists[i].kind != LIST_LOCAL &&

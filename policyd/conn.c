@@ -211,11 +211,11 @@ static void reply_ready(struct reply_slot *slot)
 }
 
 /*
- * answer - decide one complete request (request_len bytes at req). An answer that
- * comes at once goes straight to the output unless earlier replies still wait;
- * otherwise the slot joins the queue so that replies leave in request order.
+ * answer - decide the request parsed into srv->scratch. An answer that comes at
+ * once goes straight to the output unless earlier replies still wait; otherwise
+ * the slot joins the queue so that replies leave in request order.
  */
-static bool answer(struct conn *c, const char *req, size_t request_len)
+static bool answer(struct conn *c)
 {
 	struct server *srv = c->srv;
 
@@ -223,7 +223,6 @@ static bool answer(struct conn *c, const char *req, size_t request_len)
 		log_error("%s: out of memory; closing connection", c->peer);
 		return false;
 	}
-	request_parse(&srv->scratch, req, request_len);
 	stats.requests++;
 	struct reply_slot *slot = c->spare;
 	slot->owner = c;
@@ -264,18 +263,23 @@ static void conn_process(struct conn *c)
 	size_t consumed = 0;
 
 	while (!c->closing && c->out_len < OUT_HIGH_WATER && c->queued < QUEUE_HIGH_WATER) {
-		const char *err = NULL;
-		size_t err_offset = 0, request_len = 0;
-		enum request_scan r = request_scan(&c->scan, c->in + consumed, c->in_len - consumed,
-						   &request_len, &err, &err_offset);
-		if (r == REQUEST_INCOMPLETE)
-			break;
-		if (r == REQUEST_INVALID) {
-			log_violation(c, err, consumed + err_offset);
-			conn_close(c);
-			return;
+		const char *err = NULL, *start = c->in + consumed;
+		size_t err_offset = 0, request_len = 0, avail = c->in_len - consumed;
+		/* Most requests arrive whole: one pass finds and indexes them. */
+		if (c->scan.pos > 0 ||
+		    !request_parse_whole(&c->srv->scratch, start, avail, &request_len)) {
+			enum request_scan r = request_scan(&c->scan, start, avail, &request_len,
+							   &err, &err_offset);
+			if (r == REQUEST_INCOMPLETE)
+				break;
+			if (r == REQUEST_INVALID) {
+				log_violation(c, err, consumed + err_offset);
+				conn_close(c);
+				return;
+			}
+			request_parse(&c->srv->scratch, start, request_len);
 		}
-		if (!answer(c, c->in + consumed, request_len)) {
+		if (!answer(c)) {
 			conn_close(c);
 			return;
 		}
@@ -327,8 +331,8 @@ static void read_input(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	c->in_len += (size_t)nread;
-	if (c->srv->cfg->idle_timeout_ms > 0)
-		uv_timer_again(&c->idle_timer);
+	/* The idle timer is re-armed lazily when it fires: no timer work per read. */
+	c->last_read = uv_now(c->srv->loop);
 	conn_process(c);
 }
 
@@ -336,10 +340,15 @@ static void read_input(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 static void idle_timeout(uv_timer_t *t)
 {
 	struct conn *c = t->data;
+	uint64_t idle = c->srv->cfg->idle_timeout_ms;
+	uint64_t quiet = uv_now(c->srv->loop) - c->last_read;
 
-	/* Waiting for our own lookups is not idleness; they end by request_timeout. */
-	if (c->queue_head != NULL)
+	/* Data came meanwhile, or we wait for our own lookups (they end by
+	 * request_timeout): not idle, look again later. */
+	if (quiet < idle || c->queue_head != NULL) {
+		uv_timer_start(&c->idle_timer, idle_timeout, quiet < idle ? idle - quiet : idle, 0);
 		return;
+	}
 	stats.idle_timeouts++;
 	if (c->in_len > 0)
 		log_warn("%s: timeout with an incomplete request (%zu bytes); closing connection",
@@ -440,9 +449,9 @@ void conn_accept(struct listener *l)
 	srv->conn_count++;
 	stats.connections++;
 	log_debug("%s: connected on %s", c->peer, l->name);
+	c->last_read = uv_now(srv->loop);
 	if (srv->cfg->idle_timeout_ms > 0)
-		uv_timer_start(&c->idle_timer, idle_timeout, srv->cfg->idle_timeout_ms,
-			       srv->cfg->idle_timeout_ms);
+		uv_timer_start(&c->idle_timer, idle_timeout, srv->cfg->idle_timeout_ms, 0);
 	set_reading(c, true);
 }
 

@@ -152,22 +152,22 @@ void policy_log_stats(const struct policy *p)
 }
 
 /* policy_evaluate_local - local lists first: they answer without DNS. */
-bool policy_evaluate_local(const struct config *cfg, const struct request *req, struct verdict *v)
+bool policy_evaluate_local(const struct config *cfg, const struct request *req, struct verdict *v,
+			   struct addr *client)
 {
 	size_t len;
 	const char *value;
-	struct addr client;
 
 	memset(v, 0, sizeof(*v));
 	value = request_get(req, REQ_SASL_USERNAME, &len);
 	if (cfg->skip_authenticated && len > 0)
 		return false;
 	value = request_get(req, REQ_CLIENT_ADDRESS, &len);
-	if (!addr_parse(&client, value, len))
+	if (!addr_parse(client, value, len))
 		return false;
 	for (size_t i = 0; i < cfg->list_count; i++) {
 		const struct list_config *l = &cfg->lists[i];
-		if (l->kind == LIST_LOCAL && cidr_set_contains(l->set, &client))
+		if (l->kind == LIST_LOCAL && cidr_set_contains(l->set, client))
 			verdict_add(v, l, no_code, l->reason, l->reason ? strlen(l->reason) : 0);
 	}
 	v->allowlisted = v->score <= cfg->allowlist_threshold;
@@ -286,16 +286,11 @@ enum policy_outcome policy_decide(struct policy *p, const struct request *req,
 	struct request_keys keys;
 	struct key_result *results[LOOKUP_MAX_KEYS];
 	struct addr client;
-	size_t len;
-	const char *address;
-	bool checked = policy_evaluate_local(cfg, req, &v);
+	bool checked = policy_evaluate_local(cfg, req, &v, &client);
 
 	keys.count = 0;
-	if (checked && !v.allowlisted && p->env.resolver != NULL) {
-		address = request_get(req, REQ_CLIENT_ADDRESS, &len);
-		addr_parse(&client, address, len);
+	if (checked && !v.allowlisted && p->env.resolver != NULL)
 		lookup_keys(cfg, req, &client, uv_now(p->env.loop), &keys);
-	}
 	bool cached = keys.count > 0 && cached_results(p, &keys, results);
 	if (keys.count > 0 && !cached) {
 		struct decision *d = malloc(sizeof(*d));

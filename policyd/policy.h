@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "addr.h"
 #include "config.h"
 #include "request.h"
 #include "verdict.h"
@@ -58,9 +59,11 @@ void policy_log_stats(const struct policy *p);
 /*
  * policy_evaluate_local - fill v from the lists that answer at once. Returns false
  * when the request is not checked at all (authenticated client, no usable client
- * address); then v is empty and the reply is DUNNO.
+ * address); then v is empty and the reply is DUNNO. *client gets the parsed
+ * client address when the request is checked.
  */
-bool policy_evaluate_local(const struct config *cfg, const struct request *req, struct verdict *v);
+bool policy_evaluate_local(const struct config *cfg, const struct request *req, struct verdict *v,
+			   struct addr *client);
 
 /* policy_log_decision - one Postfix-style line per decision (passes only at debug level). */
 void policy_log_decision(const struct config *cfg, const struct request *req,

@@ -56,6 +56,7 @@ struct conn {
 	char peer[64];            /* "[192.0.2.1]:1234" or "unix", for logs */
 	struct addr peer_addr;    /* TCP peers: checked against [server] allow */
 	bool peer_is_ip;
+	uint64_t last_read;       /* loop time of the last bytes read, for the idle timeout */
 };
 
 struct server {
