@@ -234,8 +234,10 @@ static void complete(struct key_lookup *kl)
 	}
 	struct key_result *res = build_result(kl);
 	if (res != NULL && kl->generation == kl->t->generation && env->cache != NULL)
+		/* The cache counts whole seconds: round up, so that an entry lives at
+		 * least its TTL (and less than one second more). */
 		lru_put(env->cache, kl->key.bytes, kl->key.len, key_result_ref(res),
-			(uint32_t)((now + result_ttl_ms(kl)) / 1000));
+			(uint32_t)((now + result_ttl_ms(kl) + 999) / 1000));
 	while (kl->waiters != NULL) {
 		struct key_waiter *w = kl->waiters;
 		kl->waiters = w->next;
