@@ -17,6 +17,7 @@
 #include "log.h"
 #include "keylookup.h"
 #include "lookup.h"
+#include "lru.h"
 #include "policy.h"
 #include "request.h"
 #include "resolver.h"
@@ -106,8 +107,14 @@ static void print_list(const struct check_run *run, size_t i, struct key_result 
 	if (a.outcome == OUTCOME_LISTED) {
 		printf(" answer=%u.%u.%u.%u ttl=%u weight=%ld", a.code[0], a.code[1], a.code[2],
 		       a.code[3], a.ttl, l->weight);
-		if (a.reason) {
-			text_clean(reason, sizeof(reason), a.reason, a.reason_len);
+		if (a.reason.head_len + a.reason.tail_len > 0) {
+			char joined[1024], text[LRU_KEY_MAX + 1];
+			if (a.key_text) {
+				a.reason.middle = text;
+				a.reason.middle_len = key_text(key, text, sizeof(text));
+			}
+			size_t used = reason_join(&a.reason, joined, sizeof(joined));
+			text_clean(reason, sizeof(reason), joined, used);
 			printf(" reason=\"%s\"", reason);
 		}
 	}

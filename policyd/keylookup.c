@@ -6,12 +6,19 @@
  * then TXT for a blocklist that hit. Answers are untrusted: an A answer counts
  * only inside the list's codes and never when it is an error code. When every
  * query is answered the lookup becomes a key_result, goes into the cache with
- * the TTL of spec section 6, and is handed to every waiter. Memory: a lookup
- * owns its query records and the TXT bytes until it completes; the result is a
- * single heap block (or the shared all-clean result), reference-counted.
+ * the TTL of spec section 6, and is handed to every waiter.
+ *
+ * Memory: a million cached verdicts must fit in well under 128 MiB, and TXT
+ * reasons are the bulk of a listed verdict. Lists put the client's own address
+ * (or the domain) into their TXT, so the result keeps the TXT with that text cut
+ * out, as a pattern interned in a table shared by all results: one copy per list
+ * instead of one per address. A lookup owns its query records and the TXT bytes
+ * until it completes; a result is one small heap block (or the shared all-clean
+ * result), reference-counted, holding one reference per pattern it uses.
  */
 #include "keylookup.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,15 +37,31 @@
 /* refs of the shared result that says "not listed anywhere"; never freed. */
 #define STATIC_REFS UINT32_MAX
 
+/* The bytes each LISTED list takes in a result: code[4], ttl[4], pattern pointer. */
+#define LISTED_BYTES (8 + sizeof(struct pattern *))
+#define NO_SPLIT UINT16_MAX
+#define PATTERN_BUCKETS 1024
+
+/* A TXT with the key's text cut out at `split` (NO_SPLIT: nothing was cut). */
+struct pattern {
+	struct pattern *next;
+	uint64_t hash;
+	uint32_t refs;
+	uint16_t len;
+	uint16_t split;
+	char bytes[];
+};
+
 struct key_result {
 	uint32_t refs;
-	uint32_t size;
 	uint16_t list_count; /* 0: the shared all-clean result */
-	/* outcome byte per list, then per LISTED list: code[4], ttl[4], len[2], reason */
+	/* outcome byte per list, then per LISTED list: LISTED_BYTES */
 	uint8_t data[];
 };
 
 static struct key_result all_clean = { .refs = STATIC_REFS };
+static struct pattern *patterns[PATTERN_BUCKETS];
+static uint8_t pattern_seed[16];
 
 struct list_state {
 	enum list_outcome outcome;
@@ -78,6 +101,60 @@ struct key_table {
 	struct key_lookup *buckets[TABLE_BUCKETS];
 };
 
+/* pattern_get - the interned pattern for bytes cut at split, one reference more. */
+static struct pattern *pattern_get(const char *bytes, size_t len, uint16_t split)
+{
+	uint8_t buf[REASON_MAX + 2];
+	uint64_t hash;
+	struct pattern **head, *p;
+
+	memcpy(buf, &split, 2);
+	memcpy(buf + 2, bytes, len);
+	hash = siphash24(pattern_seed, buf, len + 2);
+	head = &patterns[hash % PATTERN_BUCKETS];
+	for (p = *head; p != NULL; p = p->next) {
+		if (p->hash == hash && p->len == len && p->split == split &&
+		    memcmp(p->bytes, bytes, len) == 0) {
+			p->refs++;
+			return p;
+		}
+	}
+	p = malloc(sizeof(*p) + len);
+	if (p == NULL)
+		return NULL;
+	p->hash = hash;
+	p->refs = 1;
+	p->len = (uint16_t)len;
+	p->split = split;
+	memcpy(p->bytes, bytes, len);
+	p->next = *head;
+	*head = p;
+	return p;
+}
+
+/* pattern_put - drop a reference; the last one unlinks and frees the pattern. */
+static void pattern_put(struct pattern *p)
+{
+	if (p == NULL || --p->refs > 0)
+		return;
+	for (struct pattern **q = &patterns[p->hash % PATTERN_BUCKETS]; *q != NULL; q = &(*q)->next) {
+		if (*q == p) {
+			*q = p->next;
+			break;
+		}
+	}
+	free(p);
+}
+
+/* listed_pattern - the pattern pointer stored in a LISTED list's bytes. */
+static struct pattern *listed_pattern(const uint8_t *p)
+{
+	struct pattern *pat;
+
+	memcpy(&pat, p + 8, sizeof(pat));
+	return pat;
+}
+
 /* key_result_ref - one more holder (the shared result is not counted). */
 struct key_result *key_result_ref(struct key_result *res)
 {
@@ -86,11 +163,19 @@ struct key_result *key_result_ref(struct key_result *res)
 	return res;
 }
 
-/* key_result_unref - the last holder frees it; usable as the cache's free function. */
+/* key_result_unref - the last holder frees it and its patterns; the cache's free function. */
 void key_result_unref(struct key_result *res)
 {
-	if (res != NULL && res->refs != STATIC_REFS && --res->refs == 0)
-		free(res);
+	if (res == NULL || res->refs == STATIC_REFS || --res->refs > 0)
+		return;
+	const uint8_t *p = res->data + res->list_count;
+	for (size_t i = 0; i < res->list_count; i++) {
+		if (res->data[i] == OUTCOME_LISTED) {
+			pattern_put(listed_pattern(p));
+			p += LISTED_BYTES;
+		}
+	}
+	free(res);
 }
 
 /* key_result_get - decode list i: outcome bytes first, then the listed lists' details. */
@@ -111,11 +196,35 @@ void key_result_get(const struct key_result *res, size_t i, struct key_answer *o
 	const uint8_t *p = res->data + res->list_count;
 	for (size_t j = 0; j < i; j++)
 		if (res->data[j] == OUTCOME_LISTED)
-			p += 10 + (size_t)(p[8] << 8 | p[9]);
+			p += LISTED_BYTES;
 	memcpy(out->code, p, 4);
 	out->ttl = (uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 | (uint32_t)p[6] << 8 | p[7];
-	out->reason_len = (size_t)(p[8] << 8 | p[9]);
-	out->reason = out->reason_len ? (const char *)p + 10 : NULL;
+	const struct pattern *pat = listed_pattern(p);
+	if (pat == NULL)
+		return;
+	if (pat->split == NO_SPLIT) {
+		out->reason = reason_plain(pat->bytes, pat->len);
+		return;
+	}
+	out->reason.head = pat->bytes;
+	out->reason.head_len = pat->split;
+	out->reason.tail = pat->bytes + pat->split;
+	out->reason.tail_len = pat->len - pat->split;
+	out->key_text = true;
+}
+
+/* key_text - the address as lists write it, or the domain. */
+size_t key_text(const struct key *k, char *buf, size_t size)
+{
+	if (k->bytes[0] == 'D') {
+		size_t n = k->len - 1u < size - 1 ? k->len - 1u : size - 1;
+		memcpy(buf, k->bytes + 1, n);
+		buf[n] = '\0';
+		return n;
+	}
+	struct addr a = { .family = k->bytes[0] == '4' ? ADDR_V4 : ADDR_V6 };
+	memcpy(a.bytes, k->bytes + 1, k->len - 1u);
+	return addr_format(&a, buf, size);
 }
 
 /* key_result_stale - a list skipped at lookup time that may be asked now makes it stale. */
@@ -148,6 +257,26 @@ void key_for_domain(struct key *k, const char *domain, size_t len)
 	k->len = (uint8_t)(1 + len);
 }
 
+/* make_pattern - the TXT with the key's text cut out (first occurrence), interned. */
+static struct pattern *make_pattern(const struct key_lookup *kl, const struct list_state *l)
+{
+	char text[LRU_KEY_MAX + 1];
+	size_t text_len = key_text(&kl->key, text, sizeof(text));
+	char cut[REASON_MAX];
+	size_t len = l->reason_len;
+
+	if (l->reason == NULL)
+		return NULL;
+	for (size_t i = 0; text_len > 0 && i + text_len <= len; i++) {
+		if (memcmp(l->reason + i, text, text_len) == 0) {
+			memcpy(cut, l->reason, i);
+			memcpy(cut + i, l->reason + i + text_len, len - i - text_len);
+			return pattern_get(cut, len - text_len, (uint16_t)i);
+		}
+	}
+	return pattern_get(l->reason, len, NO_SPLIT);
+}
+
 /* build_result - pack the lists' outcomes; all not listed shares one static result. */
 static struct key_result *build_result(const struct key_lookup *kl)
 {
@@ -158,15 +287,14 @@ static struct key_result *build_result(const struct key_lookup *kl)
 		enum list_outcome o = kl->lists[i].outcome;
 		clean = clean && (o == OUTCOME_NOT_LISTED || o == OUTCOME_NOT_APPLICABLE);
 		if (o == OUTCOME_LISTED)
-			size += 10 + kl->lists[i].reason_len;
+			size += LISTED_BYTES;
 	}
 	if (clean)
 		return &all_clean;
-	struct key_result *res = malloc(sizeof(*res) + size);
+	struct key_result *res = malloc(offsetof(struct key_result, data) + size);
 	if (res == NULL)
 		return NULL;
 	res->refs = 1;
-	res->size = (uint32_t)size;
 	res->list_count = (uint16_t)n;
 	uint8_t *p = res->data + n;
 	for (size_t i = 0; i < n; i++) {
@@ -174,12 +302,12 @@ static struct key_result *build_result(const struct key_lookup *kl)
 		res->data[i] = (uint8_t)l->outcome;
 		if (l->outcome != OUTCOME_LISTED)
 			continue;
+		struct pattern *pat = make_pattern(kl, l);
 		memcpy(p, l->code, 4);
 		p[4] = (uint8_t)(l->ttl >> 24), p[5] = (uint8_t)(l->ttl >> 16);
 		p[6] = (uint8_t)(l->ttl >> 8), p[7] = (uint8_t)l->ttl;
-		p[8] = (uint8_t)(l->reason_len >> 8), p[9] = (uint8_t)l->reason_len;
-		memcpy(p + 10, l->reason, l->reason_len);
-		p += 10 + l->reason_len;
+		memcpy(p + 8, &pat, sizeof(pat));
+		p += LISTED_BYTES;
 	}
 	return res;
 }
@@ -477,6 +605,7 @@ struct key_table *key_table_new(struct lookup_env *env)
 	t->env = env;
 	if (getrandom(t->seed, sizeof(t->seed), 0) != (ssize_t)sizeof(t->seed))
 		log_warn("getrandom failed; the in-flight table uses a fixed hash seed");
+	memcpy(pattern_seed, t->seed, sizeof(pattern_seed));
 	return t;
 }
 

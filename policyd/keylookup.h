@@ -18,6 +18,7 @@
 #include "config.h"
 #include "addr.h"
 #include "lookup_types.h"
+#include "verdict.h"
 
 struct key_result;
 struct key_table;
@@ -36,13 +37,17 @@ struct key_waiter {
 	void (*done)(struct key_waiter *w, struct key_result *res); /* res is lent: ref to keep */
 };
 
-/* What one list said, as read from a key_result. */
+/*
+ * What one list said, as read from a key_result. The reason's middle is the
+ * key's own text when key_text is set: the caller fills it in (reason.middle
+ * stays NULL here), because the result stores only the pattern around it.
+ */
 struct key_answer {
 	enum list_outcome outcome;
 	uint8_t code[4];
 	uint32_t ttl;
-	const char *reason; /* untrusted TXT bytes inside the result, or NULL */
-	size_t reason_len;
+	struct reason reason; /* untrusted TXT bytes inside the result; empty if none */
+	bool key_text;
 };
 
 /* key_result_get - list i's answer (i indexes cfg->lists). */
@@ -51,6 +56,9 @@ struct key_result *key_result_ref(struct key_result *res);
 void key_result_unref(struct key_result *res);
 /* key_result_stale - whether a list skipped then (unhealthy, breaker) may be asked now. */
 bool key_result_stale(const struct key_result *res, const struct config *cfg, uint64_t now_ms);
+
+/* key_text - the text a list's TXT would hold for a key: the address, or the domain. */
+size_t key_text(const struct key *k, char *buf, size_t size);
 
 /* key_for_address / key_for_domain - build keys ("4"/"6" + bytes, "D" + domain). */
 void key_for_address(struct key *k, const struct addr *a);

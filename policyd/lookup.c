@@ -98,6 +98,7 @@ void lookup_keys(const struct config *cfg, const struct request *req, const stru
 	unsigned wanted = 0;
 
 	out->count = 0;
+	out->address_text_len = 0;
 	if (usable_kind(cfg, false, client->family, now_ms)) {
 		key_for_address(&out->key[0], client);
 		out->sources[0] = 0;
@@ -126,8 +127,24 @@ void lookup_keys(const struct config *cfg, const struct request *req, const stru
 	}
 }
 
+/* key_middle - the key's text for a reason that was stored without it. */
+static void key_middle(struct request_keys *keys, unsigned k, struct reason *r)
+{
+	const struct key *key = &keys->key[k];
+
+	if (key->bytes[0] == 'D') {
+		r->middle = (const char *)key->bytes + 1;
+		r->middle_len = key->len - 1u;
+		return;
+	}
+	if (keys->address_text_len == 0)
+		keys->address_text_len = key_text(key, keys->address_text, sizeof(keys->address_text));
+	r->middle = keys->address_text;
+	r->middle_len = keys->address_text_len;
+}
+
 /* lookup_add_hits - IP lists from the address key; an RHSBL once if any of its domains hit. */
-void lookup_add_hits(const struct config *cfg, const struct request_keys *keys,
+void lookup_add_hits(const struct config *cfg, struct request_keys *keys,
 		     struct key_result *const *results, struct verdict *v)
 {
 	for (size_t i = 0; i < cfg->list_count; i++) {
@@ -143,9 +160,11 @@ void lookup_add_hits(const struct config *cfg, const struct request_keys *keys,
 			key_result_get(results[k], i, &a);
 			if (a.outcome != OUTCOME_LISTED)
 				continue;
-			if (a.reason == NULL && l->reason != NULL)
-				a.reason = l->reason, a.reason_len = strlen(l->reason);
-			verdict_add(v, l, a.code, a.reason, a.reason_len);
+			if (a.key_text)
+				key_middle(keys, k, &a.reason);
+			else if (a.reason.head_len == 0 && l->reason != NULL)
+				a.reason = reason_plain(l->reason, strlen(l->reason));
+			verdict_add(v, l, a.code, &a.reason);
 			break;
 		}
 	}

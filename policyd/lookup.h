@@ -31,14 +31,20 @@ struct request_keys {
 	unsigned count;
 	struct key key[LOOKUP_MAX_KEYS];
 	unsigned sources[LOOKUP_MAX_KEYS]; /* CHECK_* bits for domain keys, 0 for the address */
+	char address_text[ADDR_TEXT_MAX];  /* filled when a cached reason needs it */
+	size_t address_text_len;
 };
 
 /* lookup_keys - the keys req (untrusted) needs under cfg: none when no DNS list applies. */
 void lookup_keys(const struct config *cfg, const struct request *req, const struct addr *client,
 		 uint64_t now_ms, struct request_keys *out);
 
-/* lookup_add_hits - add to v the DNS hits of the results (results[i] answers key i; NULL: none). */
-void lookup_add_hits(const struct config *cfg, const struct request_keys *keys,
+/*
+ * lookup_add_hits - add to v the DNS hits of the results (results[i] answers key
+ * i; NULL: none). The hits' reasons point into the results and into keys, which
+ * must outlive v's use.
+ */
+void lookup_add_hits(const struct config *cfg, struct request_keys *keys,
 		     struct key_result *const *results, struct verdict *v);
 
 struct lookup;

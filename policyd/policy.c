@@ -167,8 +167,10 @@ bool policy_evaluate_local(const struct config *cfg, const struct request *req, 
 		return false;
 	for (size_t i = 0; i < cfg->list_count; i++) {
 		const struct list_config *l = &cfg->lists[i];
-		if (l->kind == LIST_LOCAL && cidr_set_contains(l->set, client))
-			verdict_add(v, l, no_code, l->reason, l->reason ? strlen(l->reason) : 0);
+		if (l->kind == LIST_LOCAL && cidr_set_contains(l->set, client)) {
+			struct reason r = reason_plain(l->reason, l->reason ? strlen(l->reason) : 0);
+			verdict_add(v, l, no_code, &r);
+		}
 	}
 	v->allowlisted = v->score <= cfg->allowlist_threshold;
 	return true;

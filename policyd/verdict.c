@@ -30,11 +30,13 @@ struct render_ctx {
 	size_t domains_len;
 	char code[16];
 	char score[24];
+	char reason[1024]; /* the top hit's reason, its parts joined */
+	size_t reason_len;
 };
 
 /* verdict_add - one more list hit; hits beyond the array still count in the score. */
 void verdict_add(struct verdict *v, const struct list_config *list, const uint8_t code[4],
-		 const char *reason, size_t reason_len)
+		 const struct reason *reason)
 {
 	v->score += list->weight;
 	if (v->hit_count >= VERDICT_MAX_HITS)
@@ -42,8 +44,29 @@ void verdict_add(struct verdict *v, const struct list_config *list, const uint8_
 	struct verdict_hit *h = &v->hits[v->hit_count++];
 	h->list = list;
 	memcpy(h->code, code, 4);
-	h->reason = reason;
-	h->reason_len = reason_len;
+	h->reason = reason ? *reason : reason_plain(NULL, 0);
+}
+
+/* reason_join - head, middle and tail one after the other, as far as they fit. */
+size_t reason_join(const struct reason *r, char *buf, size_t size)
+{
+	const char *parts[3] = { r->head, r->middle, r->tail };
+	size_t lens[3] = { r->head_len, r->middle_len, r->tail_len };
+	size_t used = 0;
+
+	for (int i = 0; i < 3; i++) {
+		size_t n = lens[i] < size - used ? lens[i] : size - used;
+		if (n > 0)
+			memcpy(buf + used, parts[i], n);
+		used += n;
+	}
+	return used;
+}
+
+/* reason_plain - head only. */
+struct reason reason_plain(const char *text, size_t len)
+{
+	return (struct reason){ .head = text, .head_len = text ? len : 0 };
 }
 
 /* verdict_refused - the score reaches the threshold and no allowlist accepted the client. */
@@ -92,8 +115,8 @@ static bool lookup(void *arg, const char *name, size_t len, const char **value, 
 		return set(top->list->name, strlen(top->list->name), TEMPLATE_KEEP, value, value_len, cut);
 	if (name_is(name, len, "rbl_domains"))
 		return set(c->domains, c->domains_len, TEMPLATE_CUT_LATER, value, value_len, cut);
-	if (name_is(name, len, "rbl_reason") && top && top->reason)
-		return set(top->reason, top->reason_len, TEMPLATE_CUT_FIRST, value, value_len, cut);
+	if (name_is(name, len, "rbl_reason") && c->reason_len > 0)
+		return set(c->reason, c->reason_len, TEMPLATE_CUT_FIRST, value, value_len, cut);
 	if (name_is(name, len, "rbl_code"))
 		return set(c->code, strlen(c->code), TEMPLATE_KEEP, value, value_len, cut);
 	if (name_is(name, len, "score"))
@@ -114,6 +137,9 @@ static void prepare(struct render_ctx *c)
 {
 	const struct template *help = c->cfg->help_url;
 	size_t used = 0;
+
+	if (c->top)
+		c->reason_len = reason_join(&c->top->reason, c->reason, sizeof(c->reason));
 
 	if (c->top && c->top->list->help_url)
 		help = c->top->list->help_url;

@@ -20,11 +20,20 @@
 
 #define VERDICT_MAX_HITS 32
 
+/*
+ * A list's reason (TXT, untrusted bytes, or the configured reason): head, then the
+ * key's own text (the client address or the domain) when the cache cut it out of
+ * the TXT so that one stored pattern serves every address of a list, then tail.
+ */
+struct reason {
+	const char *head, *middle, *tail;
+	size_t head_len, middle_len, tail_len;
+};
+
 struct verdict_hit {
 	const struct list_config *list;
-	uint8_t code[4];   /* the A answer; zero for local lists */
-	const char *reason; /* TXT or the list's reason; untrusted bytes; may be NULL */
-	size_t reason_len;
+	uint8_t code[4];      /* the A answer; zero for local lists */
+	struct reason reason; /* all parts empty when the list gave none */
 };
 
 struct verdict {
@@ -36,7 +45,13 @@ struct verdict {
 
 /* verdict_add - record a hit and add its weight to the score. */
 void verdict_add(struct verdict *v, const struct list_config *list, const uint8_t code[4],
-		 const char *reason, size_t reason_len);
+		 const struct reason *reason);
+
+/* reason_plain - a reason of one piece (a local list's reason, a fresh TXT). */
+struct reason reason_plain(const char *text, size_t len);
+
+/* reason_join - the parts of r copied into buf (bytes as they are, NUL included), cut at size. */
+size_t reason_join(const struct reason *r, char *buf, size_t size);
 
 /* verdict_refused - whether the client is refused under cfg's thresholds. */
 bool verdict_refused(const struct config *cfg, const struct verdict *v);

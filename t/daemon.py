@@ -21,6 +21,12 @@ FIXTURES = os.environ.get(
 )
 
 
+# Sanitizer reports found in the logs of every daemon this process started; Tap.done()
+# turns them into a failed check, so that a report never passes unnoticed.
+SANITIZER_RX = re.compile(r"runtime error:|ERROR: AddressSanitizer|ERROR: LeakSanitizer|WARNING: AddressSanitizer")
+sanitizer_reports = []
+
+
 def fixture(name):
     """The bytes of one captured Postfix request."""
     with open(os.path.join(FIXTURES, name), "rb") as f:
@@ -197,6 +203,10 @@ class Policyd:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        if os.path.exists(self.log_path):
+            for line in self.log().splitlines():
+                if SANITIZER_RX.search(line):
+                    sanitizer_reports.append(line)
         if getattr(self, "logf", None):
             self.logf.close()
 
@@ -260,5 +270,6 @@ class Tap:
             self.ok(False, f"{name}: {type(e).__name__}: {e}", traceback.format_exc())
 
     def done(self):
+        self.ok(not sanitizer_reports, "no sanitizer report in any daemon log", "\n".join(sanitizer_reports[:20]))
         print(f"1..{self.n}")
         sys.exit(1 if self.failed else 0)

@@ -1,0 +1,471 @@
+#!/usr/bin/env python3
+"""Integration: DNS faults (spec section 5, and the reply limits of section 4).
+
+One DNSBL, bl.test, is served by the hostile fake server (t/fakedns.py). Its RFC
+5782 test points answer correctly unless a case says otherwise; the case's rules
+follow. Each case gets its own daemon and fake server (ended by PID through the
+context managers), waits for the health check before asking, and bounds every
+wait. Wall times are measured from sending a request to reading its reply.
+
+udns counts whole seconds, so its timeout is set well above request_timeout
+(5 s against 1 s) wherever the deadline, not udns, must end a lookup.
+"""
+
+import os
+import re
+import socket
+import time
+
+from daemon import Policyd, Tap, request
+from dnslib import FakeDNS
+
+t = Tap()
+
+ZONE = "bl.test"
+LISTED = "192.0.2.10"  # every 192.0.2.x is listed normally in every zone below: 127.0.0.2 and a TXT reason
+LISTED_REASON = "Listed for testing"
+URL_TAIL = "See https://www.example.org/blacklisted.html?ip={ip} or send your questions to postmaster@example.org"
+REQUEST_TIMEOUT = 1.0
+SLACK = 0.1  # the deadline is met within this much
+NL2 = b"\n\n"
+
+
+def rev(ip):
+    return ".".join(reversed(ip.split(".")))
+
+
+def qname(ip, zone=ZONE):
+    return f"{rev(ip)}.{zone}"
+
+
+def zone_rules(extra=(), zone=ZONE):
+    """The RFC 5782 test points and the normally listed client, then the case's rules."""
+    return [
+        {"name": f"2.0.0.127.{zone}", "qtype": "A", "a": ["127.0.0.2"], "ttl": 60},
+        {"name": f"1.0.0.127.{zone}", "action": "nxdomain"},
+        {"name": f"*.2.0.192.{zone}", "a": ["127.0.0.2"], "txt": LISTED_REASON, "ttl": 60},
+    ] + list(extra)
+
+
+def daemon(dns, policy="", dns_opts="timeout = 5s\ntries = 1\n", request_timeout="1s", zone=ZONE, wait_health=True):
+    """A policyd asking dns for one list; started, and (by default) its list enabled."""
+    d = Policyd(start=False)
+    d.write_config(
+        server=f"request_timeout = {request_timeout}\n",
+        extra=policy + f"\n[dns]\nnameserver = 127.0.0.1:{dns.port}\n{dns_opts}\n[dnsbl {zone}]\ncodes = 127.0.0.[2..11]\n",
+    )
+    d.start()
+    try:
+        if wait_health:
+            d.wait_log(rf"\[dnsbl {re.escape(zone)}\]: health check passed; list enabled", timeout=10)
+    except BaseException:
+        d.__exit__(None, None, None)  # not yet inside the caller's "with": end it here
+        raise
+    return d
+
+
+class Conn:
+    """A policy connection that keeps every byte it reads, so that extra replies show."""
+
+    def __init__(self, d, timeout=5):
+        self.sock = d.connect("tcp", timeout=timeout)
+        self.buf = b""
+        self.replies = 0
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def read(self, count=1, timeout=5):
+        """The next `count` raw reply blocks (without their "\\n\\n")."""
+        deadline = time.monotonic() + timeout
+        while self.buf.count(NL2) < count:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"{self.buf.count(NL2)} of {count} replies within {timeout}s; have {self.buf[:300]!r}")
+            self.sock.settimeout(left)
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError(f"closed after {self.buf.count(NL2)} of {count} replies")
+            self.buf += chunk
+        out = []
+        for _ in range(count):
+            block, self.buf = self.buf.split(NL2, 1)
+            out.append(block)
+        self.replies += count
+        return out
+
+    def ask(self, data, timeout=5):
+        """Send one request; (reply text, seconds from send to reply)."""
+        t0 = time.monotonic()
+        self.send(data)
+        block = self.read(1, timeout)[0]
+        return block.decode("latin-1"), time.monotonic() - t0
+
+    def extra(self, wait=0.3):
+        """Bytes that arrive beyond the replies read so far (none is right)."""
+        self.sock.settimeout(wait)
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    break
+                self.buf += chunk
+        except (socket.timeout, BlockingIOError):
+            pass
+        return self.buf
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def timed_ask(d, ip, **attrs):
+    with Conn(d) as c:
+        return c.ask(request(ip, **attrs))
+
+
+def log_tail(d, since, n=1500):
+    return d.log()[since:][-n:]
+
+
+def alive(d):
+    return d.proc.poll() is None
+
+
+# ---------------------------------------------------------------------------
+
+def test_drop():
+    """No answer at all: on_error at the deadline, not later."""
+    rules = zone_rules([{"name": f"*.{ZONE}", "action": "drop"}])
+    for policy, want in (("", "action=DUNNO"), ("on_error = defer\n", "action=DEFER 4.7.1 ")):
+        label = "on_error = defer" if policy else "on_error default"
+        with FakeDNS(rules) as dns, daemon(dns, policy=policy) as d:
+            since = d.mark()
+            ip = "198.51.100.1"
+            reply, took = timed_ask(d, ip)
+            if policy:
+                t.ok(reply.startswith(want) and len(reply) > len(want), f"drop, {label}: answered DEFER 4.7.1 with a text", reply)
+            else:
+                t.eq(reply, want, f"drop, {label}: answered DUNNO")
+            t.ok(
+                REQUEST_TIMEOUT - 0.05 <= took <= REQUEST_TIMEOUT + SLACK,
+                f"drop, {label}: answered at request_timeout (1 s, +{int(SLACK * 1000)} ms)",
+                f"took {took:.3f} s",
+            )
+            t.ok(dns.count(qname(ip), "A") >= 1, f"drop, {label}: the list was really asked", dns.queries())
+            m = d.wait_log(r"client=\[198\.51\.100\.1\]: list lookups did not finish within request_timeout", timeout=2)
+            t.ok(m is not None, f"drop, {label}: the timeout is logged", log_tail(d, since))
+
+
+# A definite error answer (rcode, TC bit) ends the lookup at once; packets udns must
+# ignore (wrong id, wrong question, junk) leave it to the deadline.
+FAST = {"servfail", "refused", "truncated"}
+
+FAULTS = [
+    ("SERVFAIL", {"action": "servfail"}),
+    ("REFUSED", {"action": "refused"}),
+    ("a truncated answer (TC, no records)", {"action": "truncated"}),
+    ("garbage with the query's id", {"action": "garbage", "size": 100}),
+    ("garbage shorter than a header", {"action": "garbage", "size": 7}),
+    ("a wrong query id", {"action": "wrong_id", "a": ["127.0.0.2"]}),
+    ("a short packet (header only)", {"action": "short", "a": ["127.0.0.2"]}),
+    ("a short packet (cut in the answer)", {"action": "short", "len": 40, "a": ["127.0.0.2"]}),
+    ("an answer about another name", {"action": "wrong_name", "a": ["127.0.0.2"]}),
+    ("a question about another name", {"action": "wrong_question", "a": ["127.0.0.2"]}),
+]
+
+
+def test_faults():
+    """Broken answers are never a listing; the daemon goes on serving the zone."""
+    rules = []
+    ips = []
+    for i, (_, rule) in enumerate(FAULTS):
+        ip = f"198.51.100.{20 + i}"
+        ips.append(ip)
+        rules.append(dict(rule, name=qname(ip), ttl=60))
+    with FakeDNS(zone_rules(rules)) as dns, daemon(dns) as d:
+        with Conn(d) as c:
+            for (what, rule), ip in zip(FAULTS, ips):
+                since = d.mark()
+                reply, took = c.ask(request(ip))
+                print(f"# {what}: answered after {took:.3f} s")
+                t.eq(reply, "action=DUNNO", f"{what}: answered DUNNO, never REJECT")
+                t.ok(took <= REQUEST_TIMEOUT + SLACK, f"{what}: answered promptly (by request_timeout)", f"took {took:.3f} s")
+                if rule["action"] in FAST:
+                    t.ok(took < 0.3, f"{what}: answered at once, not at the deadline", f"took {took:.3f} s")
+                t.ok(dns.count(qname(ip), "A") >= 1, f"{what}: the list was really asked", dns.queries()[-5:])
+                # A fresh listed address each time: a cached verdict would not show the list works.
+                listed = f"192.0.2.{100 + len(ips) + FAULTS.index((what, rule))}"
+                again, took2 = c.ask(request(listed))
+                t.ok(
+                    again.startswith(f"action=REJECT 5.7.1 Your host [{listed}] is blacklisted by {ZONE}"),
+                    f"{what}: a listed client is refused afterwards, on the same connection",
+                    f"{again!r} after {took2:.3f} s\n{log_tail(d, since)}",
+                )
+            t.ok(c.extra(0.3) == b"", "no stray bytes on the connection after the faults", c.buf[:300])
+        t.ok(alive(d), "the daemon is alive after every fault")
+
+
+def test_error_codes():
+    cases = [
+        ("127.255.255.254 (public resolver refused)", "127.255.255.254", r"answered 127\.255\.255\.254, an error code"),
+        ("10.0.0.2 (outside 127/8)", "10.0.0.2", r"answered 10\.0\.0\.2, outside 127\.0\.0\.0/8"),
+    ]
+    for what, a, log_rx in cases:
+        ip = "198.51.100.40"
+        rules = zone_rules([{"name": qname(ip), "a": a if isinstance(a, list) else [a], "txt": "should not be used"}])
+        with FakeDNS(rules) as dns, daemon(dns) as d:
+            since = d.mark()
+            reply, took = timed_ask(d, ip)
+            t.eq(reply, "action=DUNNO", f"an answer {what}: DUNNO")
+            t.ok(took < 0.5, f"an answer {what}: answered at once", f"took {took:.3f} s")
+            try:
+                line = d.wait_log(log_rx, timeout=2).group(0)
+            except AssertionError as e:
+                line = None
+                detail = str(e)
+            else:
+                detail = ""
+            t.ok(line is not None, f"an answer {what}: logged as a list error", detail)
+            if "254" in what:
+                t.ok(
+                    bool(d.wait_log(r"error code.*not counted as a listing", timeout=1)),
+                    "127.255.255.254: the warning says 'error code' and 'not counted as a listing'",
+                    log_tail(d, since),
+                )
+            again, _ = timed_ask(d, LISTED)
+            t.ok(again.startswith("action=REJECT"), f"an answer {what}: a listed client is still refused", again)
+
+
+def test_wildcard():
+    wild = "wild.test"
+    with FakeDNS([{"name": f"*.{wild}", "a": ["127.0.0.2"], "txt": "Everything is listed"}]) as dns:
+        with daemon(dns, zone=wild, wait_health=False) as d:
+            m = d.wait_log(r"\[dnsbl wild\.test\]: the test point that must not be listed IS listed", timeout=10)
+            t.ok(bool(m), "a wildcard zone: the health check disables it (IS listed)")
+            t.ok("[dnsbl wild.test]: health check passed" not in d.log(), "a wildcard zone is never logged as enabled")
+            ip = "203.0.113.77"
+            before = dns.count(qname(ip, wild))
+            reply, took = timed_ask(d, ip)
+            t.eq(reply, "action=DUNNO", "a client the wildcard 'lists' is not refused")
+            t.ok(took < 0.5, "and it is answered at once", f"took {took:.3f} s")
+            t.eq(dns.count(qname(ip, wild)) - before, 0, "the disabled list is not even asked")
+
+
+def test_hostile_txt():
+    ip = "198.51.100.50"
+    txt = "Listed\r\nInjected: header\x00after NUL\ttab\x1b[31m\x7f\xff" + "".join(chr(32 + i % 95) for i in range(2000))
+    rules = zone_rules([{"name": qname(ip), "a": ["127.0.0.2"], "txt": txt}])
+    with FakeDNS(rules) as dns, daemon(dns) as d:
+        with Conn(d) as c:
+            c.send(request(ip))
+            block = c.read(1)[0]
+            extra = c.extra(0.3)
+        t.ok(dns.count(qname(ip), "TXT") >= 1, "the TXT record was fetched", dns.queries())
+        t.ok(b"\n" not in block and b"\r" not in block, "hostile TXT: the reply is one line", block[:200])
+        t.ok(all(0x20 <= b < 0x7F for b in block), "hostile TXT: the reply is printable ASCII", repr(block[:500]))
+        t.eq(extra, b"", "hostile TXT: nothing follows the reply")
+        prefix = b"action=REJECT 5.7.1 "
+        t.ok(block.startswith(prefix), "hostile TXT: the client is refused", block[:200])
+        text = block[len(prefix):].decode("latin-1")
+        t.ok(len(text) <= 400, "hostile TXT: the text is at most 400 bytes", f"{len(text)} bytes")
+        t.ok(text.endswith(URL_TAIL.format(ip=ip)), "hostile TXT: the help URL and the contact are intact at the end", text)
+        t.ok("Listed" in text and "Injected: header" in text, "hostile TXT: the reason is shown, cleaned", text)
+
+
+def test_late_answers():
+    """Answers after the deadline: DUNNO at the deadline; the late answer never makes a second reply."""
+    late = "198.51.100.60"
+    late2 = "198.51.100.61"
+    rules = zone_rules([
+        {"name": qname(late), "a": ["127.0.0.2"], "txt": "late", "delay_ms": 1500},
+        {"name": qname(late2), "a": ["127.0.0.2"], "txt": "late", "delay_ms": 1500},
+    ])
+    with FakeDNS(rules) as dns, daemon(dns) as d:
+        since = d.mark()
+        with Conn(d) as c:
+            reply, took = c.ask(request(late))
+            t.eq(reply, "action=DUNNO", "an answer 1.5 s late: DUNNO at the deadline")
+            t.ok(REQUEST_TIMEOUT - 0.05 <= took <= REQUEST_TIMEOUT + SLACK, "an answer 1.5 s late: answered at request_timeout", f"took {took:.3f} s")
+            r2, _ = c.ask(request(LISTED))
+            t.ok(r2.startswith("action=REJECT"), "next request on the connection (listed) before the late answer: REJECT", r2)
+            # Pipelined: the late one first, then a listed and a clean client behind it.
+            t0 = time.monotonic()
+            c.send(request(late2) + request(LISTED) + request("198.51.100.62"))
+            blocks = [b.decode("latin-1") for b in c.read(3, timeout=5)]
+            took3 = time.monotonic() - t0
+            t.eq([b.split(" ")[0] for b in blocks], ["action=DUNNO", "action=REJECT", "action=DUNNO"],
+                 "pipelined behind a late answer: replies in order (DUNNO, REJECT, DUNNO)")
+            t.ok(took3 <= REQUEST_TIMEOUT + SLACK, "pipelined: all three by the deadline", f"took {took3:.3f} s")
+            # Let both late answers arrive (1.5 s after their queries), then ask again.
+            time.sleep(0.8)
+            r4, _ = c.ask(request(LISTED))
+            r5, _ = c.ask(request("198.51.100.63"))
+            t.ok(r4.startswith("action=REJECT") and r5 == "action=DUNNO", "after the late answers arrived: listed REJECT, clean DUNNO", (r4, r5))
+            t.eq(c.replies, 7, "7 requests, 7 replies on the connection")
+            t.eq(c.extra(0.5), b"", "no reply is sent twice (nothing more on the connection)")
+        t.ok(dns.count(qname(late), "A") >= 1 and dns.count(qname(late2), "A") >= 1, "the late names were asked", dns.queries())
+        t.ok(alive(d), "the daemon is alive after late answers", log_tail(d, since))
+        # The late answer must not have been turned into a decision for someone else.
+        log = d.log()[since:]
+        t.ok("reject: client=[198.51.100.60]" not in log and "reject: client=[198.51.100.61]" not in log,
+             "the late answers produced no refusal in the log", log[-1500:])
+
+
+def breaker_case(d, dns, label, first_ip, max_took, open_within):
+    """Five failing requests; within open_within s the list is skipped and the sixth is answered at once."""
+    since = d.mark()
+    for i in range(5):
+        ip = f"198.51.100.{first_ip + i}"
+        reply, took = timed_ask(d, ip)
+        print(f"# breaker ({label}): request {i + 1} answered after {took:.3f} s")
+        t.ok(reply == "action=DUNNO" and took <= max_took,
+             f"breaker ({label}): failing request {i + 1} of 5 answered DUNNO within {max_took:.1f} s",
+             f"{reply!r} after {took:.3f} s")
+    t0 = time.monotonic()
+    try:
+        d.wait_log(r"\[dnsbl bl\.test\]: 5 lookups in a row failed; skipping the list for 30 s", timeout=open_within)
+        opened, detail = True, ""
+    except AssertionError as e:
+        opened, detail = False, str(e)
+    print(f"# breaker ({label}): skip logged {time.monotonic() - t0:.3f} s after the 5th reply")
+    t.ok(opened, f"breaker ({label}): after 5 failed requests the list is skipped (logged)", detail)
+    ip6 = f"198.51.100.{first_ip + 5}"
+    reply, took = timed_ask(d, ip6)
+    t.eq(reply, "action=DUNNO", f"breaker ({label}): the 6th request is answered DUNNO")
+    t.ok(took < 0.2, f"breaker ({label}): the 6th request is answered at once, not at request_timeout",
+         f"took {took:.3f} s; DNS queries for it: {dns.count(qname(ip6))}")
+    t.eq(dns.count(qname(ip6)), 0, f"breaker ({label}): the skipped list is not asked for the 6th client")
+    for i in range(3):
+        timed_ask(d, f"198.51.100.{first_ip + 6 + i}")
+    t.ok(len(re.findall(r"lookups in a row failed; skipping", d.log()[since:])) <= 1,
+         f"breaker ({label}): the skip is logged once, not on every request", log_tail(d, since))
+    return opened
+
+
+def test_circuit_breaker_deadline():
+    """Requests ended by request_timeout (1 s) while udns would wait 5 s.
+
+    The daemon keeps the DNS query running after the request's deadline (its
+    answer may still fill the cache) and counts the failure when udns gives up:
+    5 s, plus up to 1 s of udns's whole-second clock.
+    """
+    rules = zone_rules([{"name": f"*.{ZONE}", "action": "drop"}])
+    with FakeDNS(rules) as dns, daemon(dns) as d:
+        breaker_case(d, dns, "request_timeout 1 s, udns 5 s", 100, REQUEST_TIMEOUT + SLACK, open_within=7)
+
+
+def test_circuit_breaker_udns():
+    """Lookups ended by udns's own timeout before request_timeout; then recovery after 30 s.
+
+    udns counts whole seconds: a 1 s timeout ends somewhere in (1, 2] s here.
+    """
+    rules = zone_rules([{"name": f"*.{ZONE}", "action": "drop"}])
+    with FakeDNS(rules) as dns, daemon(dns, dns_opts="timeout = 1s\ntries = 1\n", request_timeout="3s") as d:
+        if not breaker_case(d, dns, "udns timeout 1 s, request_timeout 3 s", 120, 2.0 + SLACK, open_within=1):
+            return
+        opened_at = time.monotonic()
+        dns.set_rules(zone_rules())
+        d.mark()
+        reply = None
+        while time.monotonic() < opened_at + 45:
+            reply, took = timed_ask(d, LISTED)
+            if reply.startswith("action=REJECT"):
+                break
+            time.sleep(0.5)
+        waited = time.monotonic() - opened_at
+        t.ok(reply is not None and reply.startswith("action=REJECT"),
+             "breaker: once the list answers again, after the wait, a listed client is refused", f"{reply!r} after {waited:.1f} s")
+        t.ok(waited >= 25, "breaker: the list stayed skipped for about 30 s", f"{waited:.1f} s")
+        try:
+            d.wait_log(r"\[dnsbl bl\.test\]: answers again; circuit breaker closed", timeout=2)
+            closed, detail = True, ""
+        except AssertionError as e:
+            closed, detail = False, str(e)
+        t.ok(closed, "breaker: 'answers again; circuit breaker closed' is logged", detail)
+
+
+def run_round(d, addrs, conns=20):
+    """len(addrs) requests pipelined on `conns` connections; returns replies, errors and time."""
+    per_conn = len(addrs) // conns
+    socks = []
+    t0 = time.monotonic()
+    for k in range(conns):
+        c = Conn(d, timeout=10)
+        c.send(b"".join(request(a) for a in addrs[k * per_conn:(k + 1) * per_conn]))
+        socks.append(c)
+    replies, errors = [], []
+    for c in socks:
+        try:
+            replies.extend(b.decode("latin-1") for b in c.read(per_conn, timeout=10))
+        except Exception as e:  # noqa: BLE001 - counted as lost replies
+            errors.append(f"{type(e).__name__}: {e}")
+    took = time.monotonic() - t0
+    for c in socks:
+        if c.extra(0.01):
+            errors.append(f"extra bytes {c.buf[:80]!r}")
+        c.close()
+    return replies, errors, took
+
+
+def test_concurrency():
+    """200 requests on 20 connections while every query is dropped.
+
+    udns waits 30 s, longer than the test, so no query ends and the breaker stays
+    closed: every round really waits for DNS until request_timeout. Rounds 2 and 3
+    repeat round 1's addresses (their lookups are still in flight, so they are
+    joined, not repeated); rounds 4 and 5 use fresh addresses.
+    """
+    rules = zone_rules([{"name": f"*.{ZONE}", "action": "drop"}])
+    sanitized = bool(os.environ.get("POLICYD_SANITIZED"))
+    same = [f"10.1.{k}.{j}" for k in range(20) for j in range(1, 11)]
+    rounds = [("fresh", same), ("same addresses", same), ("same addresses", same),
+              ("fresh", [f"10.4.{k}.{j}" for k in range(20) for j in range(1, 11)]),
+              ("fresh", [f"10.5.{k}.{j}" for k in range(20) for j in range(1, 11)])]
+    with FakeDNS(rules) as dns, daemon(dns, dns_opts="timeout = 30s\ntries = 1\n") as d:
+        rss, fds = [], []
+        fd_base = d.fd_count()
+        since = d.mark()
+        for n, (kind, addrs) in enumerate(rounds, 1):
+            replies, errors, took = run_round(d, addrs)
+            rss.append(d.rss_kib())
+            fds.append(d.fd_count())
+            print(f"# round {n} ({kind}): {took:.3f} s, RSS {rss[-1]} KiB, {fds[-1]} fds")
+            t.ok(not errors and len(replies) == 200, f"round {n} ({kind}): 200 requests on 20 connections, all answered",
+                 f"{len(replies)} replies; {errors[:5]}")
+            t.ok(all(r == "action=DUNNO" for r in replies), f"round {n}: every reply is DUNNO", sorted(set(replies))[:5])
+            t.ok(REQUEST_TIMEOUT - 0.05 <= took <= REQUEST_TIMEOUT + 0.5, f"round {n}: all answered at request_timeout",
+                 f"took {took:.3f} s")
+            t.ok(alive(d), f"round {n}: the daemon is alive")
+            if n == 3:
+                t.eq(sum(dns.count(qname(a), "A") for a in same), 200,
+                     "rounds 2 and 3 joined round 1's lookups in flight: one DNS query per address")
+        t.ok("lookups in a row failed" not in d.log()[since:], "the breaker stayed closed (every round really waited)")
+        reply, _ = timed_ask(d, LISTED)
+        t.ok(reply.startswith("action=REJECT"), "after the rounds a listed client is still refused", reply)
+        settle = time.monotonic() + 2
+        while d.fd_count() > fd_base and time.monotonic() < settle:
+            time.sleep(0.05)
+        t.ok(d.fd_count() <= fd_base, "no descriptor is left behind by the rounds",
+             f"before: {fd_base}, after each round: {fds}, now: {d.fd_count()}")
+        if sanitized:
+            t.n += 1
+            print(f"ok {t.n} - RSS does not grow across rounds # SKIP sanitizer build")
+            t.n += 1
+            print(f"ok {t.n} - RSS does not grow with fresh lookups # SKIP sanitizer build")
+        else:
+            t.ok(rss[2] - rss[1] <= 128, "RSS does not grow from round 2 to round 3 (same keys; <= 128 KiB)",
+                 f"RSS KiB by round: {rss}")
+            t.ok(rss[4] - rss[3] <= 512, "RSS grows little from round 4 to round 5 (200 more lookups in flight; <= 512 KiB)",
+                 f"RSS KiB by round: {rss}")
+
+
+for fn in (test_drop, test_faults, test_error_codes, test_wildcard, test_hostile_txt, test_late_answers,
+           test_circuit_breaker_deadline, test_circuit_breaker_udns, test_concurrency):
+    t.run(fn.__name__, fn)
+t.done()
