@@ -6,8 +6,9 @@
  * Entry 0 is the sentinel of a circular doubly-linked recency list; entries 1..capacity
  * hold data, so index 0 also means "none" in bucket chains and in the free list. The
  * bucket array (a power of two >= capacity of uint32 chain heads, 0 = empty) is calloc'd
- * as well. Both are touched only as entries come into use, so a large cache that is mostly
- * empty costs little resident memory. Every operation is O(1) (expected, for the chains).
+ * as well. Entries are taken in index order, so the entry array becomes resident only as
+ * the cache fills; bucket heads are hit at random and so become resident early, but they
+ * are 4 to 8 bytes per entry. Every operation is O(1) (expected, for the chains).
  *
  * Memory: the map owns its copies of the keys and the values handed to lru_put. Keys of up
  * to KEY_INLINE bytes live inside the entry; a longer key gets one malloc'd block. Every
