@@ -11,6 +11,7 @@
 #include <getopt.h>
 #include <grp.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,6 +161,26 @@ static bool drop_privileges(const struct config *cfg)
 	return true;
 }
 
+/*
+ * raise_fd_limit - every connection is a descriptor: take the hard limit, and warn
+ * when max_connections cannot be reached with it.
+ */
+static void raise_fd_limit(const struct config *cfg)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)cfg->max_connections + 64)
+		log_warn("the descriptor limit (%llu) is below max_connections (%ld) plus room for "
+			 "listeners and DNS; raise LimitNOFILE or ulimit -n",
+			 (unsigned long long)rl.rlim_cur, cfg->max_connections);
+}
+
 /* watch - start one signal watcher. */
 static void watch(struct daemon *d, uv_signal_t *h, int signum)
 {
@@ -182,6 +203,7 @@ static int run_daemon(struct daemon *d)
 {
 	d->loop = uv_default_loop();
 	apply_logging(d);
+	raise_fd_limit(d->cfg);
 	d->policy = policy_new(d->loop, d->cfg);
 	if (d->policy == NULL)
 		d->srv = NULL;
