@@ -189,7 +189,7 @@ struct health *health_new(struct lookup_env *env, struct config *cfg)
 	return h;
 }
 
-/* health_set_config - the same list keeps its state; new lists get checked now. */
+/* health_set_config - the same list keeps its state; new and disabled lists are checked now. */
 void health_set_config(struct health *h, struct config *cfg)
 {
 	for (size_t i = 0; i < cfg->list_count; i++) {
@@ -204,8 +204,10 @@ void health_set_config(struct health *h, struct config *cfg)
 	}
 	config_unref(h->cfg);
 	h->cfg = config_ref(cfg);
+	/* New lists, and disabled ones: an administrator who fixed a list reloads
+	 * and expects it back now, not at the next 10-minute round. */
 	for (size_t i = 0; i < cfg->list_count; i++)
-		if (!cfg->lists[i].health.checked)
+		if (!cfg->lists[i].health.checked || !cfg->lists[i].health.healthy)
 			start_check(h, i);
 }
 

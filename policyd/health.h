@@ -23,7 +23,7 @@ struct health;
 /* health_new - check every DNS list of cfg now and every 10 minutes. */
 struct health *health_new(struct lookup_env *env, struct config *cfg);
 
-/* health_set_config - a reload: carry states over by kind and name, check new lists. */
+/* health_set_config - a reload: carry states over by kind and name, check new and disabled lists. */
 void health_set_config(struct health *h, struct config *cfg);
 
 void health_free(struct health *h);

@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Integration: RFC 5782 health checks (spec section 5): a list whose test point
+is not listed is disabled and refuses nobody; once it is fixed, a reload (SIGHUP)
+checks it again at once and it is enabled and refuses again."""
+
+import signal
+
+from daemon import Policyd, Tap, request
+from dnslib import FakeDNS, reverse_ip
+
+t = Tap()
+ZONE = "bl.test"
+LISTED = {"name": f"{reverse_ip('192.0.2.10')}.{ZONE}", "a": ["127.0.0.2"]}
+UNLISTED_POINT = {"name": f"1.0.0.127.{ZONE}", "action": "nxdomain"}
+BROKEN = [LISTED, UNLISTED_POINT, {"name": f"*.{ZONE}", "action": "nxdomain"}]
+FIXED = [LISTED, UNLISTED_POINT, {"name": f"2.0.0.127.{ZONE}", "a": ["127.0.0.2"]}, {"name": f"*.{ZONE}", "action": "nxdomain"}]
+WILDCARD = [{"name": f"*.{ZONE}", "a": ["127.0.0.2"]}]
+
+
+def test_dead_then_fixed():
+    with FakeDNS(BROKEN) as dns:
+        d = Policyd(start=False)
+        d.write_config(extra=f"[dns]\nnameserver = 127.0.0.1:{dns.port}\n[cache]\nerror_ttl = 0\nnegative_ttl = 0\n[dnsbl {ZONE}]\n")
+        with d:
+            d.start()
+            d.wait_log(rf"\[dnsbl {ZONE}\]: the test point that must be listed is NOT listed")
+            t.ok(True, "a list whose 127.0.0.2 test point is not listed is disabled, loudly")
+            t.eq(d.ask(request("192.0.2.10")), "action=DUNNO", "a disabled list refuses nobody, not even a client it lists")
+            t.eq(dns.count(f"{reverse_ip('192.0.2.10')}.{ZONE}", "A"), 0, "and is not even asked")
+            dns.set_rules(FIXED)
+            d.mark()
+            d.signal(signal.SIGHUP)
+            d.wait_log(rf"\[dnsbl {ZONE}\]: health check passed; list enabled")
+            t.ok(True, "after the list is fixed, SIGHUP checks it again at once and enables it")
+            t.ok(d.ask(request("192.0.2.10")).startswith("action=REJECT"), "the re-enabled list refuses its listed client again")
+
+
+def test_wildcard_then_fixed():
+    with FakeDNS(WILDCARD) as dns:
+        d = Policyd(start=False)
+        d.write_config(extra=f"[dns]\nnameserver = 127.0.0.1:{dns.port}\n[dnsbl {ZONE}]\n")
+        with d:
+            d.start()
+            d.wait_log(rf"\[dnsbl {ZONE}\]: the test point that must not be listed IS listed")
+            t.eq(d.ask(request("198.51.100.7")), "action=DUNNO", "a wildcard list (127.0.0.1 listed) refuses nobody")
+            dns.set_rules(FIXED)
+            d.mark()
+            d.signal(signal.SIGHUP)
+            d.wait_log(rf"\[dnsbl {ZONE}\]: health check passed; list enabled")
+            t.eq(d.ask(request("198.51.100.7")), "action=DUNNO", "once fixed, a client it does not list passes")
+            t.ok(d.ask(request("192.0.2.10")).startswith("action=REJECT"), "and a listed one is refused")
+
+
+for fn in (test_dead_then_fixed, test_wildcard_then_fixed):
+    t.run(fn.__name__, fn)
+t.done()
