@@ -33,6 +33,7 @@ struct policy {
 struct decision {
 	struct reply_slot *slot;
 	policy_done_fn *done;
+	uint64_t started_ns; /* for the latency statistics */
 };
 
 static const uint8_t no_code[4];
@@ -247,6 +248,7 @@ static void lookup_done(void *arg, struct lookup *lk)
 {
 	struct decision *d = arg;
 
+	stats_waited((uv_hrtime() - d->started_ns) / 1000);
 	if (lk->timed_out)
 		render_on_error(lk->cfg, &lk->req, d->slot);
 	else
@@ -299,6 +301,7 @@ enum policy_outcome policy_decide(struct policy *p, const struct request *req,
 		if (d != NULL) {
 			d->slot = slot;
 			d->done = done;
+			d->started_ns = uv_hrtime();
 			if (lookup_start(&p->env, cfg, req, &v, &keys, results, lookup_done, d))
 				return POLICY_PENDING;
 			free(d);

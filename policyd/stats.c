@@ -20,4 +20,19 @@ void stats_log(unsigned long open_connections)
 		 stats.protocol_errors, stats.idle_timeouts, stats.requests, stats.replies_dunno,
 		 stats.replies_refused, stats.replies_on_error, stats.dns_queries, stats.dns_failures,
 		 stats.list_errors, stats.lookups_timed_out);
+	log_info("statistics: waited_for_dns=%" PRIu64 " avg_ms=%.1f max_ms=%.1f over_100ms=%" PRIu64
+		 " over_1s=%" PRIu64,
+		 stats.waited, stats.waited ? stats.waited_us_total / 1000.0 / (double)stats.waited : 0.0,
+		 stats.waited_us_max / 1000.0, stats.waited_over_100ms, stats.waited_over_1s);
+}
+
+/* stats_waited - one more timed request. */
+void stats_waited(uint64_t us)
+{
+	stats.waited++;
+	stats.waited_us_total += us;
+	if (us > stats.waited_us_max)
+		stats.waited_us_max = us;
+	stats.waited_over_100ms += us > 100000;
+	stats.waited_over_1s += us > 1000000;
 }

@@ -20,7 +20,17 @@ struct stats {
 	uint64_t dns_failures;         /* SERVFAIL, timeouts and unusable answers */
 	uint64_t list_errors;          /* error answers such as 127.255.255.254 */
 	uint64_t lookups_timed_out;    /* requests answered at request_timeout */
+	/* Requests that waited for DNS: how long, from parsing to the reply. Cache hits
+	 * are answered in the same loop iteration and are not timed. */
+	uint64_t waited;
+	uint64_t waited_us_total;
+	uint64_t waited_us_max;
+	uint64_t waited_over_100ms;
+	uint64_t waited_over_1s;
 };
+
+/* stats_waited - account one request that waited microseconds for its lookups. */
+void stats_waited(uint64_t us);
 
 extern struct stats stats;
 
