@@ -522,12 +522,16 @@ static void start_queries(struct key_lookup *kl)
 	}
 }
 
-/* find - the lookup in flight for a key, if any. */
+/*
+ * find - the lookup in flight for a key, if any. Only one of the current
+ * generation counts: a lookup begun before a reload that changed the lists
+ * holds results in the old lists' order.
+ */
 static struct key_lookup *find(struct key_table *t, const struct key *key, uint64_t hash)
 {
 	for (struct key_lookup *kl = t->buckets[hash % TABLE_BUCKETS]; kl != NULL; kl = kl->next)
-		if (kl->hash == hash && kl->key.len == key->len &&
-		    memcmp(kl->key.bytes, key->bytes, key->len) == 0)
+		if (kl->hash == hash && kl->generation == t->generation &&
+		    kl->key.len == key->len && memcmp(kl->key.bytes, key->bytes, key->len) == 0)
 			return kl;
 	return NULL;
 }
