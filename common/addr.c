@@ -66,6 +66,39 @@ static void set_from_v6(struct addr *out, const uint8_t b[16])
 }
 
 /* addr_parse - parse an untrusted bare IPv4 or IPv6 address of explicit length. */
+/*
+ * parse_ipv4 - exactly four decimal octets, each 0..255 without leading zeros
+ * (inet_pton's rules). Written out because every request's client address goes
+ * through it.
+ */
+static bool parse_ipv4(struct addr *out, const char *s, size_t len)
+{
+	uint8_t bytes[4];
+	unsigned octet = 0;
+	size_t i = 0;
+
+	for (; octet < 4; octet++) {
+		unsigned value = 0, digits = 0;
+		while (i < len && s[i] >= '0' && s[i] <= '9' && digits < 4) {
+			if (digits == 1 && value == 0)
+				return false; /* leading zero */
+			value = value * 10 + (unsigned)(s[i] - '0');
+			digits++, i++;
+		}
+		if (digits == 0 || value > 255)
+			return false;
+		bytes[octet] = (uint8_t)value;
+		if (octet < 3 && (i >= len || s[i++] != '.'))
+			return false;
+	}
+	if (i != len)
+		return false;
+	memset(out, 0, sizeof(*out));
+	out->family = ADDR_V4;
+	memcpy(out->bytes, bytes, 4);
+	return true;
+}
+
 bool addr_parse(struct addr *out, const char *s, size_t len)
 {
 	char buf[ADDR_TEXT_MAX];
@@ -78,14 +111,8 @@ bool addr_parse(struct addr *out, const char *s, size_t len)
 	buf[len] = '\0';
 
 	/* The family follows from the text, so that "1.2.3.4" never reaches AF_INET6. */
-	if (memchr(buf, ':', len) == NULL) {
-		if (inet_pton(AF_INET, buf, bytes) != 1)
-			return false;
-		memset(out, 0, sizeof(*out));
-		out->family = ADDR_V4;
-		memcpy(out->bytes, bytes, 4);
-		return true;
-	}
+	if (memchr(buf, ':', len) == NULL)
+		return parse_ipv4(out, buf, len);
 	if (inet_pton(AF_INET6, buf, bytes) != 1)
 		return false;
 	set_from_v6(out, bytes);

@@ -102,7 +102,10 @@ static enum request_key lookup_key(const char *name, size_t len)
 	case 19: k = REQ_REVERSE_CLIENT_NAME; break;
 	default: return REQ_KEY_COUNT;
 	}
-	return memcmp(name, key_names[k], len) == 0 ? k : REQ_KEY_COUNT;
+	/* The last byte tells most same-length names apart (client_port, server_port,
+	 * etrn_domain...) before any call. */
+	const char *known = key_names[k];
+	return known[len - 1] == name[len - 1] && memcmp(name, known, len) == 0 ? k : REQ_KEY_COUNT;
 }
 
 /* add_attr - index one line (name before '=' at eq, value after it). */

@@ -52,7 +52,11 @@ bool lookup_domain(const char *s, size_t len, char *out, size_t size)
 	return memchr(out, '.', len) != NULL;
 }
 
-/* usable_kind - whether some list of this kind (address or domain) may be asked now. */
+/*
+ * usable_kind - whether some healthy list of this kind (address or domain) applies.
+ * A list skipped by the circuit breaker still counts: the breaker stops queries,
+ * not the verdicts already in the cache.
+ */
 static bool usable_kind(const struct config *cfg, bool domain, int family, uint64_t now_ms)
 {
 	for (size_t i = 0; i < cfg->list_count; i++) {
@@ -60,7 +64,7 @@ static bool usable_kind(const struct config *cfg, bool domain, int family, uint6
 		if (l->kind == LIST_LOCAL || (l->kind == LIST_RHSBL) != domain ||
 		    (!domain && family == ADDR_V6 && !l->ipv6))
 			continue;
-		if (health_usable(l, now_ms) == OUTCOME_PENDING)
+		if (health_usable(l, now_ms) != OUTCOME_UNHEALTHY)
 			return true;
 	}
 	return false;

@@ -159,7 +159,10 @@ bool policy_evaluate_local(const struct config *cfg, const struct request *req, 
 	size_t len;
 	const char *value;
 
-	memset(v, 0, sizeof(*v));
+	/* Only the header: hits are written as they are added (the array is 2 KiB). */
+	v->score = 0;
+	v->hit_count = 0;
+	v->allowlisted = false;
 	value = request_get(req, REQ_SASL_USERNAME, &len);
 	if (cfg->skip_authenticated && len > 0)
 		return false;
