@@ -182,11 +182,13 @@ size_t verdict_render(const struct config *cfg, const struct request *req, const
 		[ACTION_WARN] = "WARN ",
 		[ACTION_PREPEND] = "PREPEND X-DNSBL: ",
 	};
-	struct render_ctx c = { .cfg = cfg, .req = req, .v = v, .top = top_hit(v) };
+	struct render_ctx c;
 	char text[REPLY_TEXT_MAX + 1];
 
+	/* Most replies are DUNNO: decide before building the (large) context. */
 	if (!verdict_refused(cfg, v))
 		return verdict_render_word("DUNNO", out, size);
+	c = (struct render_ctx){ .cfg = cfg, .req = req, .v = v, .top = top_hit(v) };
 	prepare(&c);
 	size_t len = template_expand(cfg->text, lookup, &c, text, sizeof(text), REPLY_TEXT_MAX);
 	/* Postfix reads an empty action text as permit: never send one (traps.md). */
