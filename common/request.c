@@ -87,7 +87,8 @@ enum request_scan request_scan(struct request_scanner *s, const char *buf, size_
  * length picks the one candidate (two share 9 and 14 bytes), so each attribute
  * costs one memcmp at most; this runs for every line of every request.
  */
-static enum request_key lookup_key(const char *name, size_t len)
+static inline __attribute__((always_inline)) enum request_key lookup_key(const char *name,
+										size_t len)
 {
 	enum request_key k;
 
@@ -109,7 +110,8 @@ static enum request_key lookup_key(const char *name, size_t len)
 }
 
 /* add_attr - index one line (name before '=' at eq, value after it). */
-static void add_attr(struct request *r, const char *line, const char *eq, size_t line_len)
+static inline __attribute__((always_inline)) void add_attr(struct request *r, const char *line,
+							  const char *eq, size_t line_len)
 {
 	struct request_attr *a = &r->attr[r->count];
 
@@ -132,10 +134,34 @@ static void reset(struct request *r)
 }
 
 /*
+ * end_line - a line of the fast path ends at nl: index it, or say why the fast
+ * path gives up (the scanner then finds the exact violation). Returns 1 for a
+ * line, 2 for the request's end, 0 to give up.
+ */
+static inline __attribute__((always_inline)) int end_line(struct request *r, const char *buf,
+							  size_t line_start, size_t nl,
+							  const char *eq, size_t *request_len)
+{
+	size_t line_len = nl - line_start;
+
+	if (line_len == 0) {
+		*request_len = nl + 1;
+		return r->count > 0 ? 2 : 0;
+	}
+	if (line_len > REQUEST_MAX_LINE || r->count == REQUEST_MAX_ATTRS || eq == NULL ||
+	    eq == buf + line_start)
+		return 0;
+	add_attr(r, buf + line_start, eq, line_len);
+	return 1;
+}
+
+/*
  * request_parse_whole - the common case in one pass: a whole, valid request at
  * the start of buf is found and indexed at once. Anything else (incomplete, or
  * any violation) returns false and leaves the verdict to request_scan, which
- * knows every rule and every error offset.
+ * knows every rule and every error offset. (A 16-bytes-at-a-time SSE2 scan was
+ * tried and measured: no fewer instructions, since the per-line bookkeeping, not
+ * the search for LF and '=', is what costs.)
  */
 bool request_parse_whole(struct request *r, const char *buf, size_t len, size_t *request_len)
 {
@@ -144,24 +170,18 @@ bool request_parse_whole(struct request *r, const char *buf, size_t len, size_t 
 
 	reset(r);
 	while (pos < limit) {
-		const char *line = buf + pos;
-		const char *nl = memchr(line, '\n', limit - pos);
+		const char *nl = memchr(buf + pos, '\n', limit - pos);
 		if (nl == NULL)
 			return false;
-		size_t line_len = (size_t)(nl - line);
-		if (line_len == 0) {
-			*request_len = pos + 1;
-			return r->count > 0 && memchr(buf, '\0', pos) == NULL;
-		}
-		const char *eq = memchr(line, '=', line_len);
-		if (line_len > REQUEST_MAX_LINE || r->count == REQUEST_MAX_ATTRS || eq == NULL ||
-		    eq == line)
-			return false;
-		add_attr(r, line, eq, line_len);
-		pos += line_len + 1;
+		size_t end = (size_t)(nl - buf);
+		int rc = end_line(r, buf, pos, end, memchr(buf + pos, '=', end - pos), request_len);
+		if (rc != 1)
+			return rc == 2 && memchr(buf, '\0', end) == NULL;
+		pos = end + 1;
 	}
 	return false;
 }
+
 
 /* request_parse - index each line of a scanned request; lengths fit by the scan's limits. */
 void request_parse(struct request *r, const char *buf, size_t request_len)
