@@ -198,13 +198,37 @@ static bool answers_name(dnscc_t *qdn, dnscc_t *pkt, dnscc_t *cur, dnscc_t *end)
 }
 
 /*
- * parse_checked - untrusted reply: udns's parser, except that answer records all
- * about other names (NODATA for udns) are a protocol error. udns calls parsers
- * only for NOERROR replies with a non-empty answer section.
+ * question_is_plain - untrusted reply: the question name is stored as plain
+ * labels that end inside the packet, right before cur. udns 0.4 matches the
+ * question with dns_getdn (compression allowed), but its parsers then read the
+ * bytes at dns_payload(pkt) as an uncompressed name, without a bound
+ * (dns_stdrr_size, dns_stdrr_finish): a compressed question name makes them read
+ * past the reply, and a long one makes dns_dntop_size() return 0 so that
+ * dns_dntop() writes up to 1 KiB past the result block.
+ */
+static bool question_is_plain(dnscc_t *pkt, dnscc_t *cur, dnscc_t *end)
+{
+	dnscc_t *p = dns_payload(pkt);
+
+	while (p < end && *p != 0) {
+		if (*p > DNS_MAXLABEL || end - p <= *p + 1)
+			return false;
+		p += *p + 1;
+	}
+	return p < end && p + 1 == cur;
+}
+
+/*
+ * parse_checked - untrusted reply: udns's parser, except that a question name
+ * udns cannot parse safely, and answer records all about other names (NODATA for
+ * udns), are protocol errors. udns calls parsers only for NOERROR replies with a
+ * non-empty answer section.
  */
 static int parse_checked(dns_parse_fn *parse, dnscc_t *qdn, dnscc_t *pkt, dnscc_t *cur,
 			 dnscc_t *end, void **result)
 {
+	if (!question_is_plain(pkt, cur, end))
+		return DNS_E_PROTOCOL;
 	int rc = parse(qdn, pkt, cur, end, result);
 
 	if (rc == DNS_E_NODATA && !answers_name(qdn, pkt, cur, end))
