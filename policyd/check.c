@@ -139,10 +139,8 @@ static void lookup_done(void *arg, struct lookup *lk)
 	for (unsigned k = 0; k < lk->keys.count; k++)
 		results[k] = lk->wait[k].result;
 	if (lk->timed_out)
-		run->slot.len = verdict_render_word(run->cfg->on_error == ON_ERROR_DEFER
-							    ? "DEFER 4.7.1 lookups timed out"
-							    : "DUNNO",
-						    run->slot.text, sizeof(run->slot.text));
+		run->slot.len = verdict_render_on_error(run->cfg, run->slot.text,
+							sizeof(run->slot.text));
 	else
 		run->slot.len = verdict_render(run->cfg, &run->req, &lk->verdict, run->slot.text,
 					       sizeof(run->slot.text));

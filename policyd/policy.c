@@ -239,11 +239,7 @@ static void render_on_error(const struct config *cfg, const struct request *req,
 	log_warn("client=[%s]: list lookups did not finish within request_timeout (%lu ms); "
 		 "answering %s",
 		 client, cfg->request_timeout_ms, cfg->on_error == ON_ERROR_DEFER ? "DEFER" : "DUNNO");
-	slot->len = verdict_render_word(cfg->on_error == ON_ERROR_DEFER
-						? "DEFER 4.7.1 Blocklist lookups did not finish in "
-						  "time; please try again later"
-						: "DUNNO",
-					slot->text, sizeof(slot->text));
+	slot->len = verdict_render_on_error(cfg, slot->text, sizeof(slot->text));
 }
 
 /* lookup_done - the DNS answers are in (or the deadline passed). */

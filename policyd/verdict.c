@@ -172,6 +172,16 @@ size_t verdict_render_word(const char *word, char *out, size_t size)
 	return len + 9;
 }
 
+/* verdict_render_on_error - DUNNO (never refuse for our own failure) unless told to defer. */
+size_t verdict_render_on_error(const struct config *cfg, char *out, size_t size)
+{
+	return verdict_render_word(cfg->on_error == ON_ERROR_DEFER
+					   ? "DEFER 4.7.1 Blocklist lookups did not finish in time; "
+					     "please try again later"
+					   : "DUNNO",
+				   out, size);
+}
+
 /* verdict_render - DUNNO for a pass; the configured action and text for a refusal. */
 size_t verdict_render(const struct config *cfg, const struct request *req, const struct verdict *v,
 		      char *out, size_t size)

@@ -63,7 +63,10 @@ bool verdict_refused(const struct config *cfg, const struct verdict *v);
 size_t verdict_render(const struct config *cfg, const struct request *req, const struct verdict *v,
 		      char *out, size_t size);
 
-/* verdict_render_action - the reply for a fixed action word such as "DUNNO". */
+/* verdict_render_word - the reply for a fixed action word such as "DUNNO". */
 size_t verdict_render_word(const char *word, char *out, size_t size);
+
+/* verdict_render_on_error - the reply when lookups did not finish in time ([policy] on_error). */
+size_t verdict_render_on_error(const struct config *cfg, char *out, size_t size);
 
 #endif
