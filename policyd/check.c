@@ -59,9 +59,7 @@ static const struct key *list_answer(const struct check_run *run, size_t i,
 	for (unsigned k = 0; k < run->keys.count; k++) {
 		const struct key *key = &run->keys.key[k];
 		struct key_answer a = { .outcome = OUTCOME_TIMEOUT };
-		bool domain_key = key->bytes[0] == 'D';
-		if (domain_key != (l->kind == LIST_RHSBL) ||
-		    (domain_key && !(run->keys.sources[k] & l->checks)))
+		if (!lookup_key_applies(l, &run->keys, k))
 			continue;
 		if (results[k] != NULL)
 			key_result_get(results[k], i, &a);

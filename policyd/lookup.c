@@ -147,6 +147,16 @@ static void key_middle(struct request_keys *keys, unsigned k, struct reason *r)
 	r->middle_len = keys->address_text_len;
 }
 
+/* lookup_key_applies - address lists read the address key; an RHSBL the domains it checks. */
+bool lookup_key_applies(const struct list_config *l, const struct request_keys *keys, unsigned k)
+{
+	bool domain_key = keys->key[k].bytes[0] == 'D';
+
+	if (l->kind == LIST_LOCAL || domain_key != (l->kind == LIST_RHSBL))
+		return false;
+	return !domain_key || (keys->sources[k] & l->checks) != 0;
+}
+
 /* lookup_add_hits - IP lists from the address key; an RHSBL once if any of its domains hit. */
 void lookup_add_hits(const struct config *cfg, struct request_keys *keys,
 		     struct key_result *const *results, struct verdict *v)
@@ -157,9 +167,7 @@ void lookup_add_hits(const struct config *cfg, struct request_keys *keys,
 			continue;
 		for (unsigned k = 0; k < keys->count; k++) {
 			struct key_answer a;
-			bool domain_key = keys->key[k].bytes[0] == 'D';
-			if (results[k] == NULL || domain_key != (l->kind == LIST_RHSBL) ||
-			    (domain_key && !(keys->sources[k] & l->checks)))
+			if (results[k] == NULL || !lookup_key_applies(l, keys, k))
 				continue;
 			key_result_get(results[k], i, &a);
 			if (a.outcome != OUTCOME_LISTED)

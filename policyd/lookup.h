@@ -39,6 +39,9 @@ struct request_keys {
 void lookup_keys(const struct config *cfg, const struct request *req, const struct addr *client,
 		 uint64_t now_ms, struct request_keys *out);
 
+/* lookup_key_applies - whether list l reads key k of keys (its kind; an RHSBL's sources). */
+bool lookup_key_applies(const struct list_config *l, const struct request_keys *keys, unsigned k);
+
 /*
  * lookup_add_hits - add to v the DNS hits of the results (results[i] answers key
  * i; NULL: none). The hits' reasons point into the results and into keys, which
