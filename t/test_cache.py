@@ -10,8 +10,8 @@ import signal
 import socket
 import time
 
-from daemon import Policyd, Tap, read_replies, request
-from dnslib import FakeDNS, reverse_ip
+from lib.daemon import Policyd, Tap, read_replies, request
+from lib.dnslib import FakeDNS, reverse_ip
 
 t = Tap()
 ZONE = "bl.test"

@@ -6,7 +6,7 @@ import os
 import subprocess
 import tempfile
 
-from daemon import POLICYD, Policyd, Tap, closed_by_peer, read_replies, request
+from lib.daemon import POLICYD, Policyd, Tap, closed_by_peer, read_replies, request
 
 t = Tap()
 tmp = tempfile.mkdtemp(prefix="policyd-config-")

@@ -16,8 +16,8 @@ import re
 import socket
 import time
 
-from daemon import Policyd, Tap, request
-from dnslib import FakeDNS
+from lib.daemon import Policyd, Tap, request
+from lib.dnslib import FakeDNS
 
 t = Tap()
 

@@ -11,8 +11,8 @@ import re
 import subprocess
 import time
 
-from daemon import POLICYD, Policyd, Tap, read_replies, request
-from dnslib import Rbldnsd, reverse_ip
+from lib.daemon import POLICYD, Policyd, Tap, read_replies, request
+from lib.dnslib import Rbldnsd, reverse_ip
 
 t = Tap()
 

@@ -5,8 +5,8 @@ checks it again at once and it is enabled and refuses again."""
 
 import signal
 
-from daemon import Policyd, Tap, request
-from dnslib import FakeDNS, reverse_ip
+from lib.daemon import Policyd, Tap, request
+from lib.dnslib import FakeDNS, reverse_ip
 
 t = Tap()
 ZONE = "bl.test"

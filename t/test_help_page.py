@@ -53,32 +53,8 @@ VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link",
         "meta", "source", "track", "wbr"}
 
 
-# ---------------------------------------------------------------- TAP
-class Tap:
-    def __init__(self):
-        self.n = 0
-        self.failed = 0
+from lib.tap import Tap  # noqa: E402
 
-    def ok(self, cond, name, diag=None):
-        self.n += 1
-        if cond:
-            print("ok %d - %s" % (self.n, name))
-        else:
-            self.failed += 1
-            print("not ok %d - %s" % (self.n, name))
-            if diag:
-                for line in str(diag).splitlines()[:40]:
-                    print("#   " + line)
-        sys.stdout.flush()
-        return cond
-
-    def skip(self, name, why):
-        self.n += 1
-        print("ok %d - %s # SKIP %s" % (self.n, name, why))
-
-    def done(self):
-        print("1..%d" % self.n)
-        sys.exit(1 if self.failed else 0)
 
 
 # ---------------------------------------------------------------- tiny DOM

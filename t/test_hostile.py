@@ -7,7 +7,7 @@ import os
 import socket
 import time
 
-from daemon import Policyd, Tap, closed_by_peer, read_replies, request
+from lib.daemon import Policyd, Tap, closed_by_peer, read_replies, request
 
 t = Tap()
 

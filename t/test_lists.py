@@ -5,7 +5,7 @@ DNS lists are exercised by their own tests once the resolver is wired in."""
 import os
 import signal
 
-from daemon import Policyd, Tap, read_replies, request
+from lib.daemon import Policyd, Tap, read_replies, request
 
 t = Tap()
 

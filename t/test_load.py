@@ -26,8 +26,8 @@ import subprocess
 import threading
 import time
 
-from daemon import Policyd, Tap, request
-from dnslib import Rbldnsd
+from lib.daemon import Policyd, Tap, request
+from lib.dnslib import Rbldnsd
 
 t = Tap()
 SANITIZED = bool(os.environ.get("POLICYD_SANITIZED"))

@@ -44,8 +44,8 @@ import sys
 import tempfile
 import time
 
-from daemon import Policyd, Tap, free_port
-from dnslib import RBLDNSD, Rbldnsd
+from lib.daemon import Policyd, Tap, free_port
+from lib.dnslib import RBLDNSD, Rbldnsd
 
 t = Tap()
 

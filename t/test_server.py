@@ -9,7 +9,7 @@ import socket
 import stat
 import time
 
-from daemon import Policyd, Tap, fixtures, read_replies, request
+from lib.daemon import Policyd, Tap, fixtures, read_replies, request
 
 t = Tap()
 

@@ -13,7 +13,7 @@ import stat
 import subprocess
 import time
 
-from daemon import POLICYD, Policyd, Tap, closed_by_peer, read_replies, request
+from lib.daemon import POLICYD, Policyd, Tap, closed_by_peer, read_replies, request
 
 t = Tap()
 

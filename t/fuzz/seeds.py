@@ -14,7 +14,7 @@ import struct
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FIXTURES = os.path.join(ROOT, "..", "shared", "fixtures", "postfix-3.7.11")
+FIXTURES = os.path.join(ROOT, "t", "fixtures", "postfix-3.7.11")
 
 
 def read(path):

@@ -1,6 +1,6 @@
 /*
  * test_request - unit tests of common/request.c: the incremental scanner fed real
- * Postfix 3.7.11 requests (shared/fixtures/postfix-3.7.11, embedded below) split in
+ * Postfix 3.7.11 requests (t/fixtures/postfix-3.7.11, embedded below) split in
  * every possible way, pipelined requests, each limit at and one over its bound,
  * protocol violations and their offsets; then request_parse, request_get and
  * request_find. Large buffers are heap-allocated by the test that needs them and
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* shared/fixtures/postfix-3.7.11/rcpt-ipv4.txt, byte for byte. */
+/* t/fixtures/postfix-3.7.11/rcpt-ipv4.txt, byte for byte. */
 static const char rcpt_ipv4[] =
 	"request=smtpd_access_policy\n"
 	"protocol_state=RCPT\n"
@@ -46,7 +46,7 @@ static const char rcpt_ipv4[] =
 	"policy_context=\n"
 	"\n";
 
-/* shared/fixtures/postfix-3.7.11/end-of-message-ipv6.txt, byte for byte. */
+/* t/fixtures/postfix-3.7.11/end-of-message-ipv6.txt, byte for byte. */
 static const char eom_ipv6[] =
 	"request=smtpd_access_policy\n"
 	"protocol_state=END-OF-MESSAGE\n"
