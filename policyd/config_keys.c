@@ -53,10 +53,11 @@ static bool copy_string(char **slot, const char *value, const char **err)
 
 /*
  * parse_host_port - "1.2.3.4", "1.2.3.4:53", "[::1]:53" or "::1" into a sockaddr.
- * default_port 0 means a port is required.
+ * default_port 0 means a port is required; min_port 0 lets ":0" ask the kernel
+ * for any free port (listeners log the port they got).
  */
-static bool parse_host_port(const char *s, unsigned default_port, struct sockaddr_storage *out,
-			    const char **err)
+static bool parse_host_port(const char *s, unsigned default_port, long min_port,
+			    struct sockaddr_storage *out, const char **err)
 {
 	char host[64];
 	const char *port_text = NULL;
@@ -97,9 +98,9 @@ static bool parse_host_port(const char *s, unsigned default_port, struct sockadd
 		*err = "not a numeric IPv4 or IPv6 address";
 		return false;
 	}
-	if (port_text != NULL && !parse_long(port_text, 1, 65535, &port, err))
+	if (port_text != NULL && !parse_long(port_text, min_port, 65535, &port, err))
 		return false;
-	if (port == 0) {
+	if (port_text == NULL && port == 0) {
 		*err = "a port is required";
 		return false;
 	}
@@ -149,7 +150,7 @@ static bool set_listen(struct loader *ld, void *base, const char *value, const c
 		snprintf(spec.path, sizeof(spec.path), "%s", path);
 	} else if (strncmp(value, "inet:", 5) == 0) {
 		spec.kind = LISTEN_TCP;
-		if (!parse_host_port(value + 5, 0, &spec.addr, err))
+		if (!parse_host_port(value + 5, 0, 0, &spec.addr, err))
 			return false;
 	} else {
 		*err = "expected unix:/path or inet:address:port";
@@ -171,7 +172,7 @@ static bool set_nameserver(struct loader *ld, void *base, const char *value, con
 	struct config *cfg = base;
 	struct sockaddr_storage sa;
 
-	if (!parse_host_port(value, 53, &sa, err))
+	if (!parse_host_port(value, 53, 1, &sa, err))
 		return false;
 	struct sockaddr_storage *grown =
 		realloc(cfg->nameserver, (cfg->nameserver_count + 1) * sizeof(*grown));

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,6 +222,29 @@ struct server *server_new(uv_loop_t *loop, const struct config *cfg, struct poli
 	return srv;
 }
 
+/*
+ * name_bound_port - "inet:127.0.0.1:0" asks the kernel for a free port: name the
+ * listener after the address it really has, so that the log says where to connect.
+ */
+static void name_bound_port(struct listener *l)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	char host[64];
+
+	if (uv_tcp_getsockname(&l->h.tcp, (struct sockaddr *)&ss, &len) != 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+		uv_ip4_name(sin, host, sizeof(host));
+		snprintf(l->name, sizeof(l->name), "inet:%s:%u", host, ntohs(sin->sin_port));
+	} else if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
+		uv_ip6_name(sin6, host, sizeof(host));
+		snprintf(l->name, sizeof(l->name), "inet:[%s]:%u", host, ntohs(sin6->sin6_port));
+	}
+}
+
 /* server_start - listen on every socket; errors such as EADDRINUSE surface here. */
 int server_start(struct server *srv)
 {
@@ -231,6 +255,8 @@ int server_start(struct server *srv)
 			log_error("%s: listen: %s", l->name, uv_strerror(rc));
 			return rc;
 		}
+		if (l->is_tcp)
+			name_bound_port(l);
 		log_info("listening on %s", l->name);
 	}
 	return 0;
