@@ -3,7 +3,8 @@
  * of DNSBL answers (see codes.h).
  *
  * A filter is parsed into at most CODES_MAX_PATTERNS patterns, each holding one 256-bit
- * set per octet, so that matching is four bit tests per pattern. Nothing is allocated:
+ * set per octet, so that matching is four bit tests per pattern, and an optional weight
+ * ("*N", as in postscreen_dnsbl_sites). Nothing is allocated:
  * struct codes is a plain value owned by the caller, and every error message is a static
  * string. The text comes from the configuration and is checked completely.
  */
@@ -137,6 +138,38 @@ static bool pattern(struct cursor *c, struct codes_pattern *p)
 	return true;
 }
 
+/*
+ * weight - after a pattern, "*N" or "*-N" (N at most CODES_MAX_WEIGHT) gives it its
+ * own weight, as in postscreen_dnsbl_sites.
+ */
+static bool weight(struct cursor *c, struct codes_pattern *p)
+{
+	bool negative = false;
+	long v = 0;
+	unsigned digits = 0;
+
+	if (peek(c) != '*')
+		return true;
+	c->pos++;
+	if (peek(c) == '-' || peek(c) == '+') {
+		negative = peek(c) == '-';
+		c->pos++;
+	}
+	while (!at_end(c) && peek(c) >= '0' && peek(c) <= '9') {
+		if (++digits > 7)
+			return fail(c, "weight out of range");
+		v = v * 10 + (peek(c) - '0');
+		c->pos++;
+	}
+	if (digits == 0)
+		return fail(c, "expected a weight after '*'");
+	if (v > CODES_MAX_WEIGHT)
+		return fail(c, "weight out of range");
+	p->weight = negative ? -v : v;
+	p->weighted = true;
+	return true;
+}
+
 /* is_sep - the separators between patterns: commas and blanks. */
 static bool is_sep(char ch)
 {
@@ -165,7 +198,7 @@ bool codes_parse(struct codes *out, const char *s, size_t len, const char **err)
 			*err = "too many patterns";
 			return false;
 		}
-		if (!pattern(&c, &tmp.pattern[tmp.count])) {
+		if (!pattern(&c, &tmp.pattern[tmp.count]) || !weight(&c, &tmp.pattern[tmp.count])) {
 			*err = c.err;
 			return false;
 		}
@@ -184,7 +217,7 @@ bool codes_parse(struct codes *out, const char *s, size_t len, const char **err)
 	return true;
 }
 
-/* codes_default - the default filter 127.0.0.[2..255] of spec section 3. */
+/* codes_default - the default filter 127.0.0.[2..255], unweighted. */
 void codes_default(struct codes *out)
 {
 	struct codes_pattern *p = &out->pattern[0];
@@ -217,15 +250,62 @@ bool codes_match(const struct codes *c, const uint8_t answer[4])
 	return false;
 }
 
-/* has_pattern - whether filter c holds a pattern equal to p. */
+/* codes_match_mask - one bit per pattern that accepts the answer. */
+uint32_t codes_match_mask(const struct codes *c, const uint8_t answer[4])
+{
+	unsigned n = c->count <= CODES_MAX_PATTERNS ? c->count : CODES_MAX_PATTERNS;
+	uint32_t mask = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		if (pattern_match(&c->pattern[i], answer))
+			mask |= (uint32_t)1 << i;
+	return mask;
+}
+
+/* codes_weight - weighted patterns each once; the unweighted ones the list's weight once. */
+long codes_weight(const struct codes *c, uint32_t mask, long list_weight)
+{
+	unsigned n = c->count <= CODES_MAX_PATTERNS ? c->count : CODES_MAX_PATTERNS;
+	bool unweighted = false;
+	long sum = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (!(mask & ((uint32_t)1 << i)))
+			continue;
+		if (c->pattern[i].weighted)
+			sum += c->pattern[i].weight;
+		else
+			unweighted = true;
+	}
+	return unweighted ? sum + list_weight : sum;
+}
+
+/* same_octets - the same four octet sets. */
+static bool same_octets(const struct codes_pattern *a, const struct codes_pattern *b)
+{
+	return memcmp(a->octet, b->octet, sizeof(a->octet)) == 0;
+}
+
+/* has_pattern - whether filter c holds a pattern with the octet sets of p. */
 static bool has_pattern(const struct codes *c, const struct codes_pattern *p)
 {
 	unsigned n = c->count <= CODES_MAX_PATTERNS ? c->count : CODES_MAX_PATTERNS;
 
 	for (unsigned i = 0; i < n; i++)
-		if (memcmp(&c->pattern[i], p, sizeof(*p)) == 0)
+		if (same_octets(&c->pattern[i], p))
 			return true;
 	return false;
+}
+
+/* codes_same_layout - pattern i of one is pattern i of the other, for every i. */
+bool codes_same_layout(const struct codes *a, const struct codes *b)
+{
+	if (a->count != b->count || a->count > CODES_MAX_PATTERNS)
+		return false;
+	for (unsigned i = 0; i < a->count; i++)
+		if (!same_octets(&a->pattern[i], &b->pattern[i]))
+			return false;
+	return true;
 }
 
 /*
@@ -258,4 +338,24 @@ enum codes_answer codes_classify(const uint8_t answer[4])
 	if (answer[1] == 255 && answer[2] == 255)
 		return CODES_ANSWER_REFUSED;
 	return CODES_ANSWER_LISTING;
+}
+
+/* codes_take - errors first (one poisons the answer), then the filter over every address. */
+enum codes_verdict codes_take(const struct codes *c, const uint8_t (*answers)[4], size_t count,
+			      uint8_t code[4], uint32_t *mask, const uint8_t **error)
+{
+	*mask = 0;
+	for (size_t i = 0; i < count; i++) {
+		if (codes_classify(answers[i]) != CODES_ANSWER_LISTING) {
+			*error = answers[i];
+			return CODES_ERROR;
+		}
+	}
+	for (size_t i = 0; i < count; i++) {
+		uint32_t m = codes_match_mask(c, answers[i]);
+		if (m != 0 && *mask == 0)
+			memcpy(code, answers[i], 4);
+		*mask |= m;
+	}
+	return *mask != 0 ? CODES_LISTED : CODES_NOT_LISTED;
 }

@@ -6,7 +6,10 @@
  * "127.0.0.[2..11]", "127.0.[0..255].[1..3]", "127.0.0.2, 127.0.0.4", or
  * "127.0.0.[2;4;6..8]" (Postfix's [a;b..c] lists inside brackets). Each of the
  * four octets is a number, a range [a..b], or a ';'-separated list of numbers and
- * ranges in brackets. The configuration text is untrusted only in the sense that
+ * ranges in brackets. A pattern may carry its own weight as in Postfix's
+ * postscreen_dnsbl_sites: "127.0.0.[2..3]*3, 127.0.0.[10..11]*1". Each weighted
+ * pattern that matches one of a list's answers adds its weight once; the patterns
+ * without a weight together add the list's own weight once. The configuration text is untrusted only in the sense that
  * it may be wrong: every error has a message. struct codes is a plain value with
  * a fixed size; nothing is allocated.
  */
@@ -19,10 +22,15 @@
 
 #define CODES_MAX_PATTERNS 16
 
-/* One pattern: for each octet a 256-bit set of allowed values. */
+/* One pattern: for each octet a 256-bit set of allowed values, and its weight. */
 struct codes_pattern {
 	uint64_t octet[4][4];
+	long weight;   /* used when weighted */
+	bool weighted; /* written with "*N" */
 };
+
+/* The most a weight may be, either way (as the configuration's weights). */
+#define CODES_MAX_WEIGHT 1000000
 
 struct codes {
 	unsigned count;
@@ -38,8 +46,26 @@ void codes_default(struct codes *out);
 /* codes_match - whether the IPv4 answer (network byte order, 4 bytes) is in the filter. */
 bool codes_match(const struct codes *c, const uint8_t answer[4]);
 
-/* codes_equal - same patterns (used to decide whether a reload must empty the cache). */
+/*
+ * codes_match_mask - which patterns the answer matches: bit i for pattern i. The
+ * verdict cache keeps this mask, so that a list's weight is computed when it is read.
+ */
+uint32_t codes_match_mask(const struct codes *c, const uint8_t answer[4]);
+
+/*
+ * codes_weight - the score of a list whose answers matched the patterns in mask:
+ * each weighted pattern its own weight, the unweighted ones list_weight once.
+ */
+long codes_weight(const struct codes *c, uint32_t mask, long list_weight);
+
+/* codes_equal - the same patterns, in any order, repeated or not; weights ignored. */
 bool codes_equal(const struct codes *a, const struct codes *b);
+
+/*
+ * codes_same_layout - the same patterns in the same order (weights ignored): then a
+ * cached match mask means the same patterns, and a reload may keep the cache.
+ */
+bool codes_same_layout(const struct codes *a, const struct codes *b);
 
 /*
  * How an A answer of a DNS list is to be taken, before the filter applies.
@@ -53,5 +79,21 @@ enum codes_answer {
 	CODES_ANSWER_REFUSED,   /* 127.255.255.0/24: the operator refused or rate-limited us */
 };
 enum codes_answer codes_classify(const uint8_t answer[4]);
+
+/* What a list's whole A answer says, once classified and filtered. */
+enum codes_verdict {
+	CODES_NOT_LISTED, /* no answer inside the filter */
+	CODES_LISTED,     /* some answer inside: *code the first, *mask every pattern matched */
+	CODES_ERROR,      /* an error code among the answers: the whole answer is untrustworthy */
+};
+
+/*
+ * codes_take - the verdict of an untrusted A answer (count addresses of 4 bytes):
+ * an error code anywhere makes it CODES_ERROR (*error is that answer), else the
+ * answers inside the filter make it CODES_LISTED. The daemon and the fuzzer both
+ * read answers through this one function.
+ */
+enum codes_verdict codes_take(const struct codes *c, const uint8_t (*answers)[4], size_t count,
+			      uint8_t code[4], uint32_t *mask, const uint8_t **error);
 
 #endif

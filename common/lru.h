@@ -43,6 +43,14 @@ void lru_free(struct lru *m);
 void *lru_get(struct lru *m, const void *key, size_t key_len, uint32_t now);
 
 /*
+ * lru_peek - the value for key if present and not expired at `now`, with its expiry
+ * time; nothing changes (order, expired entries, counters). For readers that must
+ * not disturb the cache, such as the help page.
+ */
+void *lru_peek(const struct lru *m, const void *key, size_t key_len, uint32_t now,
+	       uint32_t *expires);
+
+/*
  * lru_put - insert or replace key (at most LRU_KEY_MAX bytes) with value until
  * `expires`, evicting the least recently used entry when full. The map owns the
  * value from now on, even when it returns false (out of memory, key too long,
@@ -56,8 +64,5 @@ void lru_clear(struct lru *m);
 size_t lru_count(const struct lru *m);
 size_t lru_capacity(const struct lru *m);
 const struct lru_stats *lru_get_stats(const struct lru *m);
-
-/* siphash24 - SipHash-2-4 of data under a 16-byte key (used for the table; exported for tests). */
-uint64_t siphash24(const uint8_t key[16], const void *data, size_t len);
 
 #endif

@@ -225,16 +225,50 @@ const char *request_find(const struct request *r, const char *name, size_t name_
 	return NULL;
 }
 
-/* request_bytes - the span of a parsed request: attributes are contiguous in the buffer. */
-const char *request_bytes(const struct request *r, size_t *len)
+/* put_attr - one "name=value\n" line, the value cut at value_max; counts what it would need. */
+static size_t put_attr(char *out, size_t size, size_t used, const char *name, size_t name_len,
+		       const char *value, size_t value_len, size_t value_max)
 {
-	if (r->count == 0) {
-		*len = 0;
-		return "";
+	size_t n;
+
+	if (value_len > value_max)
+		value_len = value_max;
+	n = name_len + 1 + value_len + 1;
+	if (used + n <= size) {
+		memcpy(out + used, name, name_len);
+		out[used + name_len] = '=';
+		memcpy(out + used + name_len + 1, value, value_len);
+		out[used + n - 1] = '\n';
 	}
-	const struct request_attr *last = &r->attr[r->count - 1];
-	*len = (size_t)(last->value + last->value_len - r->attr[0].name) + 2;
-	return r->attr[0].name;
+	return n;
+}
+
+/*
+ * request_compact - the known attributes and the named ones (each value cut at
+ * value_max bytes), as a new request text ending in its empty line. Returns the
+ * bytes it needs; it wrote them only if that is at most size.
+ */
+size_t request_compact(const struct request *r, char *const *names, size_t count, size_t value_max,
+		       char *out, size_t size)
+{
+	size_t used = 0;
+
+	for (int k = 0; k < REQ_KEY_COUNT; k++) {
+		size_t len;
+		const char *v = request_get(r, (enum request_key)k, &len);
+		if (r->known[k] >= 0)
+			used += put_attr(out, size, used, key_names[k], strlen(key_names[k]), v, len,
+					 value_max);
+	}
+	for (size_t i = 0; i < count; i++) {
+		size_t name_len = strlen(names[i]), len;
+		const char *v = request_find(r, names[i], name_len, &len);
+		if (v != NULL && lookup_key(names[i], name_len) == REQ_KEY_COUNT)
+			used += put_attr(out, size, used, names[i], name_len, v, len, value_max);
+	}
+	if (used + 1 <= size)
+		out[used] = '\n';
+	return used + 1;
 }
 
 /* request_key_name - the protocol name of a known attribute. */

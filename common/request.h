@@ -92,11 +92,14 @@ const char *request_get(const struct request *r, enum request_key key, size_t *l
 const char *request_find(const struct request *r, const char *name, size_t name_len, size_t *len);
 
 /*
- * request_bytes - where the parsed request lies in its buffer (from its first
- * attribute to the terminating empty line), so that it can be copied and parsed
- * again later. *len gets its length.
+ * request_compact - what a request that must wait keeps of itself: the attributes
+ * policyd reads (enum request_key) and those named in names (what reply
+ * templates show), each value cut at value_max bytes, as a new request text that
+ * request_parse() can index. Returns the bytes needed, written only when they fit
+ * in size (call with size 0 to measure).
  */
-const char *request_bytes(const struct request *r, size_t *len);
+size_t request_compact(const struct request *r, char *const *names, size_t count, size_t value_max,
+		       char *out, size_t size);
 
 /* request_key_name - the attribute name of a known key. */
 const char *request_key_name(enum request_key key);

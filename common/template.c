@@ -316,6 +316,26 @@ bool template_uses(const struct template *t, const char *name)
 	return false;
 }
 
+/* template_each_name - every macro name, in template order (repeats included). */
+void template_each_name(const struct template *t, void (*fn)(void *ctx, const char *name, size_t len),
+			void *ctx)
+{
+	for (size_t i = 0; i < t->nnodes; i++)
+		if (t->nodes[i].kind != NODE_TEXT)
+			fn(ctx, t->buf + t->nodes[i].off, t->nodes[i].len);
+}
+
+/* template_literal_len - the sum of the literal nodes. */
+size_t template_literal_len(const struct template *t)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < t->nnodes; i++)
+		if (t->nodes[i].kind == NODE_TEXT)
+			n += t->nodes[i].len;
+	return n;
+}
+
 /* One looked-up value during an expansion. */
 struct value {
 	const char *s; /* untrusted bytes, owned by the lookup's caller */
@@ -497,6 +517,18 @@ static void write_all(const struct template *t, const struct expansion *x, struc
 			put_value(w, v);
 		i = next_node(n, i, v);
 	}
+}
+
+/* template_fixed_len - the first pass of an expansion alone. */
+size_t template_fixed_len(const struct template *t, template_lookup_fn *lookup, void *ctx)
+{
+	struct expansion x;
+
+	x.fixed = 0;
+	memset(x.classes, 0, sizeof(x.classes));
+	memset(x.v, 0, t->nslots * sizeof(x.v[0]));
+	measure(t, lookup, ctx, &x);
+	return x.fixed;
 }
 
 /*

@@ -57,7 +57,20 @@ void template_free(struct template *t);
 size_t template_expand(const struct template *t, template_lookup_fn *lookup, void *ctx, char *out,
 		       size_t outsize, size_t max);
 
+/*
+ * template_fixed_len - how long the expansion of t would be with only its literal text and
+ * the values of class TEMPLATE_KEEP: what no cut can remove without breaking the rules.
+ */
+size_t template_fixed_len(const struct template *t, template_lookup_fn *lookup, void *ctx);
+
 /* template_uses - whether the template refers to macro `name` anywhere (e.g. "rbl_reason"). */
 bool template_uses(const struct template *t, const char *name);
+
+/* template_each_name - call fn once per macro or conditional of t, with its name (not terminated). */
+void template_each_name(const struct template *t, void (*fn)(void *ctx, const char *name, size_t len),
+			void *ctx);
+
+/* template_literal_len - the bytes of literal text in t (conditional texts included). */
+size_t template_literal_len(const struct template *t);
 
 #endif

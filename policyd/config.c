@@ -1,11 +1,12 @@
 /*
- * config - loading and validating the configuration file (see config.h).
+ * config - loading the configuration file, and the config's lifetime (see config.h).
  *
  * inih does the INI syntax; we feed it through our own line reader so that every
  * handler call knows its line number (Debian's inih does not pass one), so that
  * section headers are seen even when a section has no keys, and so that lines
- * longer than inih's buffer are reported instead of being cut (traps.md). Keys are
- * described by tables in config_keys.c. The loader owns the config it builds until
+ * longer than inih's buffer are reported instead of being cut (HACKING.md,
+ * traps). Keys are described by tables in config_keys.c; checks that need the
+ * whole file are in config_check.c. The loader owns the config it builds until
  * it hands it to the caller.
  */
 #include "config.h"
@@ -20,6 +21,7 @@
 
 #include "addr.h"
 #include "build_config.h"
+#include "nameset.h"
 #include "template.h"
 #include "text.h"
 
@@ -38,6 +40,20 @@ void loader_error(struct loader *ld, unsigned line, const char *fmt, ...)
 	va_end(ap);
 	snprintf(full, sizeof(full), "%s:%u: %s", ld->name, line, message);
 	ld->errors++;
+	ld->on_error(ld->ctx, full);
+}
+
+/* loader_warn - "FILE:LINE: warning: message"; loading goes on and succeeds. */
+void loader_warn(struct loader *ld, unsigned line, const char *fmt, ...)
+{
+	char message[1024];
+	char full[1200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	snprintf(full, sizeof(full), "%s:%u: warning: %s", ld->name, line, message);
 	ld->on_error(ld->ctx, full);
 }
 
@@ -146,9 +162,11 @@ static int handle_pair(void *user, const char *section, const char *name, const 
 	return 1;
 }
 
-/* set_defaults - the values that apply when a key is absent (spec section 3). */
+/* set_defaults - the values that apply when a key is absent (policyd.ini(5)). */
 static void set_defaults(struct config *cfg)
 {
+	struct rules *r = &cfg->rules;
+
 	cfg->socket_mode = 0660;
 	cfg->max_connections = 4096;
 	cfg->idle_timeout_ms = 300000;
@@ -162,14 +180,18 @@ static void set_defaults(struct config *cfg)
 	cfg->max_ttl_ms = 3600000;
 	cfg->negative_ttl_ms = 300000;
 	cfg->error_ttl_ms = 10000;
-	cfg->threshold = 1;
-	cfg->allowlist_threshold = -1;
-	cfg->action = ACTION_REJECT;
-	cfg->on_error = ON_ERROR_DUNNO;
-	cfg->skip_authenticated = true;
+	cfg->health_interval_ms = 600000;
+	cfg->breaker_failures = 5;
+	cfg->breaker_backoff_ms = 30000;
+	cfg->breaker_backoff_max_ms = 600000;
+	r->threshold = 1;
+	r->allowlist_threshold = -1;
+	r->soft_threshold = 0;
+	r->action = ACTION_REJECT;
+	r->soft_action = ACTION_PREPEND;
+	r->on_error = ON_ERROR_DUNNO;
+	r->skip_authenticated = true;
 }
-
-static void config_free(struct config *cfg);
 
 /* configure_inih - let long lines through: reply templates easily exceed 200 bytes. */
 static size_t configure_inih(size_t text_len)
@@ -218,45 +240,19 @@ struct config *config_load_text(const char *name, const char *text, size_t len,
 	return ld.cfg;
 }
 
-/* read_file - the whole file into a heap buffer the caller frees; NULL with errno set. */
-static char *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	size_t n;
-
-	if (f == NULL)
-		return NULL;
-	buf = malloc(CONFIG_MAX_SIZE + 1);
-	if (buf == NULL) {
-		fclose(f);
-		errno = ENOMEM;
-		return NULL;
-	}
-	n = fread(buf, 1, CONFIG_MAX_SIZE + 1, f);
-	if (ferror(f) || n > CONFIG_MAX_SIZE) {
-		int saved = ferror(f) ? errno : EFBIG;
-		fclose(f);
-		free(buf);
-		errno = saved;
-		return NULL;
-	}
-	fclose(f);
-	buf[n] = '\0';
-	*len = n;
-	return buf;
-}
-
-/* config_load - read the file, then parse it as text. */
+/* config_load - read the file (a regular file, at most CONFIG_MAX_SIZE), then parse it as text. */
 struct config *config_load(const char *path, config_error_fn *on_error, void *ctx)
 {
 	size_t len = 0;
-	char *text = read_file(path, &len);
+	char *text = config_read_file(path, CONFIG_MAX_SIZE, &len);
 	struct config *cfg;
 
 	if (text == NULL) {
 		char message[1200];
-		snprintf(message, sizeof(message), "%s:0: cannot read: %s", path, strerror(errno));
+		snprintf(message, sizeof(message), "%s:0: cannot read: %s", path,
+			 errno == EINVAL  ? "not a regular file"
+			 : errno == EFBIG ? "file too large"
+					  : strerror(errno));
 		on_error(ctx, message);
 		return NULL;
 	}
@@ -271,13 +267,37 @@ static void free_list(struct list_config *l)
 	free(l->name);
 	free(l->help_url_source);
 	template_free(l->help_url);
+	free(l->text_source);
+	template_free(l->text);
+	free(l->delist_url);
 	free(l->reason);
 	free(l->file);
 	cidr_set_free(l->set);
+	name_set_free(l->names);
+}
+
+/* free_rules - release the [policy] section and the lists. */
+static void free_rules(struct rules *r)
+{
+	free(r->text_source);
+	template_free(r->text);
+	template_free(r->local_text);
+	free(r->help_url_source);
+	template_free(r->help_url);
+	free(r->contact);
+	for (size_t i = 0; i < r->exempt_count; i++)
+		free(r->exempt[i].text);
+	free(r->exempt);
+	for (size_t i = 0; i < r->list_count; i++)
+		free_list(&r->lists[i]);
+	free(r->lists);
+	for (size_t i = 0; i < r->reply_attr_count; i++)
+		free(r->reply_attrs[i]);
+	free(r->reply_attrs);
 }
 
 /* config_free - release a config and everything it owns; NULL is fine. */
-static void config_free(struct config *cfg)
+void config_free(struct config *cfg)
 {
 	if (cfg == NULL)
 		return;
@@ -287,14 +307,9 @@ static void config_free(struct config *cfg)
 	cidr_set_free(cfg->allow);
 	free(cfg->user);
 	free(cfg->nameserver);
-	free(cfg->text_source);
-	template_free(cfg->text);
-	free(cfg->help_url_source);
-	template_free(cfg->help_url);
-	free(cfg->contact);
-	for (size_t i = 0; i < cfg->list_count; i++)
-		free_list(&cfg->lists[i]);
-	free(cfg->lists);
+	free_rules(&cfg->rules);
+	free(cfg->http_listen);
+	cidr_set_free(cfg->metrics_allow);
 	free(cfg);
 }
 
@@ -312,26 +327,22 @@ void config_unref(struct config *cfg)
 		config_free(cfg);
 }
 
-/* same_string - equal strings, NULL equal only to NULL. */
-static bool same_string(const char *a, const char *b)
-{
-	return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
-}
-
 /*
- * config_lists_equal - whether cached verdicts stay valid: the same lists in the same
- * order with the same kinds, codes and checks. Weights matter too, since a verdict
- * holds the score. Local list contents are not cached, so files do not count.
+ * config_lists_equal - whether cached results stay meaningful: the same DNS lists in
+ * the same order with the same kinds, pattern layouts (a result keeps which
+ * patterns matched) and checks. Weights, reasons and texts are read when a
+ * result is used, so they may change; local lists are never cached.
  */
 bool config_lists_equal(const struct config *a, const struct config *b)
 {
-	if (a->list_count != b->list_count)
+	const struct rules *ra = &a->rules, *rb = &b->rules;
+
+	if (ra->list_count != rb->list_count)
 		return false;
-	for (size_t i = 0; i < a->list_count; i++) {
-		const struct list_config *x = &a->lists[i], *y = &b->lists[i];
-		if (x->kind != y->kind || strcmp(x->name, y->name) != 0 || x->weight != y->weight ||
-		    x->ipv6 != y->ipv6 || x->checks != y->checks || !codes_equal(&x->codes, &y->codes) ||
-		    !same_string(x->reason, y->reason))
+	for (size_t i = 0; i < ra->list_count; i++) {
+		const struct list_config *x = &ra->lists[i], *y = &rb->lists[i];
+		if (x->kind != y->kind || strcmp(x->name, y->name) != 0 || x->ipv6 != y->ipv6 ||
+		    x->checks != y->checks || !codes_same_layout(&x->codes, &y->codes))
 			return false;
 	}
 	return true;
@@ -348,9 +359,11 @@ bool config_listen_equal(const struct config *a, const struct config *b)
 	return true;
 }
 
-/* list_kind_name - the section keyword of a list kind. */
-const char *list_kind_name(enum list_kind kind)
+/* config_has_dns_lists - any list other than a local one. */
+bool config_has_dns_lists(const struct config *cfg)
 {
-	static const char *const names[] = { "dnsbl", "dnswl", "rhsbl", "list" };
-	return names[kind];
+	for (size_t i = 0; i < cfg->rules.list_count; i++)
+		if (cfg->rules.lists[i].kind != LIST_LOCAL)
+			return true;
+	return false;
 }

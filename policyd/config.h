@@ -1,13 +1,18 @@
 /*
- * config - the configuration file (spec section 3): loading with inih, strict
+ * config - the configuration file (policyd.ini(5)): loading with inih, strict
  * validation, and the struct config that the rest of the daemon reads.
  *
  * Every error is reported as "FILE:LINE: message" through the caller's callback,
- * and loading goes on so that one run shows all errors. A struct config is
- * immutable once loaded, except the lists' health state; a reload builds a new
- * one and swaps it. Memory: the config owns everything it points to (strings,
- * templates, CIDR sets); it is reference-counted because lookups in flight keep
- * using the configuration they started with after a reload.
+ * and loading goes on so that one run shows all errors; warnings (a nameserver off
+ * loopback, an example.org contact) go through the same callback as
+ * "FILE:LINE: warning: message" and do not fail the load. A struct config is
+ * immutable once loaded (the run-time state of lists, such as their health, is
+ * the engine's); a reload builds a new one and swaps it. The one exception is the
+ * contents of local list files, which the engine swaps whole when a file changes.
+ *
+ * Memory: the config owns everything it points to (strings, templates, CIDR and
+ * name sets); it is reference-counted because lookups in flight keep using the
+ * configuration they started with after a reload.
  */
 #ifndef POLICYD_CONFIG_H
 #define POLICYD_CONFIG_H
@@ -20,6 +25,7 @@
 
 #include "codes.h"
 #include "log.h"
+#include "rules.h"
 
 struct cidr_set;
 struct template;
@@ -33,52 +39,6 @@ struct listen_spec {
 	struct sockaddr_storage addr;    /* tcp: address and port */
 };
 
-enum list_kind { LIST_DNSBL, LIST_DNSWL, LIST_RHSBL, LIST_LOCAL };
-
-/* Which request attributes an RHSBL checks. */
-enum {
-	CHECK_SENDER = 1,
-	CHECK_HELO = 2,
-	CHECK_CLIENT_NAME = 4,
-	CHECK_REVERSE_CLIENT_NAME = 8,
-};
-
-/*
- * The run-time state of a DNS list: the RFC 5782 health check and the circuit
- * breaker for lists that keep timing out. The only mutable part of a config;
- * carried over to the new config on reload for lists of the same kind and name.
- */
-struct list_health {
-	bool checked;        /* a health check has given a verdict */
-	bool healthy;        /* it passed: the list may be consulted */
-	bool check_running;
-	unsigned failures;   /* lookups in a row that timed out or failed */
-	uint64_t open_until; /* loop time (ms) before which the breaker skips the list */
-	uint64_t backoff_ms;
-	uint64_t last_error_log; /* rate limit for "list answered an error code" */
-};
-
-/* One [dnsbl|dnswl|rhsbl|list NAME] section. */
-struct list_config {
-	enum list_kind kind;
-	char *name;        /* the DNS zone, or the local list's name */
-	unsigned line;     /* line of the section header */
-	struct codes codes;
-	long weight;
-	bool ipv6;
-	unsigned checks;   /* CHECK_* for RHSBLs */
-	char *help_url_source;
-	struct template *help_url; /* NULL: use [policy] help_url */
-	char *reason;      /* local lists: the reason shown in replies */
-	char *file;        /* local lists: the CIDR file */
-	struct cidr_set *set; /* local lists: loaded from file */
-	unsigned seen;     /* keys given, to reject duplicates */
-	struct list_health health; /* DNS lists only */
-};
-
-enum policy_action { ACTION_REJECT, ACTION_DEFER, ACTION_WARN, ACTION_PREPEND };
-enum on_error_action { ON_ERROR_DUNNO, ON_ERROR_DEFER };
-
 struct config {
 	char *path;
 
@@ -86,7 +46,6 @@ struct config {
 	struct listen_spec *listen;
 	size_t listen_count;
 	unsigned socket_mode;
-	bool socket_mode_set;
 	char *socket_group;
 	gid_t socket_gid;
 	struct cidr_set *allow;
@@ -104,6 +63,10 @@ struct config {
 	size_t nameserver_count;
 	unsigned long dns_timeout_ms;
 	long dns_tries;
+	unsigned long health_interval_ms; /* RFC 5782 checks of every list */
+	long breaker_failures;            /* lookups in a row that fail before a list is skipped */
+	unsigned long breaker_backoff_ms; /* how long, the first time (then doubling) */
+	unsigned long breaker_backoff_max_ms;
 
 	/* [cache] */
 	long cache_size;
@@ -112,24 +75,16 @@ struct config {
 	unsigned long negative_ttl_ms;
 	unsigned long error_ttl_ms;
 
-	/* [policy] */
-	long threshold;
-	long allowlist_threshold;
-	enum policy_action action;
-	char *text_source;
-	struct template *text;
-	char *help_url_source;
-	struct template *help_url;
-	char *contact;
-	enum on_error_action on_error;
-	bool skip_authenticated;
+	/* [policy] and the list sections */
+	struct rules rules;
 
-	/* list sections, in file order */
-	struct list_config *lists;
-	size_t list_count;
+	/* [http] */
+	struct listen_spec *http_listen;
+	size_t http_listen_count;
+	struct cidr_set *metrics_allow;
 
-	unsigned seen[4]; /* keys given per singleton section, to reject duplicates */
-	unsigned refs;    /* holders: main, the policy engine, lookups in flight */
+	unsigned seen[5]; /* keys given per singleton section, to reject duplicates */
+	unsigned refs;    /* holders: main, the engine, lookups in flight */
 };
 
 /* config_error_fn - receives one complete "FILE:LINE: message" line. */
@@ -137,13 +92,13 @@ typedef void config_error_fn(void *ctx, const char *message);
 
 /*
  * config_load - read and validate the file at path. On success returns the config
- * and reports nothing; otherwise reports every error and returns NULL.
+ * and reports only warnings; otherwise reports every error and returns NULL.
  */
 struct config *config_load(const char *path, config_error_fn *on_error, void *ctx);
 
 /*
  * config_load_text - the same for a configuration held in memory (name is used in
- * messages). Used by config_load, by tests and by the fuzzer.
+ * messages and to find relative list files). Used by config_load, tests and the fuzzer.
  */
 struct config *config_load_text(const char *name, const char *text, size_t len,
 				config_error_fn *on_error, void *ctx);
@@ -152,12 +107,40 @@ struct config *config_load_text(const char *name, const char *text, size_t len,
 struct config *config_ref(struct config *cfg);
 void config_unref(struct config *cfg);
 
-/* config_lists_equal - same lists with the same codes: a reload may keep the cache. */
+/*
+ * config_lists_equal - the same DNS lists in the same order with the same kinds,
+ * codes and checks: cached results stay meaningful, and a reload may keep the cache.
+ */
 bool config_lists_equal(const struct config *a, const struct config *b);
 
 /* config_listen_equal - same listeners: a reload cannot rebind sockets after dropping root. */
 bool config_listen_equal(const struct config *a, const struct config *b);
 
-const char *list_kind_name(enum list_kind kind);
+/* config_has_dns_lists - whether any list needs DNS (and so a resolver). */
+bool config_has_dns_lists(const struct config *cfg);
+
+/*
+ * config_read_file - the whole of a regular file of at most max bytes, opened without
+ * blocking (a FIFO or a device is refused, not waited on) into a heap buffer the
+ * caller frees, NUL-terminated. NULL with errno set (EFBIG: too large, EINVAL: not
+ * a regular file). Used for the configuration and for local list files.
+ */
+char *config_read_file(const char *path, size_t max, size_t *len);
+
+struct name_set;
+
+/*
+ * config_load_list - read the file of local list l into a new CIDR set (type
+ * address) or name set (other types), reporting each bad line as LISTFILE:LINE,
+ * and a file that cannot be read as CONFIG:LINE (the list's section in the
+ * configuration file config_name). On any error nothing is returned (both NULL)
+ * and false: a half-read list never replaces a good one.
+ */
+bool config_load_list(const struct list_config *l, const char *config_name,
+		      struct cidr_set **set, struct name_set **names, config_error_fn *on_error,
+		      void *ctx);
+
+/* The largest local list file read: ten million entries of a typical length. */
+#define CONFIG_LIST_FILE_MAX ((size_t)256 << 20)
 
 #endif

@@ -1,6 +1,8 @@
 /*
- * config_internal - the loader state shared by config.c (file reading, inih glue)
- * and config_keys.c (sections, keys, validation). Not used outside the config module.
+ * config_internal - the loader state shared by the files of the config module:
+ * config.c (file reading, inih glue, lifetime), config_keys.c (sections, keys,
+ * values), config_net.c (network and system values) and config_check.c (checks
+ * that need the whole file, local list files). Not used outside the module.
  */
 #ifndef POLICYD_CONFIG_INTERNAL_H
 #define POLICYD_CONFIG_INTERNAL_H
@@ -13,6 +15,7 @@ enum section_kind {
 	SECTION_DNS,
 	SECTION_CACHE,
 	SECTION_POLICY,
+	SECTION_HTTP,
 	SECTION_LIST,
 };
 
@@ -31,12 +34,34 @@ struct loader {
 	bool section_ok;    /* false after a bad header: its keys are skipped silently */
 	struct list_config *list; /* the current list section */
 	unsigned section_line[SECTION_LIST]; /* header line of each singleton section */
+	unsigned key_line[SECTION_LIST][32]; /* line of each singleton key, for later checks */
 };
+
+/* A setter for a value that needs more than a number: parse, store, or set *err. */
+typedef bool custom_fn(struct loader *ld, void *base, const char *value, const char **err);
 
 __attribute__((format(printf, 3, 4))) void loader_error(struct loader *ld, unsigned line,
 							 const char *fmt, ...);
+__attribute__((format(printf, 3, 4))) void loader_warn(struct loader *ld, unsigned line,
+							const char *fmt, ...);
 void loader_begin_section(struct loader *ld, const char *name, size_t len);
 void loader_set_key(struct loader *ld, const char *key, const char *value);
 void loader_finish(struct loader *ld);
+
+/* loader_key_line - where a singleton section's key was given, else the section's line. */
+unsigned loader_key_line(const struct loader *ld, enum section_kind section, const char *key);
+
+/* config_message - a message naming the bad part of a value (a static buffer, one at a time). */
+__attribute__((format(printf, 1, 2))) const char *config_message(const char *fmt, ...);
+
+/* config_copy - replace *slot with a heap copy of value. */
+bool config_copy(char **slot, const char *value, const char **err);
+
+/* config_free - release a config and everything it owns; NULL is fine. */
+void config_free(struct config *cfg);
+
+/* The network and system values (config_net.c). */
+custom_fn value_listen, value_http_listen, value_nameserver, value_socket_mode,
+	value_socket_group, value_user, value_allow, value_metrics_allow;
 
 #endif

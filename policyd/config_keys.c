@@ -1,252 +1,59 @@
 /*
- * config_keys - the sections and keys of the configuration (spec section 3): a
+ * config_keys - the sections and keys of the configuration (policyd.ini(5)): a
  * table per section that says how each value is parsed and where it is stored,
- * handlers for values that need more than a number, and the checks that need the
- * whole file. Strings stored in the config are heap copies that the config owns.
+ * the setters for the decision's values ([policy] and the list sections), and
+ * the section headers with their names. Network values are in config_net.c,
+ * checks that need the whole file in config_check.c. Strings stored in the config
+ * are heap copies that the config owns.
  */
 #include "config_internal.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <grp.h>
-#include <netinet/in.h>
-#include <pwd.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/un.h>
 
-#include "addr.h"
+#include "domain.h"
 #include "parse.h"
 #include "template.h"
 
 enum value_kind { V_DURATION, V_LONG, V_BOOL, V_STRING, V_CUSTOM };
 
-struct key_spec;
-typedef bool custom_fn(struct loader *ld, void *base, const char *value, const char **err);
-
 struct key_spec {
 	const char *name;
 	enum value_kind kind;
 	size_t offset;
-	long min, max;   /* V_LONG bounds; V_DURATION: max in ms */
+	long min, max;   /* V_LONG bounds; V_DURATION: bounds in ms */
 	bool repeatable;
 	custom_fn *custom;
 };
 
 /* A buffer for messages that name the bad part of a value. */
-static char value_message[256];
+static char value_message[512];
 
-/* copy_string - replace *slot with a heap copy of value. */
-static bool copy_string(char **slot, const char *value, const char **err)
+/* config_message - format into the one message buffer. */
+const char *config_message(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(value_message, sizeof(value_message), fmt, ap);
+	va_end(ap);
+	return value_message;
+}
+
+/* config_copy - replace *slot with a heap copy of value. */
+bool config_copy(char **slot, const char *value, const char **err)
 {
 	char *copy = strdup(value);
+
 	if (copy == NULL) {
 		*err = "out of memory";
 		return false;
 	}
 	free(*slot);
 	*slot = copy;
-	return true;
-}
-
-/*
- * parse_host_port - "1.2.3.4", "1.2.3.4:53", "[::1]:53" or "::1" into a sockaddr.
- * default_port 0 means a port is required; min_port 0 lets ":0" ask the kernel
- * for any free port (listeners log the port they got).
- */
-static bool parse_host_port(const char *s, unsigned default_port, long min_port,
-			    struct sockaddr_storage *out, const char **err)
-{
-	char host[64];
-	const char *port_text = NULL;
-	struct addr a;
-	long port = default_port;
-
-	if (*s == '[') {
-		const char *close = strchr(s, ']');
-		if (close == NULL || (size_t)(close - s - 1) >= sizeof(host)) {
-			*err = "bad [IPv6] address";
-			return false;
-		}
-		memcpy(host, s + 1, (size_t)(close - s - 1));
-		host[close - s - 1] = '\0';
-		if (close[1] == ':')
-			port_text = close + 2;
-		else if (close[1] != '\0') {
-			*err = "junk after ]";
-			return false;
-		}
-	} else {
-		const char *colon = strrchr(s, ':');
-		/* More than one colon without brackets is a bare IPv6 address. */
-		if (colon != NULL && strchr(s, ':') == colon) {
-			port_text = colon + 1;
-		} else {
-			colon = NULL;
-		}
-		size_t n = colon ? (size_t)(colon - s) : strlen(s);
-		if (n >= sizeof(host)) {
-			*err = "address too long";
-			return false;
-		}
-		memcpy(host, s, n);
-		host[n] = '\0';
-	}
-	if (!addr_parse(&a, host, strlen(host))) {
-		*err = "not a numeric IPv4 or IPv6 address";
-		return false;
-	}
-	if (port_text != NULL && !parse_long(port_text, min_port, 65535, &port, err))
-		return false;
-	if (port_text == NULL && port == 0) {
-		*err = "a port is required";
-		return false;
-	}
-	memset(out, 0, sizeof(*out));
-	if (a.family == ADDR_V4 && *s != '[') {
-		struct sockaddr_in *sin = (struct sockaddr_in *)out;
-		sin->sin_family = AF_INET;
-		memcpy(&sin->sin_addr, a.bytes, 4);
-		sin->sin_port = htons((uint16_t)port);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)out;
-		sin6->sin6_family = AF_INET6;
-		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1) {
-			*err = "not a numeric IPv6 address";
-			return false;
-		}
-		sin6->sin6_port = htons((uint16_t)port);
-	}
-	return true;
-}
-
-/* set_listen - "unix:/path" or "inet:host:port"; repeatable. */
-static bool set_listen(struct loader *ld, void *base, const char *value, const char **err)
-{
-	struct config *cfg = base;
-	struct listen_spec spec = { .line = ld->line };
-
-	if (strlen(value) >= sizeof(spec.text)) {
-		*err = "value too long";
-		return false;
-	}
-	memcpy(spec.text, value, strlen(value) + 1);
-	if (strncmp(value, "unix:", 5) == 0) {
-		const char *path = value + 5;
-		spec.kind = LISTEN_UNIX;
-		if (path[0] != '/') {
-			*err = "unix socket path must be absolute";
-			return false;
-		}
-		if (strlen(path) >= sizeof(spec.path)) {
-			snprintf(value_message, sizeof(value_message),
-				 "unix socket path too long (%zu bytes, at most %zu)", strlen(path),
-				 sizeof(spec.path) - 1);
-			*err = value_message;
-			return false;
-		}
-		snprintf(spec.path, sizeof(spec.path), "%s", path);
-	} else if (strncmp(value, "inet:", 5) == 0) {
-		spec.kind = LISTEN_TCP;
-		if (!parse_host_port(value + 5, 0, 0, &spec.addr, err))
-			return false;
-	} else {
-		*err = "expected unix:/path or inet:address:port";
-		return false;
-	}
-	struct listen_spec *grown = realloc(cfg->listen, (cfg->listen_count + 1) * sizeof(*grown));
-	if (grown == NULL) {
-		*err = "out of memory";
-		return false;
-	}
-	cfg->listen = grown;
-	cfg->listen[cfg->listen_count++] = spec;
-	return true;
-}
-
-/* set_nameserver - an address with an optional port; repeatable. */
-static bool set_nameserver(struct loader *ld, void *base, const char *value, const char **err)
-{
-	struct config *cfg = base;
-	struct sockaddr_storage sa;
-
-	if (!parse_host_port(value, 53, 1, &sa, err))
-		return false;
-	struct sockaddr_storage *grown =
-		realloc(cfg->nameserver, (cfg->nameserver_count + 1) * sizeof(*grown));
-	if (grown == NULL) {
-		*err = "out of memory";
-		return false;
-	}
-	cfg->nameserver = grown;
-	cfg->nameserver[cfg->nameserver_count++] = sa;
-	return true;
-}
-
-/* set_socket_mode - octal permissions for unix sockets. */
-static bool set_socket_mode(struct loader *ld, void *base, const char *value, const char **err)
-{
-	struct config *cfg = base;
-
-	if (!parse_mode(value, &cfg->socket_mode, err))
-		return false;
-	cfg->socket_mode_set = true;
-	return true;
-}
-
-/* set_socket_group - a group that must exist now. */
-static bool set_socket_group(struct loader *ld, void *base, const char *value, const char **err)
-{
-	struct config *cfg = base;
-	struct group *gr = getgrnam(value);
-
-	if (gr == NULL) {
-		*err = "no such group";
-		return false;
-	}
-	cfg->socket_gid = gr->gr_gid;
-	return copy_string(&cfg->socket_group, value, err);
-}
-
-/* set_user - a user that must exist now; its primary group is used too. */
-static bool set_user(struct loader *ld, void *base, const char *value, const char **err)
-{
-	struct config *cfg = base;
-	struct passwd *pw = getpwnam(value);
-
-	if (pw == NULL) {
-		*err = "no such user";
-		return false;
-	}
-	cfg->uid = pw->pw_uid;
-	cfg->gid = pw->pw_gid;
-	return copy_string(&cfg->user, value, err);
-}
-
-/* set_allow - a CIDR list; it replaces the default (loopback only). */
-static bool set_allow(struct loader *ld, void *base, const char *value, const char **err)
-{
-	struct config *cfg = base;
-	struct cidr_set *set = cidr_set_new();
-	const char *bad = NULL;
-	size_t bad_len = 0;
-
-	if (set == NULL) {
-		*err = "out of memory";
-		return false;
-	}
-	if (!cidr_set_parse_list(set, value, strlen(value), err, &bad, &bad_len)) {
-		snprintf(value_message, sizeof(value_message), "%s: '%.*s'", *err,
-			 (int)(bad_len > 60 ? 60 : bad_len), bad ? bad : "");
-		*err = value_message;
-		cidr_set_free(set);
-		return false;
-	}
-	cidr_set_finish(set);
-	cidr_set_free(cfg->allow);
-	cfg->allow = set;
 	return true;
 }
 
@@ -294,7 +101,18 @@ static bool set_action(struct loader *ld, void *base, const char *value, const c
 	static const char *const choices[] = { "reject", "defer", "warn", "prepend" };
 	int i = PICK(value, choices, err);
 	if (i >= 0)
-		((struct config *)base)->action = (enum policy_action)i;
+		((struct rules *)base)->action = (enum action)i;
+	return i >= 0;
+}
+
+/* set_soft_action - what a doubtful client gets: never a rejection. */
+static bool set_soft_action(struct loader *ld, void *base, const char *value, const char **err)
+{
+	static const char *const choices[] = { "defer", "warn", "prepend" };
+	static const enum action actions[] = { ACTION_DEFER, ACTION_WARN, ACTION_PREPEND };
+	int i = PICK(value, choices, err);
+	if (i >= 0)
+		((struct rules *)base)->soft_action = actions[i];
 	return i >= 0;
 }
 
@@ -304,7 +122,7 @@ static bool set_on_error(struct loader *ld, void *base, const char *value, const
 	static const char *const choices[] = { "dunno", "defer" };
 	int i = PICK(value, choices, err);
 	if (i >= 0)
-		((struct config *)base)->on_error = (enum on_error_action)i;
+		((struct rules *)base)->on_error = (enum on_error_action)i;
 	return i >= 0;
 }
 
@@ -313,7 +131,7 @@ static bool compile(const char *value, struct template **slot, char **source, co
 {
 	size_t offset = 0;
 
-	/* Postfix reads an empty reply text as permit (traps.md): never allow one. */
+	/* Postfix reads an empty reply text as permit (HACKING.md, traps): never allow one. */
 	if (*value == '\0') {
 		*err = "empty value";
 		return false;
@@ -321,28 +139,26 @@ static bool compile(const char *value, struct template **slot, char **source, co
 	struct template *t = template_compile(value, strlen(value), err, &offset);
 
 	if (t == NULL) {
-		snprintf(value_message, sizeof(value_message), "%s at column %zu of the value", *err,
-			 offset + 1);
-		*err = value_message;
+		*err = config_message("%s at column %zu of the value", *err, offset + 1);
 		return false;
 	}
 	template_free(*slot);
 	*slot = t;
-	return copy_string(source, value, err);
+	return config_copy(source, value, err);
 }
 
 /* set_text - the reply template. */
 static bool set_text(struct loader *ld, void *base, const char *value, const char **err)
 {
-	struct config *cfg = base;
-	return compile(value, &cfg->text, &cfg->text_source, err);
+	struct rules *r = base;
+	return compile(value, &r->text, &r->text_source, err);
 }
 
 /* set_help_url - the global help URL template. */
 static bool set_help_url(struct loader *ld, void *base, const char *value, const char **err)
 {
-	struct config *cfg = base;
-	return compile(value, &cfg->help_url, &cfg->help_url_source, err);
+	struct rules *r = base;
+	return compile(value, &r->help_url, &r->help_url_source, err);
 }
 
 /* set_list_help_url - a list's own help URL template. */
@@ -352,7 +168,14 @@ static bool set_list_help_url(struct loader *ld, void *base, const char *value, 
 	return compile(value, &l->help_url, &l->help_url_source, err);
 }
 
-/* set_codes - the answer filter of a DNS list. */
+/* set_list_text - a list's own reply template. */
+static bool set_list_text(struct loader *ld, void *base, const char *value, const char **err)
+{
+	struct list_config *l = base;
+	return compile(value, &l->text, &l->text_source, err);
+}
+
+/* set_codes - the answer filter of a DNS list, with optional weights. */
 static bool set_codes(struct loader *ld, void *base, const char *value, const char **err)
 {
 	struct list_config *l = base;
@@ -384,27 +207,116 @@ static bool set_check(struct loader *ld, void *base, const char *value, const ch
 	return true;
 }
 
+/* set_type - what a local list's file holds. */
+static bool set_type(struct loader *ld, void *base, const char *value, const char **err)
+{
+	static const char *const choices[] = { "address", "sender_domain", "helo", "client_name",
+					       "recipient" };
+	int i = PICK(value, choices, err);
+	if (i >= 0)
+		((struct list_config *)base)->type = (enum local_type)i;
+	return i >= 0;
+}
+
+/* set_url - a plain URL (no macros) shown on the help page: http or https, no blanks. */
+static bool set_url(struct loader *ld, void *base, const char *value, const char **err)
+{
+	struct list_config *l = base;
+
+	if (strncmp(value, "https://", 8) != 0 && strncmp(value, "http://", 7) != 0) {
+		*err = "expected an http:// or https:// URL";
+		return false;
+	}
+	for (const char *p = value; *p; p++) {
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f || strchr("\"<>`", *p)) {
+			*err = "a URL holds no blanks, quotes, '<', '>' or non-ASCII bytes";
+			return false;
+		}
+	}
+	if (strlen(value) > 300) {
+		*err = "URL too long (at most 300 bytes)";
+		return false;
+	}
+	return config_copy(&l->delist_url, value, err);
+}
+
+/*
+ * set_exempt - recipients that are never refused: "local@" (any domain) or whole
+ * addresses, lower case. Replaces the default (postmaster@, abuse@).
+ */
+static bool set_exempt(struct loader *ld, void *base, const char *value, const char **err)
+{
+	struct rules *r = base;
+	const char *pos = value, *item;
+	size_t len, count = 0;
+
+	for (size_t i = 0; i < r->exempt_count; i++)
+		free(r->exempt[i].text);
+	free(r->exempt);
+	r->exempt = NULL;
+	r->exempt_count = 0;
+	while (parse_list_next(&pos, &item, &len))
+		count++;
+	if (count == 0)
+		return true;
+	r->exempt = calloc(count, sizeof(*r->exempt));
+	if (r->exempt == NULL) {
+		*err = "out of memory";
+		return false;
+	}
+	pos = value;
+	while (parse_list_next(&pos, &item, &len)) {
+		const char *at = memchr(item, '@', len);
+		struct exempt *e = &r->exempt[r->exempt_count];
+		if (at == NULL || at == item || memchr(at + 1, '@', len - (size_t)(at + 1 - item))) {
+			*err = config_message("'%.*s': expected local@ or local@domain",
+					      (int)(len > 60 ? 60 : len), item);
+			return false;
+		}
+		if ((e->text = strndup(item, len)) == NULL) {
+			*err = "out of memory";
+			return false;
+		}
+		for (size_t i = 0; i < len; i++)
+			if (e->text[i] >= 'A' && e->text[i] <= 'Z')
+				e->text[i] = (char)(e->text[i] + ('a' - 'A'));
+		e->len = len;
+		e->local_part = at + 1 == item + len;
+		r->exempt_count++;
+	}
+	return true;
+}
+
 #define CFG(field) offsetof(struct config, field)
+#define RUL(field) offsetof(struct rules, field)
 #define LST(field) offsetof(struct list_config, field)
 
 static const struct key_spec server_keys[] = {
-	{ "listen", V_CUSTOM, 0, 0, 0, true, set_listen },
-	{ "socket_mode", V_CUSTOM, 0, 0, 0, false, set_socket_mode },
-	{ "socket_group", V_CUSTOM, 0, 0, 0, false, set_socket_group },
-	{ "allow", V_CUSTOM, 0, 0, 0, false, set_allow },
-	{ "user", V_CUSTOM, 0, 0, 0, false, set_user },
+	{ "listen", V_CUSTOM, 0, 0, 0, true, value_listen },
+	{ "socket_mode", V_CUSTOM, 0, 0, 0, false, value_socket_mode },
+	{ "socket_group", V_CUSTOM, 0, 0, 0, false, value_socket_group },
+	{ "allow", V_CUSTOM, 0, 0, 0, false, value_allow },
+	{ "user", V_CUSTOM, 0, 0, 0, false, value_user },
 	{ "max_connections", V_LONG, CFG(max_connections), 1, 1000000, false, NULL },
 	{ "idle_timeout", V_DURATION, CFG(idle_timeout_ms), 0, 86400000, false, NULL },
-	{ "request_timeout", V_DURATION, CFG(request_timeout_ms), 0, 600000, false, NULL },
+	/* A lookup takes at least a round trip: below 100 ms every request would
+	 * get on_error. */
+	{ "request_timeout", V_DURATION, CFG(request_timeout_ms), 100, 600000, false, NULL },
 	{ "log", V_CUSTOM, 0, 0, 0, false, set_log },
 	{ "log_level", V_CUSTOM, 0, 0, 0, false, set_log_level },
 	{ NULL, 0, 0, 0, 0, false, NULL },
 };
 
 static const struct key_spec dns_keys[] = {
-	{ "nameserver", V_CUSTOM, 0, 0, 0, true, set_nameserver },
+	{ "nameserver", V_CUSTOM, 0, 0, 0, true, value_nameserver },
 	{ "timeout", V_DURATION, CFG(dns_timeout_ms), 0, 60000, false, NULL },
 	{ "tries", V_LONG, CFG(dns_tries), 1, 3, false, NULL },
+	{ "health_interval", V_DURATION, CFG(health_interval_ms), 1000, 86400000, false,
+	  NULL },
+	{ "breaker_failures", V_LONG, CFG(breaker_failures), 1, 1000, false, NULL },
+	{ "breaker_backoff", V_DURATION, CFG(breaker_backoff_ms), 100, 3600000, false, NULL },
+	{ "breaker_backoff_max", V_DURATION, CFG(breaker_backoff_max_ms), 100, 86400000,
+	  false, NULL },
 	{ NULL, 0, 0, 0, 0, false, NULL },
 };
 
@@ -418,14 +330,24 @@ static const struct key_spec cache_keys[] = {
 };
 
 static const struct key_spec policy_keys[] = {
-	{ "threshold", V_LONG, CFG(threshold), -1000000, 1000000, false, NULL },
-	{ "allowlist_threshold", V_LONG, CFG(allowlist_threshold), -1000000, 1000000, false, NULL },
+	{ "threshold", V_LONG, RUL(threshold), 1, 1000000, false, NULL },
+	{ "allowlist_threshold", V_LONG, RUL(allowlist_threshold), -1000000,
+	  1000000, false, NULL },
+	{ "soft_threshold", V_LONG, RUL(soft_threshold), 0, 1000000, false, NULL },
 	{ "action", V_CUSTOM, 0, 0, 0, false, set_action },
+	{ "soft_action", V_CUSTOM, 0, 0, 0, false, set_soft_action },
 	{ "text", V_CUSTOM, 0, 0, 0, false, set_text },
 	{ "help_url", V_CUSTOM, 0, 0, 0, false, set_help_url },
-	{ "contact", V_STRING, CFG(contact), 0, 0, false, NULL },
+	{ "contact", V_STRING, RUL(contact), 0, 0, false, NULL },
+	{ "exempt_recipients", V_CUSTOM, 0, 0, 0, false, set_exempt },
 	{ "on_error", V_CUSTOM, 0, 0, 0, false, set_on_error },
-	{ "skip_authenticated", V_BOOL, CFG(skip_authenticated), 0, 0, false, NULL },
+	{ "skip_authenticated", V_BOOL, RUL(skip_authenticated), 0, 0, false, NULL },
+	{ NULL, 0, 0, 0, 0, false, NULL },
+};
+
+static const struct key_spec http_keys[] = {
+	{ "listen", V_CUSTOM, 0, 0, 0, true, value_http_listen },
+	{ "metrics_allow", V_CUSTOM, 0, 0, 0, false, value_metrics_allow },
 	{ NULL, 0, 0, 0, 0, false, NULL },
 };
 
@@ -435,7 +357,10 @@ static const struct key_spec list_keys[] = {
 	{ "weight", V_LONG, LST(weight), -1000000, 1000000, false, NULL },
 	{ "ipv6", V_BOOL, LST(ipv6), 0, 0, false, NULL },
 	{ "help_url", V_CUSTOM, 0, 0, 0, false, set_list_help_url },
+	{ "text", V_CUSTOM, 0, 0, 0, false, set_list_text },
+	{ "delist_url", V_CUSTOM, 0, 0, 0, false, set_url },
 	{ "check", V_CUSTOM, 0, 0, 0, false, set_check },
+	{ "type", V_CUSTOM, 0, 0, 0, false, set_type },
 	{ "file", V_STRING, LST(file), 0, 0, false, NULL },
 	{ "reason", V_STRING, LST(reason), 0, 0, false, NULL },
 	{ NULL, 0, 0, 0, 0, false, NULL },
@@ -450,7 +375,7 @@ static bool list_key_applies(const char *key, enum list_kind kind)
 		return kind == LIST_DNSBL || kind == LIST_DNSWL;
 	if (strcmp(key, "check") == 0)
 		return kind == LIST_RHSBL;
-	if (strcmp(key, "file") == 0)
+	if (strcmp(key, "file") == 0 || strcmp(key, "type") == 0)
 		return kind == LIST_LOCAL;
 	return true;
 }
@@ -462,8 +387,17 @@ static bool store_value(struct loader *ld, const struct key_spec *k, void *base,
 	char *slot = (char *)base + k->offset;
 
 	switch (k->kind) {
-	case V_DURATION:
-		return parse_duration_ms(value, (unsigned long)k->max, (unsigned long *)slot, err);
+	case V_DURATION: {
+		unsigned long ms;
+		if (!parse_duration_ms(value, (unsigned long)k->max, &ms, err))
+			return false;
+		if (ms < (unsigned long)k->min) {
+			*err = config_message("at least %ld ms", k->min);
+			return false;
+		}
+		*(unsigned long *)slot = ms;
+		return true;
+	}
 	case V_LONG: {
 		long v;
 		if (!parse_long(value, k->min, k->max, &v, err))
@@ -478,36 +412,32 @@ static bool store_value(struct loader *ld, const struct key_spec *k, void *base,
 			*err = "empty value";
 			return false;
 		}
-		return copy_string((char **)slot, value, err);
+		return config_copy((char **)slot, value, err);
 	case V_CUSTOM:
 		return k->custom(ld, base, value, err);
 	}
 	return false;
 }
 
-/* section_table - the keys of the current section, its object and its seen-bits. */
+/* section_table - the keys of the current section, the object they fill, its seen-bits. */
 static const struct key_spec *section_table(struct loader *ld, void **base, unsigned **seen)
 {
-	switch (ld->section_kind) {
-	case SECTION_SERVER:
-		*base = ld->cfg, *seen = &ld->cfg->seen[0];
-		return server_keys;
-	case SECTION_DNS:
-		*base = ld->cfg, *seen = &ld->cfg->seen[1];
-		return dns_keys;
-	case SECTION_CACHE:
-		*base = ld->cfg, *seen = &ld->cfg->seen[2];
-		return cache_keys;
-	case SECTION_POLICY:
-		*base = ld->cfg, *seen = &ld->cfg->seen[3];
-		return policy_keys;
-	case SECTION_LIST:
+	static const struct key_spec *const tables[] = {
+		[SECTION_SERVER] = server_keys, [SECTION_DNS] = dns_keys,
+		[SECTION_CACHE] = cache_keys,   [SECTION_POLICY] = policy_keys,
+		[SECTION_HTTP] = http_keys,
+	};
+
+	if (ld->section_kind == SECTION_LIST) {
 		*base = ld->list, *seen = &ld->list->seen;
 		return list_keys;
-	case SECTION_NONE:
-		break;
 	}
-	return NULL;
+	if (ld->section_kind == SECTION_NONE)
+		return NULL;
+	/* [policy] keys are stored in the rules; the other sections' in the config. */
+	*base = ld->section_kind == SECTION_POLICY ? (void *)&ld->cfg->rules : (void *)ld->cfg;
+	*seen = &ld->cfg->seen[ld->section_kind - 1];
+	return tables[ld->section_kind];
 }
 
 /* loader_set_key - find the key in the current section's table and store its value. */
@@ -518,7 +448,7 @@ void loader_set_key(struct loader *ld, const char *key, const char *value)
 	const struct key_spec *table = section_table(ld, &base, &seen);
 	const char *err = NULL;
 
-	for (unsigned i = 0; table[i].name != NULL; i++) {
+	for (unsigned i = 0; table != NULL && table[i].name != NULL; i++) {
 		const struct key_spec *k = &table[i];
 		if (strcmp(k->name, key) != 0)
 			continue;
@@ -529,6 +459,8 @@ void loader_set_key(struct loader *ld, const char *key, const char *value)
 			return;
 		}
 		*seen |= 1u << i;
+		if (ld->section_kind != SECTION_LIST && i < 32)
+			ld->key_line[ld->section_kind][i] = ld->line;
 		if (!store_value(ld, k, base, value, &err))
 			loader_error(ld, ld->line, "%s: %s", key, err);
 		return;
@@ -536,48 +468,106 @@ void loader_set_key(struct loader *ld, const char *key, const char *value)
 	loader_error(ld, ld->line, "unknown key '%.60s'", key);
 }
 
+/* loader_key_line - the line of a singleton section's key, from the table's order. */
+unsigned loader_key_line(const struct loader *ld, enum section_kind section, const char *key)
+{
+	static const struct key_spec *const tables[] = {
+		[SECTION_SERVER] = server_keys, [SECTION_DNS] = dns_keys,
+		[SECTION_CACHE] = cache_keys,   [SECTION_POLICY] = policy_keys,
+		[SECTION_HTTP] = http_keys,
+	};
+	const struct key_spec *table = section > SECTION_NONE && section < SECTION_LIST
+					       ? tables[section]
+					       : NULL;
+
+	for (unsigned i = 0; table != NULL && table[i].name != NULL && i < 32; i++)
+		if (strcmp(table[i].name, key) == 0 && ld->key_line[section][i] != 0)
+			return ld->key_line[section][i];
+	return ld->section_line[section] ? ld->section_line[section] : 1;
+}
+
+/*
+ * list_name - a section's name, checked: a DNS zone is a clean domain (lower case,
+ * no final dot, at least two labels), so that "ZEN.SPAMHAUS.ORG." and
+ * "zen.spamhaus.org" are one list; a local list's name is letters, digits, '.',
+ * '-' and '_', since it is shown in replies, logs and on the help page.
+ */
+static bool list_name(struct loader *ld, enum list_kind kind, const char *name, size_t len,
+		      char *out)
+{
+	if (kind != LIST_LOCAL) {
+		if (len > DOMAIN_MAX + 1 || domain_clean(name, len, out, DOMAIN_SIZE) == 0) {
+			loader_error(ld, ld->line,
+				     "[%s %.*s]: not a DNS zone name (letters, digits, '-' and '_' "
+				     "in two or more labels of 1 to 63 bytes, 253 bytes in all)",
+				     list_kind_name(kind), (int)(len > 60 ? 60 : len), name);
+			return false;
+		}
+		return true;
+	}
+	for (size_t i = 0; i < len; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '-' || c == '_') ||
+		    len > 63) {
+			loader_error(ld, ld->line,
+				     "[list %.*s]: a list name is letters, digits, '.', '-' and '_' "
+				     "(at most 63)",
+				     (int)(len > 60 ? 60 : len), name);
+			return false;
+		}
+	}
+	memcpy(out, name, len);
+	out[len] = '\0';
+	return true;
+}
+
 /* begin_list - "dnsbl zone" and friends: a new list with its kind's defaults. */
 static void begin_list(struct loader *ld, enum list_kind kind, const char *name, size_t len)
 {
 	struct config *cfg = ld->cfg;
+	struct rules *r = &cfg->rules;
+	char clean[DOMAIN_SIZE];
 
 	while (len > 0 && (*name == ' ' || *name == '\t'))
 		name++, len--;
-	if (len > 253) {
-		loader_error(ld, ld->line, "[%s ...]: a zone name has at most 253 bytes",
-			     list_kind_name(kind));
-		ld->section_ok = false;
-		return;
-	}
 	if (len == 0 || memchr(name, ' ', len) || memchr(name, '\t', len)) {
 		loader_error(ld, ld->line, "[%s] needs one name: [%s NAME]", list_kind_name(kind),
 			     list_kind_name(kind));
 		ld->section_ok = false;
 		return;
 	}
-	for (size_t i = 0; i < cfg->list_count; i++) {
-		if (cfg->lists[i].kind == kind && strlen(cfg->lists[i].name) == len &&
-		    memcmp(cfg->lists[i].name, name, len) == 0) {
-			loader_error(ld, ld->line, "[%s %.*s] already defined at line %u",
-				     list_kind_name(kind), (int)len, name, cfg->lists[i].line);
+	if (!list_name(ld, kind, name, len, clean)) {
+		ld->section_ok = false;
+		return;
+	}
+	if (r->list_count == RULES_MAX_LISTS) {
+		loader_error(ld, ld->line, "too many lists (at most %d)", RULES_MAX_LISTS);
+		ld->section_ok = false;
+		return;
+	}
+	for (size_t i = 0; i < r->list_count; i++) {
+		if (r->lists[i].kind == kind && strcmp(r->lists[i].name, clean) == 0) {
+			loader_error(ld, ld->line, "[%s %s] already defined at line %u",
+				     list_kind_name(kind), clean, r->lists[i].line);
 			ld->section_ok = false;
 			return;
 		}
 	}
-	struct list_config *grown = realloc(cfg->lists, (cfg->list_count + 1) * sizeof(*grown));
+	struct list_config *grown = realloc(r->lists, (r->list_count + 1) * sizeof(*grown));
 	if (grown == NULL) {
 		loader_error(ld, ld->line, "out of memory");
 		ld->section_ok = false;
 		return;
 	}
-	cfg->lists = grown;
-	struct list_config *l = &cfg->lists[cfg->list_count++];
+	r->lists = grown;
+	struct list_config *l = &r->lists[r->list_count++];
 	memset(l, 0, sizeof(*l));
 	l->kind = kind;
 	l->line = ld->line;
-	l->name = strndup(name, len);
+	l->name = strdup(clean);
 	l->weight = kind == LIST_DNSWL ? -1 : 1;
-	l->checks = CHECK_SENDER;
+	l->checks = SOURCE_SENDER;
 	codes_default(&l->codes);
 	ld->list = l;
 	ld->section_kind = SECTION_LIST;
@@ -586,12 +576,12 @@ static void begin_list(struct loader *ld, enum list_kind kind, const char *name,
 /* loader_begin_section - called by the line reader for each "[...]" header. */
 void loader_begin_section(struct loader *ld, const char *name, size_t len)
 {
-	static const char *const singletons[] = { NULL, "server", "dns", "cache", "policy" };
+	static const char *const singletons[] = { NULL, "server", "dns", "cache", "policy", "http" };
 	static const char *const lists[] = { "dnsbl", "dnswl", "rhsbl", "list" };
 
 	ld->section_ok = true;
 	ld->list = NULL;
-	for (int s = SECTION_SERVER; s <= SECTION_POLICY; s++) {
+	for (int s = SECTION_SERVER; s < SECTION_LIST; s++) {
 		if (strlen(singletons[s]) == len && memcmp(singletons[s], name, len) == 0) {
 			ld->section_kind = (enum section_kind)s;
 			if (ld->section_line[s] == 0)
@@ -609,130 +599,4 @@ void loader_begin_section(struct loader *ld, const char *name, size_t len)
 	}
 	loader_error(ld, ld->line, "unknown section [%.*s]", (int)(len > 60 ? 60 : len), name);
 	ld->section_ok = false;
-}
-
-/* list_file_error - report a bad line of a local list file as FILE:LINE. */
-static void list_file_error(void *ctx, unsigned line, const char *message)
-{
-	struct loader *ld = ctx;
-	char full[1200];
-
-	snprintf(full, sizeof(full), "%s:%u: %s", ld->list->file, line, message);
-	ld->errors++;
-	ld->on_error(ld->ctx, full);
-}
-
-/* load_local_list - read a [list] file into its CIDR set. */
-static void load_local_list(struct loader *ld, struct list_config *l);
-
-/*
- * resolve_relative - a relative list file is taken relative to the configuration
- * file's directory, so that a configuration and its lists can move together.
- */
-static void resolve_relative(struct loader *ld, struct list_config *l)
-{
-	const char *slash = strrchr(ld->name, '/');
-	char *joined;
-
-	if (l->file[0] == '/' || slash == NULL)
-		return;
-	size_t dir_len = (size_t)(slash - ld->name);
-	joined = malloc(dir_len + 1 + strlen(l->file) + 1);
-	if (joined == NULL)
-		return;
-	sprintf(joined, "%.*s/%s", (int)dir_len, ld->name, l->file);
-	free(l->file);
-	l->file = joined;
-}
-
-/* finish_list - checks of one list section that need all its keys. */
-static void finish_list(struct loader *ld, struct list_config *l)
-{
-	if (l->kind == LIST_LOCAL) {
-		if (l->file == NULL) {
-			loader_error(ld, l->line, "[list %s] needs file = PATH", l->name);
-			return;
-		}
-		resolve_relative(ld, l);
-		ld->list = l;
-		load_local_list(ld, l);
-	}
-}
-
-/* loader_finish - checks that need the whole file. */
-void loader_finish(struct loader *ld)
-{
-	struct config *cfg = ld->cfg;
-	unsigned server_line = ld->section_line[SECTION_SERVER] ? ld->section_line[SECTION_SERVER] : 1;
-	unsigned policy_line = ld->section_line[SECTION_POLICY] ? ld->section_line[SECTION_POLICY] : 1;
-	const char *err = NULL;
-
-	if (cfg->listen_count == 0 && getenv("LISTEN_FDS") == NULL)
-		loader_error(ld, server_line, "[server] needs at least one listen = ...");
-	if (cfg->min_ttl_ms > cfg->max_ttl_ms)
-		loader_error(ld, ld->section_line[SECTION_CACHE], "min_ttl is larger than max_ttl");
-	if (cfg->allow == NULL) {
-		cfg->allow = cidr_set_new();
-		if (cfg->allow == NULL ||
-		    !cidr_set_parse_list(cfg->allow, "127.0.0.0/8 ::1", 15, &err, NULL, NULL))
-			loader_error(ld, server_line, "out of memory");
-		else
-			cidr_set_finish(cfg->allow);
-	}
-	if (cfg->text == NULL) {
-		static const char default_text[] =
-			"Your host [$client_address] is blacklisted by $rbl_domain"
-			"${rbl_reason?: $rbl_reason}. See $help_url or send your questions to $contact";
-		if (!compile(default_text, &cfg->text, &cfg->text_source, &err))
-			loader_error(ld, policy_line, "default text: %s", err);
-	}
-	if (cfg->text != NULL && template_uses(cfg->text, "contact") && cfg->contact == NULL)
-		loader_error(ld, policy_line, "the reply text uses $contact: set contact = ADDRESS");
-	if (cfg->text != NULL && template_uses(cfg->text, "help_url") && cfg->help_url == NULL)
-		loader_error(ld, policy_line, "the reply text uses $help_url: set help_url = URL");
-	if (cfg->allowlist_threshold >= cfg->threshold)
-		loader_error(ld, policy_line, "allowlist_threshold must be below threshold");
-	for (size_t i = 0; i < cfg->list_count; i++)
-		finish_list(ld, &cfg->lists[i]);
-}
-
-/* load_local_list - read the file now so that -t and SIGHUP see its errors. */
-static void load_local_list(struct loader *ld, struct list_config *l)
-{
-	FILE *f = fopen(l->file, "rb");
-	char *text = NULL;
-	size_t cap = 0, len = 0;
-
-	if (f == NULL) {
-		loader_error(ld, l->line, "[list %s] cannot open %s: %s", l->name, l->file,
-			     strerror(errno));
-		return;
-	}
-	for (;;) {
-		if (len == cap) {
-			size_t ncap = cap ? cap * 2 : 65536;
-			char *grown = ncap > (1u << 30) ? NULL : realloc(text, ncap);
-			if (grown == NULL) {
-				loader_error(ld, l->line, "[list %s] %s is too large", l->name, l->file);
-				fclose(f);
-				free(text);
-				return;
-			}
-			text = grown, cap = ncap;
-		}
-		size_t n = fread(text + len, 1, cap - len, f);
-		len += n;
-		if (n == 0)
-			break;
-	}
-	if (ferror(f))
-		loader_error(ld, l->line, "[list %s] cannot read %s: %s", l->name, l->file,
-			     strerror(errno));
-	fclose(f);
-	l->set = cidr_set_new();
-	if (l->set == NULL || cidr_set_load_text(l->set, text, len, list_file_error, ld) < 0)
-		loader_error(ld, l->line, "[list %s] out of memory", l->name);
-	else
-		cidr_set_finish(l->set);
-	free(text);
 }

@@ -16,7 +16,7 @@
 
 #include "addr.h"
 #include "log.h"
-#include "policy.h"
+#include "engine.h"
 #include "server_internal.h"
 #include "stats.h"
 #include "text.h"
@@ -57,7 +57,7 @@ static void conn_close(struct conn *c)
 	if (c->closing)
 		return;
 	c->closing = true;
-	/* Replies still waiting for lookups are orphaned: the policy's callback frees them. */
+	/* Replies still waiting for lookups are orphaned: the engine's callback frees them. */
 	for (struct reply_slot *r = c->queue_head, *next; r != NULL; r = next) {
 		next = r->next;
 		if (r->ready)
@@ -184,7 +184,7 @@ static bool flush_ready(struct conn *c)
 	return true;
 }
 
-/* reply_ready - the policy finished a lookup: send it in its turn. */
+/* reply_ready - the engine finished a lookup: send it in its turn. */
 static void reply_ready(struct reply_slot *slot)
 {
 	struct conn *c = slot->owner;
@@ -228,10 +228,10 @@ static bool answer(struct conn *c)
 	slot->owner = c;
 	slot->ready = false;
 	slot->next = NULL;
-	enum policy_outcome outcome = policy_decide(srv->policy, &srv->scratch, slot, reply_ready);
-	if (outcome == POLICY_ANSWERED && c->queue_head == NULL)
+	enum engine_outcome outcome = engine_decide(srv->engine, &srv->scratch, slot, reply_ready);
+	if (outcome == ENGINE_ANSWERED && c->queue_head == NULL)
 		return append_reply(c, slot->text, slot->len);
-	slot->ready = outcome == POLICY_ANSWERED;
+	slot->ready = outcome == ENGINE_ANSWERED;
 	c->spare = NULL;
 	if (c->queue_tail)
 		c->queue_tail->next = slot;

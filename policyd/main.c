@@ -1,11 +1,11 @@
 /*
- * main - the policyd program: command line (spec section 2), start-up (load the
+ * main - the policyd program: command line (policyd(8)), start-up (load the
  * configuration, bind, drop privileges), signals (SIGHUP reload, SIGTERM/SIGINT
  * graceful exit, SIGUSR1 statistics) and the one-shot --check mode.
  *
- * Memory: main owns the current struct config; a reload loads a new one, hands it
- * to the server and frees the old one (nothing keeps pointers into it between
- * loop iterations, because every request is answered within its callback).
+ * Memory: main owns a reference to the current struct config; a reload loads a
+ * new one, hands it to the engine and the server, and drops the old reference
+ * (requests in flight keep their own until they are answered).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,10 +19,11 @@
 #include <uv.h>
 
 #include "build_config.h"
-#include "check.h"
 #include "config.h"
+#include "engine.h"
+#include "explain.h"
 #include "log.h"
-#include "policy.h"
+#include "engine.h"
 #include "server.h"
 #include "stats.h"
 
@@ -33,7 +34,7 @@ struct daemon {
 	uv_loop_t *loop;
 	const char *config_path;
 	struct config *cfg;
-	struct policy *policy;
+	struct engine *engine;
 	struct server *srv;
 	bool debug;
 	uv_signal_t sig_hup, sig_term, sig_int, sig_usr1;
@@ -42,18 +43,40 @@ struct daemon {
 	int exit_code;
 };
 
-/* print_error - config errors go to stderr as they are (-t, start-up). */
+/* Warnings of the configuration loaded at start, logged again once logging is set up. */
+#define START_WARNINGS_MAX 16
+static char *start_warnings[START_WARNINGS_MAX];
+static size_t start_warning_count;
+
+/* print_error - config errors and warnings go to stderr as they are (-t, start-up). */
 static void print_error(void *ctx, const char *message)
 {
 	(void)ctx;
 	fprintf(stderr, "%s\n", message);
+	if (strstr(message, ": warning: ") != NULL && start_warning_count < START_WARNINGS_MAX)
+		start_warnings[start_warning_count++] = strdup(message);
 }
 
-/* log_config_error - during a reload, errors go to the log. */
+/* log_start_warnings - the loader's warnings into the configured log (when shown), then freed. */
+static void log_start_warnings(bool show)
+{
+	for (size_t i = 0; i < start_warning_count; i++) {
+		if (start_warnings[i] != NULL && show)
+			log_warn("%s", start_warnings[i]);
+		free(start_warnings[i]);
+		start_warnings[i] = NULL;
+	}
+	start_warning_count = 0;
+}
+
+/* log_config_error - during start-up and reloads, errors and warnings go to the log. */
 static void log_config_error(void *ctx, const char *message)
 {
 	(void)ctx;
-	log_error("%s", message);
+	if (strstr(message, ": warning: ") != NULL)
+		log_warn("%s", message);
+	else
+		log_error("%s", message);
 }
 
 /* apply_logging - the configured target and level; -d forces debug on stderr. */
@@ -74,9 +97,13 @@ static void reload(struct daemon *d)
 		log_error("reload failed: keeping the previous configuration");
 		return;
 	}
+	if (!engine_set_config(d->engine, next)) {
+		log_error("reload failed: keeping the previous configuration");
+		config_unref(next);
+		return;
+	}
 	if (!config_listen_equal(d->cfg, next))
 		log_warn("reload: listen addresses changed; they take effect after a restart");
-	policy_set_config(d->policy, next);
 	server_set_config(d->srv, next);
 	config_unref(d->cfg);
 	d->cfg = next;
@@ -124,7 +151,7 @@ static void on_signal(uv_signal_t *h, int signum)
 		break;
 	case SIGUSR1:
 		stats_log(server_connection_count(d->srv));
-		policy_log_stats(d->policy);
+		engine_log_stats(d->engine);
 		break;
 	default:
 		begin_shutdown(d, signum);
@@ -137,14 +164,18 @@ static void on_stats_timer(uv_timer_t *t)
 {
 	struct daemon *d = t->data;
 	stats_log(server_connection_count(d->srv));
-	policy_log_stats(d->policy);
+	engine_log_stats(d->engine);
 }
 
 /* drop_privileges - after binding: become [server] user when started as root. */
 static bool drop_privileges(const struct config *cfg)
 {
-	if (cfg->user == NULL)
+	if (cfg->user == NULL) {
+		if (geteuid() == 0)
+			log_warn("running as root: set [server] user = policyd (a system user) so "
+				 "that a flaw in policyd cannot become root");
 		return true;
+	}
 	if (geteuid() != 0) {
 		log_debug("not running as root: user = %s needs no change", cfg->user);
 		return true;
@@ -203,12 +234,13 @@ static int run_daemon(struct daemon *d)
 {
 	d->loop = uv_default_loop();
 	apply_logging(d);
+	log_start_warnings(!d->debug && d->cfg->log == LOG_TO_SYSLOG);
 	raise_fd_limit(d->cfg);
-	d->policy = policy_new(d->loop, d->cfg);
-	if (d->policy == NULL)
+	d->engine = engine_new(d->loop, d->cfg);
+	if (d->engine == NULL)
 		d->srv = NULL;
 	else
-		d->srv = server_new(d->loop, d->cfg, d->policy);
+		d->srv = server_new(d->loop, d->cfg, d->engine);
 	if (d->srv == NULL || !drop_privileges(d->cfg) || server_start(d->srv) != 0) {
 		log_error("start-up failed");
 		return 1;
@@ -224,7 +256,7 @@ static int run_daemon(struct daemon *d)
 	uv_unref((uv_handle_t *)&d->stats_timer);
 	log_info("policyd %s started with %s", POLICYD_VERSION, d->config_path);
 	uv_run(d->loop, UV_RUN_DEFAULT);
-	policy_free(d->policy);
+	engine_free(d->engine);
 	/* uv_stop only leaves uv_run: run again so close callbacks fire (traps.md). */
 	uv_walk(d->loop, close_handle, NULL);
 	uv_run(d->loop, UV_RUN_DEFAULT);
@@ -233,12 +265,12 @@ static int run_daemon(struct daemon *d)
 	return d->exit_code;
 }
 
-/* usage - the synopsis of spec section 2. */
+/* usage - the synopsis of policyd(8). */
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: policyd [-c FILE] [-t] [-d] [-V]\n"
 		   "       policyd [-c FILE] --check ADDRESS [--sender ADDR] [--helo NAME]"
-		   " [--client-name NAME]\n"
+		   " [--client-name NAME] [--recipient ADDR]\n"
 		   "  -c FILE   configuration (default %s)\n"
 		   "  -t        check the configuration and exit\n"
 		   "  -d        debug logging to stderr\n"
@@ -249,17 +281,18 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_CHECK = 256, OPT_SENDER, OPT_HELO, OPT_CLIENT_NAME };
+	enum { OPT_CHECK = 256, OPT_SENDER, OPT_HELO, OPT_CLIENT_NAME, OPT_RECIPIENT };
 	static const struct option options[] = {
 		{ "check", required_argument, NULL, OPT_CHECK },
 		{ "sender", required_argument, NULL, OPT_SENDER },
 		{ "helo", required_argument, NULL, OPT_HELO },
 		{ "client-name", required_argument, NULL, OPT_CLIENT_NAME },
+		{ "recipient", required_argument, NULL, OPT_RECIPIENT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct daemon d = { .config_path = POLICYD_DEFAULT_CONFIG };
-	struct check_request check = { 0 };
+	struct explain_request check = { 0 };
 	bool test_only = false;
 	int opt;
 
@@ -274,6 +307,7 @@ int main(int argc, char **argv)
 		case OPT_SENDER: check.sender = optarg; break;
 		case OPT_HELO: check.helo = optarg; break;
 		case OPT_CLIENT_NAME: check.client_name = optarg; break;
+		case OPT_RECIPIENT: check.recipient = optarg; break;
 		default: usage(stderr); return check.address ? 2 : 1;
 		}
 	}
@@ -285,13 +319,15 @@ int main(int argc, char **argv)
 	d.cfg = config_load(d.config_path, print_error, NULL);
 	if (d.cfg == NULL)
 		return check.address ? 2 : 1;
+	if (test_only || check.address != NULL)
+		log_start_warnings(false);
 	if (test_only) {
 		printf("policyd: configuration OK\n");
 		config_unref(d.cfg);
 		return 0;
 	}
 	if (check.address != NULL) {
-		int rc = check_run(d.cfg, &check, d.debug);
+		int rc = explain_run(d.cfg, &check, d.debug);
 		config_unref(d.cfg);
 		return rc;
 	}

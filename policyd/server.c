@@ -202,7 +202,7 @@ static bool bind_configured(struct server *srv)
 }
 
 /* server_new - create the listeners without accepting yet. */
-struct server *server_new(uv_loop_t *loop, const struct config *cfg, struct policy *policy)
+struct server *server_new(uv_loop_t *loop, const struct config *cfg, struct engine *engine)
 {
 	struct server *srv = calloc(1, sizeof(*srv));
 	int activated;
@@ -211,7 +211,7 @@ struct server *server_new(uv_loop_t *loop, const struct config *cfg, struct poli
 		return NULL;
 	srv->loop = loop;
 	srv->cfg = cfg;
-	srv->policy = policy;
+	srv->engine = engine;
 	activated = take_activated(srv);
 	if (activated < 0 || (activated == 0 && !bind_configured(srv))) {
 		server_shutdown(srv, NULL, NULL);

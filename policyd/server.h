@@ -18,13 +18,13 @@
 
 struct server;
 
-struct policy;
+struct engine;
 
 /*
  * server_new - bind every listener of cfg (or take systemd's sockets); NULL on
- * error. Requests are decided by policy, which the caller owns.
+ * error. Requests are decided by the engine, which the caller owns.
  */
-struct server *server_new(uv_loop_t *loop, const struct config *cfg, struct policy *policy);
+struct server *server_new(uv_loop_t *loop, const struct config *cfg, struct engine *engine);
 
 /* server_set_config - use cfg from now on (reload). Listeners stay as they are. */
 void server_set_config(struct server *srv, const struct config *cfg);

@@ -10,7 +10,7 @@
 #include <uv.h>
 
 #include "addr.h"
-#include "policy.h"
+#include "engine.h"
 #include "request.h"
 #include "server.h"
 
@@ -44,7 +44,7 @@ struct conn {
 
 	struct reply_slot *queue_head, *queue_tail; /* replies waiting for lookups, in order */
 	unsigned queued;
-	struct reply_slot *spare; /* handed to the policy; kept while answers come at once */
+	struct reply_slot *spare; /* handed to the engine; kept while answers come at once */
 
 	char *out;                /* replies waiting to be written */
 	size_t out_len, out_cap;
@@ -62,7 +62,7 @@ struct conn {
 struct server {
 	uv_loop_t *loop;
 	const struct config *cfg;
-	struct policy *policy;
+	struct engine *engine;
 	struct listener *listeners;
 	size_t listener_count;
 	struct conn *conns;        /* open connections */

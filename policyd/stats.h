@@ -16,6 +16,7 @@ struct stats {
 	uint64_t replies_dunno;
 	uint64_t replies_refused;      /* reject, defer, warn or prepend */
 	uint64_t replies_on_error;     /* answered with on_error after a timeout or failure */
+	uint64_t replies_exempt;       /* DUNNO because the recipient is exempt (counted in dunno) */
 	uint64_t dns_queries;
 	uint64_t dns_failures;         /* SERVFAIL, timeouts and unusable answers */
 	uint64_t list_errors;          /* error answers such as 127.255.255.254 */

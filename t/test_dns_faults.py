@@ -313,7 +313,8 @@ def test_late_answers():
         t.ok(alive(d), "the daemon is alive after late answers", log_tail(d, since))
         # The late answer must not have been turned into a decision for someone else.
         log = d.log()[since:]
-        t.ok("reject: client=[198.51.100.60]" not in log and "reject: client=[198.51.100.61]" not in log,
+        t.ok(not any("reject:" in line and ("[198.51.100.60]" in line or "[198.51.100.61]" in line)
+                     for line in log.splitlines()),
              "the late answers produced no refusal in the log", log[-1500:])
 
 

@@ -76,10 +76,13 @@ def daemon(r, lists, policy="", disabled=(), local=None):
     return d
 
 
-def reject_text(addr, zone, reason, help_url=None):
+def reject_text(addr, zone, reason, help_url=None, listed=None):
+    """The default reply: `listed` names what is listed ("sender domain x"); the host by default."""
     help_url = help_url or HELP + addr
+    listed = listed or f"host [{addr}]"
+    zone = "this site" if zone == "local" else zone
     return (
-        f"action=REJECT 5.7.1 Your host [{addr}] is blacklisted by {zone}: {reason}. "
+        f"action=REJECT 5.7.1 Your {listed} is blacklisted by {zone}: {reason}. "
         f"See {help_url} or send your questions to {CONTACT}"
     )
 
@@ -178,10 +181,12 @@ def test_rhsbl():
     with Rbldnsd(ZONES) as r:
         with daemon(r, [("rhsbl", "dbl.test", "check = sender, helo\ncodes = 127.0.1.[2..99]")]) as d:
             rep = d.ask(request("192.0.2.200", sender="joe@bad.example"))
-            t.eq(rep, reject_text("192.0.2.200", "dbl.test", "Spam domain"), "RHSBL: sender domain listed: REJECT")
+            t.eq(rep, reject_text("192.0.2.200", "dbl.test", "Spam domain", listed="sender domain bad.example"),
+                 "RHSBL: sender domain listed: REJECT naming the sender domain, not the host")
             t.eq(wait_count(r, "bad.example.dbl.test", "A", 1), 1, "... the sender domain was queried as bad.example.dbl.test")
             rep = d.ask(request("192.0.2.201", sender="joe@clean.example", helo_name="bad-helo.example"))
-            t.eq(rep, reject_text("192.0.2.201", "dbl.test", "Spam domain"), "RHSBL: helo name listed: REJECT")
+            t.eq(rep, reject_text("192.0.2.201", "dbl.test", "Spam domain", listed="HELO name bad-helo.example"),
+                 "RHSBL: helo name listed: REJECT naming the HELO name")
             t.eq(
                 d.ask(request("192.0.2.202", sender="joe@clean.example", helo_name="mail.clean.example")),
                 "action=DUNNO",
@@ -189,7 +194,7 @@ def test_rhsbl():
             )
             t.eq(
                 d.ask(request("192.0.2.203", sender="joe@BAD.Example.", helo_name="vm")),
-                reject_text("192.0.2.203", "dbl.test", "Spam domain"),
+                reject_text("192.0.2.203", "dbl.test", "Spam domain", listed="sender domain bad.example"),
                 "RHSBL: the sender domain is matched case-insensitively, trailing dot removed",
             )
         with daemon(r, [("rhsbl", "dbl.test", "check = helo\ncodes = 127.0.1.[2..99]")]) as d:
@@ -202,7 +207,7 @@ def test_rhsbl():
             time.sleep(0.2)
             t.eq(r.count("bad.example.dbl.test") - before, 0, "... and the sender domain is not queried")
             rep = d.ask(request("192.0.2.205", sender="joe@clean.example", helo_name="bad-helo.example"))
-            t.ok(rep.startswith("action=REJECT 5.7.1 Your host [192.0.2.205] is blacklisted by dbl.test"),
+            t.ok(rep.startswith("action=REJECT 5.7.1 Your HELO name bad-helo.example is blacklisted by dbl.test"),
                  "RHSBL check = helo: a listed helo: REJECT", rep)
 
 
@@ -217,7 +222,7 @@ def test_local_with_dns():
             reject_text("192.0.2.80", "local", "Listed by the local policy of example.org"),
             "local list (weight 10) and DNS list both hit: REJECT naming the list with the largest weight",
         )
-        line = d.wait_log(r"reject: client=\[192\.0\.2\.80\][^\n]*").group(0)
+        line = d.wait_log(r"reject: client=[^\[\s]*\[192\.0\.2\.80\][^\n]*").group(0)
         t.ok(re.search(r"lists=\S*local", line) and re.search(r"lists=\S*bl\.test\(127\.0\.0\.2\)", line)
              and "score=11" in line, "the decision log names both lists, score 11", line)
         t.eq(

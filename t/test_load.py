@@ -40,8 +40,10 @@ DUNNO = "action=DUNNO"
 
 
 def reject(addr, zone, reason):
+    """The default reply; the site's own list (zone "local") is named "this site"."""
+    by = "this site" if zone == "local" else zone
     return (
-        f"action=REJECT 5.7.1 Your host [{addr}] is blacklisted by {zone}: {reason}. "
+        f"action=REJECT 5.7.1 Your host [{addr}] is blacklisted by {by}: {reason}. "
         f"See {HELP}{addr} or send your questions to {CONTACT}"
     )
 

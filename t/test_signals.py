@@ -140,7 +140,7 @@ def test_socket_activation():
     unix.bind(path)
     unix.listen(16)
     with open(d.config, "w") as f:
-        f.write("[server]\nlog = stderr\nlog_level = debug\n[policy]\nhelp_url = x\ncontact = y\n")
+        f.write("[server]\nlog = stderr\nlog_level = debug\n[policy]\nhelp_url = x\ncontact = y@example.net\n")
     env = dict(os.environ, LISTEN_FDS="2")
     d.logf = logf = open(d.log_path, "ab")
 

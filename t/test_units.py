@@ -230,7 +230,7 @@ def config_tables():
         tables[name] = [
             (k, kind, field, int(lo), int(hi))
             for k, kind, field, lo, hi in re.findall(
-                r'\{ "([a-z_0-9]+)", (V_\w+), (?:CFG|LST)?\(?(\w+)\)?, (-?\d+), (-?\d+),', body)]
+                r'\{ "([a-z_0-9]+)", (V_\w+), (?:CFG|LST|RUL)?\(?(\w+)\)?, (-?\d+), (-?\d+),', body)]
     choices = re.findall(r"choices\[\] = \{(.*?)\};", src, re.S)
     words = [w for c in choices for w in re.findall(r'"([a-z_]+)"', c)]
     sections = re.findall(r'"([a-z]+)"', " ".join(
@@ -242,7 +242,7 @@ def config_defaults():
     """{field: value text} from set_defaults() in policyd/config.c."""
     src = read(os.path.join(SRC, "policyd", "config.c"))
     body = re.search(r"static void set_defaults\(struct config \*cfg\)\s*\{(.*?)\n\}", src, re.S)
-    return dict(re.findall(r"cfg->(\w+) = ([^;]+);", body.group(1))) if body else {}
+    return dict(re.findall(r"(?:cfg|r)->(\w+) = ([^;]+);", body.group(1))) if body else {}
 
 
 def duration_ms(text):
@@ -257,7 +257,7 @@ def duration_ms(text):
 
 SECTION_OF_TABLE = {
     "server": "[server] SECTION", "dns": "[dns] SECTION", "cache": "[cache] SECTION",
-    "policy": "[policy] SECTION", "list": "LIST SECTIONS",
+    "policy": "[policy] SECTION", "http": "[http] SECTION", "list": "LIST SECTIONS",
 }
 
 
@@ -281,9 +281,10 @@ def test_keys():
             if kind == "V_LONG" and f"{lo} to {hi}" not in text:
                 problems.append(f"limits '{lo} to {hi}' not in: {text}")
             if kind == "V_DURATION":
-                m = re.search(r"\b0 to (\d+(?:ms|s|m|h| days?))", text)
-                if not m or duration_ms(m.group(1)) != hi:
-                    problems.append(f"upper limit {hi} ms not stated as '0 to ...' in: {text}")
+                m = re.search(r"\b(\d+(?:ms|s|m|h| days?)?) to (\d+(?:ms|s|m|h| days?))", text)
+                low = m and (0 if m.group(1) == "0" else duration_ms(m.group(1)))
+                if not m or duration_ms(m.group(2)) != hi or low != lo:
+                    problems.append(f"limits {lo} to {hi} ms not stated as 'LOW to HIGH' in: {text}")
             if field in defaults and kind in ("V_LONG", "V_DURATION", "V_BOOL"):
                 want = defaults[field].strip()
                 m = re.search(r"Defaults?: (.*?)(?:\.\s|\.$|$)", text)

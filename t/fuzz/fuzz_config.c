@@ -10,10 +10,11 @@
  *
  * Hermetic: LISTEN_FDS is set, so that a missing listen line is not the only
  * error. The loader reads local [list] files named in the input: this target is
- * linked with -Wl,--wrap=fopen64 (see meson.build), and the wrapper below lets it
- * read only regular files of at most 1 MiB outside /proc, /sys and /dev (as root,
- * /proc/kmsg would block and a device could be endless), never write, and records
- * each path so that messages about list files can be checked. Users and groups named in the
+ * linked with -Wl,--wrap=open64 (see meson.build), and the wrapper below lets it
+ * open only regular files of at most 1 MiB outside /proc, /sys and /dev, never
+ * for writing, and records each path so that messages about list files can be
+ * checked. (The loader itself refuses FIFOs and devices; the wrapper keeps the
+ * fuzzer off the machine's files all the same.) Users and groups named in the
  * input are looked up in /etc/passwd and /etc/group, read only.
  */
 #include "fuzz.h"
@@ -23,26 +24,30 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <fcntl.h>
+#include <stdarg.h>
+
 #include "config.h"
+#include "decision.h"
+#include "reply.h"
 #include "request.h"
-#include "verdict.h"
 
 #define CONFIG_NAME "fuzz.ini"
 #define MAX_OPENED 16
 
-FILE *__real_fopen64(const char *path, const char *mode);
-FILE *__wrap_fopen64(const char *path, const char *mode);
+int __real_open64(const char *path, int flags, ...);
+int __wrap_open64(const char *path, int flags, ...);
 
 /* Paths the loader opened during this input, for the message check. */
 static char opened[MAX_OPENED][4096];
 static size_t opened_count;
 
-/* __wrap_fopen64 - the loader's fopen: read-only, regular files, at most 1 MiB. */
-FILE *__wrap_fopen64(const char *path, const char *mode)
+/* __wrap_open64 - the loader's open: read-only, regular files, at most 1 MiB. */
+int __wrap_open64(const char *path, int flags, ...)
 {
 	struct stat st;
 
-	FUZZ_CHECK(mode[0] == 'r' && strchr(mode, '+') == NULL);
+	FUZZ_CHECK((flags & O_ACCMODE) == O_RDONLY && !(flags & O_CREAT));
 	if (opened_count < MAX_OPENED)
 		snprintf(opened[opened_count], sizeof(opened[0]), "%s", path);
 	opened_count++;
@@ -54,9 +59,9 @@ FILE *__wrap_fopen64(const char *path, const char *mode)
 	free(real);
 	if (!allowed) {
 		errno = EACCES;
-		return NULL;
+		return -1;
 	}
-	return __real_fopen64(path, mode);
+	return __real_open64(path, flags);
 }
 
 static size_t input_lines;
@@ -111,7 +116,7 @@ static const char fixture[] = "request=smtpd_access_policy\n"
 			      "\n";
 
 static struct request req;
-static struct verdict verdict;
+static struct decision decision;
 
 /* check_reply - "action=" + one line of printable ASCII + "\n\n", never an empty action. */
 static void check_reply(const char *out, size_t n)
@@ -125,29 +130,38 @@ static void check_reply(const char *out, size_t n)
 	FUZZ_CHECK(strspn(out + 7, "0123456789") < n - 9);
 }
 
-/* exercise - use a config that loaded as the daemon would. */
+/* exercise - use a config that loaded as the daemon would: every list hits. */
 static void exercise(struct config *cfg)
 {
 	static const uint8_t code[4] = { 127, 0, 0, 2 };
 	static const char text[] = "Listed \x01 by \xff the fuzzer";
-	const struct reason reason = reason_plain(text, sizeof(text) - 1);
-	char out[1024];
+	const struct rules *r = &cfg->rules;
+	char out[REPLY_MAX], line[1024];
 
-	FUZZ_CHECK(cfg->text != NULL && cfg->allow != NULL);
-	FUZZ_CHECK(cfg->allowlist_threshold < cfg->threshold);
+	FUZZ_CHECK(r->text != NULL && cfg->allow != NULL);
+	FUZZ_CHECK(r->allowlist_threshold < r->threshold && r->threshold >= 1);
 	FUZZ_CHECK(cfg->min_ttl_ms <= cfg->max_ttl_ms);
 	FUZZ_CHECK(config_lists_equal(cfg, cfg));
 	FUZZ_CHECK(config_listen_equal(cfg, cfg));
-	memset(&verdict, 0, sizeof(verdict));
-	for (size_t i = 0; i < cfg->list_count; i++) {
-		const struct list_config *l = &cfg->lists[i];
+	decision_begin(&decision, r, &req);
+	for (size_t i = 0; i < r->list_count; i++) {
+		const struct list_config *l = &r->lists[i];
 		FUZZ_CHECK(l->name != NULL && l->name[0] != '\0');
-		FUZZ_CHECK(l->kind != LIST_LOCAL || l->set != NULL);
-		if (l->weight > 0)
-			verdict_add(&verdict, l, code, l->kind == LIST_LOCAL ? NULL : &reason);
+		FUZZ_CHECK(l->kind != LIST_LOCAL || l->set != NULL || l->names != NULL);
+		if (l->weight > 0 && l->kind != LIST_LOCAL) {
+			struct hit h = { .list = l, .weight = l->weight, .what = "192.0.2.10",
+					 .what_len = 10, .txt = true };
+			memcpy(h.code, code, 4);
+			h.reason = reason_plain(text, sizeof(text) - 1);
+			verdict_add(&decision.verdict, &h);
+		}
 	}
-	if (verdict.hit_count > 0 && verdict_refused(cfg, &verdict))
-		check_reply(out, verdict_render(cfg, &req, &verdict, out, sizeof(out)));
+	decision.tier = score_tier(r, decision.verdict.score);
+	if (tier_refuses(decision.tier))
+		check_reply(out, reply_render(r, &req, &decision.verdict, decision.tier,
+					      reply_budget(&req), out, sizeof(out)));
+	size_t n = decision_describe(&decision, &req, "reject", false, NULL, line, sizeof(line));
+	FUZZ_CHECK(n == strlen(line) && strchr(line, '\n') == NULL);
 	struct config *again = config_ref(cfg);
 	FUZZ_CHECK(again == cfg && cfg->refs == 2);
 	config_unref(again);

@@ -1,23 +1,25 @@
 /*
- * fuzz_dns_answer - what policyd does with DNS answers: A records classified and
- * filtered (codes_classify, codes_match, as lookup.c's take_answers does), TXT
- * bytes rendered into the reply through the real path (verdict_add,
- * verdict_render with a loaded configuration), and the raw reply packet run
- * through resolver.c's own parse_a / parse_txt (udns's dns_parse_a4 /
- * dns_parse_txt plus resolver.c's checks) and deliver(), reached the way udns's
- * receive path reaches them.
+ * fuzz_dns_answer - what policyd does with DNS answers, through the daemon's own
+ * functions: A records taken by codes_take (what keyjob.c calls), packed with TXT
+ * bytes into a cached result (result_build, with the reasons table that cuts the
+ * key's own text out of a TXT), read back into a decision (decision_add) and
+ * rendered into the reply (reply_render) with a loaded configuration; and the raw
+ * reply packet run through resolver.c's own parse_a / parse_txt (udns's
+ * dns_parse_a4 / dns_parse_txt plus resolver.c's checks) and deliver(), reached
+ * the way udns's receive path reaches them.
  *
  * Input: byte 0 chooses the configuration (reject, defer, warn, prepend, each
  * with its own template), the request (a Postfix fixture or one with long,
  * dirty attributes) and how many lists hit; the rest is read three ways: as
  * 4-byte A answers, as TXT bytes (the reason), and as a DNS reply packet.
  *
- * Invariants: the classification of spec section 5 (127/8 only, 127.255.255/24
- * refused); codes_match as the filters say; a reply is "action=" + one line of
+ * Invariants: the classification of policyd.ini(5) (127/8 only, 127.255.255/24
+ * refused); the filters match what they say; a reply is "action=" + one line of
  * printable ASCII + "\n\n", never empty nor digits only, and its text after the
- * action prefix is at most 400 bytes; a udns result keeps its strings inside its
- * own block (udns is not instrumented: see inside_block), every callback is
- * called once, and results are freed.
+ * action prefix is at most 400 bytes; the log line is one line; every result and
+ * every interned reason is freed again; a udns result keeps its strings inside
+ * its own block (udns is not instrumented: see inside_block), and every callback
+ * is called once.
  */
 #include "fuzz.h"
 
@@ -28,8 +30,10 @@
 
 #include "codes.h"
 #include "config.h"
+#include "decision.h"
+#include "reply.h"
 #include "request.h"
-#include "verdict.h"
+#include "result.h"
 
 /*
  * The unit under test, statics included: parse_a, parse_txt, map_status and
@@ -38,8 +42,6 @@
  */
 #include "resolver.c"
 
-#define REPLY_TEXT_MAX 400
-#define REASON_MAX 2048 /* lookup.c keeps at most this much of a TXT record */
 
 /* One configuration per action; each has three DNS lists whose codes differ. */
 static const char *const config_texts[] = {
@@ -63,7 +65,8 @@ static const char *const config_texts[] = {
 
 	"[server]\nlisten = inet:127.0.0.1:10040\n"
 	"[policy]\naction = warn\ntext = $rbl_reason\n"
-	"[dnsbl x.test]\n[dnsbl y.test]\n[rhsbl z.test]\n",
+	"[dnsbl x.test]\ncodes = 127.0.0.[2..3]*3, 127.0.0.[10..11]*1\n[dnsbl y.test]\n"
+	"[rhsbl z.test]\n",
 
 	"[server]\nlisten = inet:127.0.0.1:10040\n"
 	"[policy]\naction = prepend\n"
@@ -78,6 +81,7 @@ static const char *const prefixes[] = {
 #define CONFIGS (sizeof(config_texts) / sizeof(config_texts[0]))
 
 static struct config *configs[CONFIGS];
+static struct reasons *reasons_table;
 
 /* Two requests: a real one and one whose attributes are long and dirty. */
 static const char fixture[] = "request=smtpd_access_policy\n"
@@ -95,10 +99,12 @@ static const char fixture[] = "request=smtpd_access_policy\n"
 static char hostile[12000];
 static struct request requests[2];
 
-/* on_config_error - the fixed configurations must load. */
+/* on_config_error - the fixed configurations must load (warnings, such as the resolver's, pass). */
 static void on_config_error(void *ctx, const char *message)
 {
 	(void)ctx;
+	if (strstr(message, ": warning: ") != NULL)
+		return;
 	fprintf(stderr, "fuzz_dns_answer: %s\n", message);
 	abort();
 }
@@ -130,16 +136,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		const char *text = config_texts[i];
 		configs[i] = config_load_text("fuzz-dns.ini", text, strlen(text), on_config_error,
 					      NULL);
-		FUZZ_CHECK(configs[i] != NULL && configs[i]->list_count == 3);
-		FUZZ_CHECK((size_t)configs[i]->action == i);
+		FUZZ_CHECK(configs[i] != NULL && configs[i]->rules.list_count == 3);
+		FUZZ_CHECK((size_t)configs[i]->rules.action == i);
 	}
+	reasons_table = reasons_new((const uint8_t *)"fuzz-dns-answer!");
 	request_parse(&requests[0], fixture, sizeof(fixture) - 1);
 	request_parse(&requests[1], hostile, make_hostile());
 	FUZZ_CHECK(requests[1].count == 5);
 	return 0;
 }
 
-/* check_reply - one clean line after "action=", within the limits of spec section 4. */
+/* check_reply - one clean line after "action=", within the limits of reply.h. */
 static void check_reply(const char *out, size_t n, const char *prefix)
 {
 	size_t plen = strlen(prefix);
@@ -157,7 +164,7 @@ static void check_reply(const char *out, size_t n, const char *prefix)
 	FUZZ_CHECK(text > 0 && text <= REPLY_TEXT_MAX);
 }
 
-/* classify_ref - spec section 5, said plainly. */
+/* classify_ref - the rule of policyd.ini(5), said plainly. */
 static enum codes_answer classify_ref(const uint8_t a[4])
 {
 	if (a[0] != 127)
@@ -181,6 +188,8 @@ static bool match_ref(size_t config, size_t list, const uint8_t a[4])
 		return is127 && a[3] >= 1 && a[3] <= 3;
 	case 2: /* 127.0.1.[2..99] */
 		return is127 && a[2] == 1 && a[3] >= 2 && a[3] <= 99;
+	case 6: /* 127.0.0.[2..3]*3, 127.0.0.[10..11]*1 */
+		return is127 && a[2] == 0 && ((a[3] >= 2 && a[3] <= 3) || (a[3] >= 10 && a[3] <= 11));
 	case 5: /* 127.0.0.[2;4;6..8] */
 		return is127 && a[2] == 0 && (a[3] == 2 || a[3] == 4 || (a[3] >= 6 && a[3] <= 8));
 	default: /* 127.0.0.[2..255] */
@@ -189,46 +198,84 @@ static bool match_ref(size_t config, size_t list, const uint8_t a[4])
 }
 
 /*
- * take_answers - as lookup.c does: any error answer spoils the whole answer;
- * otherwise the first answer inside the list's codes is the listing.
+ * take_answers - codes_take, the daemon's reading of an A answer, checked against
+ * the plain rules: any error answer spoils the whole answer; otherwise the
+ * answers inside the list's codes make it listed, the first of them its code.
  */
 static bool take_answers(size_t config, size_t list, const uint8_t (*addrs)[4], size_t count,
-			 uint8_t code[4])
+			 struct list_answer *out)
 {
-	const struct list_config *l = &configs[config]->lists[list];
+	const struct list_config *l = &configs[config]->rules.lists[list];
+	const uint8_t *error = NULL;
+	uint32_t mask = 0;
+	bool any_error = false, any_match = false;
 
 	for (size_t i = 0; i < count; i++) {
 		enum codes_answer c = codes_classify(addrs[i]);
 		FUZZ_CHECK(c == classify_ref(addrs[i]));
-		if (c != CODES_ANSWER_LISTING)
-			return false;
-	}
-	for (size_t i = 0; i < count; i++) {
+		any_error = any_error || c != CODES_ANSWER_LISTING;
 		bool m = codes_match(&l->codes, addrs[i]);
 		FUZZ_CHECK(m == match_ref(config, list, addrs[i]));
+		FUZZ_CHECK(m == (codes_match_mask(&l->codes, addrs[i]) != 0));
+		any_match = any_match || m;
+	}
+	*out = (struct list_answer){ .outcome = OUTCOME_NOT_LISTED };
+	switch (codes_take(&l->codes, addrs, count, out->code, &mask, &error)) {
+	case CODES_ERROR:
+		FUZZ_CHECK(any_error && error != NULL);
+		out->outcome = OUTCOME_ERROR_CODE;
+		return false;
+	case CODES_LISTED:
 		/* A filter never matches outside 127/8 nor an error code of 127.255.255/24. */
-		if (m) {
-			memcpy(code, addrs[i], 4);
-			return true;
-		}
+		FUZZ_CHECK(!any_error && any_match && mask != 0 && codes_match(&l->codes, out->code));
+		out->outcome = OUTCOME_LISTED;
+		out->mask = (uint16_t)mask;
+		out->ttl = 300;
+		return true;
+	case CODES_NOT_LISTED:
+		FUZZ_CHECK(!any_error && !any_match);
+		return false;
 	}
 	return false;
 }
 
-/* render - the lists that hit, each with its reason (or none), through verdict_render. */
-static void render(size_t config, size_t request, const uint8_t (*codes)[4],
-		   const struct reason *reasons, size_t hits)
+/*
+ * render - answers[i] for list i of the configuration (3 lists), packed into a
+ * result per key of the request as the key jobs do, read back by decision_add and
+ * rendered by reply_render; then everything is released, and the reasons table
+ * must be empty again.
+ */
+static void render(size_t config, size_t request, const struct list_answer *answers)
 {
-	static struct verdict v;
-	char out[1024];
+	static struct decision d;
+	const struct config *cfg = configs[config];
+	const struct request *req = &requests[request];
+	const bool usable[3] = { true, true, true };
+	struct result *results[KEYS_MAX] = { NULL };
+	char out[1024], line[1024];
 	size_t n;
 
-	memset(&v, 0, sizeof(v));
-	for (size_t i = 0; i < hits; i++)
-		verdict_add(&v, &configs[config]->lists[i % 3], codes[i],
-			    reasons ? &reasons[i] : NULL);
-	n = verdict_render(configs[config], &requests[request], &v, out, sizeof(out));
+	decision_begin(&d, &cfg->rules, req);
+	FUZZ_CHECK(d.kind == DECISION_CHECKED);
+	keys_derive(req, &d.client, decision_sources(&cfg->rules, usable), &d.keys);
+	for (unsigned k = 0; k < d.keys.count; k++) {
+		struct list_answer per_key[3];
+		for (size_t i = 0; i < 3; i++) {
+			per_key[i] = answers[i];
+			if (!decision_key_applies(&d, &cfg->rules.lists[i], k))
+				per_key[i] = (struct list_answer){ .outcome = OUTCOME_NOT_APPLICABLE };
+		}
+		results[k] = result_build(reasons_table, &d.keys.key[k], per_key, 3);
+		FUZZ_CHECK(results[k] != NULL);
+	}
+	decision_add(&d, &cfg->rules, results);
+	n = reply_render(&cfg->rules, req, &d.verdict, d.tier, reply_budget(req), out, sizeof(out));
 	check_reply(out, n, prefixes[config]);
+	n = decision_describe(&d, req, "reject", true, NULL, line, sizeof(line));
+	FUZZ_CHECK(n == strlen(line) && strchr(line, '\n') == NULL);
+	for (unsigned k = 0; k < d.keys.count; k++)
+		result_unref(results[k]);
+	FUZZ_CHECK(reasons_count(reasons_table) == 0);
 }
 
 /* As udns's receive path: the question matched to ours, NOERROR, some answers. */
@@ -282,14 +329,12 @@ struct answer_ctx {
 	unsigned calls;
 };
 
-/* on_a_answer - resolver_a_fn: as lookup.c's on_a, the answers decide a listing. */
+/* on_a_answer - resolver_a_fn: as keyjob.c's on_a, the answers decide a listing. */
 static void on_a_answer(void *arg, enum resolver_status status, const uint8_t (*addrs)[4],
 			size_t count, uint32_t ttl)
 {
 	struct answer_ctx *c = arg;
-	static const char text[] = "listed";
-	const struct reason reason = reason_plain(text, sizeof(text) - 1);
-	uint8_t code[1][4];
+	struct list_answer answers[3] = { { 0 } };
 
 	(void)ttl;
 	c->calls++;
@@ -299,28 +344,28 @@ static void on_a_answer(void *arg, enum resolver_status status, const uint8_t (*
 	}
 	FUZZ_CHECK(addrs != NULL && count > 0);
 	FUZZ_CHECK(count * 15 <= c->packet_size); /* an A record takes 15 bytes or more */
-	if (take_answers(c->config, 0, addrs, count, code[0]))
-		render(c->config, c->request, (const uint8_t(*)[4])code, &reason, 1);
+	for (size_t i = 0; i < 3; i++)
+		take_answers(c->config, i, addrs, count, &answers[i]);
+	render(c->config, c->request, answers);
 }
 
-/* on_txt_answer - resolver_txt_fn: as lookup.c's on_txt, the reason of a list that hit. */
+/* on_txt_answer - resolver_txt_fn: as keyjob.c's on_txt, the reason of lists that hit. */
 static void on_txt_answer(void *arg, enum resolver_status status, const char *txt, size_t len,
 			  uint32_t ttl)
 {
-	static const uint8_t code[1][4] = { { 127, 0, 0, 2 } };
 	struct answer_ctx *c = arg;
+	struct list_answer answers[3];
 
 	(void)ttl;
 	c->calls++;
 	if (status != RESOLVER_OK)
 		return;
 	FUZZ_CHECK(txt != NULL && len < c->packet_size);
-	if (len > REASON_MAX)
-		len = REASON_MAX;
-	if (len > 0) {
-		const struct reason reason = reason_plain(txt, len);
-		render(c->config, c->request, code, &reason, 1);
-	}
+	for (size_t i = 0; i < 3; i++)
+		answers[i] = (struct list_answer){ .outcome = OUTCOME_LISTED, .code = { 127, 0, 0, 2 },
+						   .mask = 1, .ttl = 60, .txt = txt,
+						   .txt_len = len };
+	render(c->config, c->request, answers);
 }
 
 /*
@@ -378,41 +423,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	size_t config = data[0] & 3;
 	size_t request = (data[0] >> 2) & 1;
-	size_t hits = 1 + ((data[0] >> 3) & 3); /* 1..4: the fourth is a second hit on list 0 */
+	size_t hits = 1 + ((data[0] >> 3) & 3) % 3; /* 1..3 lists hit */
 	const uint8_t *rest = data + 1;
 	size_t len = size - 1;
 
 	/* (a) A answers: every 4 bytes, up to 64 answers, for each list of the configuration. */
 	size_t count = len / 4 > 64 ? 64 : len / 4;
 	const uint8_t(*addrs)[4] = (const uint8_t(*)[4])rest;
-	uint8_t codes[4][4];
-	struct reason reasons[4];
-	size_t listed = 0;
+	struct list_answer answers[3];
 	for (size_t list = 0; list < 3; list++)
-		if (take_answers(config, list, addrs, count, codes[listed]))
-			listed++;
-	if (listed > 0)
-		render(config, request, (const uint8_t(*)[4])codes, NULL, listed);
+		take_answers(config, list, addrs, count, &answers[list]);
+	render(config, request, answers);
 
 	/*
-	 * (b) TXT bytes as the reason of every list that hits, cut in parts; with the
-	 * cache's three-part reasons (head, the key's text, tail) split where byte 0 says.
+	 * (b) TXT bytes as the reason of the lists that hit (hits of them, from list 0),
+	 * each a part of the input; the request's own address in them is cut out by the
+	 * reasons table and put back when read.
 	 */
-	size_t keep = len > REASON_MAX ? REASON_MAX : len;
-	for (size_t i = 0; i < hits; i++) {
-		const char *part = (const char *)rest + i * (keep / hits);
-		size_t plen = keep / hits;
-		memcpy(codes[i], (const uint8_t[4]){ 127, 0, 0, (uint8_t)(2 + i) }, 4);
-		if (data[0] & 0x20) {
-			size_t a = plen / 3, b = plen / 2;
-			reasons[i] = (struct reason){ .head = part, .head_len = a,
-						      .middle = part + a, .middle_len = b - a,
-						      .tail = part + b, .tail_len = plen - b };
-		} else {
-			reasons[i] = reason_plain(part, plen);
+	size_t keep = len > RESULT_REASON_MAX ? RESULT_REASON_MAX : len;
+	for (size_t i = 0; i < 3; i++) {
+		answers[i] = (struct list_answer){ .outcome = i < hits ? OUTCOME_LISTED
+								       : OUTCOME_NOT_LISTED,
+						   .code = { 127, 0, 0, (uint8_t)(2 + i) },
+						   .mask = 1, .ttl = 60 };
+		if (i < hits && (data[0] & 0x20) == 0) {
+			answers[i].txt = (const char *)rest + i * (keep / 3);
+			answers[i].txt_len = keep / 3;
+		} else if (i < hits) {
+			answers[i].txt = (const char *)rest;
+			answers[i].txt_len = keep;
 		}
 	}
-	render(config, request, (const uint8_t(*)[4])codes, reasons, hits);
+	render(config, request, answers);
 
 	/* (c) the raw packet, through udns. */
 	parse_packet(rest, len, config, request);

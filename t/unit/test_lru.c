@@ -7,6 +7,7 @@
  * Each test creates and frees its own maps.
  */
 #include "lru.h"
+#include "siphash.h"
 #include "tap.h"
 
 #include <stdint.h>

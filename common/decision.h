@@ -1,0 +1,91 @@
+/*
+ * decision - the decision about one request, as pure steps that the engine and
+ * --check drive: what the request is (skipped, exempt, checked), what the site's
+ * own lists say, which cache keys the DNS lists need, what each key's result
+ * adds, the tier, and the Postfix-style log line.
+ *
+ * The order is the rule of policyd.ini(5): an authenticated client (with
+ * skip_authenticated) and an exempt recipient (exempt_recipients, the contact)
+ * are never checked; local lists come first, and a score at or below
+ * allowlist_threshold accepts at once; then every DNS list's answer for its key
+ * adds to the score. The engine decides which keys to look up (it knows which
+ * lists are healthy) and where results come from (cache or DNS).
+ *
+ * Memory: a decision is a plain value (about 4 KiB, on the stack or in a waiting
+ * request). Its hits point into the rules, into the results passed in (which the
+ * caller keeps referenced while it uses the decision) and into the decision
+ * itself; the request is only read during each call.
+ */
+#ifndef POLICYD_DECISION_H
+#define POLICYD_DECISION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "addr.h"
+#include "keys.h"
+#include "result.h"
+#include "rules.h"
+#include "score.h"
+
+struct request;
+
+enum decision_kind {
+	DECISION_SKIPPED, /* authenticated client, or no usable client address: DUNNO */
+	DECISION_EXEMPT,  /* the recipient is exempt: DUNNO, whatever the lists say */
+	DECISION_CHECKED,
+};
+
+struct decision {
+	enum decision_kind kind;
+	struct addr client;
+	char client_text[ADDR_TEXT_MAX]; /* canonical, for reasons that hold the address */
+	size_t client_text_len;
+	struct keyset keys;
+	struct verdict verdict;
+	enum tier tier;
+};
+
+/*
+ * decision_begin - classify req (untrusted) and apply the local lists. Afterwards
+ * kind says whether lists apply, and tier whether the local lists settled it
+ * (ALLOWLISTED) or DNS may still matter.
+ */
+void decision_begin(struct decision *d, const struct rules *r, const struct request *req);
+
+/* decision_wants_dns - whether DNS lists may still change the outcome. */
+static inline bool decision_wants_dns(const struct decision *d)
+{
+	return d->kind == DECISION_CHECKED && d->tier != TIER_ALLOWLISTED;
+}
+
+/*
+ * decision_sources - the SOURCE_* bits that the RHSBLs among `usable` (one flag
+ * per list of r, true when the list may be asked now) check.
+ */
+unsigned decision_sources(const struct rules *r, const bool *usable);
+
+/*
+ * decision_add - add the hits of results[i], the result for d->keys.key[i] (NULL:
+ * unknown, adds nothing), then set the tier. Each DNS list adds at most once,
+ * from the first key it reads that says "listed".
+ */
+void decision_add(struct decision *d, const struct rules *r, struct result *const *results);
+
+/*
+ * decision_key_applies - whether list l reads key i of d: address lists the address
+ * key, an RHSBL the domain keys whose sources it checks.
+ */
+bool decision_key_applies(const struct decision *d, const struct list_config *l, unsigned i);
+
+/*
+ * decision_describe - the log line of the decision, Postfix style:
+ * "QUEUEID: reject: client=NAME[ADDR] helo=<..> from=<..> to=<..> lists=zone(code)
+ * score=N cached=no reason=\"...\"", every request value cleaned and cut. word is
+ * the action's name ("reject", "pass", "skip", "exempt"); extra (may be NULL) is
+ * appended (e.g. "skipped=zone(breaker)"). Returns the length.
+ */
+size_t decision_describe(const struct decision *d, const struct request *req, const char *word,
+			 bool cached, const char *extra, char *out, size_t size);
+
+#endif

@@ -1,0 +1,359 @@
+/*
+ * reply - rendering a verdict into Postfix's reply (see reply.h).
+ *
+ * The template's macros are looked up on demand: list data (the top hit's list,
+ * reason, code, what was looked up), the help URL (itself a template, expanded
+ * once), the contact, and any request attribute. Derived strings are built only
+ * when a macro asks for them, into a context on the stack, so that the common
+ * case (a few macros) stays cheap. Cut classes say what may be shortened:
+ * the reason first, request data and long domains later, and the help URL, the
+ * contact, the client address and the list's name never.
+ */
+#include "reply.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "domain.h"
+#include "request.h"
+#include "template.h"
+
+/* The words of Postfix's smtpd_check.c prefix: "<NAME>: CLASS rejected: ". */
+#define PREFIX_FIXED (sizeof("554 5.7.1 <") - 1 + sizeof(">: ") - 1 + sizeof(" rejected: ") - 1)
+
+/* What the template lookup needs, and the derived strings it builds on demand. */
+struct render {
+	const struct rules *rules;
+	const struct request *req;
+	const struct verdict *v;
+	const struct hit *top;
+	bool in_help_url;    /* expanding help_url itself: "$help_url" inside it is empty */
+	bool drop_request;   /* help_url too long: expand it again without request values */
+	bool have_help_url, have_reason, have_listed, have_sender_domain;
+	char help_url[REPLY_HELP_URL_MAX + 1];
+	size_t help_url_len;
+	char reason[RESULT_REASON_MAX + 64];
+	size_t reason_len;
+	char listed[DOMAIN_SIZE + 32];
+	size_t listed_len;
+	char sender_domain[DOMAIN_SIZE];
+	size_t sender_domain_len;
+	char domains[REPLY_TEXT_MAX + 1];
+	char code[16];
+	char score[24];
+};
+
+/* reply_class - Postfix's rbl_class words. */
+const char *reply_class(unsigned source)
+{
+	switch (source) {
+	case SOURCE_SENDER: return "Sender address";
+	case SOURCE_HELO: return "Helo command";
+	case SOURCE_CLIENT_NAME: return "Client host name";
+	case SOURCE_REVERSE_CLIENT_NAME: return "Reverse client host";
+	case SOURCE_RECIPIENT: return "Recipient address";
+	default: return "Client host";
+	}
+}
+
+/* listed_words - what is listed, for "Your ... is blacklisted": our own plain wording. */
+static const char *listed_words(unsigned source)
+{
+	switch (source) {
+	case SOURCE_SENDER: return "sender domain ";
+	case SOURCE_HELO: return "HELO name ";
+	case SOURCE_CLIENT_NAME: return "host name ";
+	case SOURCE_REVERSE_CLIENT_NAME: return "reverse host name ";
+	case SOURCE_RECIPIENT: return "recipient ";
+	default: return "host ";
+	}
+}
+
+/* give - hand a value to the template. */
+static bool give(const char *value, size_t len, enum template_cut cut, const char **out,
+		 size_t *out_len, enum template_cut *out_cut)
+{
+	*out = value;
+	*out_len = len;
+	*out_cut = cut;
+	return true;
+}
+
+static size_t expand_help_url(struct render *c);
+
+/* need_sender_domain - the sender's domain, clean (A-labels, lower case), or empty. */
+static void need_sender_domain(struct render *c)
+{
+	size_t len, dlen;
+	const char *v = request_get(c->req, REQ_SENDER, &len), *d;
+
+	if (c->have_sender_domain)
+		return;
+	c->have_sender_domain = true;
+	c->sender_domain_len = 0;
+	if (domain_of_address(v, len, &d, &dlen))
+		c->sender_domain_len =
+			domain_clean(d, dlen, c->sender_domain, sizeof(c->sender_domain));
+}
+
+/* list_value - the macros about the lists; false when name is not one of them. */
+static bool list_value(struct render *c, const char *name, size_t len, const char **value,
+		       size_t *value_len, enum template_cut *cut, bool *known)
+{
+	const struct hit *top = c->top;
+
+	*known = true;
+	if (len == 10 && memcmp(name, "rbl_domain", 10) == 0)
+		return top && give(top->list->name, strlen(top->list->name), TEMPLATE_KEEP, value,
+				   value_len, cut);
+	if ((len == 10 && memcmp(name, "rbl_reason", 10) == 0) ||
+	    (len == 7 && memcmp(name, "rbl_txt", 7) == 0)) {
+		if (top == NULL || (len == 7 && !top->txt))
+			return false;
+		if (!c->have_reason) {
+			c->have_reason = true;
+			c->reason_len = reason_join(&top->reason, c->reason, sizeof(c->reason));
+		}
+		return c->reason_len > 0 &&
+		       give(c->reason, c->reason_len, TEMPLATE_CUT_FIRST, value, value_len, cut);
+	}
+	if (len == 8 && memcmp(name, "rbl_what", 8) == 0)
+		return top && give(top->what, top->what_len,
+				   top->source ? TEMPLATE_CUT_LATER : TEMPLATE_KEEP, value, value_len,
+				   cut);
+	if (len == 10 && memcmp(name, "rbl_listed", 10) == 0) {
+		if (top == NULL)
+			return false;
+		if (!c->have_listed) {
+			const char *words = listed_words(top->source);
+			bool brackets = top->source == 0;
+			int n = snprintf(c->listed, sizeof(c->listed), "%s%s%.*s%s", words,
+					 brackets ? "[" : "", (int)top->what_len, top->what,
+					 brackets ? "]" : "");
+			c->have_listed = true;
+			c->listed_len = n < 0 ? 0 : (size_t)n < sizeof(c->listed) ? (size_t)n
+										  : sizeof(c->listed) - 1;
+		}
+		return give(c->listed, c->listed_len,
+			    top->source ? TEMPLATE_CUT_LATER : TEMPLATE_KEEP, value, value_len, cut);
+	}
+	if (len == 9 && memcmp(name, "rbl_class", 9) == 0) {
+		const char *w = reply_class(top ? top->source : 0);
+		return give(w, strlen(w), TEMPLATE_KEEP, value, value_len, cut);
+	}
+	if (len == 8 && memcmp(name, "rbl_code", 8) == 0) {
+		if (top == NULL || top->list->kind == LIST_LOCAL)
+			return false;
+		int n = snprintf(c->code, sizeof(c->code), "%u.%u.%u.%u", top->code[0],
+				 top->code[1], top->code[2], top->code[3]);
+		return give(c->code, (size_t)n, TEMPLATE_KEEP, value, value_len, cut);
+	}
+	if (len == 11 && memcmp(name, "rbl_domains", 11) == 0) {
+		size_t used = 0;
+		for (unsigned i = 0; i < c->v->hit_count && used < sizeof(c->domains) - 1; i++) {
+			int n = snprintf(c->domains + used, sizeof(c->domains) - used, "%s%s",
+					 i ? ", " : "", c->v->hits[i].list->name);
+			used = n < 0 ? used : used + (size_t)n;
+		}
+		if (used >= sizeof(c->domains))
+			used = sizeof(c->domains) - 1;
+		return give(c->domains, used, TEMPLATE_CUT_LATER, value, value_len, cut);
+	}
+	*known = false;
+	return false;
+}
+
+/* lookup - the template's macro values: list data, our own names, then request attributes. */
+static bool lookup(void *arg, const char *name, size_t len, const char **value, size_t *value_len,
+		   enum template_cut *cut)
+{
+	struct render *c = arg;
+	bool known;
+
+	if (len > 4 && memcmp(name, "rbl_", 4) == 0) {
+		bool found = list_value(c, name, len, value, value_len, cut, &known);
+		if (known)
+			return found;
+	}
+	if (len == 8 && memcmp(name, "help_url", 8) == 0) {
+		if (c->in_help_url)
+			return false;
+		if (!c->have_help_url)
+			c->help_url_len = expand_help_url(c);
+		return give(c->help_url, c->help_url_len, TEMPLATE_KEEP, value, value_len, cut);
+	}
+	if (len == 7 && memcmp(name, "contact", 7) == 0)
+		return c->rules->contact != NULL &&
+		       give(c->rules->contact, strlen(c->rules->contact), TEMPLATE_KEEP, value,
+			    value_len, cut);
+	if (len == 5 && memcmp(name, "score", 5) == 0) {
+		int n = snprintf(c->score, sizeof(c->score), "%ld", c->v->score);
+		return give(c->score, (size_t)n, TEMPLATE_KEEP, value, value_len, cut);
+	}
+	if (len == 14 && memcmp(name, "client_address", 14) == 0) {
+		*value = request_get(c->req, REQ_CLIENT_ADDRESS, value_len);
+		*cut = TEMPLATE_KEEP;
+		return true;
+	}
+	if (c->drop_request)
+		return false;
+	if (len == 13 && memcmp(name, "sender_domain", 13) == 0) {
+		need_sender_domain(c);
+		return give(c->sender_domain, c->sender_domain_len, TEMPLATE_CUT_LATER, value,
+			    value_len, cut);
+	}
+	*value = request_find(c->req, name, len, value_len);
+	*cut = TEMPLATE_CUT_LATER;
+	return *value != NULL;
+}
+
+/*
+ * expand_help_url - the hitting list's help URL, else [policy] help_url. A URL must
+ * not be cut in the middle: when request values (a long sender domain) would make
+ * it too long, it is expanded again without them.
+ */
+static size_t expand_help_url(struct render *c)
+{
+	const struct template *t = c->top && c->top->list->help_url ? c->top->list->help_url
+								   : c->rules->help_url;
+	size_t n = 0;
+
+	c->have_help_url = true;
+	if (t == NULL)
+		return 0;
+	c->in_help_url = true;
+	if (template_fixed_len(t, lookup, c) <= REPLY_HELP_URL_MAX) {
+		n = template_expand(t, lookup, c, c->help_url, sizeof(c->help_url), REPLY_HELP_URL_MAX);
+		if (n == REPLY_HELP_URL_MAX && memcmp(c->help_url + n - 3, "...", 3) == 0) {
+			c->drop_request = true;
+			n = template_expand(t, lookup, c, c->help_url, sizeof(c->help_url),
+					    REPLY_HELP_URL_MAX);
+			c->drop_request = false;
+		}
+	}
+	c->in_help_url = false;
+	return n;
+}
+
+/* prefix_len - Postfix's "554 5.7.1 <NAME>: CLASS rejected: " for one form. */
+static size_t prefix_len(size_t name_len, const char *class)
+{
+	return PREFIX_FIXED + name_len + strlen(class);
+}
+
+/* reply_budget - 510 minus the longest prefix Postfix may put before our text. */
+size_t reply_budget(const struct request *req)
+{
+	size_t rcpt, sender, helo, name, addr, longest, p;
+
+	request_get(req, REQ_RECIPIENT, &rcpt);
+	request_get(req, REQ_SENDER, &sender);
+	request_get(req, REQ_HELO_NAME, &helo);
+	request_get(req, REQ_CLIENT_NAME, &name);
+	request_get(req, REQ_CLIENT_ADDRESS, &addr);
+	/* check_policy_service in smtpd_client_restrictions names the client as
+	 * "name[address]"; the other restriction lists name their own argument. */
+	longest = prefix_len(name + addr + 2, "Client host");
+	if ((p = prefix_len(rcpt, "Recipient address")) > longest)
+		longest = p;
+	if ((p = prefix_len(sender, "Sender address")) > longest)
+		longest = p;
+	if ((p = prefix_len(helo, "Helo command")) > longest)
+		longest = p;
+	if (longest >= REPLY_LINE_MAX)
+		return 0;
+	return REPLY_LINE_MAX - longest < REPLY_TEXT_MAX ? REPLY_LINE_MAX - longest : REPLY_TEXT_MAX;
+}
+
+/* reply_word - "action=WORD\n\n"; DUNNO is most replies: no printf. */
+size_t reply_word(const char *word, char *out, size_t size)
+{
+	size_t len = strlen(word);
+
+	if (len + 10 > size)
+		return 0;
+	memcpy(out, "action=", 7);
+	memcpy(out + 7, word, len);
+	memcpy(out + 7 + len, "\n\n\0", 3);
+	return len + 9;
+}
+
+/* reply_on_error - never refuse for our own failure, unless told to defer. */
+size_t reply_on_error(const struct rules *r, char *out, size_t size)
+{
+	return reply_word(r->on_error == ON_ERROR_DEFER
+				  ? "DEFER 4.7.1 Blocklist lookups did not finish in time; "
+				    "please try again later"
+				  : "DUNNO",
+			  out, size);
+}
+
+/* text_template - the top hit's list's own text, the local or DNS default. */
+static const struct template *text_template(const struct rules *r, const struct hit *top)
+{
+	if (top && top->list->text)
+		return top->list->text;
+	if (top && top->list->kind == LIST_LOCAL && r->local_text)
+		return r->local_text;
+	return r->text;
+}
+
+/* reply_render - DUNNO unless the tier refuses; then the action's words and the text. */
+size_t reply_render(const struct rules *r, const struct request *req, const struct verdict *v,
+		    enum tier t, size_t budget, char *out, size_t size)
+{
+	static const char *const words[] = {
+		[ACTION_REJECT] = "REJECT 5.7.1 ",
+		[ACTION_DEFER] = "DEFER 4.7.1 ",
+		[ACTION_WARN] = "WARN ",
+		[ACTION_PREPEND] = "PREPEND X-DNSBL: ",
+	};
+	struct render c;
+	char text[REPLY_TEXT_MAX + 1];
+	enum action action;
+	const struct template *tpl;
+	size_t len;
+
+	if (!tier_refuses(t))
+		return reply_word("DUNNO", out, size);
+	action = tier_action(r, t);
+	c.rules = r;
+	c.req = req;
+	c.v = v;
+	c.top = verdict_top(v);
+	c.in_help_url = c.drop_request = false;
+	c.have_help_url = c.have_reason = c.have_listed = c.have_sender_domain = false;
+	tpl = text_template(r, c.top);
+	/* Warnings and headers are not SMTP replies: only REJECT and DEFER meet Postfix's prefix. */
+	if (action == ACTION_WARN || action == ACTION_PREPEND || budget > REPLY_TEXT_MAX)
+		budget = REPLY_TEXT_MAX;
+	if (budget < REPLY_TEXT_MAX) {
+		/* The URL and the contact are never cut: a recipient so long that they
+		 * do not fit makes Postfix's line longer instead. */
+		size_t fixed = template_fixed_len(tpl, lookup, &c);
+		if (fixed > budget)
+			budget = fixed < REPLY_TEXT_MAX ? fixed : REPLY_TEXT_MAX;
+	}
+	len = template_expand(tpl, lookup, &c, text, sizeof(text), budget);
+	/* Postfix reads an empty action text as permit (HACKING.md, traps): never send one. */
+	if (len == 0)
+		len = (size_t)snprintf(text, sizeof(text), "Refused by policy");
+	int n = snprintf(out, size, "action=%s%.*s\n\n", words[action], (int)len, text);
+	return n < 0 || (size_t)n >= size ? 0 : (size_t)n;
+}
+
+/* reply_help_url - the URL alone, as the text would show it. */
+size_t reply_help_url(const struct rules *r, const struct request *req, const struct verdict *v,
+		      char *out, size_t size)
+{
+	struct render c = { .rules = r, .req = req, .v = v, .top = verdict_top(v) };
+	size_t n = expand_help_url(&c);
+
+	if (size == 0)
+		return 0;
+	if (n >= size)
+		n = size - 1;
+	memcpy(out, c.help_url, n);
+	out[n] = '\0';
+	return n;
+}

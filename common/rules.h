@@ -1,0 +1,116 @@
+/*
+ * rules - what the configuration says about deciding: the lists (DNSBL, DNSWL,
+ * RHSBL and the site's own lists) and the [policy] section, as plain data.
+ *
+ * The configuration loader (policyd/config) fills these structures; the pure
+ * modules of common/ (keys, score, reply) and the engine read them. Nothing here
+ * has code: it is the vocabulary shared by both floors. Memory: every pointer is
+ * owned by the configuration that holds the rules; a struct rules is immutable
+ * once loaded, except the contents of local list files, whose sets are swapped
+ * whole when a file changes.
+ */
+#ifndef POLICYD_RULES_H
+#define POLICYD_RULES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "codes.h"
+
+struct cidr_set;
+struct name_set;
+struct template;
+
+/* The most list sections a configuration may have (per-request state is sized by it). */
+#define RULES_MAX_LISTS 64
+
+enum list_kind { LIST_DNSBL, LIST_DNSWL, LIST_RHSBL, LIST_LOCAL };
+
+/*
+ * Where a name that a list is asked about comes from. An RHSBL's `check` is a set
+ * of these bits; a hit records the one that matched (0: the client address).
+ */
+enum {
+	SOURCE_SENDER = 1,              /* the domain after the sender's last '@' */
+	SOURCE_HELO = 2,                /* helo_name */
+	SOURCE_CLIENT_NAME = 4,         /* client_name */
+	SOURCE_REVERSE_CLIENT_NAME = 8, /* reverse_client_name */
+	SOURCE_RECIPIENT = 16,          /* recipient: local lists only */
+};
+
+/* What a local list holds, one entry a line (policyd.ini(5), [list NAME] type). */
+enum local_type {
+	LOCAL_ADDRESS,       /* addresses and CIDR ranges of the client */
+	LOCAL_SENDER_DOMAIN, /* domains: "example.com" that domain, ".example.com" its subdomains */
+	LOCAL_HELO,          /* domains, matched against helo_name */
+	LOCAL_CLIENT_NAME,   /* domains, matched against client_name */
+	LOCAL_RECIPIENT,     /* addresses, "user@" local parts and domains of the recipient */
+};
+
+/* One [dnsbl|dnswl|rhsbl|list NAME] section. */
+struct list_config {
+	enum list_kind kind;
+	enum local_type type;  /* local lists */
+	char *name;            /* the DNS zone (lower case, no final dot), or the local list's name */
+	unsigned line;         /* line of the section header */
+	struct codes codes;    /* DNS lists: which answers count, with per-pattern weights */
+	long weight;           /* what a hit adds (patterns without "*N" for DNS lists) */
+	bool ipv6;             /* DNSBL/DNSWL: IPv6 clients are asked too */
+	unsigned checks;       /* RHSBL: SOURCE_* bits */
+	char *help_url_source;
+	struct template *help_url; /* NULL: [policy] help_url */
+	char *text_source;
+	struct template *text;     /* NULL: [policy] text */
+	char *delist_url;      /* the operator's own lookup or removal page, shown on the help page */
+	char *reason;          /* local lists (and DNS lists without TXT): the reason shown */
+	char *file;            /* local lists: the file, absolute */
+	struct cidr_set *set;  /* LOCAL_ADDRESS: the file's ranges */
+	struct name_set *names; /* other local types: the file's entries */
+	unsigned seen;         /* keys given in the section, to reject duplicates */
+};
+
+enum action { ACTION_REJECT, ACTION_DEFER, ACTION_WARN, ACTION_PREPEND };
+enum on_error_action { ON_ERROR_DUNNO, ON_ERROR_DEFER };
+
+/* One exempt recipient: a whole address, or a local part ("postmaster@"), lower case. */
+struct exempt {
+	char *text;
+	size_t len;
+	bool local_part; /* written as "local@": any domain */
+};
+
+/* The [policy] section and the lists. */
+struct rules {
+	long threshold;           /* at or above: refused with action */
+	long allowlist_threshold; /* at or below: accepted at once, other lists ignored */
+	long soft_threshold;      /* 0: off; at or above (below threshold): soft_action */
+	enum action action;
+	enum action soft_action;  /* defer, warn or prepend */
+	char *text_source;
+	struct template *text;    /* the reply for DNS lists */
+	struct template *local_text; /* the reply for the site's own lists (built in, or text) */
+	char *help_url_source;
+	struct template *help_url;
+	char *contact;
+	struct exempt *exempt;    /* never refused: exempt_recipients and the contact */
+	size_t exempt_count;
+	enum on_error_action on_error;
+	bool skip_authenticated;
+
+	struct list_config *lists; /* in file order */
+	size_t list_count;
+
+	/* The request attributes that some reply template may show: what a request
+	 * waiting for DNS keeps of itself (everything else is dropped at once). */
+	char **reply_attrs;
+	size_t reply_attr_count;
+};
+
+/* list_kind_name - the section keyword of a list kind ("dnsbl", ..., "list"). */
+static inline const char *list_kind_name(enum list_kind kind)
+{
+	static const char *const names[] = { "dnsbl", "dnswl", "rhsbl", "list" };
+	return names[kind];
+}
+
+#endif

@@ -1,0 +1,82 @@
+/*
+ * siphash - SipHash-2-4 (Aumasson and Bernstein), the keyed hash of every table
+ * whose keys come from clients or DNS: the verdict cache, the in-flight lookups and
+ * the reasons table. A secret key chosen at start means a client cannot pick
+ * addresses or domains that collide. Pure function; nothing is kept.
+ */
+#include "siphash.h"
+
+/* rotl64 - rotate left by b bits (0 < b < 64). */
+static inline uint64_t rotl64(uint64_t x, unsigned b)
+{
+	return (x << b) | (x >> (64 - b));
+}
+
+/* load64_le - 8 bytes as a little-endian integer, whatever the host order and alignment. */
+static inline uint64_t load64_le(const uint8_t *p)
+{
+	uint64_t x = 0;
+
+	for (int i = 7; i >= 0; i--)
+		x = x << 8 | p[i];
+	return x;
+}
+
+struct sip {
+	uint64_t v0, v1, v2, v3;
+};
+
+/* sip_rounds - n SipRounds: the ARX mixing step of the SipHash paper. */
+static inline void sip_rounds(struct sip *s, int n)
+{
+	for (int r = 0; r < n; r++) {
+		s->v0 += s->v1;
+		s->v1 = rotl64(s->v1, 13);
+		s->v1 ^= s->v0;
+		s->v0 = rotl64(s->v0, 32);
+		s->v2 += s->v3;
+		s->v3 = rotl64(s->v3, 16);
+		s->v3 ^= s->v2;
+		s->v0 += s->v3;
+		s->v3 = rotl64(s->v3, 21);
+		s->v3 ^= s->v0;
+		s->v2 += s->v1;
+		s->v1 = rotl64(s->v1, 17);
+		s->v1 ^= s->v2;
+		s->v2 = rotl64(s->v2, 32);
+	}
+}
+
+/* sip_compress - absorb one 64-bit message word with the two compression rounds of 2-4. */
+static inline void sip_compress(struct sip *s, uint64_t m)
+{
+	s->v3 ^= m;
+	sip_rounds(s, 2);
+	s->v0 ^= m;
+}
+
+/* siphash24 - SipHash-2-4 of len bytes under a 16-byte key (data may be NULL when len is 0). */
+uint64_t siphash24(const uint8_t key[16], const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	uint64_t k0 = load64_le(key);
+	uint64_t k1 = load64_le(key + 8);
+	struct sip s = {
+		k0 ^ UINT64_C(0x736f6d6570736575),
+		k1 ^ UINT64_C(0x646f72616e646f6d),
+		k0 ^ UINT64_C(0x6c7967656e657261),
+		k1 ^ UINT64_C(0x7465646279746573),
+	};
+	size_t whole = len - len % 8;
+	/* The last word carries the leftover bytes and, in its top byte, the length mod 256. */
+	uint64_t last = (uint64_t)(len & 0xff) << 56;
+
+	for (size_t off = 0; off < whole; off += 8)
+		sip_compress(&s, load64_le(p + off));
+	for (size_t j = 0; j < len % 8; j++)
+		last |= (uint64_t)p[whole + j] << (8 * j);
+	sip_compress(&s, last);
+	s.v2 ^= 0xff;
+	sip_rounds(&s, 4);
+	return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
+}

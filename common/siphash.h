@@ -1,0 +1,13 @@
+/*
+ * siphash - SipHash-2-4 of a byte string under a 16-byte secret key (see siphash.c).
+ */
+#ifndef POLICYD_SIPHASH_H
+#define POLICYD_SIPHASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* siphash24 - the 64-bit hash of len bytes at data (NULL is fine when len is 0). */
+uint64_t siphash24(const uint8_t key[16], const void *data, size_t len);
+
+#endif

@@ -1,0 +1,696 @@
+/*
+ * engine - the decision engine (see engine.h): its state, the cache-hit path,
+ * requests parked until their lookups end, reloads, and the readers (--check,
+ * the help page, statistics).
+ *
+ * A request that must wait (struct wait) keeps a compact copy of itself (the
+ * attributes policyd reads and those its reply may show, each cut at
+ * WAIT_VALUE_MAX), its keys, the reply budget computed on the whole request, a
+ * waiter per unknown key and a deadline timer. When the last key is known, or
+ * the deadline passes, the copy is parsed again and the same pure steps as the
+ * hit path render the reply. Memory: a wait holds a configuration reference and
+ * one reference per result until it finishes; it is freed in its timer's close
+ * callback.
+ */
+#include "engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "keyjob.h"
+#include "log.h"
+#include "lru.h"
+#include "probe.h"
+#include "resolver.h"
+#include "stats.h"
+#include "text.h"
+
+/* What a waiting request keeps of each attribute: a reply shows at most 400 bytes. */
+#define WAIT_VALUE_MAX 512
+
+struct engine {
+	uv_loop_t *loop;
+	struct config *cfg;
+	struct list_health **health; /* per list of cfg; NULL for local lists */
+	struct breaker_params breaker;
+	struct resolver *resolver;   /* NULL while no DNS list is configured */
+	struct reasons *reasons;
+	struct lru *cache;
+	struct keyjob_table *jobs;
+	struct probe *probe;
+	uint8_t seed[16];
+	struct request scratch;      /* a waiting request's copy, parsed when it finishes */
+	size_t waiting;
+	uint64_t last_saturated_log;
+};
+
+struct wait;
+
+/* One key a request waits for. */
+struct wait_key {
+	struct keyjob_waiter waiter;
+	struct wait *wait;
+	struct result *result; /* referenced; NULL until known */
+};
+
+struct wait {
+	struct engine *e;
+	struct config *cfg;
+	struct keyset keys;
+	struct wait_key key[KEYS_MAX];
+	unsigned unresolved;
+	size_t budget;
+	uv_timer_t deadline;
+	bool finished;
+	struct reply_slot *slot;
+	engine_done_fn *done;
+	engine_explain_fn *explain;
+	void *explain_arg;
+	uint64_t started_ns;
+	size_t text_len;
+	char text[]; /* the compact request */
+};
+
+/* free_result - the cache's free function. */
+static void free_result(void *value)
+{
+	result_unref(value);
+}
+
+/* make_health - the state of each DNS list of cfg: the old one's by kind and name, else new. */
+static struct list_health **make_health(const struct config *cfg, struct list_health *const *old,
+					const struct config *old_cfg)
+{
+	const struct rules *r = &cfg->rules;
+	struct list_health **h = calloc(r->list_count ? r->list_count : 1, sizeof(*h));
+
+	if (h == NULL)
+		return NULL;
+	for (size_t i = 0; i < r->list_count; i++) {
+		const struct list_config *l = &r->lists[i];
+		if (l->kind == LIST_LOCAL)
+			continue;
+		for (size_t j = 0; old_cfg != NULL && j < old_cfg->rules.list_count; j++) {
+			const struct list_config *o = &old_cfg->rules.lists[j];
+			if (old[j] != NULL && o->kind == l->kind && strcmp(o->name, l->name) == 0)
+				h[i] = health_ref(old[j]);
+		}
+		if (h[i] == NULL && (h[i] = health_new(l->kind, l->name)) == NULL) {
+			for (size_t k = 0; k < i; k++)
+				health_unref(h[k]);
+			free(h);
+			return NULL;
+		}
+	}
+	return h;
+}
+
+/* free_health - drop the table's references. */
+static void free_health(struct list_health **h, size_t n)
+{
+	for (size_t i = 0; h != NULL && i < n; i++)
+		health_unref(h[i]);
+	free(h);
+}
+
+/* breaker_params - the configured circuit breaker. */
+static struct breaker_params breaker_params(const struct config *cfg)
+{
+	return (struct breaker_params){
+		.failures = (unsigned)cfg->breaker_failures,
+		.backoff_ms = cfg->breaker_backoff_ms,
+		.backoff_max_ms = cfg->breaker_backoff_max_ms,
+	};
+}
+
+/* start_dns - the resolver, key jobs and probes, once some list needs DNS. */
+static bool start_dns(struct engine *e, const struct config *cfg)
+{
+	if (e->resolver != NULL || !config_has_dns_lists(cfg))
+		return true;
+	e->resolver = resolver_new(e->loop, cfg);
+	if (e->resolver == NULL)
+		return false;
+	e->jobs = keyjob_table_new(e->loop, e->resolver, e->reasons, e->seed);
+	e->probe = probe_new(e->loop, e->resolver, cfg->health_interval_ms);
+	if (e->jobs == NULL || e->probe == NULL) {
+		log_error("out of memory starting DNS lookups");
+		return false;
+	}
+	keyjob_table_set_cache(e->jobs, e->cache);
+	keyjob_table_set_breaker(e->jobs, &e->breaker);
+	return true;
+}
+
+/* engine_new - the cache, the reasons table, and DNS when some list needs it. */
+struct engine *engine_new(uv_loop_t *loop, struct config *cfg)
+{
+	struct engine *e = calloc(1, sizeof(*e));
+
+	if (e == NULL)
+		return NULL;
+	e->loop = loop;
+	e->cfg = config_ref(cfg);
+	e->breaker = breaker_params(cfg);
+	if (getrandom(e->seed, sizeof(e->seed), 0) != (ssize_t)sizeof(e->seed))
+		log_warn("getrandom failed; the cache uses a predictable hash seed");
+	e->reasons = reasons_new(e->seed);
+	e->cache = lru_new((size_t)cfg->cache_size, e->seed, free_result);
+	e->health = make_health(cfg, NULL, NULL);
+	if (e->reasons == NULL || e->cache == NULL || e->health == NULL) {
+		log_error("cannot allocate a cache of %ld entries", cfg->cache_size);
+		engine_free(e);
+		return NULL;
+	}
+	if (!start_dns(e, cfg)) {
+		engine_free(e);
+		return NULL;
+	}
+	if (e->probe != NULL)
+		probe_set_lists(e->probe, &cfg->rules, e->health, cfg->health_interval_ms);
+	return e;
+}
+
+/* dns_changed - whether [dns] servers differ (udns cannot change them with queries active). */
+static bool dns_changed(const struct config *a, const struct config *b)
+{
+	return a->nameserver_count != b->nameserver_count ||
+	       (a->nameserver_count > 0 &&
+		memcmp(a->nameserver, b->nameserver, a->nameserver_count * sizeof(*a->nameserver)) !=
+			0) ||
+	       a->dns_timeout_ms != b->dns_timeout_ms || a->dns_tries != b->dns_tries;
+}
+
+/* cache_changed - what makes cached results meaningless or their TTLs wrong. */
+static bool cache_changed(const struct config *a, const struct config *b)
+{
+	return !config_lists_equal(a, b) || a->min_ttl_ms != b->min_ttl_ms ||
+	       a->max_ttl_ms != b->max_ttl_ms || a->negative_ttl_ms != b->negative_ttl_ms ||
+	       a->error_ttl_ms != b->error_ttl_ms;
+}
+
+/*
+ * engine_set_config - everything that can fail is allocated first (a cache of the
+ * new size, the health table, a resolver); only then is anything replaced.
+ */
+bool engine_set_config(struct engine *e, struct config *cfg)
+{
+	struct lru *cache = NULL;
+	struct list_health **health;
+
+	if (cfg->cache_size != e->cfg->cache_size) {
+		cache = lru_new((size_t)cfg->cache_size, e->seed, free_result);
+		if (cache == NULL) {
+			log_error("reload refused: cannot allocate a cache of %ld entries",
+				  cfg->cache_size);
+			return false;
+		}
+	}
+	health = make_health(cfg, e->health, e->cfg);
+	if (health == NULL || !start_dns(e, cfg)) {
+		log_error("reload refused: out of memory, or DNS lookups cannot start");
+		lru_free(cache);
+		free_health(health, cfg->rules.list_count);
+		return false;
+	}
+	if (e->resolver != NULL && dns_changed(e->cfg, cfg))
+		log_warn("reload: [dns] servers, timeout or tries changed; they take effect after a "
+			 "restart");
+	if (cache != NULL || cache_changed(e->cfg, cfg)) {
+		log_info("reload: lists or cache settings changed; the verdict cache is emptied");
+		if (e->jobs)
+			keyjob_table_new_generation(e->jobs);
+		if (cache != NULL) {
+			lru_free(e->cache);
+			e->cache = cache;
+		} else {
+			lru_clear(e->cache);
+		}
+		if (e->jobs)
+			keyjob_table_set_cache(e->jobs, e->cache);
+	}
+	free_health(e->health, e->cfg->rules.list_count);
+	e->health = health;
+	e->breaker = breaker_params(cfg);
+	if (e->jobs)
+		keyjob_table_set_breaker(e->jobs, &e->breaker);
+	config_unref(e->cfg);
+	e->cfg = config_ref(cfg);
+	if (e->probe)
+		probe_set_lists(e->probe, &cfg->rules, e->health, cfg->health_interval_ms);
+	return true;
+}
+
+/*
+ * usable_lists - which lists may be asked or read now. A list skipped by the
+ * circuit breaker still counts: the breaker stops queries, not the verdicts
+ * already in the cache. Returns whether some address list applies to family.
+ */
+static bool usable_lists(const struct engine *e, int family, bool *usable)
+{
+	const struct rules *r = &e->cfg->rules;
+	uint64_t now = uv_now(e->loop);
+	bool address = false;
+
+	for (size_t i = 0; i < r->list_count; i++) {
+		const struct list_config *l = &r->lists[i];
+		usable[i] = l->kind != LIST_LOCAL && e->health[i] != NULL &&
+			    health_usable(e->health[i], &e->breaker, now) != OUTCOME_UNHEALTHY;
+		if (usable[i] && l->kind != LIST_RHSBL && (family == ADDR_V4 || l->ipv6))
+			address = true;
+	}
+	return address;
+}
+
+/* stale - a cached result that skipped a list which may be asked now counts as missing. */
+static bool stale(const struct engine *e, const struct result *res, uint64_t now)
+{
+	const struct rules *r = &e->cfg->rules;
+
+	for (size_t i = 0; i < r->list_count; i++) {
+		enum outcome o = result_outcome(res, i);
+		if ((o == OUTCOME_UNHEALTHY || o == OUTCOME_BREAKER) && e->health[i] != NULL &&
+		    health_usable(e->health[i], &e->breaker, now) == OUTCOME_PENDING)
+			return true;
+	}
+	return false;
+}
+
+/* cached - every key from the cache; true when all are there. Allocates nothing. */
+static bool cached(struct engine *e, const struct keyset *keys, struct result **results)
+{
+	uint64_t now = uv_now(e->loop);
+	bool all = true;
+
+	for (unsigned i = 0; i < keys->count; i++) {
+		results[i] = lru_get(e->cache, keys->key[i].bytes, keys->key[i].len,
+				     (uint32_t)(now / 1000));
+		if (results[i] != NULL && stale(e, results[i], now))
+			results[i] = NULL;
+		all = all && results[i] != NULL;
+	}
+	return all;
+}
+
+/* derive_keys - the keys the usable DNS lists need for this request. */
+static void derive_keys(struct engine *e, const struct request *req, struct decision *d)
+{
+	bool usable[RULES_MAX_LISTS];
+
+	d->keys.count = 0;
+	if (e->resolver == NULL || !decision_wants_dns(d))
+		return;
+	bool address = usable_lists(e, d->client.family, usable);
+	keys_derive(req, address ? &d->client : NULL, decision_sources(&e->cfg->rules, usable),
+		    &d->keys);
+}
+
+/* count_reply - the statistics of one reply. */
+static void count_reply(const struct decision *d)
+{
+	if (d->kind == DECISION_EXEMPT)
+		stats.replies_exempt++;
+	if (d->kind == DECISION_CHECKED && tier_refuses(d->tier))
+		stats.replies_refused++;
+	else
+		stats.replies_dunno++;
+}
+
+/* log_decision - refusals at info, exemptions at info, passes at debug. */
+static void log_decision(const struct config *cfg, const struct decision *d,
+			 const struct request *req, bool from_cache)
+{
+	static const char *const names[] = { "reject", "defer", "warn", "prepend" };
+	bool refused = d->kind == DECISION_CHECKED && tier_refuses(d->tier);
+	enum log_level level = refused || d->kind == DECISION_EXEMPT ? LOG_LEVEL_INFO
+								      : LOG_LEVEL_DEBUG;
+	char line[1024];
+	const char *word = d->kind == DECISION_SKIPPED   ? "skip"
+			   : d->kind == DECISION_EXEMPT  ? "exempt"
+			   : refused			 ? names[tier_action(&cfg->rules, d->tier)]
+			   : d->tier == TIER_ALLOWLISTED ? "allowlisted"
+							 : "pass";
+
+	if (!log_enabled(level))
+		return;
+	decision_describe(d, req, word, from_cache, NULL, line, sizeof(line));
+	(level == LOG_LEVEL_INFO ? log_info : log_debug)("%s", line);
+}
+
+/* answer - render, count and log a decision into the slot. */
+static void answer(const struct config *cfg, const struct decision *d, const struct request *req,
+		   size_t budget, bool from_cache, struct reply_slot *slot)
+{
+	count_reply(d);
+	slot->len = reply_render(&cfg->rules, req, &d->verdict,
+				 d->kind == DECISION_CHECKED ? d->tier : TIER_PASS, budget, slot->text,
+				 sizeof(slot->text));
+	log_decision(cfg, d, req, from_cache);
+}
+
+/* answer_on_error - lookups did not finish in time: never refuse, unless told to defer. */
+static void answer_on_error(const struct config *cfg, const struct request *req,
+			    struct reply_slot *slot, const char *why)
+{
+	char client[64];
+	size_t len;
+	const char *value = request_get(req, REQ_CLIENT_ADDRESS, &len);
+
+	stats.replies_on_error++;
+	text_clean(client, sizeof(client), value, len);
+	log_warn("client=[%s]: %s; answering %s", client, why,
+		 cfg->rules.on_error == ON_ERROR_DEFER ? "DEFER" : "DUNNO");
+	slot->len = reply_on_error(&cfg->rules, slot->text, sizeof(slot->text));
+}
+
+/* explain_now - report an explanation of a decision made at once. */
+static void explain_now(struct engine *e, const struct decision *d, struct result *const *results,
+			bool timed_out, const struct reply_slot *slot, engine_explain_fn *fn, void *arg)
+{
+	struct explanation x = {
+		.cfg = e->cfg, .decision = d, .results = results, .health = e->health,
+		.timed_out = timed_out, .reply = slot->text, .reply_len = slot->len,
+		.now = uv_now(e->loop),
+	};
+	fn(arg, &x);
+}
+
+/* wait_closed - the deadline timer has closed: the wait's memory goes. */
+static void wait_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+/* finish - every key is known, or the deadline passed: render as the hit path does. */
+static void finish(struct wait *w, bool timed_out)
+{
+	struct engine *e = w->e;
+	struct result *results[KEYS_MAX];
+	struct decision d;
+
+	if (w->finished)
+		return;
+	w->finished = true;
+	uv_timer_stop(&w->deadline);
+	for (unsigned i = 0; i < w->keys.count; i++) {
+		keyjob_unwait(&w->key[i].waiter);
+		results[i] = w->key[i].result;
+	}
+	request_parse(&e->scratch, w->text, w->text_len);
+	decision_begin(&d, &w->cfg->rules, &e->scratch);
+	d.keys = w->keys;
+	if (timed_out) {
+		stats.lookups_timed_out++;
+		answer_on_error(w->cfg, &e->scratch, w->slot,
+				"list lookups did not finish within request_timeout");
+	} else {
+		/* A local list file that changed meanwhile may have allowlisted the client. */
+		if (decision_wants_dns(&d))
+			decision_add(&d, &w->cfg->rules, results);
+		answer(w->cfg, &d, &e->scratch, w->budget, false, w->slot);
+	}
+	stats_waited((uv_hrtime() - w->started_ns) / 1000);
+	if (w->explain != NULL) {
+		struct explanation x = {
+			.cfg = w->cfg, .decision = &d, .results = results,
+			.health = w->cfg == e->cfg ? e->health : NULL, .timed_out = timed_out,
+			.reply = w->slot->text, .reply_len = w->slot->len, .now = uv_now(e->loop),
+		};
+		w->explain(w->explain_arg, &x);
+	} else {
+		w->done(w->slot);
+	}
+	for (unsigned i = 0; i < w->keys.count; i++)
+		result_unref(w->key[i].result);
+	config_unref(w->cfg);
+	e->waiting--;
+	uv_close((uv_handle_t *)&w->deadline, wait_closed);
+}
+
+/* on_deadline - request_timeout has passed; the key jobs go on without us. */
+static void on_deadline(uv_timer_t *t)
+{
+	finish(t->data, true);
+}
+
+/* key_known - a key job ended (res may be NULL when it ran out of memory). */
+static void key_known(struct keyjob_waiter *kw, struct result *res)
+{
+	struct wait_key *k = (struct wait_key *)kw;
+	struct wait *w = k->wait;
+
+	k->result = result_ref(res);
+	if (--w->unresolved == 0)
+		finish(w, false);
+}
+
+/* saturated - key jobs cannot start: log at most once a minute. */
+static void saturated(struct engine *e)
+{
+	uint64_t now = uv_now(e->loop);
+
+	if (e->last_saturated_log != 0 && now - e->last_saturated_log < 60000)
+		return;
+	e->last_saturated_log = now ? now : 1;
+	log_warn("%zu DNS lookups in flight (the most is %d): requests beyond are answered with "
+		 "on_error until lookups end; is the resolver answering?",
+		 keyjob_in_flight(e->jobs), KEYJOB_MAX);
+}
+
+/*
+ * park - copy what the reply needs and wait for the unknown keys. Returns NULL
+ * when nothing is left to wait for (every missing key has no list to ask), and
+ * sets *failed when a lookup could not start at all.
+ */
+static struct wait *park(struct engine *e, const struct request *req, const struct decision *d,
+			 struct result *const *results, bool *failed)
+{
+	const struct rules *r = &e->cfg->rules;
+	size_t need = request_compact(req, r->reply_attrs, r->reply_attr_count, WAIT_VALUE_MAX,
+				      NULL, 0);
+	struct wait *w = calloc(1, sizeof(*w) + need);
+
+	*failed = false;
+	if (w == NULL) {
+		*failed = true;
+		return NULL;
+	}
+	w->text_len = request_compact(req, r->reply_attrs, r->reply_attr_count, WAIT_VALUE_MAX,
+				      w->text, need);
+	w->e = e;
+	w->cfg = config_ref(e->cfg);
+	w->keys = d->keys;
+	w->budget = reply_budget(req);
+	w->started_ns = uv_hrtime();
+	for (unsigned i = 0; i < d->keys.count; i++) {
+		struct wait_key *k = &w->key[i];
+		k->wait = w;
+		k->waiter.done = key_known;
+		k->result = result_ref(results[i]);
+		if (results[i] != NULL)
+			continue;
+		if (keyjob_wait(e->jobs, e->cfg, e->health, &d->keys.key[i], &k->waiter))
+			w->unresolved++;
+		else if (keyjob_in_flight(e->jobs) >= KEYJOB_MAX)
+			*failed = true;
+	}
+	if (w->unresolved == 0 || *failed) {
+		for (unsigned i = 0; i < d->keys.count; i++) {
+			keyjob_unwait(&w->key[i].waiter);
+			result_unref(w->key[i].result);
+		}
+		config_unref(w->cfg);
+		free(w);
+		return NULL;
+	}
+	uv_timer_init(e->loop, &w->deadline);
+	w->deadline.data = w;
+	uv_timer_start(&w->deadline, on_deadline, e->cfg->request_timeout_ms, 0);
+	e->waiting++;
+	return w;
+}
+
+/*
+ * decide - the one path of engine_decide and engine_explain: local lists, then the
+ * cache; only keys the cache lacks make the request wait. A cache hit allocates
+ * nothing: the decision and its results live on the stack, and the reply goes
+ * straight into the slot.
+ */
+static enum engine_outcome decide(struct engine *e, const struct request *req,
+				  struct reply_slot *slot, engine_done_fn *done,
+				  engine_explain_fn *explain, void *arg)
+{
+	struct config *cfg = e->cfg;
+	struct decision d;
+	struct result *results[KEYS_MAX];
+	bool all_cached, failed = false;
+
+	decision_begin(&d, &cfg->rules, req);
+	derive_keys(e, req, &d);
+	all_cached = d.keys.count == 0 || cached(e, &d.keys, results);
+	if (!all_cached) {
+		struct wait *w = park(e, req, &d, results, &failed);
+		if (w != NULL) {
+			w->slot = slot;
+			w->done = done;
+			w->explain = explain;
+			w->explain_arg = arg;
+			return ENGINE_PENDING;
+		}
+	}
+	if (failed) {
+		saturated(e);
+		answer_on_error(cfg, req, slot, "DNS lookups could not start");
+	} else {
+		if (d.keys.count > 0)
+			decision_add(&d, &cfg->rules, results);
+		answer(cfg, &d, req, reply_budget(req), all_cached && d.keys.count > 0, slot);
+	}
+	if (explain != NULL)
+		explain_now(e, &d, results, false, slot, explain, arg);
+	return ENGINE_ANSWERED;
+}
+
+/* engine_decide - see engine.h. */
+enum engine_outcome engine_decide(struct engine *e, const struct request *req,
+				  struct reply_slot *slot, engine_done_fn *done)
+{
+	return decide(e, req, slot, done, NULL, NULL);
+}
+
+/* engine_explain - the same path; the explanation replaces the done callback. */
+void engine_explain(struct engine *e, const struct request *req, engine_explain_fn *fn, void *arg)
+{
+	static struct reply_slot slot;
+
+	decide(e, req, &slot, NULL, fn, arg);
+}
+
+/* engine_settled - no probe is waiting for answers. */
+bool engine_settled(const struct engine *e)
+{
+	return e->probe == NULL || !probe_busy(e->probe);
+}
+
+/* engine_peek - the cached result for the address key, list by list; never a query. */
+size_t engine_peek(struct engine *e, const struct addr *a, struct peek *out, size_t max)
+{
+	const struct rules *r = &e->cfg->rules;
+	uint64_t now = uv_now(e->loop);
+	struct key key;
+	uint32_t expires = 0;
+	struct result *res;
+	char text[ADDR_TEXT_MAX];
+	size_t n = 0, text_len;
+
+	key_for_address(&key, a);
+	text_len = key_text(&key, text, sizeof(text));
+	res = lru_peek(e->cache, key.bytes, key.len, (uint32_t)(now / 1000), &expires);
+	for (size_t i = 0; i < r->list_count && n < max; i++) {
+		const struct list_config *l = &r->lists[i];
+		struct peek *p = &out[n];
+		struct answer ans;
+		if (l->kind == LIST_LOCAL || l->kind == LIST_RHSBL)
+			continue;
+		memset(p, 0, sizeof(*p));
+		p->list = l;
+		p->disabled = e->health[i] == NULL || !e->health[i]->checked ||
+			      !e->health[i]->healthy;
+		p->outcome = OUTCOME_PENDING;
+		if (res != NULL && !(a->family == ADDR_V6 && !l->ipv6)) {
+			result_get(res, i, &ans);
+			p->outcome = ans.outcome;
+			memcpy(p->code, ans.code, 4);
+			p->expires = expires;
+			if (ans.key_text) {
+				ans.reason.middle = text;
+				ans.reason.middle_len = text_len;
+			}
+			p->reason_len = reason_join(&ans.reason, p->reason, sizeof(p->reason));
+		}
+		n++;
+	}
+	return n;
+}
+
+const struct config *engine_config(const struct engine *e)
+{
+	return e->cfg;
+}
+
+const struct list_health *engine_health(const struct engine *e, size_t i)
+{
+	return i < e->cfg->rules.list_count ? e->health[i] : NULL;
+}
+
+/* engine_counters - a snapshot for statistics and /metrics. */
+void engine_counters(const struct engine *e, struct engine_counters *out)
+{
+	const struct lru_stats *st = lru_get_stats(e->cache);
+
+	memset(out, 0, sizeof(*out));
+	out->cache_entries = lru_count(e->cache);
+	out->cache_capacity = lru_capacity(e->cache);
+	out->cache_hits = st->hits;
+	out->cache_misses = st->misses;
+	out->cache_evictions = st->evictions;
+	out->cache_expiries = st->expiries;
+	out->coalesced = e->jobs ? keyjob_coalesced(e->jobs) : 0;
+	out->keyjobs_in_flight = e->jobs ? keyjob_in_flight(e->jobs) : 0;
+	out->waiting = e->waiting;
+	out->reasons = reasons_count(e->reasons);
+}
+
+/* engine_log_stats - the cache's counters, then one line per DNS list. */
+void engine_log_stats(const struct engine *e)
+{
+	const struct rules *r = &e->cfg->rules;
+	struct engine_counters c;
+	uint64_t now = uv_now(e->loop);
+
+	engine_counters(e, &c);
+	log_info("statistics: cache entries=%zu/%zu hits=%llu misses=%llu coalesced=%llu "
+		 "evictions=%llu expiries=%llu reasons=%zu waiting=%zu lookups=%zu",
+		 c.cache_entries, c.cache_capacity, (unsigned long long)c.cache_hits,
+		 (unsigned long long)c.cache_misses, (unsigned long long)c.coalesced,
+		 (unsigned long long)c.cache_evictions, (unsigned long long)c.cache_expiries,
+		 c.reasons, c.waiting, c.keyjobs_in_flight);
+	for (size_t i = 0; i < r->list_count; i++) {
+		const struct list_health *h = e->health[i];
+		enum outcome o;
+		if (h == NULL)
+			continue;
+		o = health_usable(h, &e->breaker, now);
+		log_info("statistics: [%s %s] state=%s queries=%llu listed=%llu errors=%llu "
+			 "failures=%llu",
+			 list_kind_name(h->kind), h->name,
+			 o == OUTCOME_PENDING	? "enabled"
+			 : o == OUTCOME_BREAKER ? "breaker-open"
+			 : h->checked		? "disabled"
+						: "unchecked",
+			 (unsigned long long)h->queries, (unsigned long long)h->listed,
+			 (unsigned long long)h->errors, (unsigned long long)h->failures);
+	}
+}
+
+/*
+ * engine_free - probes first, then the resolver, which fails the queries still in
+ * flight so that every key job completes and every waiting request is answered;
+ * then the table, the cache and the reasons their results point into.
+ */
+void engine_free(struct engine *e)
+{
+	if (e == NULL)
+		return;
+	probe_free(e->probe);
+	if (e->resolver)
+		resolver_free(e->resolver);
+	keyjob_table_free(e->jobs);
+	lru_free(e->cache);
+	reasons_free(e->reasons);
+	free_health(e->health, e->cfg->rules.list_count);
+	config_unref(e->cfg);
+	free(e);
+}

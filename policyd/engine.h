@@ -1,0 +1,130 @@
+/*
+ * engine - the one place that decides. It owns the verdict cache, the key jobs in
+ * flight, the resolver, the lists' run-time health and their RFC 5782 probes, and
+ * the reasons table; the daemon's connections, --check and the help page are its
+ * clients.
+ *
+ * One request walks down and back once: engine_decide() runs the pure steps of
+ * decision.h (exemptions, local lists), derives the request's keys, reads the
+ * cache, and either answers at once (a hit allocates nothing) or parks the request
+ * until its key jobs end or request_timeout passes, then renders the reply
+ * (reply.h) and logs the decision.
+ *
+ * Rules: engine_decide() returning ENGINE_PENDING means done(slot) will be called
+ * exactly once, no later than request_timeout; ENGINE_ANSWERED means it will not
+ * be called. The slot belongs to the caller; the engine only writes its reply
+ * into it. The request is untrusted and read only during the call: a request
+ * that must wait keeps a compact copy of what its reply may show.
+ *
+ * Memory: the engine holds a reference to the current configuration; requests
+ * and key jobs in flight hold references to the configuration they began with.
+ */
+#ifndef POLICYD_ENGINE_H
+#define POLICYD_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+#include "decision.h"
+#include "health.h"
+#include "reply.h"
+#include "request.h"
+
+/* One reply, written now or later, kept in a connection's queue until it can be sent. */
+struct reply_slot {
+	struct reply_slot *next;
+	void *owner;  /* the connection; NULL once it has gone (the slot is then freed on done) */
+	bool ready;
+	size_t len;
+	char text[REPLY_MAX];
+};
+
+typedef void engine_done_fn(struct reply_slot *slot);
+
+enum engine_outcome { ENGINE_ANSWERED, ENGINE_PENDING };
+
+struct engine;
+
+/* engine_new - the engine for cfg (holds a reference); NULL on error, logged. */
+struct engine *engine_new(uv_loop_t *loop, struct config *cfg);
+
+/*
+ * engine_set_config - a reload: new requests use cfg; requests in flight finish with
+ * the configuration they began with. False (logged) when what cfg needs cannot be
+ * had (a new cache, a resolver): the engine then keeps the old configuration.
+ */
+bool engine_set_config(struct engine *e, struct config *cfg);
+
+/* engine_decide - answer req into slot now, or park it and call done(slot) later. */
+enum engine_outcome engine_decide(struct engine *e, const struct request *req,
+				  struct reply_slot *slot, engine_done_fn *done);
+
+/* What engine_explain reports: the decision and what every key's result said. */
+struct explanation {
+	const struct config *cfg;
+	const struct decision *decision;
+	struct result *const *results;     /* per decision->keys; NULL: not known */
+	struct list_health *const *health; /* per list of cfg; NULL for local lists */
+	bool timed_out;
+	const char *reply;                 /* the reply Postfix would get */
+	size_t reply_len;
+	uint64_t now;                      /* loop time, ms */
+};
+
+typedef void engine_explain_fn(void *arg, const struct explanation *x);
+
+/*
+ * engine_explain - decide req as engine_decide would (same lists, same cache, same
+ * reply) and report the explanation through fn, exactly once: at once or when
+ * the lookups end. For --check.
+ */
+void engine_explain(struct engine *e, const struct request *req, engine_explain_fn *fn, void *arg);
+
+/* engine_settled - the first health checks have answered (--check waits for them). */
+bool engine_settled(const struct engine *e);
+
+/* What the cache knows now about one list for one address: for the help page. */
+struct peek {
+	const struct list_config *list;
+	enum outcome outcome;      /* OUTCOME_PENDING: nothing cached */
+	uint8_t code[4];
+	char reason[RESULT_REASON_MAX + 64]; /* joined, untrusted bytes */
+	size_t reason_len;
+	uint64_t expires;          /* seconds of the cache's clock (loop time / 1000) */
+	bool disabled;             /* health check failed, or not checked yet */
+};
+
+/*
+ * engine_peek - what the cache says about address a for each address list of the
+ * current configuration (out[i] for list i; up to max). Never sends a query.
+ * Returns the number of lists filled in.
+ */
+size_t engine_peek(struct engine *e, const struct addr *a, struct peek *out, size_t max);
+
+/* engine_config - the configuration new requests use. */
+const struct config *engine_config(const struct engine *e);
+
+/* engine_health - the run-time state of list i of the current configuration (NULL: local). */
+const struct list_health *engine_health(const struct engine *e, size_t i);
+
+/* Counters for statistics and /metrics. */
+struct engine_counters {
+	size_t cache_entries, cache_capacity;
+	uint64_t cache_hits, cache_misses, cache_evictions, cache_expiries;
+	uint64_t coalesced;
+	size_t keyjobs_in_flight;
+	size_t waiting;          /* requests parked until their lookups end */
+	size_t reasons;          /* distinct TXT patterns stored */
+};
+void engine_counters(const struct engine *e, struct engine_counters *out);
+
+/* engine_log_stats - log the cache's and lists' counters. */
+void engine_log_stats(const struct engine *e);
+
+/* engine_free - fail what is in flight (requests get their answers), release the engine. */
+void engine_free(struct engine *e);
+
+#endif

@@ -1,0 +1,77 @@
+/*
+ * keyjob - the DNS lookups of one cache key, shared by every request that needs
+ * the key while they are in flight (no duplicate queries), and their end: a
+ * result (result.h) that goes into the verdict cache and to every waiter.
+ *
+ * A key job asks every usable list of the key's kind at once: an A query for the
+ * key's name, then a TXT query for a blocklist that hit. Answers are untrusted:
+ * an A answer counts only inside the list's codes and never when it is an error
+ * code (127.255.255.x, outside 127/8). The lists' health (health.h) decides
+ * which lists are asked, and learns from the answers (circuit breaker).
+ *
+ * Rules: keyjob_wait returning false means the waiter's done is never called;
+ * otherwise done is called exactly once, from a loop callback, unless
+ * keyjob_unwait comes first. Memory: the table owns the jobs in flight; each job
+ * holds a reference to the configuration and to the lists' health it began
+ * with; waiters are embedded in the requests that wait.
+ */
+#ifndef POLICYD_KEYJOB_H
+#define POLICYD_KEYJOB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "breaker.h"
+#include "config.h"
+#include "health.h"
+#include "keys.h"
+#include "result.h"
+
+struct keyjob;
+struct keyjob_table;
+struct lru;
+struct reasons;
+struct resolver;
+
+/* The most key jobs in flight: each holds DNS queries; the requests beyond get on_error. */
+#define KEYJOB_MAX 8192
+
+/* A request waiting for a key; embedded in the request's own record. */
+struct keyjob_waiter {
+	struct keyjob_waiter *next, *prev;
+	struct keyjob *job; /* NULL when not waiting */
+	void (*done)(struct keyjob_waiter *w, struct result *res); /* res is lent: ref to keep */
+};
+
+/* keyjob_table_new - jobs use resolver, intern reasons in reasons, fill cache (may change). */
+struct keyjob_table *keyjob_table_new(uv_loop_t *loop, struct resolver *resolver,
+				      struct reasons *reasons, const uint8_t seed[16]);
+void keyjob_table_set_cache(struct keyjob_table *t, struct lru *cache);
+void keyjob_table_set_breaker(struct keyjob_table *t, const struct breaker_params *p);
+
+/*
+ * keyjob_table_new_generation - a reload that emptied the cache: jobs begun before
+ * finish, but neither fill the cache nor take new waiters.
+ */
+void keyjob_table_new_generation(struct keyjob_table *t);
+
+/* keyjob_table_free - the resolver has failed every query by now, so no job is left. */
+void keyjob_table_free(struct keyjob_table *t);
+
+/*
+ * keyjob_wait - make w wait for key under cfg (health[i]: list i's state): join the
+ * job in flight, or start one. False when nothing could be sent (no usable list,
+ * no memory, KEYJOB_MAX reached): w->done is then never called.
+ */
+bool keyjob_wait(struct keyjob_table *t, struct config *cfg, struct list_health *const *health,
+		 const struct key *key, struct keyjob_waiter *w);
+
+/* keyjob_unwait - stop waiting (the request's deadline passed); the job goes on. */
+void keyjob_unwait(struct keyjob_waiter *w);
+
+/* Counters: jobs in flight, and requests that joined one instead of asking again. */
+size_t keyjob_in_flight(const struct keyjob_table *t);
+uint64_t keyjob_coalesced(const struct keyjob_table *t);
+
+#endif

@@ -1,0 +1,219 @@
+/*
+ * test_reply - rendering a verdict into Postfix's reply (common/reply.c): the words of
+ * each action, the text naming what is listed, the per-request budget that keeps
+ * Postfix's whole line within 510 bytes with the help URL and the contact whole,
+ * cleaning of untrusted bytes, the on_error replies. Links reply.c, template.c, text.c,
+ * request.c, domain.c, addr.c, score.c, result.c, keys.c, siphash.c.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reply.h"
+#include "request.h"
+#include "tap.h"
+#include "template.h"
+
+static const char default_text[] =
+	"Your $rbl_listed is blacklisted by $rbl_domain${rbl_reason?: $rbl_reason}. "
+	"See $help_url or send your questions to $contact";
+
+static struct template *compile(const char *s)
+{
+	const char *err;
+	size_t off;
+	struct template *t = template_compile(s, strlen(s), &err, &off);
+
+	if (t == NULL) {
+		printf("Bail out! template: %s\n", err);
+		exit(1);
+	}
+	return t;
+}
+
+static struct list_config zen = { .kind = LIST_DNSBL, .name = "zen.test", .weight = 2 };
+static struct list_config dbl = { .kind = LIST_RHSBL, .name = "dbl.test", .weight = 2 };
+static struct rules rules;
+static struct request req;
+static char reqtext[8192];
+
+/* request - a request with the given recipient and sender. */
+static void request(const char *rcpt, const char *sender)
+{
+	int n = snprintf(reqtext, sizeof(reqtext),
+			 "client_address=192.0.2.1\nclient_name=mail.example.net\nhelo_name=mx.example.net\n"
+			 "sender=%s\nrecipient=%s\n\n",
+			 sender, rcpt);
+	request_parse(&req, reqtext, (size_t)n);
+}
+
+/* hit - one hit of list l on what, with a reason. */
+static void hit(struct verdict *v, struct list_config *l, unsigned source, const char *what,
+		const char *reason)
+{
+	struct hit h = { .list = l, .weight = l->weight, .code = { 127, 0, 0, 2 }, .source = source,
+			 .what = what, .what_len = strlen(what), .txt = reason != NULL };
+
+	h.reason = reason_plain(reason, reason ? strlen(reason) : 0);
+	verdict_add(v, &h);
+}
+
+/* render - the reply's text after "action=", without the final empty line. */
+static const char *render(const struct verdict *v, enum tier t, size_t budget)
+{
+	static char out[REPLY_MAX];
+	size_t n = reply_render(&rules, &req, v, t, budget, out, sizeof(out));
+
+	if (n >= 2 && out[n - 1] == '\n' && out[n - 2] == '\n')
+		out[n - 2] = '\0';
+	return out + 7;
+}
+
+static void test_words(void)
+{
+	struct verdict v;
+
+	request("user@mx.test", "joe@example.com");
+	verdict_clear(&v);
+	is_str(render(&v, TIER_PASS, 400), "DUNNO", "a pass: DUNNO");
+	is_str(render(&v, TIER_ALLOWLISTED, 400), "DUNNO", "allowlisted: DUNNO");
+	hit(&v, &zen, 0, "192.0.2.1", "Spam source");
+	is_str(render(&v, TIER_REFUSED, 400),
+	       "REJECT 5.7.1 Your host [192.0.2.1] is blacklisted by zen.test: Spam source. See "
+	       "https://www.example.org/blacklisted.html?ip=192.0.2.1&list=zen.test or send your "
+	       "questions to postmaster@example.org",
+	       "a refusal names the host, the list, its reason, the URL and the contact");
+	rules.action = ACTION_DEFER;
+	ok(strncmp(render(&v, TIER_REFUSED, 400), "DEFER 4.7.1 Your host", 21) == 0, "defer");
+	rules.soft_action = ACTION_PREPEND;
+	ok(strncmp(render(&v, TIER_SOFT, 400), "PREPEND X-DNSBL: Your host", 26) == 0,
+	   "the soft tier uses soft_action");
+	rules.action = ACTION_WARN;
+	ok(strncmp(render(&v, TIER_REFUSED, 400), "WARN Your host", 14) == 0, "warn");
+	rules.action = ACTION_REJECT;
+
+	verdict_clear(&v);
+	hit(&v, &dbl, SOURCE_SENDER, "bad.example", "Spam domain");
+	ok(strncmp(render(&v, TIER_REFUSED, 400),
+		   "REJECT 5.7.1 Your sender domain bad.example is blacklisted by dbl.test", 69) == 0,
+	   "an RHSBL hit on the sender names the sender domain, not the host: %s",
+	   render(&v, TIER_REFUSED, 400));
+	verdict_clear(&v);
+	hit(&v, &dbl, SOURCE_HELO, "bad.example", NULL);
+	ok(strstr(render(&v, TIER_REFUSED, 400), "Your HELO name bad.example is blacklisted by dbl.test. See") != NULL,
+	   "a helo hit without a reason: no empty ': '");
+}
+
+/* postfix_line - the SMTP line Postfix would send: its prefix for the recipient, then the text. */
+static size_t postfix_line(const char *reply, const char *rcpt)
+{
+	const char *text = reply + strlen("REJECT 5.7.1 ");
+
+	return strlen("554 5.7.1 <") + strlen(rcpt) + strlen(">: Recipient address rejected: ") +
+	       strlen(text);
+}
+
+static void test_budget(void)
+{
+	char rcpt[400], reason[600];
+	struct verdict v;
+	const char *out;
+	size_t budget;
+
+	memset(rcpt, 'r', 240);
+	strcpy(rcpt + 240, "@example.com");
+	memset(reason, 'x', 500);
+	reason[500] = '\0';
+	request(rcpt, "joe@example.com");
+	budget = reply_budget(&req);
+	ok(budget < REPLY_TEXT_MAX, "a 252-byte recipient shrinks the budget to %zu", budget);
+	verdict_clear(&v);
+	hit(&v, &zen, 0, "192.0.2.1", reason);
+	out = render(&v, TIER_REFUSED, budget);
+	ok(postfix_line(out, rcpt) <= REPLY_LINE_MAX, "Postfix's line is %zu bytes: at most 510",
+	   postfix_line(out, rcpt));
+	ok(strstr(out, "https://www.example.org/blacklisted.html?ip=192.0.2.1&list=zen.test or") &&
+		   strstr(out, "postmaster@example.org"),
+	   "the URL and the contact are whole");
+	ok(strstr(out, "xxx...") != NULL, "the reason was cut, marked with dots");
+
+	memset(rcpt, 'r', 380);
+	strcpy(rcpt + 380, "@example.com");
+	request(rcpt, "joe@example.com");
+	budget = reply_budget(&req);
+	out = render(&v, TIER_REFUSED, budget);
+	ok(strstr(out, "https://www.example.org/blacklisted.html?ip=192.0.2.1&list=zen.test") &&
+		   strstr(out, "postmaster@example.org"),
+	   "an absurd 392-byte recipient: the URL and the contact are still whole");
+	request("user@mx.test", "joe@example.com");
+	is_int(reply_budget(&req), REPLY_TEXT_MAX, "a short request: the whole 400 bytes");
+	rules.action = ACTION_PREPEND;
+	request(rcpt, "joe@example.com");
+	out = render(&v, TIER_REFUSED, reply_budget(&req));
+	ok(strlen(out) - strlen("PREPEND X-DNSBL: ") == REPLY_TEXT_MAX,
+	   "a header is not an SMTP line: prepend keeps 400 bytes");
+	rules.action = ACTION_REJECT;
+}
+
+static void test_dirty_and_errors(void)
+{
+	struct verdict v;
+	char out[REPLY_MAX];
+
+	request("user@mx.test", "joe@example.com");
+	verdict_clear(&v);
+	hit(&v, &zen, 0, "192.0.2.1", "bad\r\nline\x01\xff end");
+	const char *s = render(&v, TIER_REFUSED, 400);
+	ok(strchr(s, '\r') == NULL && strchr(s, '\n') == NULL && strstr(s, "bad  line   end"),
+	   "control and non-ASCII bytes of a TXT become spaces: %s", s);
+	rules.on_error = ON_ERROR_DUNNO;
+	reply_on_error(&rules, out, sizeof(out));
+	is_str(out, "action=DUNNO\n\n", "on_error dunno");
+	rules.on_error = ON_ERROR_DEFER;
+	reply_on_error(&rules, out, sizeof(out));
+	ok(strncmp(out, "action=DEFER 4.7.1 ", 19) == 0, "on_error defer");
+	is_str(reply_class(SOURCE_SENDER), "Sender address", "rbl_class of a sender hit");
+	is_str(reply_class(0), "Client host", "rbl_class of an address hit");
+}
+
+static void test_help_url_drops_request_values(void)
+{
+	struct verdict v;
+	char sender[300], out[REPLY_HELP_URL_MAX + 1];
+	struct template *old = rules.help_url;
+
+	rules.help_url = compile("https://www.example.org/blacklisted.html?ip=$client_address"
+				 "&list=$rbl_domain&domain=$sender_domain");
+	memcpy(sender, "joe@", 4);
+	memset(sender + 4, 'd', 200);
+	strcpy(sender + 204, ".example");
+	request("user@mx.test", "joe@short.example");
+	verdict_clear(&v);
+	hit(&v, &zen, 0, "192.0.2.1", NULL);
+	reply_help_url(&rules, &req, &v, out, sizeof(out));
+	is_str(out,
+	       "https://www.example.org/blacklisted.html?ip=192.0.2.1&list=zen.test&domain=short.example",
+	       "the sender's domain in the URL");
+	request("user@mx.test", sender);
+	reply_help_url(&rules, &req, &v, out, sizeof(out));
+	is_str(out, "https://www.example.org/blacklisted.html?ip=192.0.2.1&list=zen.test&domain=",
+	       "a domain too long for the URL is left out, never cut");
+	template_free(rules.help_url);
+	rules.help_url = old;
+}
+
+int main(void)
+{
+	rules.threshold = 1;
+	rules.allowlist_threshold = -1;
+	rules.text = compile(default_text);
+	rules.help_url = compile("https://www.example.org/blacklisted.html?ip=$client_address&list=$rbl_domain");
+	rules.contact = "postmaster@example.org";
+	test_words();
+	test_budget();
+	test_dirty_and_errors();
+	test_help_url_drops_request_values();
+	template_free(rules.text);
+	template_free(rules.help_url);
+	return tap_done();
+}
