@@ -92,6 +92,7 @@ struct rules {
 	char *help_url_source;
 	struct template *help_url;
 	char *contact;
+	char *site;               /* the site's name on the help page (default: the contact's domain) */
 	struct exempt *exempt;    /* never refused: exempt_recipients and the contact */
 	size_t exempt_count;
 	enum on_error_action on_error;

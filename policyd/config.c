@@ -285,6 +285,7 @@ static void free_rules(struct rules *r)
 	free(r->help_url_source);
 	template_free(r->help_url);
 	free(r->contact);
+	free(r->site);
 	for (size_t i = 0; i < r->exempt_count; i++)
 		free(r->exempt[i].text);
 	free(r->exempt);

@@ -465,7 +465,7 @@ static void set_exempt_defaults(struct loader *ld)
 	static const char *const defaults[] = { "postmaster@", "abuse@" };
 	struct rules *r = &ld->cfg->rules;
 
-	if (ld->cfg->seen[SECTION_POLICY - 1] & (1u << 8) || r->exempt != NULL)
+	if (loader_key_given(ld, SECTION_POLICY, "exempt_recipients") || r->exempt != NULL)
 		return;
 	r->exempt = calloc(2, sizeof(*r->exempt));
 	if (r->exempt == NULL)
@@ -477,6 +477,16 @@ static void set_exempt_defaults(struct loader *ld)
 		if (r->exempt[i].text != NULL)
 			r->exempt_count++;
 	}
+}
+
+/* set_site_default - the site's name for the help page: the contact's domain when not given. */
+static void set_site_default(struct loader *ld)
+{
+	struct rules *r = &ld->cfg->rules;
+	const char *at = r->contact ? strrchr(r->contact, '@') : NULL;
+
+	if (r->site == NULL && at != NULL && at[1] != '\0')
+		r->site = strdup(at + 1);
 }
 
 /* loader_finish - checks that need the whole file. */
@@ -496,6 +506,7 @@ void loader_finish(struct loader *ld)
 	set_cidrs(ld, &cfg->allow, "127.0.0.0/8 ::1", server_line);
 	set_cidrs(ld, &cfg->metrics_allow, "127.0.0.0/8 ::1", server_line);
 	set_exempt_defaults(ld);
+	set_site_default(ld);
 	check_thresholds(ld);
 	for (size_t i = 0; i < cfg->rules.list_count; i++)
 		finish_list(ld, &cfg->rules.lists[i]);

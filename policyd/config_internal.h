@@ -51,6 +51,9 @@ void loader_finish(struct loader *ld);
 /* loader_key_line - where a singleton section's key was given, else the section's line. */
 unsigned loader_key_line(const struct loader *ld, enum section_kind section, const char *key);
 
+/* loader_key_given - whether a singleton section's key was given. */
+bool loader_key_given(const struct loader *ld, enum section_kind section, const char *key);
+
 /* config_message - a message naming the bad part of a value (a static buffer, one at a time). */
 __attribute__((format(printf, 1, 2))) const char *config_message(const char *fmt, ...);
 

@@ -339,6 +339,7 @@ static const struct key_spec policy_keys[] = {
 	{ "text", V_CUSTOM, 0, 0, 0, false, set_text },
 	{ "help_url", V_CUSTOM, 0, 0, 0, false, set_help_url },
 	{ "contact", V_STRING, RUL(contact), 0, 0, false, NULL },
+	{ "site", V_STRING, RUL(site), 0, 0, false, NULL },
 	{ "exempt_recipients", V_CUSTOM, 0, 0, 0, false, set_exempt },
 	{ "on_error", V_CUSTOM, 0, 0, 0, false, set_on_error },
 	{ "skip_authenticated", V_BOOL, RUL(skip_authenticated), 0, 0, false, NULL },
@@ -468,8 +469,8 @@ void loader_set_key(struct loader *ld, const char *key, const char *value)
 	loader_error(ld, ld->line, "unknown key '%.60s'", key);
 }
 
-/* loader_key_line - the line of a singleton section's key, from the table's order. */
-unsigned loader_key_line(const struct loader *ld, enum section_kind section, const char *key)
+/* key_given_line - the line of a singleton section's key, 0 when it was not given. */
+static unsigned key_given_line(const struct loader *ld, enum section_kind section, const char *key)
 {
 	static const struct key_spec *const tables[] = {
 		[SECTION_SERVER] = server_keys, [SECTION_DNS] = dns_keys,
@@ -481,8 +482,24 @@ unsigned loader_key_line(const struct loader *ld, enum section_kind section, con
 					       : NULL;
 
 	for (unsigned i = 0; table != NULL && table[i].name != NULL && i < 32; i++)
-		if (strcmp(table[i].name, key) == 0 && ld->key_line[section][i] != 0)
+		if (strcmp(table[i].name, key) == 0)
 			return ld->key_line[section][i];
+	return 0;
+}
+
+/* loader_key_given - whether a singleton section's key was given. */
+bool loader_key_given(const struct loader *ld, enum section_kind section, const char *key)
+{
+	return key_given_line(ld, section, key) != 0;
+}
+
+/* loader_key_line - where a key was given, else its section's line (or 1). */
+unsigned loader_key_line(const struct loader *ld, enum section_kind section, const char *key)
+{
+	unsigned line = key_given_line(ld, section, key);
+
+	if (line != 0)
+		return line;
 	return ld->section_line[section] ? ld->section_line[section] : 1;
 }
 
