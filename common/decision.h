@@ -53,10 +53,17 @@ struct decision {
  */
 void decision_begin(struct decision *d, const struct rules *r, const struct request *req);
 
-/* decision_wants_dns - whether DNS lists may still change the outcome. */
-static inline bool decision_wants_dns(const struct decision *d)
+/*
+ * decision_wants_dns - whether DNS lists may still change the outcome: not when
+ * the request is not checked, when a local allowlist settled it, or when the local
+ * lists refuse it so firmly that every DNS allowlist together could not bring the
+ * score below threshold (then waiting for DNS could only delay the refusal, or
+ * turn it into an on_error pass if DNS failed).
+ */
+static inline bool decision_wants_dns(const struct decision *d, const struct rules *r)
 {
-	return d->kind == DECISION_CHECKED && d->tier != TIER_ALLOWLISTED;
+	return d->kind == DECISION_CHECKED && d->tier != TIER_ALLOWLISTED &&
+	       !(d->tier == TIER_REFUSED && d->verdict.score + r->dns_floor >= r->threshold);
 }
 
 /*

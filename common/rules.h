@@ -100,6 +100,7 @@ struct rules {
 
 	struct list_config *lists; /* in file order */
 	size_t list_count;
+	long dns_floor;            /* the most the DNS lists together can take off a score (<= 0) */
 
 	/* The request attributes that some reply template may show: what a request
 	 * waiting for DNS keeps of itself (everything else is dropped at once). */

@@ -479,6 +479,29 @@ static void set_exempt_defaults(struct loader *ld)
 	}
 }
 
+/*
+ * set_dns_floor - the lowest sum the DNS lists can add to a score: for each list,
+ * its negative weighted patterns, and its own weight when that is negative.
+ */
+static void set_dns_floor(struct rules *r)
+{
+	r->dns_floor = 0;
+	for (size_t i = 0; i < r->list_count; i++) {
+		const struct list_config *l = &r->lists[i];
+		bool unweighted = false;
+		if (l->kind == LIST_LOCAL)
+			continue;
+		for (unsigned p = 0; p < l->codes.count && p < CODES_MAX_PATTERNS; p++) {
+			if (!l->codes.pattern[p].weighted)
+				unweighted = true;
+			else if (l->codes.pattern[p].weight < 0)
+				r->dns_floor += l->codes.pattern[p].weight;
+		}
+		if (unweighted && l->weight < 0)
+			r->dns_floor += l->weight;
+	}
+}
+
 /* set_site_default - the site's name for the help page: the contact's domain when not given. */
 static void set_site_default(struct loader *ld)
 {
@@ -507,6 +530,7 @@ void loader_finish(struct loader *ld)
 	set_cidrs(ld, &cfg->metrics_allow, "127.0.0.0/8 ::1", server_line);
 	set_exempt_defaults(ld);
 	set_site_default(ld);
+	set_dns_floor(&cfg->rules);
 	check_thresholds(ld);
 	for (size_t i = 0; i < cfg->rules.list_count; i++)
 		finish_list(ld, &cfg->rules.lists[i]);

@@ -1,12 +1,16 @@
 /*
  * conn - one client connection: read bytes, frame requests, answer them in order,
- * write the replies in batches, enforce the protocol limits and the idle timeout.
+ * write the replies in batches, enforce the protocol limits, the memory bounds of
+ * server_internal.h and the idle timeout, and finish what was asked after the
+ * client shut down its sending side.
  *
  * Everything a client sends is untrusted. A violation closes this connection only,
  * with a log line that carries the peer and a cleaned excerpt. Memory: a conn owns
- * its input buffer (grown on demand up to the request limit), two output buffers
- * (one being filled, one being written) and its handles; it is freed when the last
- * of its two handles (stream, idle timer) has closed.
+ * its input buffer (grown on demand up to CONN_IN_MAX and shrunk again when it
+ * empties), two output buffers (one being filled, one being written), its queued
+ * reply slots and its handles; it is freed when the last of its two handles
+ * (stream, idle timer) has closed. A slot the engine still holds when the
+ * connection closes is orphaned (owner NULL) and freed by the engine's callback.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -16,20 +20,9 @@
 
 #include "addr.h"
 #include "log.h"
-#include "engine.h"
 #include "server_internal.h"
 #include "stats.h"
 #include "text.h"
-
-/* The input buffer's first size; a Postfix request is about 600 bytes. */
-#define IN_INITIAL 4096
-/* The input buffer's limit: a whole request plus one read's worth after it. */
-#define IN_MAX (REQUEST_MAX_SIZE + 65536)
-/* Stop reading while this much is waiting to be written: a client that pipelines
- * without reading must not make us buffer without bound. */
-#define OUT_HIGH_WATER (256 * 1024)
-/* Stop reading while this many requests of one connection wait for lookups. */
-#define QUEUE_HIGH_WATER 256
 
 static void conn_process(struct conn *c);
 static void alloc_input(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
@@ -49,21 +42,55 @@ static void handle_closed(uv_handle_t *h)
 	free(c);
 }
 
-/* conn_close - unlink from the server and close both handles; idempotent. */
-static void conn_close(struct conn *c)
+/* close_handle - close one of the connection's handles unless it is closing already. */
+static void close_handle(uv_handle_t *h)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, handle_closed);
+}
+
+/* unstall - take the connection off the server's list of those waiting for room. */
+static void unstall(struct conn *c)
+{
+	struct server *srv = c->srv;
+	struct conn **p = &srv->stalled_head, *prev = NULL;
+
+	if (!c->stalled)
+		return;
+	while (*p != NULL && *p != c) {
+		prev = *p;
+		p = &(*p)->stalled_next;
+	}
+	if (*p == c) {
+		*p = c->stalled_next;
+		if (srv->stalled_tail == c)
+			srv->stalled_tail = prev;
+	}
+	c->stalled = false;
+	c->stalled_next = NULL;
+}
+
+/*
+ * conn_close - unlink from the server and close both handles; idempotent, and safe
+ * on handles that something else (the exit path) already began to close.
+ */
+void conn_close(struct conn *c)
 {
 	struct server *srv = c->srv;
 
 	if (c->closing)
 		return;
 	c->closing = true;
+	unstall(c);
+	server_remove_ready(c);
 	/* Replies still waiting for lookups are orphaned: the engine's callback frees them. */
 	for (struct reply_slot *r = c->queue_head, *next; r != NULL; r = next) {
 		next = r->next;
-		if (r->ready)
+		if (r->ready) {
 			free(r);
-		else
+		} else {
 			r->owner = NULL;
+		}
 	}
 	c->queue_head = c->queue_tail = NULL;
 	if (c->prev)
@@ -72,8 +99,8 @@ static void conn_close(struct conn *c)
 		srv->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	uv_close(&c->h.handle, handle_closed);
-	uv_close((uv_handle_t *)&c->idle_timer, handle_closed);
+	close_handle(&c->h.handle);
+	close_handle((uv_handle_t *)&c->idle_timer);
 	server_conn_closed(srv);
 }
 
@@ -107,13 +134,19 @@ static bool reserve(char **buf, size_t *cap, size_t used, size_t n)
 
 static void start_write(struct conn *c);
 
-/* write_done - the batch is out; send what accumulated meanwhile, or resume reading. */
+/* drained - nothing more to write, nothing more to come (no request left over either). */
+static bool drained(const struct conn *c)
+{
+	return !c->writing && c->out_len == 0 && c->queue_head == NULL && !c->ready;
+}
+
+/* write_done - the batch is out; send what accumulated meanwhile, or take more requests. */
 static void write_done(uv_write_t *req, int status)
 {
 	struct conn *c = req->data;
 
 	c->writing = false;
-	if (c->closing)
+	if (c->closing || uv_is_closing(&c->h.handle))
 		return;
 	if (status < 0) {
 		log_info("%s: write failed: %s; closing connection", c->peer, uv_strerror(status));
@@ -125,7 +158,7 @@ static void write_done(uv_write_t *req, int status)
 		return;
 	}
 	if (c->close_after_write) {
-		if (c->queue_head == NULL)
+		if (drained(c))
 			conn_close(c);
 		return;
 	}
@@ -184,30 +217,34 @@ static bool flush_ready(struct conn *c)
 	return true;
 }
 
-/* reply_ready - the engine finished a lookup: send it in its turn. */
+/*
+ * reply_ready - the engine finished a request that waited: it leaves in its turn.
+ * One fewer request waits, so a connection stalled on SERVER_WAITING_MAX may go on.
+ */
 static void reply_ready(struct reply_slot *slot)
 {
 	struct conn *c = slot->owner;
+	struct server *srv;
 
+	(*slot->waiting)--;
 	if (c == NULL) {
 		free(slot); /* the connection went away meanwhile */
 		return;
 	}
+	srv = c->srv;
 	slot->ready = true;
-	if (slot != c->queue_head)
-		return;
-	if (!flush_ready(c)) {
-		conn_close(c);
-		return;
+	if (slot == c->queue_head) {
+		if (!flush_ready(c)) {
+			conn_close(c);
+		} else if (!c->close_after_write) {
+			conn_process(c); /* writes, and reads again if the queue had stopped it */
+		} else if (c->out_len > 0 && !c->writing) {
+			start_write(c);
+		} else if (drained(c)) {
+			conn_close(c);
+		}
 	}
-	if (!c->close_after_write) {
-		conn_process(c); /* writes, and reads again if the queue had stopped it */
-		return;
-	}
-	if (c->out_len > 0 && !c->writing)
-		start_write(c);
-	else if (!c->writing && c->queue_head == NULL)
-		conn_close(c);
+	server_resume_stalled(srv);
 }
 
 /*
@@ -232,6 +269,12 @@ static bool answer(struct conn *c)
 	if (outcome == ENGINE_ANSWERED && c->queue_head == NULL)
 		return append_reply(c, slot->text, slot->len);
 	slot->ready = outcome == ENGINE_ANSWERED;
+	if (!slot->ready) {
+		/* Counted until the engine hands it back, even if the connection goes first:
+		 * closing and reconnecting must not escape SERVER_WAITING_MAX. */
+		slot->waiting = &srv->waiting;
+		srv->waiting++;
+	}
 	c->spare = NULL;
 	if (c->queue_tail)
 		c->queue_tail->next = slot;
@@ -242,7 +285,7 @@ static bool answer(struct conn *c)
 	return true;
 }
 
-/* set_reading - follow the back-pressure rule: read only while replies drain. */
+/* set_reading - read only while the limits leave room (backpressure). */
 static void set_reading(struct conn *c, bool on)
 {
 	if (on == c->reading || c->closing)
@@ -255,16 +298,63 @@ static void set_reading(struct conn *c, bool on)
 }
 
 /*
- * conn_process - answer every complete request in the input buffer, keep the
- * partial one at the front of the buffer, and write the replies in one batch.
+ * room - whether this connection may take one more request now. The server-wide
+ * cap only holds back connections that already have replies queued, so that a
+ * well-behaved client is never made to wait for others' lookups; the total stays
+ * bounded by SERVER_WAITING_MAX plus one request per connection.
+ */
+static bool room(const struct conn *c)
+{
+	return c->out_len < CONN_OUT_HIGH && c->queued < CONN_QUEUE_MAX &&
+	       (c->srv->waiting < SERVER_WAITING_MAX || c->queued == 0);
+}
+
+/* stall - wait in line for SERVER_WAITING_MAX to leave room; resumed in order. */
+static void stall(struct conn *c)
+{
+	struct server *srv = c->srv;
+
+	if (c->stalled || c->srv->waiting < SERVER_WAITING_MAX || c->queued == 0)
+		return;
+	c->stalled = true;
+	c->stalled_next = NULL;
+	if (srv->stalled_tail)
+		srv->stalled_tail->stalled_next = c;
+	else
+		srv->stalled_head = c;
+	srv->stalled_tail = c;
+}
+
+/* shrink_input - give back a large input buffer once it is empty again. */
+static void shrink_input(struct conn *c)
+{
+	if (c->in_len == 0 && c->in_cap > CONN_IN_INITIAL) {
+		free(c->in);
+		c->in = NULL;
+		c->in_cap = 0;
+	}
+}
+
+/*
+ * conn_process - answer the complete requests in the input buffer while the limits
+ * leave room, keep the rest at the front of the buffer, and write the replies in
+ * one batch.
  */
 static void conn_process(struct conn *c)
 {
 	size_t consumed = 0;
+	unsigned answered = 0;
 
-	while (!c->closing && c->out_len < OUT_HIGH_WATER && c->queued < QUEUE_HIGH_WATER) {
+	while (!c->closing && room(c)) {
+		if (answered == CONN_SLICE) {
+			/* The rest on a later turn, after the other clients had theirs. */
+			server_add_ready(c);
+			break;
+		}
 		const char *err = NULL, *start = c->in + consumed;
 		size_t err_offset = 0, request_len = 0, avail = c->in_len - consumed;
+		if (avail == 0)
+			break;
 		/* Most requests arrive whole: one pass finds and indexes them. */
 		if (c->scan.pos > 0 ||
 		    !request_parse_whole(&c->srv->scratch, start, avail, &request_len)) {
@@ -285,15 +375,23 @@ static void conn_process(struct conn *c)
 		}
 		memset(&c->scan, 0, sizeof(c->scan));
 		consumed += request_len;
+		answered++;
 	}
+	if (c->closing)
+		return;
 	if (consumed > 0) {
 		memmove(c->in, c->in + consumed, c->in_len - consumed);
 		c->in_len -= consumed;
+		shrink_input(c);
 	}
 	if (c->out_len > 0 && !c->writing)
 		start_write(c);
-	set_reading(c, c->out_len < OUT_HIGH_WATER && c->queued < QUEUE_HIGH_WATER &&
-			       !c->close_after_write);
+	if (!room(c))
+		stall(c);
+	/* Read more only when what is here has been taken: the buffer is bounded. */
+	set_reading(c, room(c) && !c->ready && !c->close_after_write);
+	if (c->close_after_write && drained(c))
+		conn_close(c);
 }
 
 /* alloc_input - give libuv the free end of the input buffer, growing it if needed. */
@@ -302,15 +400,33 @@ static void alloc_input(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	struct conn *c = h->data;
 
 	(void)suggested;
-	if (c->in_cap - c->in_len < 1024 && c->in_cap < IN_MAX) {
-		size_t ncap = c->in_cap ? c->in_cap * 2 : IN_INITIAL;
-		char *grown = realloc(c->in, ncap > IN_MAX ? IN_MAX : ncap);
+	if (c->in_cap - c->in_len < 1024 && c->in_cap < CONN_IN_MAX) {
+		size_t ncap = c->in_cap ? c->in_cap * 2 : CONN_IN_INITIAL;
+		if (ncap > CONN_IN_MAX)
+			ncap = CONN_IN_MAX;
+		char *grown = realloc(c->in, ncap);
 		if (grown != NULL) {
 			c->in = grown;
-			c->in_cap = ncap > IN_MAX ? IN_MAX : ncap;
+			c->in_cap = ncap;
 		}
 	}
 	*buf = uv_buf_init(c->in + c->in_len, (unsigned)(c->in_cap - c->in_len));
+}
+
+/*
+ * end_of_input - the client shut down its sending side (nc -q, shutdown(SHUT_WR)):
+ * every request it sent is answered, the replies are written, then the connection
+ * closes. A partial request at the end is logged and dropped.
+ */
+static void end_of_input(struct conn *c)
+{
+	set_reading(c, false);
+	if (c->in_len > 0)
+		log_info("%s: disconnected in the middle of a request", c->peer);
+	c->in_len = 0;
+	c->close_after_write = true;
+	if (drained(c))
+		conn_close(c);
 }
 
 /* read_input - new bytes: restart the idle clock and answer what is complete. */
@@ -320,14 +436,20 @@ static void read_input(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 	(void)buf;
 	if (nread == 0)
-		return; /* EAGAIN, not EOF (traps.md) */
+		return; /* EAGAIN, not EOF (HACKING.md, traps) */
+	if (nread == UV_EOF) {
+		end_of_input(c);
+		return;
+	}
 	if (nread < 0) {
-		if (nread != UV_EOF && nread != UV_ECONNRESET)
+		if (nread != UV_ECONNRESET)
 			log_info("%s: read failed: %s; closing connection", c->peer,
 				 uv_strerror((int)nread));
-		else if (c->in_len > 0)
-			log_info("%s: disconnected in the middle of a request", c->peer);
 		conn_close(c);
+		return;
+	}
+	if (c->in_len + (size_t)nread > c->in_cap) {
+		conn_close(c); /* cannot happen: libuv reads into the room we gave */
 		return;
 	}
 	c->in_len += (size_t)nread;
@@ -343,9 +465,11 @@ static void idle_timeout(uv_timer_t *t)
 	uint64_t idle = c->srv->cfg->idle_timeout_ms;
 	uint64_t quiet = uv_now(c->srv->loop) - c->last_read;
 
-	/* Data came meanwhile, or we wait for our own lookups (they end by
-	 * request_timeout): not idle, look again later. */
-	if (quiet < idle || c->queue_head != NULL) {
+	/* idle_timeout = 0 (a reload may set it): no limit. */
+	if (idle == 0)
+		return;
+	/* Data came meanwhile, or we owe replies (they end by request_timeout): not idle. */
+	if (quiet < idle || c->queue_head != NULL || c->writing) {
 		uv_timer_start(&c->idle_timer, idle_timeout, quiet < idle ? idle - quiet : idle, 0);
 		return;
 	}
@@ -358,24 +482,48 @@ static void idle_timeout(uv_timer_t *t)
 	conn_close(c);
 }
 
-/* describe_peer - "[address]:port" for TCP, "unix" for unix sockets; for logs. */
-static void describe_peer(struct conn *c, bool is_tcp)
+/* conn_idle_changed - a reload changed idle_timeout: every connection follows the new value. */
+void conn_idle_changed(struct conn *c)
+{
+	uint64_t idle = c->srv->cfg->idle_timeout_ms;
+
+	if (c->closing)
+		return;
+	if (idle == 0)
+		uv_timer_stop(&c->idle_timer);
+	else if (!uv_is_active((uv_handle_t *)&c->idle_timer))
+		uv_timer_start(&c->idle_timer, idle_timeout, idle, 0);
+}
+
+/*
+ * describe_peer - "[address]:port" for TCP, "unix" for unix sockets; for logs and for
+ * [server] allow. False when a TCP peer's address cannot be had: it is then refused,
+ * never served unchecked.
+ */
+static bool describe_peer(struct conn *c, bool is_tcp)
 {
 	struct sockaddr_storage ss;
 	int len = sizeof(ss);
 	struct addr a;
 	char text[ADDR_TEXT_MAX];
+	int rc;
 
-	snprintf(c->peer, sizeof(c->peer), "unix");
-	if (!is_tcp || uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) != 0 ||
-	    !addr_from_sockaddr(&a, (struct sockaddr *)&ss))
-		return;
+	snprintf(c->peer, sizeof(c->peer), is_tcp ? "[unknown peer]" : "unix");
+	if (!is_tcp)
+		return true;
+	rc = uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len);
+	if (rc != 0 || !addr_from_sockaddr(&a, (struct sockaddr *)&ss)) {
+		log_warn("connection refused: the peer's address is unknown (%s)",
+			 rc != 0 ? uv_strerror(rc) : "not an IP address");
+		return false;
+	}
 	addr_format(&a, text, sizeof(text));
 	unsigned port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
 						      : ((struct sockaddr_in6 *)&ss)->sin6_port);
 	snprintf(c->peer, sizeof(c->peer), "[%s]:%u", text, port);
 	c->peer_addr = a;
 	c->peer_is_ip = true;
+	return true;
 }
 
 /* refuse - close an accepted connection that may not be served. */
@@ -389,26 +537,53 @@ static void refuse(struct conn *c)
 }
 
 /* may_connect - the allow list (TCP) and max_connections, checked at accept. */
-static bool may_connect(struct conn *c)
+static bool may_connect(struct conn *c, bool is_tcp)
 {
 	struct server *srv = c->srv;
 	const struct config *cfg = srv->cfg;
 
-	if (c->peer_is_ip && !cidr_set_contains(cfg->allow, &c->peer_addr)) {
+	if (is_tcp && (!c->peer_is_ip || !cidr_set_contains(cfg->allow, &c->peer_addr))) {
 		log_warn("%s: connection refused: address not in [server] allow", c->peer);
 		return false;
 	}
-	if (srv->conn_count >= (unsigned long)cfg->max_connections) {
+	/* The descriptor limit binds before max_connections when it is lower: refuse
+	 * here, with a log line, rather than let accept fail later without one. */
+	bool by_fds = srv->fd_room < (unsigned long)cfg->max_connections;
+	unsigned long most = by_fds ? srv->fd_room : (unsigned long)cfg->max_connections;
+	if (srv->conn_count >= most) {
 		/* Log at most once a second: a flood must not become a log flood. */
 		uint64_t now = uv_now(srv->loop);
 		if (now - srv->last_refusal_log >= 1000) {
 			srv->last_refusal_log = now;
-			log_warn("%s: connection refused: max_connections (%ld) reached", c->peer,
-				 cfg->max_connections);
+			if (by_fds)
+				log_warn("%s: connection refused: %lu connections use the descriptors "
+					 "the limit leaves (out of file descriptors: raise LimitNOFILE "
+					 "or lower max_connections)",
+					 c->peer, srv->conn_count);
+			else
+				log_warn("%s: connection refused: max_connections (%ld) reached",
+					 c->peer, cfg->max_connections);
 		}
 		return false;
 	}
 	return true;
+}
+
+/* accept_failed - say so, at most once a second, with how many failed meanwhile. */
+static void accept_failed(struct server *srv, const char *listener, int rc)
+{
+	uint64_t now = uv_now(srv->loop);
+
+	srv->accept_errors++;
+	if (srv->last_accept_log != 0 && now - srv->last_accept_log < 1000)
+		return;
+	srv->last_accept_log = now ? now : 1;
+	log_warn("%s: accept failed: %s (%lu in the last second)%s", listener, uv_strerror(rc),
+		 srv->accept_errors,
+		 rc == UV_EMFILE || rc == UV_ENFILE
+			 ? "; out of file descriptors: raise LimitNOFILE or lower max_connections"
+			 : "");
+	srv->accept_errors = 0;
 }
 
 /* conn_accept - take one pending connection from a listener. */
@@ -431,11 +606,12 @@ void conn_accept(struct listener *l)
 	c->h.handle.data = c;
 	c->idle_timer.data = c;
 	rc = uv_accept(&l->h.stream, &c->h.stream);
-	if (rc == 0)
-		describe_peer(c, l->is_tcp);
-	if (rc != 0 || !may_connect(c)) {
-		if (rc != 0)
-			log_warn("%s: accept failed: %s", l->name, uv_strerror(rc));
+	if (rc != 0) {
+		accept_failed(srv, l->name, rc);
+		refuse(c);
+		return;
+	}
+	if (!describe_peer(c, l->is_tcp) || !may_connect(c, l->is_tcp)) {
 		refuse(c);
 		return;
 	}
@@ -455,6 +631,15 @@ void conn_accept(struct listener *l)
 	set_reading(c, true);
 }
 
+/* conn_resume - the server made room, or a new turn came: take the requests in the buffer. */
+void conn_resume(struct conn *c)
+{
+	c->stalled = false;
+	c->stalled_next = NULL;
+	if (!c->closing)
+		conn_process(c);
+}
+
 /*
  * conn_shutdown - the daemon is stopping: stop reading, let the replies already
  * queued be written, then close.
@@ -463,6 +648,7 @@ void conn_shutdown(struct conn *c)
 {
 	set_reading(c, false);
 	c->close_after_write = true;
-	if (!c->writing && c->out_len == 0 && c->queue_head == NULL)
+	unstall(c);
+	if (drained(c))
 		conn_close(c);
 }

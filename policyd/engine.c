@@ -300,7 +300,7 @@ static void derive_keys(struct engine *e, const struct request *req, struct deci
 	bool usable[RULES_MAX_LISTS];
 
 	d->keys.count = 0;
-	if (e->resolver == NULL || !decision_wants_dns(d))
+	if (e->resolver == NULL || !decision_wants_dns(d, &e->cfg->rules))
 		return;
 	bool address = usable_lists(e, d->client.family, usable);
 	keys_derive(req, address ? &d->client : NULL, decision_sources(&e->cfg->rules, usable),
@@ -407,7 +407,7 @@ static void finish(struct wait *w, bool timed_out)
 				"list lookups did not finish within request_timeout");
 	} else {
 		/* A local list file that changed meanwhile may have allowlisted the client. */
-		if (decision_wants_dns(&d))
+		if (decision_wants_dns(&d, &w->cfg->rules))
 			decision_add(&d, &w->cfg->rules, results);
 		answer(w->cfg, &d, &e->scratch, w->budget, false, w->slot);
 	}

@@ -37,6 +37,7 @@
 struct reply_slot {
 	struct reply_slot *next;
 	void *owner;  /* the connection; NULL once it has gone (the slot is then freed on done) */
+	size_t *waiting; /* the caller's count of slots not ready, decremented on done */
 	bool ready;
 	size_t len;
 	char text[REPLY_MAX];

@@ -1,37 +1,108 @@
 /*
- * log - syslog or stderr logging (see log.h). State is the chosen target and level;
- * messages are formatted into a stack buffer and written in one call, so that
- * lines from one process never interleave on stderr.
+ * log - syslog or stderr logging (see log.h), written in batches.
+ *
+ * A refusal is logged at info, so at a busy site a log line is as frequent as a
+ * reply: one write(2) or one syslog datagram per line would cost more than the
+ * decision itself. While batching is on (the daemon's loop turns it on and calls
+ * log_flush() once per turn, before it waits for events), lines are formatted
+ * into a buffer and written together: stderr in one write, syslog as one
+ * sendmmsg(2) of datagrams to /dev/log, each a complete RFC 3164 message as
+ * syslog(3) would send. A full buffer is flushed at once, so nothing is dropped
+ * and memory is bounded; errors, and every line while batching is off (start-up,
+ * -t, --check), are written at once. Without /dev/log, syslog lines go through
+ * syslog(3), which knows its fallbacks.
+ *
+ * State: the target, the level, the buffer and the syslog socket, all owned here.
+ * The logger keeps no pointers to caller memory.
  */
+/* sendmmsg(2) is a GNU extension. */
+#define _GNU_SOURCE
 #include "log.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
+
+#define LINE_MAX_BYTES 2048
+#define BATCH_BYTES (64 * 1024)
+#define BATCH_LINES 256
 
 static enum log_target log_target = LOG_TO_STDERR;
 static enum log_level log_level = LOG_LEVEL_INFO;
+static bool batching;
+static long pid;            /* ours, looked up once: a system call per line would cost more than the line */
 
-/* log_open - switch target; syslog is opened at once so that a later chroot-free
- * privilege drop still reaches /dev/log. */
+/* The lines waiting to be written: text one after the other, and where each starts. */
+static char batch[BATCH_BYTES];
+static size_t batch_len;
+static size_t line_start[BATCH_LINES + 1];
+static size_t line_count;
+
+/* The syslog datagram socket, connected to /dev/log; -1 when there is none. */
+static int syslog_fd = -1;
+static char stamp[32];      /* "Dec  2 04:12:06 " for the second in stamp_time */
+static time_t stamp_time;
+
+/* open_syslog_socket - a datagram socket connected to /dev/log, as syslog(3) uses. */
+static void open_syslog_socket(void)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX, .sun_path = "/dev/log" };
+
+	syslog_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (syslog_fd >= 0 && connect(syslog_fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		close(syslog_fd);
+		syslog_fd = -1;
+	}
+}
+
+/* log_open - switch target; syslog is reached at once so that a privilege drop does not matter. */
 void log_open(enum log_target target, enum log_level level)
 {
-	if (log_target == LOG_TO_SYSLOG && target != LOG_TO_SYSLOG)
+	log_flush();
+	pid = (long)getpid();
+	if (log_target == LOG_TO_SYSLOG && target != LOG_TO_SYSLOG) {
+		if (syslog_fd >= 0)
+			close(syslog_fd);
+		syslog_fd = -1;
 		closelog();
-	if (target == LOG_TO_SYSLOG && log_target != LOG_TO_SYSLOG)
+	}
+	if (target == LOG_TO_SYSLOG && log_target != LOG_TO_SYSLOG) {
 		openlog("policyd", LOG_PID | LOG_NDELAY, LOG_MAIL);
+		open_syslog_socket();
+	}
 	log_target = target;
 	log_level = level;
 }
 
-/* log_close - release syslog. */
+/* log_close - write what is waiting and release syslog. */
 void log_close(void)
 {
-	if (log_target == LOG_TO_SYSLOG)
+	log_flush();
+	batching = false;
+	if (log_target == LOG_TO_SYSLOG) {
+		if (syslog_fd >= 0)
+			close(syslog_fd);
+		syslog_fd = -1;
 		closelog();
+	}
 	log_target = LOG_TO_STDERR;
+}
+
+/* log_batch - while on, lines wait for log_flush(); turning it off flushes. */
+void log_batch(bool on)
+{
+	if (!on)
+		log_flush();
+	batching = on;
 }
 
 /* log_enabled - whether a message of this level would be written. */
@@ -40,22 +111,123 @@ bool log_enabled(enum log_level level)
 	return level <= log_level;
 }
 
-/* log_write - format one line and write it to the target. */
+/* write_all - the whole buffer to fd, going on after partial writes and signals. */
+static void write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return; /* nowhere to log to: nothing better to do */
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+/* flush_syslog - every waiting line as its own datagram, in as few calls as the kernel takes. */
+static void flush_syslog(void)
+{
+	struct mmsghdr msgs[BATCH_LINES];
+	struct iovec iov[BATCH_LINES];
+	size_t sent = 0;
+
+	for (size_t i = 0; i < line_count; i++) {
+		iov[i].iov_base = batch + line_start[i];
+		iov[i].iov_len = line_start[i + 1] - line_start[i];
+		memset(&msgs[i], 0, sizeof(msgs[i]));
+		msgs[i].msg_hdr.msg_iov = &iov[i];
+		msgs[i].msg_hdr.msg_iovlen = 1;
+	}
+	while (sent < line_count) {
+		int n = sendmmsg(syslog_fd, msgs + sent, (unsigned)(line_count - sent), 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break; /* the syslog daemon is gone or full: those lines are lost, as with syslog(3) */
+		sent += (size_t)n;
+	}
+}
+
+/* log_flush - write the waiting lines: one write, or one sendmmsg. */
+void log_flush(void)
+{
+	if (line_count == 0)
+		return;
+	if (log_target == LOG_TO_SYSLOG && syslog_fd >= 0)
+		flush_syslog();
+	else
+		write_all(STDERR_FILENO, batch, batch_len);
+	batch_len = 0;
+	line_count = 0;
+}
+
+/* syslog_stamp - the RFC 3164 timestamp, formatted once a second. */
+static const char *syslog_stamp(void)
+{
+	time_t now = time(NULL);
+
+	if (now != stamp_time) {
+		struct tm tm;
+		static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+						      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+		localtime_r(&now, &tm);
+		snprintf(stamp, sizeof(stamp), "%s %2d %02d:%02d:%02d ", months[tm.tm_mon % 12],
+			 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		stamp_time = now;
+	}
+	return stamp;
+}
+
+/* queue_line - append one formatted line (the prefix already in place) to the batch. */
+static void queue_line(const char *line, size_t len)
+{
+	if (line_count == BATCH_LINES || batch_len + len > sizeof(batch))
+		log_flush();
+	memcpy(batch + batch_len, line, len);
+	line_start[line_count] = batch_len;
+	batch_len += len;
+	line_start[++line_count] = batch_len;
+}
+
+/* log_write - format one line and queue it (or write it now). */
 __attribute__((format(printf, 2, 0))) static void log_write(enum log_level level, const char *fmt,
 							    va_list ap)
 {
 	static const char *const prefix[] = { "error: ", "warning: ", "", "debug: " };
 	static const int priority[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
-	char line[2048];
+	char line[LINE_MAX_BYTES];
+	int head, n;
 
 	if (!log_enabled(level))
 		return;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	if (log_target == LOG_TO_SYSLOG) {
-		syslog(priority[level], "%s%s", prefix[level], line);
+	if (pid == 0)
+		pid = (long)getpid();
+	if (log_target == LOG_TO_SYSLOG && syslog_fd < 0) {
+		char message[LINE_MAX_BYTES];
+		vsnprintf(message, sizeof(message), fmt, ap);
+		syslog(priority[level], "%s%s", prefix[level], message);
 		return;
 	}
-	fprintf(stderr, "policyd[%ld]: %s%s\n", (long)getpid(), prefix[level], line);
+	if (log_target == LOG_TO_SYSLOG)
+		head = snprintf(line, sizeof(line), "<%d>%spolicyd[%ld]: %s",
+				LOG_MAIL | priority[level], syslog_stamp(), pid,
+				prefix[level]);
+	else
+		head = snprintf(line, sizeof(line), "policyd[%ld]: %s", pid,
+				prefix[level]);
+	n = vsnprintf(line + head, sizeof(line) - (size_t)head - 1, fmt, ap);
+	if (n < 0)
+		n = 0;
+	size_t len = (size_t)head + ((size_t)n < sizeof(line) - (size_t)head - 1
+					     ? (size_t)n
+					     : sizeof(line) - (size_t)head - 2);
+	/* stderr lines end in a newline; a syslog datagram is one message without one. */
+	if (log_target != LOG_TO_SYSLOG)
+		line[len++] = '\n';
+	queue_line(line, len);
+	if (!batching || level == LOG_LEVEL_ERROR)
+		log_flush();
 }
 
 #define LOG_FUNCTION(name, level)                                                                  \
@@ -81,5 +253,6 @@ void fatal(const char *fmt, ...)
 		log_level = LOG_LEVEL_ERROR;
 	log_write(LOG_LEVEL_ERROR, fmt, ap);
 	va_end(ap);
+	log_flush();
 	exit(1);
 }

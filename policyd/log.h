@@ -2,8 +2,10 @@
  * log - the daemon's logging: syslog (facility mail) or stderr, Postfix style.
  *
  * Lines read "policyd[PID]: warning: text" on stderr; syslog adds its own prefix.
- * Callers clean attacker-supplied text (text_clean) before passing it in. The
- * logger keeps no pointers to caller memory.
+ * While batching is on, lines are written once per loop turn (log_flush), so that
+ * a log line per decision costs a copy, not a system call. Callers clean
+ * attacker-supplied text (text_clean) before passing it in. The logger keeps no
+ * pointers to caller memory.
  */
 #ifndef POLICYD_LOG_H
 #define POLICYD_LOG_H
@@ -17,6 +19,12 @@ enum log_target { LOG_TO_STDERR, LOG_TO_SYSLOG };
 void log_open(enum log_target target, enum log_level level);
 void log_close(void);
 bool log_enabled(enum log_level level);
+
+/* log_batch - hold lines until log_flush() (the daemon's loop); off writes each at once. */
+void log_batch(bool on);
+
+/* log_flush - write the lines held so far. */
+void log_flush(void);
 
 __attribute__((format(printf, 1, 2))) void log_error(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void log_warn(const char *fmt, ...);

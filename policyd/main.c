@@ -39,6 +39,7 @@ struct daemon {
 	bool debug;
 	uv_signal_t sig_hup, sig_term, sig_int, sig_usr1;
 	uv_timer_t stats_timer;
+	uv_prepare_t flush_log;
 	uv_timer_t exit_timer;
 	int exit_code;
 };
@@ -126,6 +127,9 @@ static void exit_deadline(uv_timer_t *t)
 	struct daemon *d = t->data;
 
 	log_warn("shutdown: giving up on connections still open");
+	/* Close them through the server, so that each connection is closed once, by its
+	 * owner, whatever its writes were doing. */
+	server_abort(d->srv);
 	uv_stop(d->loop);
 }
 
@@ -212,6 +216,13 @@ static void raise_fd_limit(const struct config *cfg)
 			 (unsigned long long)rl.rlim_cur, cfg->max_connections);
 }
 
+/* flush_log - once per loop turn, before it waits: the log lines of this turn in one write. */
+static void flush_log(uv_prepare_t *h)
+{
+	(void)h;
+	log_flush();
+}
+
 /* watch - start one signal watcher. */
 static void watch(struct daemon *d, uv_signal_t *h, int signum)
 {
@@ -254,12 +265,17 @@ static int run_daemon(struct daemon *d)
 	d->stats_timer.data = d->exit_timer.data = d;
 	uv_timer_start(&d->stats_timer, on_stats_timer, STATS_INTERVAL_MS, STATS_INTERVAL_MS);
 	uv_unref((uv_handle_t *)&d->stats_timer);
+	uv_prepare_init(d->loop, &d->flush_log);
+	uv_prepare_start(&d->flush_log, flush_log);
+	uv_unref((uv_handle_t *)&d->flush_log);
+	log_batch(true);
 	log_info("policyd %s started with %s", POLICYD_VERSION, d->config_path);
 	uv_run(d->loop, UV_RUN_DEFAULT);
 	engine_free(d->engine);
-	/* uv_stop only leaves uv_run: run again so close callbacks fire (traps.md). */
+	/* uv_stop only leaves uv_run: run again so close callbacks fire (HACKING.md, traps). */
 	uv_walk(d->loop, close_handle, NULL);
 	uv_run(d->loop, UV_RUN_DEFAULT);
+	log_batch(false);
 	uv_loop_close(d->loop);
 	server_free(d->srv);
 	return d->exit_code;

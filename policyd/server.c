@@ -7,12 +7,15 @@
  * connection. Listener handles are closed at shutdown; the array is freed by
  * server_free() after the loop has run their close callbacks.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -29,7 +32,20 @@ static void on_connection(uv_stream_t *s, int status)
 	struct listener *l = s->data;
 
 	if (status < 0) {
-		log_warn("%s: accept: %s", l->name, uv_strerror(status));
+		/* EMFILE and friends: libuv has already dropped the connection it could
+		 * not take; say so, at most once a second. */
+		uint64_t now = uv_now(l->srv->loop);
+		l->srv->accept_errors++;
+		if (l->srv->last_accept_log == 0 || now - l->srv->last_accept_log >= 1000) {
+			l->srv->last_accept_log = now ? now : 1;
+			log_warn("%s: connections dropped: %s (%lu in the last second)%s", l->name,
+				 uv_strerror(status), l->srv->accept_errors,
+				 status == UV_EMFILE || status == UV_ENFILE
+					 ? "; out of file descriptors: raise LimitNOFILE or lower "
+					   "max_connections"
+					 : "");
+			l->srv->accept_errors = 0;
+		}
 		return;
 	}
 	if (l->srv->shutting_down)
@@ -77,30 +93,52 @@ static bool remove_stale_socket(const char *path)
 	return true;
 }
 
-/* bind_unix - bind a unix socket with the configured mode and group. */
+/*
+ * bind_unix - bind a unix socket that is born with the configured mode and group.
+ *
+ * The socket's directory may be writable by others (Postfix's private/ belongs to
+ * the postfix user), who could swap the path for a symlink between a bind and a
+ * chmod or chown by path, and have root change a file of their choice. So nothing
+ * is done by path after the bind: the umask gives the mode, and the effective
+ * group at bind time gives the group. Then the node is checked with lstat; one that
+ * came out otherwise (a setgid directory imposes its group) is an error, not
+ * something to fix by path.
+ */
 static int bind_unix(struct server *srv, struct listener *l, const struct listen_spec *spec)
 {
 	const struct config *cfg = srv->cfg;
+	gid_t egid = getegid();
+	bool switch_group = cfg->socket_group != NULL && cfg->socket_gid != egid;
 	mode_t old_mask;
+	struct stat st;
 	int rc;
 
 	if (!remove_stale_socket(spec->path))
 		return -1;
 	uv_pipe_init(srv->loop, &l->h.pipe, 0);
-	/* uv_pipe_chmod can only add bits: create the file with the right mode. */
+	if (switch_group && setegid(cfg->socket_gid) != 0) {
+		log_error("%s: cannot create the socket with group %s: %s", spec->path,
+			  cfg->socket_group, strerror(errno));
+		return -1;
+	}
 	old_mask = umask((mode_t)(~cfg->socket_mode & 0777));
 	rc = uv_pipe_bind(&l->h.pipe, spec->path);
 	umask(old_mask);
+	if (switch_group && setegid(egid) != 0) {
+		log_error("cannot return to group %u: %s", (unsigned)egid, strerror(errno));
+		return -1;
+	}
 	if (rc < 0) {
 		log_error("%s: bind: %s", spec->text, uv_strerror(rc));
 		return -1;
 	}
-	if (chmod(spec->path, (mode_t)cfg->socket_mode) != 0) {
-		log_error("%s: chmod: %s", spec->path, strerror(errno));
-		return -1;
-	}
-	if (cfg->socket_group != NULL && chown(spec->path, (uid_t)-1, cfg->socket_gid) != 0) {
-		log_error("%s: chgrp %s: %s", spec->path, cfg->socket_group, strerror(errno));
+	if (lstat(spec->path, &st) != 0 || !S_ISSOCK(st.st_mode) ||
+	    (st.st_mode & 0777) != (cfg->socket_mode & 0777) ||
+	    (cfg->socket_group != NULL && st.st_gid != cfg->socket_gid)) {
+		log_error("%s: the socket did not come out with mode %04o%s%s (a setgid directory, "
+			  "or the path was changed); not touching it",
+			  spec->path, cfg->socket_mode & 0777, cfg->socket_group ? " and group " : "",
+			  cfg->socket_group ? cfg->socket_group : "");
 		return -1;
 	}
 	return 0;
@@ -201,6 +239,31 @@ static bool bind_configured(struct server *srv)
 	return true;
 }
 
+/*
+ * fd_room - the connections the descriptor limit leaves room for: the limit, less
+ * the descriptors open now (listeners, DNS, logs, the loop's own) and a margin for
+ * those the daemon opens later (a health check, a list file, a syslog reconnect,
+ * HTTP clients: FD_MARGIN plus a sixteenth of the limit).
+ */
+#define FD_MARGIN 16
+static unsigned long fd_room(void)
+{
+	struct rlimit rl;
+	unsigned long limit, open_now = 0, margin;
+	DIR *dir;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		return ULONG_MAX;
+	limit = (unsigned long)rl.rlim_cur;
+	if ((dir = opendir("/proc/self/fd")) != NULL) {
+		for (struct dirent *de; (de = readdir(dir)) != NULL;)
+			open_now += de->d_name[0] != '.';
+		closedir(dir);
+	}
+	margin = FD_MARGIN + limit / 16;
+	return limit > open_now + margin ? limit - open_now - margin : 0;
+}
+
 /* server_new - create the listeners without accepting yet. */
 struct server *server_new(uv_loop_t *loop, const struct config *cfg, struct engine *engine)
 {
@@ -212,6 +275,7 @@ struct server *server_new(uv_loop_t *loop, const struct config *cfg, struct engi
 	srv->loop = loop;
 	srv->cfg = cfg;
 	srv->engine = engine;
+	srv->fd_room = fd_room();
 	activated = take_activated(srv);
 	if (activated < 0 || (activated == 0 && !bind_configured(srv))) {
 		server_shutdown(srv, NULL, NULL);
@@ -262,10 +326,106 @@ int server_start(struct server *srv)
 	return 0;
 }
 
-/* server_set_config - the reloaded configuration applies to new work. */
+/* server_set_config - the reloaded configuration applies to new work and to idle timers. */
 void server_set_config(struct server *srv, const struct config *cfg)
 {
+	bool idle_changed = srv->cfg->idle_timeout_ms != cfg->idle_timeout_ms;
+
 	srv->cfg = cfg;
+	if (!idle_changed)
+		return;
+	for (struct conn *c = srv->conns; c != NULL; c = c->next)
+		conn_idle_changed(c);
+}
+
+/*
+ * server_resume_stalled - requests left the engine: connections that waited for
+ * room take theirs, in the order they stalled, as long as there is room. Each
+ * connection is looked at once per call, so a call ends.
+ */
+void server_resume_stalled(struct server *srv)
+{
+	struct conn *last = srv->stalled_tail;
+
+	while (srv->stalled_head != NULL && srv->waiting < SERVER_WAITING_MAX) {
+		struct conn *c = srv->stalled_head;
+		srv->stalled_head = c->stalled_next;
+		if (srv->stalled_head == NULL)
+			srv->stalled_tail = NULL;
+		conn_resume(c);
+		if (c == last)
+			break;
+	}
+}
+
+/* on_ready_turn - a new loop turn: each connection with requests left over takes a slice. */
+static void on_ready_turn(uv_idle_t *h)
+{
+	struct server *srv = h->data;
+	struct conn *c = srv->ready_head, *next;
+
+	/* Take the list as it is: connections that queue themselves again wait for the next turn. */
+	srv->ready_head = srv->ready_tail = NULL;
+	for (; c != NULL; c = next) {
+		next = c->ready_next;
+		c->ready = false;
+		c->ready_next = NULL;
+		conn_resume(c);
+	}
+	if (srv->ready_head == NULL)
+		uv_idle_stop(h);
+}
+
+/* server_add_ready - a connection has complete requests left after its slice. */
+void server_add_ready(struct conn *c)
+{
+	struct server *srv = c->srv;
+
+	if (c->ready)
+		return;
+	c->ready = true;
+	c->ready_next = NULL;
+	if (srv->ready_tail)
+		srv->ready_tail->ready_next = c;
+	else
+		srv->ready_head = c;
+	srv->ready_tail = c;
+	if (!srv->ready_idle_init) {
+		uv_idle_init(srv->loop, &srv->ready_idle);
+		srv->ready_idle.data = srv;
+		srv->ready_idle_init = true;
+	}
+	uv_idle_start(&srv->ready_idle, on_ready_turn);
+}
+
+/* server_remove_ready - a closing connection leaves the list. */
+void server_remove_ready(struct conn *c)
+{
+	struct server *srv = c->srv;
+	struct conn *prev = NULL;
+
+	if (!c->ready)
+		return;
+	for (struct conn *p = srv->ready_head; p != NULL; prev = p, p = p->ready_next) {
+		if (p != c)
+			continue;
+		if (prev)
+			prev->ready_next = c->ready_next;
+		else
+			srv->ready_head = c->ready_next;
+		if (srv->ready_tail == c)
+			srv->ready_tail = prev;
+		break;
+	}
+	c->ready = false;
+	c->ready_next = NULL;
+}
+
+/* server_abort - the exit deadline passed: close every connection now, replies or not. */
+void server_abort(struct server *srv)
+{
+	while (srv->conns != NULL)
+		conn_close(srv->conns);
 }
 
 /* maybe_done - report completion once the last connection has closed. */

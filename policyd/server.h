@@ -38,6 +38,9 @@ int server_start(struct server *srv);
  */
 void server_shutdown(struct server *srv, void (*done)(void *arg), void *arg);
 
+/* server_abort - close every connection at once (the exit deadline passed). */
+void server_abort(struct server *srv);
+
 /* server_free - release the server after shutdown has completed. */
 void server_free(struct server *srv);
 

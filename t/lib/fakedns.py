@@ -19,7 +19,7 @@ get NXDOMAIN.  Rule keys (all optional except name):
   times      the rule matches only its first N queries, then is skipped
   action     answer (default) | nxdomain | servfail | refused | nodata |
              drop | truncated | garbage | wrong_id | short | wrong_name |
-             wrong_question
+             wrong_question | compressed_question
   a          list of IPv4 strings answered to A queries
   txt        TXT record(s): a string or list of strings, one char per byte
              (JSON "\\u0000".."\\u00ff"), so CR, LF, NUL, 0x80+ are possible
@@ -32,6 +32,9 @@ get NXDOMAIN.  Rule keys (all optional except name):
   len        short: send only the first N bytes of the real reply (default 12,
              the header alone)
   other_name wrong_name/wrong_question: the name used (default wrong.invalid)
+             (compressed_question: the reply's question name is a compression
+             pointer to the answer's owner, which holds the same name: udns 0.4
+             accepts the match, then reads the question as an uncompressed name)
   oversize   answer even if the reply exceeds the client's UDP size
              (512, or its EDNS0 size); otherwise such a reply is sent
              truncated (TC bit, no answers), as a real server would
@@ -59,7 +62,7 @@ RCODES = {"noerror": 0, "formerr": 1, "servfail": 2, "nxdomain": 3,
           "notimp": 4, "refused": 5}
 ACTIONS = {"answer", "nxdomain", "servfail", "refused", "nodata", "drop",
            "truncated", "garbage", "wrong_id", "short", "wrong_name",
-           "wrong_question"}
+           "wrong_question", "compressed_question"}
 
 
 class BadQuery(Exception):
@@ -263,6 +266,17 @@ def build_reply(q, rule, rcode=0, tc=False, with_answers=True):
     return pkt
 
 
+def compressed_question(q, rule):
+    """A reply whose question name is a pointer to the (uncompressed) answer owner."""
+    flags = 0x8000 | (q.flags & 0x7900) | 0x0400 | 0x0080
+    owner_at = 12 + 2 + 4                   # after the 2-byte pointer and type/class
+    question = struct.pack(">H", 0xC000 | owner_at) + q.question[-4:]
+    owner = encode_name(q.name)
+    ips = rule.a or [socket.inet_aton("127.0.0.2")]
+    rrs = b"".join(owner + struct.pack(">HHIH", 1, 1, rule.ttl, 4) + ip for ip in ips[:1])
+    return header(q.id, flags, 0, 1, 1) + question + rrs
+
+
 def respond(q, rule):
     """Bytes to send for query q under rule (None = unmatched), or None."""
     if rule is None:
@@ -281,6 +295,8 @@ def respond(q, rule):
         if rule.keep_id and rule.size >= 2:
             junk = struct.pack(">H", q.id) + junk[2:]
         return junk
+    if act == "compressed_question":
+        return compressed_question(q, rule)
     reply = build_reply(q, rule, 0)
     if act == "wrong_id":
         return struct.pack(">H", (q.id + 1) & 0xFFFF) + reply[2:]

@@ -90,7 +90,16 @@ static void test_kinds(void)
 	request("192.0.2.200", "joe@spammer.example", "vm", "user@mx.test", "");
 	decision_begin(&d, &rules, &req);
 	is_int(d.tier, TIER_ALLOWLISTED, "the friends list (-10) settles it: allowlisted");
-	ok(!decision_wants_dns(&d), "... and no DNS list is asked");
+	ok(!decision_wants_dns(&d, &rules), "... and no DNS list is asked");
+	request("192.0.2.1", "joe@spammer.example", "vm", "user@mx.test", "");
+	decision_begin(&d, &rules, &req);
+	rules.dns_floor = 0;
+	ok(!decision_wants_dns(&d, &rules),
+	   "refused by a local list, and no DNS allowlist could undo it: DNS is not asked");
+	rules.dns_floor = -4;
+	ok(decision_wants_dns(&d, &rules),
+	   "refused by a local list, but DNS allowlists could take 4 off the score 5: DNS is asked");
+	rules.dns_floor = 0;
 }
 
 static void test_dns_hits(void)
