@@ -617,6 +617,8 @@ void conn_accept(struct listener *l)
 	}
 	if (l->is_tcp)
 		uv_tcp_nodelay(&c->h.tcp, 1);
+	int sndbuf = CONN_SNDBUF;
+	uv_send_buffer_size(&c->h.handle, &sndbuf);
 	c->open_handles = 2;
 	c->next = srv->conns;
 	if (srv->conns)

@@ -34,8 +34,14 @@ struct lru;
 struct reasons;
 struct resolver;
 
-/* The most key jobs in flight: each holds DNS queries; the requests beyond get on_error. */
-#define KEYJOB_MAX 8192
+/*
+ * The most key jobs in flight; requests that would start more get on_error. With a
+ * resolver that answers, a lookup takes milliseconds and this allows tens of
+ * thousands of new lookups a second; with one that does not, it bounds the queries
+ * udns keeps, whose cost grows with their number (udns 0.4 checks each new query
+ * ID against every active query).
+ */
+#define KEYJOB_MAX 1024
 
 /* A request waiting for a key; embedded in the request's own record. */
 struct keyjob_waiter {

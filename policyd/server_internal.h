@@ -31,6 +31,10 @@
 #define CONN_QUEUE_MAX 64
 /* Requests of all connections that may wait for DNS at once. */
 #define SERVER_WAITING_MAX 2048
+/* The kernel's send buffer of a connection: Postfix reads each reply before it
+ * sends the next request, so a small one costs it nothing, and a client that
+ * never reads is held back after a few hundred replies instead of thousands. */
+#define CONN_SNDBUF (32 * 1024)
 /* Requests one connection may have answered per loop turn: pipelined requests of
  * one client must not delay every other client's answer by more than a slice. */
 #define CONN_SLICE 16
