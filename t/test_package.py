@@ -469,9 +469,18 @@ class TransientSystemd:
             if self.pid1 is None and os.path.exists(children) and read(children).split():
                 self.pid1 = int(read(children).split()[0])
             if self.pid1 is not None and os.path.lexists(SOCKET_PATH):
+                break
+            time.sleep(0.05)
+        else:
+            return f"systemd did not create {SOCKET_PATH} within 30 s:\n{self.logs()}"
+        # The file exists from bind() on; systemd's "(sd-chown)" helper gives it its
+        # owner afterwards, and the unit is "active" only then.
+        while time.monotonic() < deadline:
+            state = self.systemctl("is-active", "policyd.socket")[1].strip()
+            if state not in ("activating", ""):
                 return None
             time.sleep(0.05)
-        return f"systemd did not create {SOCKET_PATH} within 30 s:\n{self.logs()}"
+        return None
 
     def logs(self):
         out = ""
