@@ -123,7 +123,7 @@ def test_units(tmp):
     for name, pattern in required.items():
         report(re.search(pattern, service, re.M) is not None, name, f"no line matches {pattern}")
     for pattern in (r"^ListenStream=/var/spool/postfix/private/policyd$",
-                    r"^ListenStream=127\.0\.0\.1:10040$", r"^SocketGroup=postfix$",
+                    r"^ListenStream=127\.0\.0\.1:10063$", r"^SocketGroup=postfix$",
                     r"^SocketMode=0660$"):
         report(re.search(pattern, socket, re.M) is not None,
                f"socket has {pattern.strip('^$')}", "missing")
