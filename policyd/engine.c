@@ -26,6 +26,7 @@
 #include "resolver.h"
 #include "stats.h"
 #include "text.h"
+#include "watch.h"
 
 /* What a waiting request keeps of each attribute: a reply shows at most 400 bytes. */
 #define WAIT_VALUE_MAX 512
@@ -40,6 +41,7 @@ struct engine {
 	struct lru *cache;
 	struct keyjob_table *jobs;
 	struct probe *probe;
+	struct watch *watch;         /* re-reads local list files that change */
 	uint8_t seed[16];
 	struct request scratch;      /* a waiting request's copy, parsed when it finishes */
 	size_t waiting;
@@ -170,6 +172,8 @@ struct engine *engine_new(uv_loop_t *loop, struct config *cfg)
 	}
 	if (e->probe != NULL)
 		probe_set_lists(e->probe, &cfg->rules, e->health, cfg->health_interval_ms);
+	if ((e->watch = watch_new(loop)) != NULL)
+		watch_set(e->watch, cfg);
 	return e;
 }
 
@@ -240,6 +244,8 @@ bool engine_set_config(struct engine *e, struct config *cfg)
 	e->cfg = config_ref(cfg);
 	if (e->probe)
 		probe_set_lists(e->probe, &cfg->rules, e->health, cfg->health_interval_ms);
+	if (e->watch)
+		watch_set(e->watch, cfg);
 	return true;
 }
 
@@ -319,14 +325,47 @@ static void count_reply(const struct decision *d)
 }
 
 /* log_decision - refusals at info, exemptions at info, passes at debug. */
-static void log_decision(const struct config *cfg, const struct decision *d,
-			 const struct request *req, bool from_cache)
+/*
+ * skipped_lists - for a pass, the DNS lists that would have been asked but were
+ * not (disabled by their health check, or skipped by the circuit breaker):
+ * "skipped=zone(disabled),zone(breaker)", so that a pass that a dead list made
+ * possible can be told from grep alone.
+ */
+static void skipped_lists(const struct engine *e, const struct config *cfg,
+			  const struct decision *d, char *out, size_t size)
+{
+	const struct rules *r = &cfg->rules;
+	uint64_t now = uv_now(e->loop);
+	size_t used = 0;
+
+	out[0] = '\0';
+	if (cfg != e->cfg || d->kind != DECISION_CHECKED || !decision_wants_dns(d, r))
+		return;
+	for (size_t i = 0; i < r->list_count; i++) {
+		const struct list_config *l = &r->lists[i];
+		enum outcome o;
+		if (e->health[i] == NULL ||
+		    (l->kind != LIST_RHSBL && d->client.family == ADDR_V6 && !l->ipv6))
+			continue;
+		o = health_usable(e->health[i], &e->breaker, now);
+		if (o == OUTCOME_PENDING)
+			continue;
+		int n = snprintf(out + used, size - used, "%s%s(%s)", used ? "," : "skipped=", l->name,
+				 o == OUTCOME_BREAKER ? "breaker" : "disabled");
+		if (n < 0 || (size_t)n >= size - used)
+			break;
+		used += (size_t)n;
+	}
+}
+
+static void log_decision(const struct engine *e, const struct config *cfg,
+			 const struct decision *d, const struct request *req, bool from_cache)
 {
 	static const char *const names[] = { "reject", "defer", "warn", "prepend" };
 	bool refused = d->kind == DECISION_CHECKED && tier_refuses(d->tier);
 	enum log_level level = refused || d->kind == DECISION_EXEMPT ? LOG_LEVEL_INFO
 								      : LOG_LEVEL_DEBUG;
-	char line[1024];
+	char line[1024], skipped[256];
 	const char *word = d->kind == DECISION_SKIPPED   ? "skip"
 			   : d->kind == DECISION_EXEMPT  ? "exempt"
 			   : refused			 ? names[tier_action(&cfg->rules, d->tier)]
@@ -335,19 +374,22 @@ static void log_decision(const struct config *cfg, const struct decision *d,
 
 	if (!log_enabled(level))
 		return;
-	decision_describe(d, req, word, from_cache, NULL, line, sizeof(line));
+	skipped[0] = '\0';
+	if (!refused)
+		skipped_lists(e, cfg, d, skipped, sizeof(skipped));
+	decision_describe(d, req, word, from_cache, skipped, line, sizeof(line));
 	(level == LOG_LEVEL_INFO ? log_info : log_debug)("%s", line);
 }
 
 /* answer - render, count and log a decision into the slot. */
-static void answer(const struct config *cfg, const struct decision *d, const struct request *req,
-		   size_t budget, bool from_cache, struct reply_slot *slot)
+static void answer(const struct engine *e, const struct config *cfg, const struct decision *d,
+		   const struct request *req, size_t budget, bool from_cache, struct reply_slot *slot)
 {
 	count_reply(d);
 	slot->len = reply_render(&cfg->rules, req, &d->verdict,
 				 d->kind == DECISION_CHECKED ? d->tier : TIER_PASS, budget, slot->text,
 				 sizeof(slot->text));
-	log_decision(cfg, d, req, from_cache);
+	log_decision(e, cfg, d, req, from_cache);
 }
 
 /* answer_on_error - lookups did not finish in time: never refuse, unless told to defer. */
@@ -409,7 +451,7 @@ static void finish(struct wait *w, bool timed_out)
 		/* A local list file that changed meanwhile may have allowlisted the client. */
 		if (decision_wants_dns(&d, &w->cfg->rules))
 			decision_add(&d, &w->cfg->rules, results);
-		answer(w->cfg, &d, &e->scratch, w->budget, false, w->slot);
+		answer(e, w->cfg, &d, &e->scratch, w->budget, false, w->slot);
 	}
 	stats_waited((uv_hrtime() - w->started_ns) / 1000);
 	if (w->explain != NULL) {
@@ -546,7 +588,7 @@ static enum engine_outcome decide(struct engine *e, const struct request *req,
 	} else {
 		if (d.keys.count > 0)
 			decision_add(&d, &cfg->rules, results);
-		answer(cfg, &d, req, reply_budget(req), all_cached && d.keys.count > 0, slot);
+		answer(e, cfg, &d, req, reply_budget(req), all_cached && d.keys.count > 0, slot);
 	}
 	if (explain != NULL)
 		explain_now(e, &d, results, false, slot, explain, arg);
@@ -685,6 +727,7 @@ void engine_free(struct engine *e)
 	if (e == NULL)
 		return;
 	probe_free(e->probe);
+	watch_free(e->watch);
 	if (e->resolver)
 		resolver_free(e->resolver);
 	keyjob_table_free(e->jobs);

@@ -159,6 +159,8 @@ static void report(void *arg, const struct explanation *x)
 	printf("%.*s\n", (int)len, x->reply);
 	for (size_t i = 0; i < x->cfg->rules.list_count; i++)
 		print_list(x, i);
+	if (x->decision->kind == DECISION_CHECKED)
+		printf("score=%ld\n", x->decision->verdict.score);
 	run->status = strncmp(x->reply, "action=DUNNO", 12) == 0 ? 0 : 1;
 	if (x->timed_out) {
 		fprintf(stderr, "policyd: --check: lookups did not finish within request_timeout\n");

@@ -22,6 +22,7 @@
 #include "config.h"
 #include "engine.h"
 #include "explain.h"
+#include "postscreen.h"
 #include "log.h"
 #include "engine.h"
 #include "server.h"
@@ -281,6 +282,22 @@ static int run_daemon(struct daemon *d)
 	return d->exit_code;
 }
 
+/* from_postscreen - print the list sections for postscreen_dnsbl_sites; 0, or 2 on bad input. */
+static int from_postscreen(const char *sites)
+{
+	static char out[65536];
+	const char *err = NULL, *bad = sites;
+
+	if (!postscreen_convert(sites, out, sizeof(out), &err, &bad)) {
+		fprintf(stderr, "policyd: --from-postscreen: %s near '%.40s'\n", err, bad);
+		return 2;
+	}
+	printf("; The list sections for postscreen_dnsbl_sites = %.200s%s\n"
+	       "; postscreen_dnsbl_threshold becomes [policy] threshold.\n\n%s",
+	       sites, strlen(sites) > 200 ? "..." : "", out);
+	return 0;
+}
+
 /* usage - the synopsis of policyd(8). */
 static void usage(FILE *f)
 {
@@ -291,19 +308,23 @@ static void usage(FILE *f)
 		   "  -t        check the configuration and exit\n"
 		   "  -d        debug logging to stderr\n"
 		   "  -V        print the version and exit\n"
-		   "  --check   answer one request for ADDRESS and explain the verdict\n",
+		   "       policyd --from-postscreen \"$(postconf -h postscreen_dnsbl_sites)\"\n"
+		   "  --check   answer one request for ADDRESS and explain the verdict\n"
+		   "  --from-postscreen SITES  print the list sections for postscreen_dnsbl_sites\n",
 		POLICYD_DEFAULT_CONFIG);
 }
 
 int main(int argc, char **argv)
 {
-	enum { OPT_CHECK = 256, OPT_SENDER, OPT_HELO, OPT_CLIENT_NAME, OPT_RECIPIENT };
+	enum { OPT_CHECK = 256, OPT_SENDER, OPT_HELO, OPT_CLIENT_NAME, OPT_RECIPIENT,
+	       OPT_FROM_POSTSCREEN };
 	static const struct option options[] = {
 		{ "check", required_argument, NULL, OPT_CHECK },
 		{ "sender", required_argument, NULL, OPT_SENDER },
 		{ "helo", required_argument, NULL, OPT_HELO },
 		{ "client-name", required_argument, NULL, OPT_CLIENT_NAME },
 		{ "recipient", required_argument, NULL, OPT_RECIPIENT },
+		{ "from-postscreen", required_argument, NULL, OPT_FROM_POSTSCREEN },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -324,6 +345,7 @@ int main(int argc, char **argv)
 		case OPT_HELO: check.helo = optarg; break;
 		case OPT_CLIENT_NAME: check.client_name = optarg; break;
 		case OPT_RECIPIENT: check.recipient = optarg; break;
+		case OPT_FROM_POSTSCREEN: return from_postscreen(optarg);
 		default: usage(stderr); return check.address ? 2 : 1;
 		}
 	}
