@@ -86,8 +86,8 @@ static void reload(struct watch *w, struct watched *f)
 		l->names = names;
 	}
 	f->loaded = f->seen;
-	log_info("[list %s]: %s changed; %zu entries now", l->name, l->file,
-		 set ? cidr_set_size(set) : name_set_size(names));
+	log_info("[list %s]: %s changed; read again (%s: %zu)", l->name, l->file,
+		 set ? "address ranges" : "entries", set ? cidr_set_size(set) : name_set_size(names));
 }
 
 /* on_timer - look at every file; read again those that changed and settled. */
