@@ -69,8 +69,10 @@ BL6 = "2001:db8:bad::/48 :127.0.0.4:IPv6 source $ listed\n"
 ZONES = {
     "bl.test": [("ip4set", BL4), ("ip6trie", BL6)],
     "wl.test": ("ip4set", ":127.0.0.2:Known good\n127.0.0.2\n192.0.2.60\n"),
+    "dbl.test": ("dnset", ":127.0.1.2:Spam domain\ntest\nbad.example\n"),
 }
-LISTS = "[dnsbl bl.test]\ncodes = 127.0.0.[2..11]\nipv6 = yes\n\n[dnswl wl.test]\nweight = -5\n"
+LISTS = ("[dnsbl bl.test]\ncodes = 127.0.0.[2..11]\nipv6 = yes\n\n[dnswl wl.test]\nweight = -5\n\n"
+         "[rhsbl dbl.test]\ncheck = sender\ncodes = 127.0.1.[2..99]\n")
 
 
 def reject_line(addr, reason, zone="bl.test"):
@@ -141,6 +143,7 @@ myhostname = mx.test
 mydomain = mx.test
 myorigin = mx.test
 mydestination = mx.test
+relay_domains = example.org
 inet_interfaces = 127.0.0.1
 inet_protocols = all
 mynetworks = 127.0.0.0/8
@@ -316,13 +319,13 @@ postlog   unix-dgram n - n - 1 postlogd
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def swaks(port, addr, login=None, timeout=90):
+def swaks(port, addr, login=None, timeout=90, rcpt=RCPT, sender="sender@client.test"):
     """One SMTP session through XCLIENT, stopped after RCPT.
 
     Returns (RCPT reply line, whole transcript); the reply is None when swaks never
     got that far (the transcript says why)."""
-    cmd = [prog("swaks"), "--server", f"127.0.0.1:{port}", "--helo", "client.test", "--from", "sender@client.test",
-           "--to", RCPT, "--xclient-addr", addr, "--quit-after", "RCPT", "--timeout", "60"]
+    cmd = [prog("swaks"), "--server", f"127.0.0.1:{port}", "--helo", "client.test", "--from", sender,
+           "--to", rcpt, "--xclient-addr", addr, "--quit-after", "RCPT", "--timeout", "60"]
     if login:
         cmd += ["--xclient-login", login]
     try:
@@ -349,7 +352,7 @@ def swaks(port, addr, login=None, timeout=90):
 # -------------------------------------------------------------- scenarios --
 
 def wait_lists(d, timeout=30):
-    for kind, zone in (("dnsbl", "bl.test"), ("dnswl", "wl.test")):
+    for kind, zone in (("dnsbl", "bl.test"), ("dnswl", "wl.test"), ("rhsbl", "dbl.test")):
         d.wait_log(rf"\[{kind} {re.escape(zone)}\]: health check passed; list enabled", timeout=timeout)
 
 
@@ -431,6 +434,35 @@ def test_long_reason(pf, d):
          "... the reason was cut (rbldnsd served 254 characters of it; the reply has its start, not all of it)", text)
     t.ok(text.endswith(f"See {HELP}192.0.2.12 or send your questions to {CONTACT}"),
          "... the help URL and the contact arrive whole, at the end of the line", got)
+
+
+def test_senders_path(pf, d):
+    """A refused sender can always reach a human, the line fits, and the bounce names what is listed."""
+    for rcpt in (CONTACT, "postmaster@mx.test", "ABUSE@mx.test"):
+        since = pf.mark()
+        got, out = swaks(pf.port, "192.0.2.10", rcpt=rcpt)
+        check_reply(f"listed client 192.0.2.10 writing to {rcpt}: accepted (250), whatever the lists say",
+                    got, "250 2.1.5 Ok", out)
+    d.mark()
+    got, out = swaks(pf.port, "192.0.2.10", rcpt=CONTACT)
+    t.ok(d.logged(r"NOQUEUE: exempt: client=[^\n]*to=<postmaster@example\.org>") is not None,
+         "... and policyd logged the exemption")
+    got, out = swaks(pf.port, "192.0.2.10")
+    t.ok(got is not None and got.startswith("554 5.7.1"), "... while its mail to a user is refused", out)
+
+    long_rcpt = "r" * 242 + "@mx.test"
+    got, out = swaks(pf.port, "192.0.2.12", rcpt=long_rcpt)
+    t.ok(got is not None and got.startswith(f"554 5.7.1 <{long_rcpt}>: Recipient address rejected: Your host"),
+         "a 250-byte recipient and a long TXT reason: refused", out)
+    t.ok(got is not None and len(got) <= 510,
+         f"... Postfix's reply line is {len(got or '')} bytes: at most 510 (RFC 5321's 512 with CRLF)", got)
+    t.ok(got is not None and got.endswith(f"See {HELP}192.0.2.12 or send your questions to {CONTACT}"),
+         "... with the help URL and the contact whole at its end; the reason was cut", got)
+
+    got, out = swaks(pf.port, "192.0.2.13", sender="joe@bad.example")
+    want = (f"554 5.7.1 {PREFIX}Your sender domain bad.example is blacklisted by dbl.test: Spam domain. "
+            f"See {HELP}192.0.2.13 or send your questions to {CONTACT}")
+    check_reply("an RHSBL hit on the sender domain names the sender domain, not the host", got, want, out)
 
 
 def test_tcp_used(pf, d):
@@ -565,6 +597,7 @@ def run():
              f"mode {oct(st.st_mode & 0o777)} gid {st.st_gid}")
         t.run("unix socket", test_refusals, pf, d, pf.port, "unix")
         t.run("long reason", test_long_reason, pf, d)
+        t.run("the sender's path", test_senders_path, pf, d)
         t.run("tcp", test_refusals, pf, d, pf.port_tcp, "tcp")
         t.run("listeners", test_tcp_used, pf, d)
         t.run("policyd stopped", test_policyd_stopped, pf, d)
