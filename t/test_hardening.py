@@ -359,7 +359,35 @@ def test_compressed_question():
             t.eq(d.ask(request("192.0.2.89")), "action=DUNNO", "... and the daemon serves on")
 
 
-for fn in (test_socket_created_safely, test_sigterm_with_unread_replies,
+# Half-closed clients ---------------------------------------------------------
+def test_half_closed_client():
+    """A client that shuts down its sending side gets every reply, even those that wait for DNS."""
+    rules = [{"name": "2.0.0.127.slow.test", "a": ["127.0.0.2"]},
+             {"name": "1.0.0.127.slow.test", "action": "nxdomain"},
+             {"name": reverse_ip("192.0.2.44") + ".slow.test", "a": ["127.0.0.2"], "delay_ms": 300},
+             {"name": "*.slow.test", "action": "nxdomain", "delay_ms": 300}]
+    with FakeDNS(rules) as dns:
+        extra = f"[dns]\nnameserver = 127.0.0.1:{dns.port}\ntimeout = 2s\ntries = 1\n[dnsbl slow.test]\n"
+        with Policyd(extra=extra) as d:
+            d.wait_log(r"\[dnsbl slow.test\]: health check passed")
+            s = d.connect("tcp")
+            s.sendall(request("192.0.2.44") + request("192.0.2.45") + request("192.0.2.46"))
+            s.shutdown(socket.SHUT_WR)
+            replies = read_replies(s, 3, timeout=5)
+            t.ok(replies[0].startswith("action=REJECT") and replies[1:] == ["action=DUNNO"] * 2,
+                 "shutdown(SHUT_WR) after three requests that wait for DNS: all three replies", replies)
+            t.eq(s.recv(100), b"", "... then the connection is closed")
+            s.close()
+            if shutil.which("nc") is None:
+                t.ok(False, "nc installed (netcat-openbsd)")
+                return
+            nc = subprocess.run(["nc", "-q1", "127.0.0.1", str(d.port)], input=request("192.0.2.47"),
+                                capture_output=True, timeout=10)
+            t.eq(nc.stdout, b"action=DUNNO\n\n", "printf ... | nc -q1 (the README's way to try it): the reply "
+                                                    "that needed DNS arrives")
+
+
+for fn in (test_half_closed_client, test_socket_created_safely, test_sigterm_with_unread_replies,
            test_reload_cache_allocation_fails, test_unknown_peer_refused, test_memory_bounded,
            test_idle_timeout_reload, test_files_and_arguments, test_root_and_descriptors,
            test_health_across_reload, test_compressed_question):
