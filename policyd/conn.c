@@ -248,11 +248,11 @@ static void reply_ready(struct reply_slot *slot)
 }
 
 /*
- * answer - decide the request parsed into srv->scratch. An answer that comes at
+ * take_request - have the engine decide the request parsed into srv->scratch. An answer that comes at
  * once goes straight to the output unless earlier replies still wait; otherwise
  * the slot joins the queue so that replies leave in request order.
  */
-static bool answer(struct conn *c)
+static bool take_request(struct conn *c)
 {
 	struct server *srv = c->srv;
 
@@ -369,7 +369,7 @@ static void conn_process(struct conn *c)
 			}
 			request_parse(&c->srv->scratch, start, request_len);
 		}
-		if (!answer(c)) {
+		if (!take_request(c)) {
 			conn_close(c);
 			return;
 		}

@@ -13,6 +13,7 @@
  * callback.
  */
 #include "engine.h"
+#include "engine_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,22 +32,6 @@
 /* What a waiting request keeps of each attribute: a reply shows at most 400 bytes. */
 #define WAIT_VALUE_MAX 512
 
-struct engine {
-	uv_loop_t *loop;
-	struct config *cfg;
-	struct list_health **health; /* per list of cfg; NULL for local lists */
-	struct breaker_params breaker;
-	struct resolver *resolver;   /* NULL while no DNS list is configured */
-	struct reasons *reasons;
-	struct lru *cache;
-	struct keyjob_table *jobs;
-	struct probe *probe;
-	struct watch *watch;         /* re-reads local list files that change */
-	uint8_t seed[16];
-	struct request scratch;      /* a waiting request's copy, parsed when it finishes */
-	size_t waiting;
-	uint64_t last_saturated_log;
-};
 
 struct wait;
 
@@ -381,8 +366,8 @@ static void log_decision(const struct engine *e, const struct config *cfg,
 	(level == LOG_LEVEL_INFO ? log_info : log_debug)("%s", line);
 }
 
-/* answer - render, count and log a decision into the slot. */
-static void answer(const struct engine *e, const struct config *cfg, const struct decision *d,
+/* respond - render, count and log a decision into the slot. */
+static void respond(const struct engine *e, const struct config *cfg, const struct decision *d,
 		   const struct request *req, size_t budget, bool from_cache, struct reply_slot *slot)
 {
 	count_reply(d);
@@ -392,8 +377,8 @@ static void answer(const struct engine *e, const struct config *cfg, const struc
 	log_decision(e, cfg, d, req, from_cache);
 }
 
-/* answer_on_error - lookups did not finish in time: never refuse, unless told to defer. */
-static void answer_on_error(const struct config *cfg, const struct request *req,
+/* respond_on_error - lookups did not finish in time: never refuse, unless told to defer. */
+static void respond_on_error(const struct config *cfg, const struct request *req,
 			    struct reply_slot *slot, const char *why)
 {
 	char client[64];
@@ -445,13 +430,13 @@ static void finish(struct wait *w, bool timed_out)
 	d.keys = w->keys;
 	if (timed_out) {
 		stats.lookups_timed_out++;
-		answer_on_error(w->cfg, &e->scratch, w->slot,
+		respond_on_error(w->cfg, &e->scratch, w->slot,
 				"list lookups did not finish within request_timeout");
 	} else {
 		/* A local list file that changed meanwhile may have allowlisted the client. */
 		if (decision_wants_dns(&d, &w->cfg->rules))
 			decision_add(&d, &w->cfg->rules, results);
-		answer(e, w->cfg, &d, &e->scratch, w->budget, false, w->slot);
+		respond(e, w->cfg, &d, &e->scratch, w->budget, false, w->slot);
 	}
 	stats_waited((uv_hrtime() - w->started_ns) / 1000);
 	if (w->explain != NULL) {
@@ -584,11 +569,11 @@ static enum engine_outcome decide(struct engine *e, const struct request *req,
 	}
 	if (failed) {
 		saturated(e);
-		answer_on_error(cfg, req, slot, "DNS lookups could not start");
+		respond_on_error(cfg, req, slot, "DNS lookups could not start");
 	} else {
 		if (d.keys.count > 0)
 			decision_add(&d, &cfg->rules, results);
-		answer(e, cfg, &d, req, reply_budget(req), all_cached && d.keys.count > 0, slot);
+		respond(e, cfg, &d, req, reply_budget(req), all_cached && d.keys.count > 0, slot);
 	}
 	if (explain != NULL)
 		explain_now(e, &d, results, false, slot, explain, arg);
@@ -614,107 +599,6 @@ void engine_explain(struct engine *e, const struct request *req, engine_explain_
 bool engine_settled(const struct engine *e)
 {
 	return e->probe == NULL || !probe_busy(e->probe);
-}
-
-/* engine_peek - the cached result for the address key, list by list; never a query. */
-size_t engine_peek(struct engine *e, const struct addr *a, struct peek *out, size_t max)
-{
-	const struct rules *r = &e->cfg->rules;
-	uint64_t now = uv_now(e->loop);
-	struct key key;
-	uint32_t expires = 0;
-	struct result *res;
-	char text[ADDR_TEXT_MAX];
-	size_t n = 0, text_len;
-
-	key_for_address(&key, a);
-	text_len = key_text(&key, text, sizeof(text));
-	res = lru_peek(e->cache, key.bytes, key.len, (uint32_t)(now / 1000), &expires);
-	for (size_t i = 0; i < r->list_count && n < max; i++) {
-		const struct list_config *l = &r->lists[i];
-		struct peek *p = &out[n];
-		struct answer ans;
-		if (l->kind == LIST_LOCAL || l->kind == LIST_RHSBL)
-			continue;
-		memset(p, 0, sizeof(*p));
-		p->list = l;
-		p->disabled = e->health[i] == NULL || !e->health[i]->checked ||
-			      !e->health[i]->healthy;
-		p->outcome = OUTCOME_PENDING;
-		if (res != NULL && !(a->family == ADDR_V6 && !l->ipv6)) {
-			result_get(res, i, &ans);
-			p->outcome = ans.outcome;
-			memcpy(p->code, ans.code, 4);
-			p->expires = expires;
-			if (ans.key_text) {
-				ans.reason.middle = text;
-				ans.reason.middle_len = text_len;
-			}
-			p->reason_len = reason_join(&ans.reason, p->reason, sizeof(p->reason));
-		}
-		n++;
-	}
-	return n;
-}
-
-const struct config *engine_config(const struct engine *e)
-{
-	return e->cfg;
-}
-
-const struct list_health *engine_health(const struct engine *e, size_t i)
-{
-	return i < e->cfg->rules.list_count ? e->health[i] : NULL;
-}
-
-/* engine_counters - a snapshot for statistics and /metrics. */
-void engine_counters(const struct engine *e, struct engine_counters *out)
-{
-	const struct lru_stats *st = lru_get_stats(e->cache);
-
-	memset(out, 0, sizeof(*out));
-	out->cache_entries = lru_count(e->cache);
-	out->cache_capacity = lru_capacity(e->cache);
-	out->cache_hits = st->hits;
-	out->cache_misses = st->misses;
-	out->cache_evictions = st->evictions;
-	out->cache_expiries = st->expiries;
-	out->coalesced = e->jobs ? keyjob_coalesced(e->jobs) : 0;
-	out->keyjobs_in_flight = e->jobs ? keyjob_in_flight(e->jobs) : 0;
-	out->waiting = e->waiting;
-	out->reasons = reasons_count(e->reasons);
-}
-
-/* engine_log_stats - the cache's counters, then one line per DNS list. */
-void engine_log_stats(const struct engine *e)
-{
-	const struct rules *r = &e->cfg->rules;
-	struct engine_counters c;
-	uint64_t now = uv_now(e->loop);
-
-	engine_counters(e, &c);
-	log_info("statistics: cache entries=%zu/%zu hits=%llu misses=%llu coalesced=%llu "
-		 "evictions=%llu expiries=%llu reasons=%zu waiting=%zu lookups=%zu",
-		 c.cache_entries, c.cache_capacity, (unsigned long long)c.cache_hits,
-		 (unsigned long long)c.cache_misses, (unsigned long long)c.coalesced,
-		 (unsigned long long)c.cache_evictions, (unsigned long long)c.cache_expiries,
-		 c.reasons, c.waiting, c.keyjobs_in_flight);
-	for (size_t i = 0; i < r->list_count; i++) {
-		const struct list_health *h = e->health[i];
-		enum outcome o;
-		if (h == NULL)
-			continue;
-		o = health_usable(h, &e->breaker, now);
-		log_info("statistics: [%s %s] state=%s queries=%llu listed=%llu errors=%llu "
-			 "failures=%llu",
-			 list_kind_name(h->kind), h->name,
-			 o == OUTCOME_PENDING	? "enabled"
-			 : o == OUTCOME_BREAKER ? "breaker-open"
-			 : h->checked		? "disabled"
-						: "unchecked",
-			 (unsigned long long)h->queries, (unsigned long long)h->listed,
-			 (unsigned long long)h->errors, (unsigned long long)h->failures);
-	}
 }
 
 /*
