@@ -334,7 +334,26 @@ def test_options():
         report(sig in src8 and sig in src, f"policyd.8 documents {sig}", "missing")
 
 
+def test_module_map():
+    """doc/HACKING.md's module map names every file of common/ and policyd/ once, and no other."""
+    doc = read(os.path.join(SRC, "doc", "HACKING.md"))
+    rows = re.findall(r"^\| `((?:common|policyd)/[^`]+)` \| (.+?) \|$", doc, re.M)
+    named = [f for f, _ in rows]
+    want = set()
+    for folder in ("common", "policyd"):
+        for name in os.listdir(os.path.join(SRC, folder)):
+            base, ext = os.path.splitext(name)
+            if ext == ".c" or (ext == ".h" and not os.path.exists(os.path.join(SRC, folder, base + ".c"))):
+                want.add(f"{folder}/{name}")
+    twice = sorted({f for f in named if named.count(f) > 1})
+    report(not twice, "doc/HACKING.md names each file once", f"twice: {twice}")
+    report(set(named) == want, "doc/HACKING.md's module map matches the files of common/ and policyd/",
+           f"not in the map: {sorted(want - set(named))}\nnot in the tree: {sorted(set(named) - want)}")
+    report(all(len(job.split()) >= 4 for _, job in rows), "each file's job is said in a line")
+
+
 def main():
+    test_module_map()
     with tempfile.TemporaryDirectory(prefix="policyd-units-") as tmp:
         test_units(tmp)
     for page in (MAN8, MAN5):
