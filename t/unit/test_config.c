@@ -489,6 +489,56 @@ static void test_listen_errors(void)
 }
 
 /* test_structure_errors - sections, lists, templates, codes and whole-file checks. */
+/* test_hardening_errors - values an adversarial review found accepted, now refused. */
+static void test_hardening_errors(void)
+{
+	char text[1024], url[400];
+	struct config *cfg;
+
+	expect_error("threshold 0 would refuse everyone", BASE "[policy]\nthreshold = 0\n",
+		     "t.ini:7: threshold: number out of range");
+	expect_error("a negative threshold", BASE "[policy]\nthreshold = -3\n",
+		     "t.ini:7: threshold: number out of range");
+	expect_error("request_timeout 0 would fail every lookup",
+		     BASE "[server]\nrequest_timeout = 0\n", "t.ini:7: request_timeout: at least 100 ms");
+	expect_error("[dnsbl a..b]", BASE "[dnsbl a..b]\n",
+		     "t.ini:6: [dnsbl a..b]: not a DNS zone name (letters, digits, '-' and '_' in two or "
+		     "more labels of 1 to 63 bytes, 253 bytes in all)");
+	expect_error("[dnsbl .]", BASE "[dnsbl .]\n",
+		     "t.ini:6: [dnsbl .]: not a DNS zone name (letters, digits, '-' and '_' in two or "
+		     "more labels of 1 to 63 bytes, 253 bytes in all)");
+	expect_error("markup in a zone", BASE "[rhsbl <b>x</b>.example]\n",
+		     "t.ini:6: [rhsbl <b>x</b>.example]: not a DNS zone name (letters, digits, '-' and "
+		     "'_' in two or more labels of 1 to 63 bytes, 253 bytes in all)");
+	expect_error("markup in a local list name", BASE "[list <script>]\nfile = x\n",
+		     "t.ini:6: [list <script>]: a list name is letters, digits, '.', '-' and '_' (at "
+		     "most 63)");
+	expect_error("the same zone in other case and with a final dot",
+		     BASE "[dnsbl zen.spamhaus.org]\n[dnsbl ZEN.SPAMHAUS.ORG.]\n",
+		     "t.ini:7: [dnsbl zen.spamhaus.org] already defined at line 6");
+	cfg = expect_ok("a zone in capitals with a final dot", BASE "[dnsbl ZEN.Spamhaus.ORG.]\n");
+	if (cfg != NULL)
+		is_str(cfg->rules.lists[0].name, "zen.spamhaus.org", "... is kept lower case, without the dot");
+	config_unref(cfg);
+	memset(url, 'u', 240);
+	url[240] = '\0';
+	snprintf(text, sizeof(text),
+		 "[server]\nlisten = unix:/tmp/x.sock\n[policy]\nhelp_url = https://h.test/%s?ip=$client_address\n"
+		 "contact = postmaster@example.org\n",
+		 url);
+	expect_error("a help_url that cannot fit whole", text,
+		     "t.ini:4: help_url: the URL can be 298 bytes long with its macros expanded; at most "
+		     "250 fit, and a URL is never cut (shorten it)");
+	memset(url, 'c', 120);
+	url[120] = '\0';
+	snprintf(text, sizeof(text),
+		 "[server]\nlisten = unix:/tmp/x.sock\n[policy]\nhelp_url = https://h.test/\n"
+		 "contact = %s@example.org\n",
+		 url);
+	expect_error("a contact that cannot fit whole", text,
+		     "t.ini:5: contact: 132 bytes; at most 100 fit, and the contact is never cut");
+}
+
 static void test_structure_errors(void)
 {
 	char text[1024];
@@ -756,6 +806,7 @@ int main(void)
 	test_value_errors();
 	test_listen_errors();
 	test_structure_errors();
+	test_hardening_errors();
 	test_syntax();
 	test_config_load();
 
