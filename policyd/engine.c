@@ -298,18 +298,24 @@ static void derive_keys(struct engine *e, const struct request *req, struct deci
 		    &d->keys);
 }
 
-/* count_reply - the statistics of one reply. */
-static void count_reply(const struct decision *d)
+/* count_reply - the statistics of one reply: its action, and how long it waited. */
+static void count_reply(const struct config *cfg, const struct decision *d, uint64_t waited_us)
 {
+	static const enum reply_kind kinds[] = {
+		[ACTION_REJECT] = REPLY_REJECT, [ACTION_DEFER] = REPLY_DEFER,
+		[ACTION_WARN] = REPLY_WARN,     [ACTION_PREPEND] = REPLY_PREPEND,
+	};
+
 	if (d->kind == DECISION_EXEMPT)
 		stats.replies_exempt++;
+	if (waited_us == 0)
+		stats.replies_cached++;
 	if (d->kind == DECISION_CHECKED && tier_refuses(d->tier))
-		stats.replies_refused++;
+		stats_reply(kinds[tier_action(&cfg->rules, d->tier)], waited_us);
 	else
-		stats.replies_dunno++;
+		stats_reply(REPLY_DUNNO, waited_us);
 }
 
-/* log_decision - refusals at info, exemptions at info, passes at debug. */
 /*
  * skipped_lists - for a pass, the DNS lists that would have been asked but were
  * not (disabled by their health check, or skipped by the circuit breaker):
@@ -368,9 +374,10 @@ static void log_decision(const struct engine *e, const struct config *cfg,
 
 /* respond - render, count and log a decision into the slot. */
 static void respond(const struct engine *e, const struct config *cfg, const struct decision *d,
-		   const struct request *req, size_t budget, bool from_cache, struct reply_slot *slot)
+		   const struct request *req, size_t budget, bool from_cache, uint64_t waited_us,
+		   struct reply_slot *slot)
 {
-	count_reply(d);
+	count_reply(cfg, d, waited_us);
 	slot->len = reply_render(&cfg->rules, req, &d->verdict,
 				 d->kind == DECISION_CHECKED ? d->tier : TIER_PASS, budget, slot->text,
 				 sizeof(slot->text));
@@ -379,13 +386,14 @@ static void respond(const struct engine *e, const struct config *cfg, const stru
 
 /* respond_on_error - lookups did not finish in time: never refuse, unless told to defer. */
 static void respond_on_error(const struct config *cfg, const struct request *req,
-			    struct reply_slot *slot, const char *why)
+			     uint64_t waited_us, struct reply_slot *slot, const char *why)
 {
 	char client[64];
 	size_t len;
 	const char *value = request_get(req, REQ_CLIENT_ADDRESS, &len);
 
 	stats.replies_on_error++;
+	stats_reply(cfg->rules.on_error == ON_ERROR_DEFER ? REPLY_DEFER : REPLY_DUNNO, waited_us);
 	text_clean(client, sizeof(client), value, len);
 	log_warn("client=[%s]: %s; answering %s", client, why,
 		 cfg->rules.on_error == ON_ERROR_DEFER ? "DEFER" : "DUNNO");
@@ -428,17 +436,18 @@ static void finish(struct wait *w, bool timed_out)
 	request_parse(&e->scratch, w->text, w->text_len);
 	decision_begin(&d, &w->cfg->rules, &e->scratch);
 	d.keys = w->keys;
+	/* At least 1 us: 0 means "answered at once" to the statistics. */
+	uint64_t waited_us = (uv_hrtime() - w->started_ns) / 1000 + 1;
 	if (timed_out) {
 		stats.lookups_timed_out++;
-		respond_on_error(w->cfg, &e->scratch, w->slot,
-				"list lookups did not finish within request_timeout");
+		respond_on_error(w->cfg, &e->scratch, waited_us, w->slot,
+				 "list lookups did not finish within request_timeout");
 	} else {
 		/* A local list file that changed meanwhile may have allowlisted the client. */
 		if (decision_wants_dns(&d, &w->cfg->rules))
 			decision_add(&d, &w->cfg->rules, results);
-		respond(e, w->cfg, &d, &e->scratch, w->budget, false, w->slot);
+		respond(e, w->cfg, &d, &e->scratch, w->budget, false, waited_us, w->slot);
 	}
-	stats_waited((uv_hrtime() - w->started_ns) / 1000);
 	if (w->explain != NULL) {
 		struct explanation x = {
 			.cfg = w->cfg, .decision = &d, .results = results,
@@ -569,11 +578,11 @@ static enum engine_outcome decide(struct engine *e, const struct request *req,
 	}
 	if (failed) {
 		saturated(e);
-		respond_on_error(cfg, req, slot, "DNS lookups could not start");
+		respond_on_error(cfg, req, 0, slot, "DNS lookups could not start");
 	} else {
 		if (d.keys.count > 0)
 			decision_add(&d, &cfg->rules, results);
-		respond(e, cfg, &d, req, reply_budget(req), all_cached && d.keys.count > 0, slot);
+		respond(e, cfg, &d, req, reply_budget(req), all_cached && d.keys.count > 0, 0, slot);
 	}
 	if (explain != NULL)
 		explain_now(e, &d, results, false, slot, explain, arg);

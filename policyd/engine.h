@@ -111,6 +111,9 @@ const struct config *engine_config(const struct engine *e);
 /* engine_health - the run-time state of list i of the current configuration (NULL: local). */
 const struct list_health *engine_health(const struct engine *e, size_t i);
 
+/* engine_list_state - PENDING (asked), UNHEALTHY (disabled) or BREAKER (skipped) now. */
+enum outcome engine_list_state(const struct engine *e, const struct list_health *h);
+
 /* Counters for statistics and /metrics. */
 struct engine_counters {
 	size_t cache_entries, cache_capacity;

@@ -62,6 +62,12 @@ const struct list_health *engine_health(const struct engine *e, size_t i)
 	return i < e->cfg->rules.list_count ? e->health[i] : NULL;
 }
 
+/* engine_list_state - what health_usable says now, with the running breaker settings. */
+enum outcome engine_list_state(const struct engine *e, const struct list_health *h)
+{
+	return health_usable(h, &e->breaker, uv_now(e->loop));
+}
+
 /* engine_counters - a snapshot for statistics and /metrics. */
 void engine_counters(const struct engine *e, struct engine_counters *out)
 {

@@ -1,5 +1,5 @@
 /*
- * stats - the process's counters (see stats.h) and their log line.
+ * stats - the process's counters (see stats.h) and their log lines.
  */
 #include "stats.h"
 
@@ -9,30 +9,44 @@
 
 struct stats stats;
 
-/* stats_log - print all counters in one line, key=value, for grep and for humans. */
+/* 1 ms, 5 ms, 10 ms, 25 ms, 50 ms, 100 ms, 250 ms, 500 ms, 1 s, 2.5 s, 5 s, then +Inf. */
+const uint64_t stats_bucket_us[STATS_BUCKETS - 1] = {
+	1000, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000,
+};
+
+/* stats_reply - count the reply and put its latency in its bucket. */
+void stats_reply(enum reply_kind kind, uint64_t waited_us)
+{
+	unsigned b = 0;
+
+	stats.replies[kind]++;
+	if (waited_us > 0) {
+		stats.waited++;
+		stats.latency_us_total += waited_us;
+		if (waited_us > stats.waited_us_max)
+			stats.waited_us_max = waited_us;
+		while (b < STATS_BUCKETS - 1 && waited_us > stats_bucket_us[b])
+			b++;
+	}
+	stats.latency[b]++;
+}
+
+/* stats_log - the counters, key=value, for grep and for humans. */
 void stats_log(unsigned long open_connections)
 {
 	log_info("statistics: connections=%" PRIu64 " open=%lu refused_connections=%" PRIu64
 		 " protocol_errors=%" PRIu64 " idle_timeouts=%" PRIu64 " requests=%" PRIu64
-		 " dunno=%" PRIu64 " refused=%" PRIu64 " on_error=%" PRIu64 " dns_queries=%" PRIu64
+		 " dunno=%" PRIu64 " reject=%" PRIu64 " defer=%" PRIu64 " warn=%" PRIu64
+		 " prepend=%" PRIu64 " on_error=%" PRIu64 " exempt=%" PRIu64 " dns_queries=%" PRIu64
 		 " dns_failures=%" PRIu64 " list_errors=%" PRIu64 " lookups_timed_out=%" PRIu64,
 		 stats.connections, open_connections, stats.connections_refused,
-		 stats.protocol_errors, stats.idle_timeouts, stats.requests, stats.replies_dunno,
-		 stats.replies_refused, stats.replies_on_error, stats.dns_queries, stats.dns_failures,
-		 stats.list_errors, stats.lookups_timed_out);
-	log_info("statistics: waited_for_dns=%" PRIu64 " avg_ms=%.1f max_ms=%.1f over_100ms=%" PRIu64
-		 " over_1s=%" PRIu64,
-		 stats.waited, stats.waited ? stats.waited_us_total / 1000.0 / (double)stats.waited : 0.0,
-		 stats.waited_us_max / 1000.0, stats.waited_over_100ms, stats.waited_over_1s);
-}
-
-/* stats_waited - one more timed request. */
-void stats_waited(uint64_t us)
-{
-	stats.waited++;
-	stats.waited_us_total += us;
-	if (us > stats.waited_us_max)
-		stats.waited_us_max = us;
-	stats.waited_over_100ms += us > 100000;
-	stats.waited_over_1s += us > 1000000;
+		 stats.protocol_errors, stats.idle_timeouts, stats.requests,
+		 stats.replies[REPLY_DUNNO], stats.replies[REPLY_REJECT], stats.replies[REPLY_DEFER],
+		 stats.replies[REPLY_WARN], stats.replies[REPLY_PREPEND], stats.replies_on_error,
+		 stats.replies_exempt, stats.dns_queries, stats.dns_failures, stats.list_errors,
+		 stats.lookups_timed_out);
+	log_info("statistics: waited_for_dns=%" PRIu64 " avg_ms=%.1f max_ms=%.1f",
+		 stats.waited,
+		 stats.waited ? stats.latency_us_total / 1000.0 / (double)stats.waited : 0.0,
+		 stats.waited_us_max / 1000.0);
 }
