@@ -565,7 +565,12 @@ static int lean_watch(struct lean *b, struct lean_conn *conn, int op, int want_o
 	return epoll_ctl(b->epfd, op, conn->fd, &ev);
 }
 
-/* lean_flush - write what a short write left; 0 when all is out or waiting for EPOLLOUT */
+static void lean_send(struct lean *b, struct lean_conn *conn, uint64_t now);
+
+/*
+ * lean_flush - write what a short write left; 0 when all is out (then the pipeline slots
+ * that replies freed meanwhile are filled) or when the rest waits for EPOLLOUT
+ */
 static int lean_flush(struct lean *b, struct lean_conn *conn)
 {
 	ssize_t n;
@@ -588,7 +593,8 @@ static int lean_flush(struct lean *b, struct lean_conn *conn)
 		lean_fail(b, conn, ERR_WRITE, strerror(errno));
 		return -1;
 	}
-	return 0;
+	lean_send(b, conn, lean_now());
+	return conn->state == CONN_OPEN ? 0 : -1;
 }
 
 /* lean_keep_unsent - keep the bytes of a batch that one write did not take; 0 on success */
@@ -827,6 +833,23 @@ static void lean_connect(struct lean *b, struct lean_conn *conn)
 		lean_fail(b, conn, ERR_CONNECT, strerror(errno));
 }
 
+/*
+ * lean_all_answered - with -n, whether every request to be measured was sent and nothing
+ * is left to wait for: a connection that failed with measured requests in flight would
+ * otherwise keep the run waiting for replies that cannot come
+ */
+static int lean_all_answered(const struct lean *b)
+{
+	unsigned int i;
+
+	if (b->opt.count == 0 || b->phase != PHASE_MEASURE || b->sent < b->opt.count)
+		return 0;
+	for (i = 0; i < b->opt.conns; i++)
+		if (b->conns[i].state == CONN_OPEN && b->conns[i].in_flight > 0)
+			return 0;
+	return 1;
+}
+
 /* lean_check_timeouts - fail connections whose connect or oldest reply is overdue */
 static void lean_check_timeouts(struct lean *b, uint64_t now)
 {
@@ -910,6 +933,8 @@ static int lean_run(struct lean *b)
 			if (b->opt.duration_ms > 0)
 				measure_end = now + b->opt.duration_ms * 1000000u;
 		} else if (b->phase == PHASE_MEASURE && measure_end > 0 && now >= measure_end) {
+			lean_end(b, now);
+		} else if (lean_all_answered(b)) {
 			lean_end(b, now);
 		}
 		if (b->phase != PHASE_DONE && now >= next_check) {
