@@ -30,19 +30,13 @@
 #include <uv.h>
 
 #include "endpoint.h"
+#include "hist.h"
 
 #define BENCH_REQ_MAX 1024
 #define BENCH_REPLY_MAX 4096
 #define BENCH_MAX_CONNS 10000
 #define BENCH_LOG_MAX 10		/* error messages printed; later ones only counted */
 #define BENCH_WATCHDOG_MS 100
-
-#define HIST_LINEAR 16384u		/* 1 us buckets below this many microseconds */
-#define HIST_LINEAR_BITS 14u
-#define HIST_SUB_BITS 8u		/* then 256 buckets per power of two */
-#define HIST_SUB (1u << HIST_SUB_BITS)
-#define HIST_TOP_BITS 40u		/* longer latencies land in the last bucket */
-#define HIST_BUCKETS (HIST_LINEAR + (HIST_TOP_BITS - HIST_LINEAR_BITS) * HIST_SUB)
 
 enum bench_phase { PHASE_WARMUP, PHASE_MEASURE, PHASE_DONE };
 enum conn_state { CONN_CONNECTING, CONN_IDLE, CONN_WAITING, CONN_CLOSED };
@@ -86,13 +80,6 @@ static const char bench_suffix[] =
 	"encryption_keysize=0\n"
 	"policy_context=\n"
 	"\n";
-
-struct hist {
-	uint64_t count;
-	uint64_t sum;		/* microseconds */
-	uint64_t max;		/* microseconds, exact */
-	uint64_t bucket[HIST_BUCKETS];
-};
 
 struct bench_options {
 	struct endpoint ep;
@@ -155,63 +142,6 @@ static uint64_t bench_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* hist_index - the bucket of a latency in microseconds */
-static size_t hist_index(uint64_t us)
-{
-	unsigned int k = HIST_LINEAR_BITS;
-
-	if (us < HIST_LINEAR)
-		return (size_t)us;
-	if (us >> HIST_TOP_BITS)
-		us = (UINT64_C(1) << HIST_TOP_BITS) - 1;
-	while (us >> (k + 1))
-		k++;
-	return HIST_LINEAR + (size_t)(k - HIST_LINEAR_BITS) * HIST_SUB
-		+ (size_t)((us >> (k - HIST_SUB_BITS)) - HIST_SUB);
-}
-
-/* hist_upper - the largest latency in microseconds that falls in a bucket */
-static uint64_t hist_upper(size_t i)
-{
-	size_t octave, sub;
-	unsigned int shift;
-
-	if (i < HIST_LINEAR)
-		return i;
-	octave = (i - HIST_LINEAR) / HIST_SUB;
-	sub = (i - HIST_LINEAR) % HIST_SUB;
-	shift = (unsigned int)(HIST_LINEAR_BITS + octave - HIST_SUB_BITS);
-	return (((uint64_t)(HIST_SUB + sub) + 1) << shift) - 1;
-}
-
-/* hist_record - count one latency in microseconds */
-static void hist_record(struct hist *h, uint64_t us)
-{
-	h->bucket[hist_index(us)]++;
-	h->count++;
-	h->sum += us;
-	if (us > h->max)
-		h->max = us;
-}
-
-/* hist_percentile - the latency below which per100k/100000 of the samples fall */
-static uint64_t hist_percentile(const struct hist *h, uint64_t per100k)
-{
-	uint64_t rank = (h->count * per100k + 99999) / 100000, seen = 0;
-	size_t i;
-
-	if (h->count == 0)
-		return 0;
-	if (rank == 0)
-		rank = 1;
-	for (i = 0; i < HIST_BUCKETS; i++) {
-		seen += h->bucket[i];
-		if (seen >= rank)
-			return hist_upper(i) < h->max ? hist_upper(i) : h->max;
-	}
-	return h->max;
 }
 
 /* bench_format_ipv4 - write a dotted quad, return its length (at most 15) */
