@@ -153,6 +153,22 @@ size_t addr_format(const struct addr *a, char *buf, size_t size)
 
 	if (size > 0)
 		buf[0] = '\0';
+	if (a->family == ADDR_V4 && size >= 16) {
+		/* By hand: inet_ntop goes through sprintf, and this runs for every request. */
+		n = 0;
+		for (int i = 0; i < 4; i++) {
+			unsigned v = a->bytes[i];
+			if (i > 0)
+				buf[n++] = '.';
+			if (v >= 100)
+				buf[n++] = (char)('0' + v / 100);
+			if (v >= 10)
+				buf[n++] = (char)('0' + v / 10 % 10);
+			buf[n++] = (char)('0' + v % 10);
+		}
+		buf[n] = '\0';
+		return n;
+	}
 	if (a->family == ADDR_V4)
 		af = AF_INET;
 	else if (a->family == ADDR_V6)

@@ -6,7 +6,6 @@
  */
 #include "decision.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #include "addr.h"
@@ -218,18 +217,80 @@ void decision_add(struct decision *d, const struct rules *r, struct result *cons
 	d->tier = score_tier(r, d->verdict.score);
 }
 
-/* put_clean - copy an untrusted value, cleaned and cut: at most max bytes and room. */
-static size_t put_clean(char *out, size_t room, const char *v, size_t len, size_t max)
-{
-	char buf[256];
+/* A bounded line being written: bytes past the end are dropped, never overflow. */
+struct line {
+	char *out;
+	size_t used, room; /* room excludes the terminator */
+};
 
-	if (room == 0)
-		return 0;
-	if (max >= sizeof(buf))
-		max = sizeof(buf) - 1;
-	size_t n = text_clean(buf, max + 1 < room ? max + 1 : room, v, len);
-	memcpy(out, buf, n);
-	return n;
+/* put - bytes as they are (our own text). */
+static void put(struct line *l, const char *s, size_t n)
+{
+	if (n > l->room - l->used)
+		n = l->room - l->used;
+	memcpy(l->out + l->used, s, n);
+	l->used += n;
+}
+
+/* put_str - a C string of our own. */
+static void put_str(struct line *l, const char *s)
+{
+	put(l, s, strlen(s));
+}
+
+/*
+ * put_clean - an untrusted value, at most max bytes: bytes outside printable
+ * ASCII become '?', and a value that is cut ends in "..." (as text_clean does, in
+ * one pass and without a copy).
+ */
+static void put_clean(struct line *l, const char *v, size_t len, size_t max)
+{
+	bool cut = len > max;
+	size_t n = cut ? (max > 3 ? max - 3 : 0) : len;
+
+	if (n > l->room - l->used)
+		n = l->room - l->used;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)v[i];
+		l->out[l->used + i] = text_is_clean_char(c) ? (char)c : '?';
+	}
+	l->used += n;
+	if (cut && max >= 3)
+		put(l, "...", 3);
+}
+
+/* put_uint - a number without printf. */
+static void put_uint(struct line *l, unsigned long long v)
+{
+	char digits[24];
+	size_t n = sizeof(digits);
+
+	do {
+		digits[--n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	put(l, digits + n, sizeof(digits) - n);
+}
+
+/* put_long - a signed number. */
+static void put_long(struct line *l, long v)
+{
+	if (v < 0) {
+		put(l, "-", 1);
+		put_uint(l, (unsigned long long)(-(v + 1)) + 1);
+	} else {
+		put_uint(l, (unsigned long long)v);
+	}
+}
+
+/* put_code - an A answer, d.d.d.d. */
+static void put_code(struct line *l, const uint8_t code[4])
+{
+	for (int i = 0; i < 4; i++) {
+		if (i > 0)
+			put(l, ".", 1);
+		put_uint(l, code[i]);
+	}
 }
 
 /* decision_describe - one line; each value has its own cap so that none crowds out the rest. */
@@ -245,78 +306,75 @@ size_t decision_describe(const struct decision *d, const struct request *req, co
 		{ " from=<", REQ_SENDER, 120 },
 		{ " to=<", REQ_RECIPIENT, 120 },
 	};
-	size_t used = 0, len;
+	struct line l = { .out = out, .room = size - 1 };
+	const struct hit *top = verdict_top(&d->verdict);
+	size_t len;
 	const char *v;
 
 	if (size < 64)
 		return 0;
-#define ROOM (size - used - 1)
-#define PUT(s, n)                                                                                  \
-	do {                                                                                       \
-		size_t n_ = (n) < ROOM ? (n) : ROOM;                                               \
-		memcpy(out + used, (s), n_);                                                       \
-		used += n_;                                                                        \
-	} while (0)
 	v = request_get(req, REQ_QUEUE_ID, &len);
 	if (len > 0)
-		used += put_clean(out + used, ROOM, v, len, 20);
+		put_clean(&l, v, len, 20);
 	else
-		PUT("NOQUEUE", 7);
-	PUT(": ", 2);
-	PUT(word, strlen(word));
-	PUT(": client=", 9);
+		put_str(&l, "NOQUEUE");
+	put_str(&l, ": ");
+	put_str(&l, word);
+	put_str(&l, ": client=");
 	v = request_get(req, REQ_CLIENT_NAME, &len);
-	used += put_clean(out + used, ROOM, len ? v : "unknown", len ? len : 7, 80);
-	PUT("[", 1);
+	if (len > 0)
+		put_clean(&l, v, len, 80);
+	else
+		put_str(&l, "unknown");
+	put_str(&l, "[");
 	v = request_get(req, REQ_CLIENT_ADDRESS, &len);
-	used += put_clean(out + used, ROOM, v, len, 46);
-	PUT("]", 1);
+	put_clean(&l, v, len, 46);
+	put_str(&l, "]");
 	for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
-		PUT(fields[f].label, strlen(fields[f].label));
+		put_str(&l, fields[f].label);
 		v = request_get(req, fields[f].key, &len);
-		used += put_clean(out + used, ROOM, v, len, fields[f].max);
-		PUT(">", 1);
+		put_clean(&l, v, len, fields[f].max);
+		put_str(&l, ">");
 	}
-	{
-		const struct hit *top = verdict_top(&d->verdict);
-		PUT(" lists=", 7);
-		if (d->verdict.hit_count == 0)
-			PUT("-", 1);
-		for (unsigned i = 0; i < d->verdict.hit_count && ROOM > 0; i++) {
-			const struct hit *h = &d->verdict.hits[i];
-			int n;
-			if (i > 0)
-				PUT(",", 1);
-			PUT(h->list->name, strlen(h->list->name));
-			if (h->list->kind != LIST_LOCAL)
-				n = snprintf(out + used, ROOM + 1, "(%u.%u.%u.%u)", h->code[0],
-					     h->code[1], h->code[2], h->code[3]);
-			else
-				n = snprintf(out + used, ROOM + 1, "(local)");
-			used += n < 0 ? 0 : (size_t)n < ROOM ? (size_t)n : ROOM;
-			if (h->source != 0 && h->list->kind != LIST_LOCAL) {
-				PUT("[", 1);
-				used += put_clean(out + used, ROOM, h->what, h->what_len, 80);
-				PUT("]", 1);
-			}
+	put_str(&l, " lists=");
+	if (d->verdict.hit_count == 0)
+		put_str(&l, "-");
+	for (unsigned i = 0; i < d->verdict.hit_count; i++) {
+		const struct hit *h = &d->verdict.hits[i];
+		if (i > 0)
+			put_str(&l, ",");
+		put_str(&l, h->list->name);
+		put_str(&l, "(");
+		if (h->list->kind == LIST_LOCAL)
+			put_str(&l, "local");
+		else
+			put_code(&l, h->code);
+		put_str(&l, ")");
+		if (h->source != 0 && h->list->kind != LIST_LOCAL) {
+			put_str(&l, "[");
+			put_clean(&l, h->what, h->what_len, 80);
+			put_str(&l, "]");
 		}
-		int n = snprintf(out + used, ROOM + 1, " score=%ld cached=%s", d->verdict.score,
-				 cached ? "yes" : "no");
-		used += n < 0 ? 0 : (size_t)n < ROOM ? (size_t)n : ROOM;
-		if (top != NULL && tier_refuses(d->tier) && reason_len(&top->reason) > 0) {
-			char joined[RESULT_REASON_MAX + 64];
-			size_t jl = reason_join(&top->reason, joined, sizeof(joined));
-			PUT(" reason=\"", 9);
-			used += put_clean(out + used, ROOM, joined, jl, 160);
-			PUT("\"", 1);
+	}
+	put_str(&l, " score=");
+	put_long(&l, d->verdict.score);
+	put_str(&l, cached ? " cached=yes" : " cached=no");
+	if (top != NULL && tier_refuses(d->tier) && reason_len(&top->reason) > 0) {
+		put_str(&l, " reason=\"");
+		put_clean(&l, top->reason.head, top->reason.head_len, 160);
+		if (top->reason.head_len < 160) {
+			size_t left = 160 - top->reason.head_len;
+			put_clean(&l, top->reason.middle, top->reason.middle_len, left);
+			if (top->reason.middle_len < left)
+				put_clean(&l, top->reason.tail, top->reason.tail_len,
+					  left - top->reason.middle_len);
 		}
+		put_str(&l, "\"");
 	}
 	if (extra != NULL && *extra) {
-		PUT(" ", 1);
-		PUT(extra, strlen(extra));
+		put_str(&l, " ");
+		put_str(&l, extra);
 	}
-#undef PUT
-#undef ROOM
-	out[used] = '\0';
-	return used;
+	out[l.used] = '\0';
+	return l.used;
 }

@@ -338,8 +338,14 @@ size_t reply_render(const struct rules *r, const struct request *req, const stru
 	/* Postfix reads an empty action text as permit (HACKING.md, traps): never send one. */
 	if (len == 0)
 		len = (size_t)snprintf(text, sizeof(text), "Refused by policy");
-	int n = snprintf(out, size, "action=%s%.*s\n\n", words[action], (int)len, text);
-	return n < 0 || (size_t)n >= size ? 0 : (size_t)n;
+	size_t word = strlen(words[action]);
+	if (7 + word + len + 3 > size)
+		return 0;
+	memcpy(out, "action=", 7);
+	memcpy(out + 7, words[action], word);
+	memcpy(out + 7 + word, text, len);
+	memcpy(out + 7 + word + len, "\n\n\0", 3);
+	return 7 + word + len + 2;
 }
 
 /* reply_help_url - the URL alone, as the text would show it. */

@@ -2,8 +2,11 @@
  * result - packed per-key results and the interned reasons table (see result.h).
  *
  * Layout of a result block: refs, the number of lists n, one outcome byte per
- * list, then for each LISTED list in order: code[4], ttl[4] (big-endian),
- * mask[2], and a pointer to its pattern (or NULL). A pattern is a TXT with the
+ * list, then for each LISTED list in order: the last three bytes of its code (the
+ * first is always 127: other answers are never listings), ttl[4] (big-endian),
+ * mask[2], and a pointer to its pattern (or NULL). A listed verdict of one list
+ * is 24 bytes: the smallest block malloc has, which is what keeps a million
+ * cached verdicts small. A pattern is a TXT with the
  * key's text cut out at `split` (NO_SPLIT: nothing was cut); it knows its table,
  * so that the last result to let go can unlink it.
  *
@@ -26,7 +29,7 @@
 /* refs of the shared all-clean result: never counted, never freed. */
 #define STATIC_REFS UINT32_MAX
 /* The bytes each LISTED list takes in a block. */
-#define LISTED_BYTES (4 + 4 + 2 + sizeof(struct pattern *))
+#define LISTED_BYTES (3 + 4 + 2 + sizeof(struct pattern *))
 
 struct pattern {
 	struct pattern *next;
@@ -225,7 +228,7 @@ static struct pattern *listed_pattern(const uint8_t *p)
 {
 	struct pattern *pat;
 
-	memcpy(&pat, p + 10, sizeof(pat));
+	memcpy(&pat, p + 9, sizeof(pat));
 	return pat;
 }
 
@@ -258,11 +261,11 @@ struct result *result_build(struct reasons *t, const struct key *key,
 		if (a->outcome != OUTCOME_LISTED)
 			continue;
 		struct pattern *pat = make_pattern(t, key, a);
-		memcpy(p, a->code, 4);
-		p[4] = (uint8_t)(a->ttl >> 24), p[5] = (uint8_t)(a->ttl >> 16);
-		p[6] = (uint8_t)(a->ttl >> 8), p[7] = (uint8_t)a->ttl;
-		p[8] = (uint8_t)(a->mask >> 8), p[9] = (uint8_t)a->mask;
-		memcpy(p + 10, &pat, sizeof(pat));
+		memcpy(p, a->code + 1, 3);
+		p[3] = (uint8_t)(a->ttl >> 24), p[4] = (uint8_t)(a->ttl >> 16);
+		p[5] = (uint8_t)(a->ttl >> 8), p[6] = (uint8_t)a->ttl;
+		p[7] = (uint8_t)(a->mask >> 8), p[8] = (uint8_t)a->mask;
+		memcpy(p + 9, &pat, sizeof(pat));
 		p += LISTED_BYTES;
 	}
 	return res;
@@ -289,9 +292,10 @@ void result_get(const struct result *res, size_t i, struct answer *out)
 	for (size_t j = 0; j < i; j++)
 		if (res->data[j] == OUTCOME_LISTED)
 			p += LISTED_BYTES;
-	memcpy(out->code, p, 4);
-	out->ttl = (uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 | (uint32_t)p[6] << 8 | p[7];
-	out->mask = (uint16_t)(p[8] << 8 | p[9]);
+	out->code[0] = 127;
+	memcpy(out->code + 1, p, 3);
+	out->ttl = (uint32_t)p[3] << 24 | (uint32_t)p[4] << 16 | (uint32_t)p[5] << 8 | p[6];
+	out->mask = (uint16_t)(p[7] << 8 | p[8]);
 	const struct pattern *pat = listed_pattern(p);
 	if (pat == NULL)
 		return;

@@ -78,7 +78,7 @@ size_t reasons_buckets(const struct reasons *t);
 /* What a lookup learnt from one list, to be packed. */
 struct list_answer {
 	enum outcome outcome;
-	uint8_t code[4];  /* the first answer inside the list's codes (LISTED) */
+	uint8_t code[4];  /* the first answer inside the list's codes (LISTED; in 127/8) */
 	uint16_t mask;    /* the codes patterns some answer matched (LISTED) */
 	uint32_t ttl;     /* of the A answer (LISTED) */
 	const char *txt;  /* the TXT record, untrusted bytes; NULL: none */

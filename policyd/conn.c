@@ -165,21 +165,38 @@ static void write_done(uv_write_t *req, int status)
 	conn_process(c);
 }
 
-/* start_write - hand the filled buffer to libuv and start filling the other one. */
+/*
+ * start_write - send the filled buffer: straight to the socket when it takes it
+ * all (the common case), else hand the rest to libuv and start filling the other
+ * buffer. Trying first matters: a uv_write that completes at once still costs an
+ * epoll_ctl on the next loop turn (libuv 1.44 stops and restarts the watcher),
+ * one system call per reply.
+ */
 static void start_write(struct conn *c)
 {
 	char *tmp = c->wbuf;
 	size_t tmp_cap = c->wbuf_cap;
-	uv_buf_t buf;
+	uv_buf_t buf = uv_buf_init(c->out, (unsigned)c->out_len);
+	int rc = uv_try_write(&c->h.stream, &buf, 1);
 
+	if (rc == (int)c->out_len) {
+		c->out_len = 0;
+		return;
+	}
+	if (rc < 0 && rc != UV_EAGAIN) {
+		log_info("%s: write failed: %s; closing connection", c->peer, uv_strerror(rc));
+		conn_close(c);
+		return;
+	}
+	size_t done = rc > 0 ? (size_t)rc : 0;
 	c->wbuf = c->out;
 	c->wbuf_cap = c->out_cap;
-	buf = uv_buf_init(c->wbuf, (unsigned)c->out_len);
+	buf = uv_buf_init(c->wbuf + done, (unsigned)(c->out_len - done));
 	c->out = tmp;
 	c->out_cap = tmp_cap;
 	c->out_len = 0;
 	c->write_req.data = c;
-	int rc = uv_write(&c->write_req, &c->h.stream, &buf, 1, write_done);
+	rc = uv_write(&c->write_req, &c->h.stream, &buf, 1, write_done);
 	if (rc < 0) {
 		log_info("%s: write failed: %s; closing connection", c->peer, uv_strerror(rc));
 		conn_close(c);
@@ -238,10 +255,11 @@ static void reply_ready(struct reply_slot *slot)
 			conn_close(c);
 		} else if (!c->close_after_write) {
 			conn_process(c); /* writes, and reads again if the queue had stopped it */
-		} else if (c->out_len > 0 && !c->writing) {
-			start_write(c);
-		} else if (drained(c)) {
-			conn_close(c);
+		} else {
+			if (c->out_len > 0 && !c->writing)
+				start_write(c);
+			if (!c->closing && drained(c))
+				conn_close(c);
 		}
 	}
 	server_resume_stalled(srv);

@@ -368,8 +368,8 @@ static void log_decision(const struct engine *e, const struct config *cfg,
 	skipped[0] = '\0';
 	if (!refused)
 		skipped_lists(e, cfg, d, skipped, sizeof(skipped));
-	decision_describe(d, req, word, from_cache, skipped, line, sizeof(line));
-	(level == LOG_LEVEL_INFO ? log_info : log_debug)("%s", line);
+	size_t n = decision_describe(d, req, word, from_cache, skipped, line, sizeof(line));
+	log_text(level, line, n);
 }
 
 /* respond - render, count and log a decision into the slot. */

@@ -190,12 +190,37 @@ static void queue_line(const char *line, size_t len)
 	line_start[++line_count] = batch_len;
 }
 
+/* syslog_priority - the syslog priority of a level. */
+static int syslog_priority(enum log_level level)
+{
+	static const int priority[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+	return priority[level];
+}
+
+/* prefix_stderr - "policyd[PID]: " and the level's word, the PID formatted once. */
+static size_t prefix_stderr(char *line, size_t size, const char *level_word)
+{
+	static char head[32];
+	static size_t head_len;
+	static long head_pid;
+	size_t n = strlen(level_word);
+
+	if (head_pid != pid) {
+		head_len = (size_t)snprintf(head, sizeof(head), "policyd[%ld]: ", pid);
+		head_pid = pid;
+	}
+	if (head_len + n >= size)
+		return 0;
+	memcpy(line, head, head_len);
+	memcpy(line + head_len, level_word, n);
+	return head_len + n;
+}
+
 /* log_write - format one line and queue it (or write it now). */
 __attribute__((format(printf, 2, 0))) static void log_write(enum log_level level, const char *fmt,
 							    va_list ap)
 {
 	static const char *const prefix[] = { "error: ", "warning: ", "", "debug: " };
-	static const int priority[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
 	char line[LINE_MAX_BYTES];
 	int head, n;
 
@@ -206,16 +231,14 @@ __attribute__((format(printf, 2, 0))) static void log_write(enum log_level level
 	if (log_target == LOG_TO_SYSLOG && syslog_fd < 0) {
 		char message[LINE_MAX_BYTES];
 		vsnprintf(message, sizeof(message), fmt, ap);
-		syslog(priority[level], "%s%s", prefix[level], message);
+		syslog(syslog_priority(level), "%s%s", prefix[level], message);
 		return;
 	}
 	if (log_target == LOG_TO_SYSLOG)
 		head = snprintf(line, sizeof(line), "<%d>%spolicyd[%ld]: %s",
-				LOG_MAIL | priority[level], syslog_stamp(), pid,
-				prefix[level]);
+				LOG_MAIL | syslog_priority(level), syslog_stamp(), pid, prefix[level]);
 	else
-		head = snprintf(line, sizeof(line), "policyd[%ld]: %s", pid,
-				prefix[level]);
+		head = (int)prefix_stderr(line, sizeof(line), prefix[level]);
 	n = vsnprintf(line + head, sizeof(line) - (size_t)head - 1, fmt, ap);
 	if (n < 0)
 		n = 0;
@@ -223,6 +246,38 @@ __attribute__((format(printf, 2, 0))) static void log_write(enum log_level level
 					     ? (size_t)n
 					     : sizeof(line) - (size_t)head - 2);
 	/* stderr lines end in a newline; a syslog datagram is one message without one. */
+	if (log_target != LOG_TO_SYSLOG)
+		line[len++] = '\n';
+	queue_line(line, len);
+	if (!batching || level == LOG_LEVEL_ERROR)
+		log_flush();
+}
+
+/* log_text - the prefix by hand, then the text as it is, cut to a line's length. */
+void log_text(enum log_level level, const char *text, size_t len)
+{
+	static const char *const prefix[] = { "error: ", "warning: ", "", "debug: " };
+	char line[LINE_MAX_BYTES];
+	size_t head;
+
+	if (!log_enabled(level))
+		return;
+	if (log_target == LOG_TO_SYSLOG && syslog_fd < 0) {
+		syslog(syslog_priority(level), "%s%.*s", prefix[level], (int)len, text);
+		return;
+	}
+	if (pid == 0)
+		pid = (long)getpid();
+	if (log_target == LOG_TO_SYSLOG)
+		head = (size_t)snprintf(line, sizeof(line), "<%d>%spolicyd[%ld]: %s",
+					LOG_MAIL | syslog_priority(level), syslog_stamp(), pid,
+					prefix[level]);
+	else
+		head = prefix_stderr(line, sizeof(line), prefix[level]);
+	if (len > sizeof(line) - head - 2)
+		len = sizeof(line) - head - 2;
+	memcpy(line + head, text, len);
+	len += head;
 	if (log_target != LOG_TO_SYSLOG)
 		line[len++] = '\n';
 	queue_line(line, len);

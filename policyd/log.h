@@ -11,6 +11,7 @@
 #define POLICYD_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARNING, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 enum log_target { LOG_TO_STDERR, LOG_TO_SYSLOG };
@@ -25,6 +26,9 @@ void log_batch(bool on);
 
 /* log_flush - write the lines held so far. */
 void log_flush(void);
+
+/* log_text - one line that is already formatted (and cleaned): no printf on the way. */
+void log_text(enum log_level level, const char *text, size_t len);
 
 __attribute__((format(printf, 1, 2))) void log_error(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void log_warn(const char *fmt, ...);
