@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "addr.h"
 
 /* ascii_lower - an ASCII letter in lower case, other bytes unchanged. */
 static char ascii_lower(unsigned char c)
@@ -22,16 +21,20 @@ static bool label_char(unsigned char c)
 	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
 }
 
-/* clean_ascii - the checks of domain.h on an ASCII name, lower-cased into out. */
+/*
+ * clean_ascii - the checks of domain.h on an ASCII name, lower-cased into out. An
+ * IPv4 address passes the label rules; it is told apart by its last label, which
+ * is all digits (no top-level domain is); IPv6 addresses hold ':', never in a label.
+ */
 static size_t clean_ascii(const char *s, size_t len, char *out, size_t size)
 {
 	size_t label = 0, labels = 1;
-	struct addr a;
+	bool digits = true; /* the current label is digits only */
 
 	if (len > 0 && s[len - 1] == '.')
 		len--;
 	if (len == 0 || len > DOMAIN_MAX || len >= size || s[0] == '[' ||
-	    (len == 7 && memcmp(s, "unknown", 7) == 0) || addr_parse(&a, s, len))
+	    (len == 7 && memcmp(s, "unknown", 7) == 0))
 		return 0;
 	for (size_t i = 0; i < len; i++) {
 		char c = ascii_lower((unsigned char)s[i]);
@@ -40,12 +43,15 @@ static size_t clean_ascii(const char *s, size_t len, char *out, size_t size)
 				return 0;
 			labels++;
 			label = 0;
+			digits = true;
 		} else if (!label_char((unsigned char)c) || ++label > 63) {
 			return 0;
+		} else {
+			digits = digits && c >= '0' && c <= '9';
 		}
 		out[i] = c;
 	}
-	if (label == 0 || labels < 2)
+	if (label == 0 || labels < 2 || digits)
 		return 0;
 	out[len] = '\0';
 	return len;

@@ -125,14 +125,21 @@ static bool list_value(struct render *c, const char *name, size_t len, const cha
 		if (top == NULL)
 			return false;
 		if (!c->have_listed) {
+			/* "host [ADDRESS]" or "sender domain DOMAIN": by hand, this is every refusal. */
 			const char *words = listed_words(top->source);
+			size_t wl = strlen(words), n = top->what_len;
 			bool brackets = top->source == 0;
-			int n = snprintf(c->listed, sizeof(c->listed), "%s%s%.*s%s", words,
-					 brackets ? "[" : "", (int)top->what_len, top->what,
-					 brackets ? "]" : "");
+			if (n > sizeof(c->listed) - wl - 3)
+				n = sizeof(c->listed) - wl - 3;
+			memcpy(c->listed, words, wl);
+			c->listed_len = wl;
+			if (brackets)
+				c->listed[c->listed_len++] = '[';
+			memcpy(c->listed + c->listed_len, top->what, n);
+			c->listed_len += n;
+			if (brackets)
+				c->listed[c->listed_len++] = ']';
 			c->have_listed = true;
-			c->listed_len = n < 0 ? 0 : (size_t)n < sizeof(c->listed) ? (size_t)n
-										  : sizeof(c->listed) - 1;
 		}
 		return give(c->listed, c->listed_len,
 			    top->source ? TEMPLATE_CUT_LATER : TEMPLATE_KEEP, value, value_len, cut);
@@ -221,15 +228,14 @@ static size_t expand_help_url(struct render *c)
 	c->have_help_url = true;
 	if (t == NULL)
 		return 0;
+	/* The configuration made sure the URL fits with its own values at their longest
+	 * (config_check.c); only request values can make it too long. */
 	c->in_help_url = true;
-	if (template_fixed_len(t, lookup, c) <= REPLY_HELP_URL_MAX) {
+	n = template_expand(t, lookup, c, c->help_url, sizeof(c->help_url), REPLY_HELP_URL_MAX);
+	if (n == REPLY_HELP_URL_MAX && memcmp(c->help_url + n - 3, "...", 3) == 0) {
+		c->drop_request = true;
 		n = template_expand(t, lookup, c, c->help_url, sizeof(c->help_url), REPLY_HELP_URL_MAX);
-		if (n == REPLY_HELP_URL_MAX && memcmp(c->help_url + n - 3, "...", 3) == 0) {
-			c->drop_request = true;
-			n = template_expand(t, lookup, c, c->help_url, sizeof(c->help_url),
-					    REPLY_HELP_URL_MAX);
-			c->drop_request = false;
-		}
+		c->drop_request = false;
 	}
 	c->in_help_url = false;
 	return n;

@@ -205,10 +205,11 @@ def test_memory_bounded():
             if SANITIZED or os.environ.get("POLICYD_VALGRIND"):
                 t.skip("p99 of a well-behaved client", f"slowed by instrumentation ({p99:.2f} ms)")
             else:
-                # The machine is shared: compare with the same client's p99 without the flood.
-                t.ok(p99 < 5 or p99 <= 2 * p99_base + 1,
+                # The machine may be shared (CI runs alone; a developer's may not): the same
+                # client's p99 without the flood is the yardstick when it is itself slow.
+                t.ok(p99 < 5 or p99 <= 3 * p99_base + 2,
                      f"a well-behaved client meanwhile: p99 {p99:.2f} ms over {len(lat)} requests "
-                     f"(without the flood {p99_base:.2f} ms): under 5 ms or at most twice that")
+                     f"(without the flood {p99_base:.2f} ms): under 5 ms, or within 3 x + 2 ms of that")
             start = time.monotonic()
             code = d.stop(timeout=10)
             t.eq(code, 0, f"SIGTERM then exits 0 ({time.monotonic() - start:.2f} s)")
