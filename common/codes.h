@@ -40,7 +40,7 @@ struct codes {
 /* codes_parse - parse a filter; on failure returns false with *err a static message. */
 bool codes_parse(struct codes *out, const char *s, size_t len, const char **err);
 
-/* codes_default - the default filter of spec section 3: 127.0.0.[2..255]. */
+/* codes_default - the default filter: 127.0.0.[2..255]. */
 void codes_default(struct codes *out);
 
 /* codes_match - whether the IPv4 answer (network byte order, 4 bytes) is in the filter. */

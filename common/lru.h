@@ -1,6 +1,6 @@
 /*
  * lru - a bounded map from short byte keys to values, with least-recently-used
- * eviction and a per-entry expiry time: the verdict cache of spec section 6.
+ * eviction and a per-entry expiry time: the verdict cache.
  *
  * Lookup, insert and eviction are O(1). Capacity is fixed at creation; memory is
  * bounded by it (entries are preallocated, keys longer than the inline space get

@@ -7,7 +7,7 @@
  * time in whole seconds of a clock we hand it: ours is the loop's monotonic clock
  * (uv_now), so wall-clock steps cannot stretch or cut a timeout, and a timer armed
  * for a udns deadline fires when that clock has reached it. As a guard against
- * the udns "timer stall" (traps.md: dns_timeouts() requests no new timer when the
+ * the udns "timer stall" (HACKING.md, traps: dns_timeouts() requests no new timer when the
  * deadline has not moved), the timer is re-armed by hand whenever queries are
  * active and it is not running.
  *
@@ -258,7 +258,7 @@ static void on_close(uv_handle_t *h)
 }
 
 /*
- * release - the shutdown order of traps.md: stop and close the poll, clear the
+ * release - the shutdown order of HACKING.md (traps): stop and close the poll, clear the
  * timer callback, dns_free (drops udns's queries, no callbacks), close the timer;
  * then our remaining query structs. r itself goes in the last close callback.
  */

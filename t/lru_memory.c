@@ -1,5 +1,5 @@
 /*
- * lru_memory - a probe, run by hand, of the verdict cache's resident memory (spec section 9:
+ * lru_memory - a probe, run by hand, of the verdict cache's resident memory (the goal:
  * 1,000,000 cached verdicts in under 128 MiB). Not a test: it prints figures.
  *
  *   lru_memory N              capacity N, insert N distinct 5-byte keys (kind byte and an

@@ -334,7 +334,7 @@ static void bench_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *bu
 
 	(void)buf;
 	if (nread == 0 || conn->state == CONN_CLOSED)
-		return;		/* 0 means "try again", not end of file (traps.md) */
+		return;		/* 0 means "try again", not end of file (HACKING.md, traps) */
 	if (nread < 0) {
 		bench_fail(conn, ERR_CLOSED, nread == UV_EOF ? "connection closed by the server"
 			: uv_strerror((int)nread));

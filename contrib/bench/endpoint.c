@@ -74,7 +74,7 @@ int endpoint_parse(struct endpoint *ep, const char *spec)
 		return UV_ENAMETOOLONG;
 	memcpy(ep->text, spec, len + 1);
 	if (strncmp(spec, "unix:", 5) == 0) {
-		/* Longer paths would be cut silently by libuv (traps.md). */
+		/* Longer paths would be cut silently by libuv (HACKING.md, traps). */
 		len -= 5;
 		if (len == 0)
 			return UV_EINVAL;
@@ -105,7 +105,7 @@ int endpoint_listen(const struct endpoint *ep, union endpoint_handle *h, int bac
 	int rc;
 
 	if (ep->is_unix) {
-		/* uv_pipe_bind does not remove an old socket file (traps.md). */
+		/* uv_pipe_bind does not remove an old socket file (HACKING.md, traps). */
 		if (lstat(ep->path, &st) == 0 && S_ISSOCK(st.st_mode))
 			(void)unlink(ep->path);
 		rc = uv_pipe_bind(&h->pipe, ep->path);

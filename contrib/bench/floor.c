@@ -175,7 +175,7 @@ static void floor_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *bu
 		return;
 	}
 	if (nread == 0)
-		return;		/* "try again", not end of file (traps.md) */
+		return;		/* "try again", not end of file (HACKING.md, traps) */
 	n = floor_count_requests(conn, buf->base, (size_t)nread);
 	if (n > 0)
 		floor_reply(conn, n);
