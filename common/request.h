@@ -3,9 +3,9 @@
  * finds where a request ends in bytes that may arrive split anywhere, and a parser
  * that indexes the attributes of a complete request in place.
  *
- * A request is "name=value" lines ended by an empty line, LF only. Limits
- * (those of Postfix's own policy client, and more): a line at most REQUEST_MAX_LINE bytes, a request at most
- * REQUEST_MAX_SIZE bytes and REQUEST_MAX_ATTRS attributes; a NUL byte or a line
+ * A request is "name=value" lines ended by an empty line, LF only. Limits: a
+ * line at most REQUEST_MAX_LINE bytes, a request at most REQUEST_MAX_SIZE
+ * bytes and REQUEST_MAX_ATTRS attributes; a NUL byte or a line
  * without '=' is a violation. The input is untrusted client data.
  *
  * Memory: nothing is allocated. struct request points into the caller's buffer
