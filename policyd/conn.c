@@ -153,10 +153,12 @@ static void write_done(uv_write_t *req, int status)
 		conn_close(c);
 		return;
 	}
-	if (c->out_len > 0) {
+	/* What accumulated meanwhile may go straight out (start_write tries first):
+	 * then nothing is pending and this is the moment to take more requests. */
+	if (c->out_len > 0)
 		start_write(c);
+	if (c->writing || c->closing)
 		return;
-	}
 	if (c->close_after_write) {
 		if (drained(c))
 			conn_close(c);
