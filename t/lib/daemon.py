@@ -313,6 +313,26 @@ def read_replies(sock, count, timeout=5):
     return [r.decode() for r in replies]
 
 
+def replies_until(sock, marker, limit=1000, timeout=5):
+    """Read replies until one contains `marker` (a sentinel request's reply); return
+    them all, that one last. Nothing read is dropped, so a reply sent twice before
+    the sentinel's shows up in the list."""
+    buf = b""
+    deadline = time.monotonic() + timeout
+    want = marker.encode()
+    for _ in range(limit):
+        blocks = buf.split(b"\n\n")[:-1]
+        for i, block in enumerate(blocks):
+            if want in block:
+                return [r.decode() for r in blocks[: i + 1]]
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"closed after {len(blocks)} replies, none with {marker!r}")
+        buf += chunk
+    raise ConnectionError(f"no reply with {marker!r} in {limit} reads")
+
+
 def closed_by_peer(sock, timeout=5):
     """True when the server closes the connection (EOF or reset) within timeout."""
     sock.settimeout(timeout)
