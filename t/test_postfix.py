@@ -15,9 +15,10 @@ be ended by its PID; master ends its own children.
 No port is picked in advance (another process could take it first): both smtpd
 services ask for port 0 on their own address, and the ports master got are read
 from /proc by the inodes of its listening sockets. policyd listens on port 0 too
-and logs its port, which goes into main.cf before master starts; when policyd is
-restarted it gets a new port, and Postfix is told with a reload (SIGHUP to
-master, as `postfix reload` does).
+and logs its port, which goes into main.cf before master starts. While policyd is
+stopped the test holds its port (bound, never listening: connections are refused,
+no one else gets it), and policyd is restarted on that same port, so that the
+running Postfix finds it where it was.
 
 Every service in master.cf runs without chroot (chroot = n), so smtpd sees the
 queue directory by its real path and policyd binds QUEUE/private/policyd itself
@@ -52,7 +53,7 @@ import tempfile
 import time
 
 from lib import procnet
-from lib.daemon import Policyd, Tap
+from lib.daemon import Policyd, Tap, hold_port
 from lib.dnslib import RBLDNSD, Rbldnsd
 
 t = Tap()
@@ -241,47 +242,6 @@ postlog   unix-dgram n - n - 1 postlogd
     def running(self):
         """master is alive and both smtpd services greet."""
         return self.proc is not None and self.proc.poll() is None and self._banner(self.smtpd) and self._banner(self.smtpd_tcp)
-
-    def set_policy_port(self, port, timeout=30):
-        """Point the TCP service at policyd's new port: rewrite main.cf and reload.
-
-        master logs the reload, then closes the old generation's status pipe; each old
-        smtpd, which read main.cf when it started, exits when it sees that (at once
-        when idle). Waiting until they are gone means that the next session is served
-        by an smtpd that knows the new port. Returns False if something did not happen
-        in time."""
-        self.policy_port = port
-        self.write_config()
-        old = self.children("smtpd")
-        since = self.mark()
-        os.kill(self.proc.pid, signal.SIGHUP)
-        if self.wait_log(r"reload -- version", since, timeout) is None:
-            return False
-        deadline = time.monotonic() + timeout
-        for _ in range(int(timeout / 0.05) + 1):
-            if not old & self.children("smtpd"):
-                return True
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-        return False
-
-    def children(self, name):
-        """PIDs of master's children that run `name` (e.g. smtpd)."""
-        out = set()
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    stat = f.read()
-            except OSError:
-                continue  # gone meanwhile
-            comm = stat[stat.find("(") + 1:stat.rfind(")")]
-            fields = stat[stat.rfind(")") + 2:].split()
-            if comm == name and len(fields) > 1 and fields[0] != "Z" and int(fields[1]) == self.proc.pid:
-                out.add(int(entry))
-        return out
 
     @staticmethod
     def _banner(server):
@@ -516,26 +476,11 @@ def test_tcp_used(pf, d):
          "\n".join(line for line in log.splitlines() if "connected on" in line)[-2000:])
 
 
-def hold_port(port):
-    """Keep `port` from any other process while nobody listens on it: a socket bound to
-    it, never listening. Connections to it are still refused (no listener), and the
-    kernel gives the port to no one else (a later bind of port 0 skips it too)."""
-    s = socket.socket()
-    # policyd closed its connections first: their TIME_WAIT must not stop the bind.
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        s.bind(("127.0.0.1", port))
-    except OSError:
-        s.close()
-        return None
-    return s
-
-
 def test_policyd_stopped(pf, d, held):
     port = d.port
     rc = d.stop(timeout=15)
     t.eq(rc, 0, "policyd stopped with SIGTERM exits 0")
-    # Until the restart, policyd's old port stays ours: Postfix can only be refused there.
+    # Until the restart, policyd's port stays ours: Postfix can only be refused there.
     held.append(hold_port(port))
     t.ok(held[0] is not None, f"policyd's port {port} is held (bound, not listening) while policyd is down")
     for server, kind, policy, err in (
@@ -554,15 +499,14 @@ def test_policyd_stopped(pf, d, held):
              pf.log()[since:][-2000:])
 
 
-def test_policyd_restarted(pf, d, held):
-    old = pf.policy_port
+def test_policyd_restarted(pf, d, r, held):
+    # On the port held since the stop, where Postfix's main.cf has it.
+    d.want_port = pf.policy_port
+    policyd_config(d, r)
     d.mark()
     d.start()
     wait_lists(d)
-    # The old port is still held: policyd got another one, and Postfix must be told.
-    t.ok(d.port != old and pf.set_policy_port(d.port),
-         f"policyd restarted on a new port ({old} -> {d.port}); Postfix reloaded, its old smtpd processes gone",
-         pf.log()[-2000:])
+    t.eq(d.port, pf.policy_port, "policyd restarted on the port it had (held while it was down)")
     for s in held:
         if s is not None:
             s.close()
@@ -679,7 +623,7 @@ def run():
         t.run("tcp", test_refusals, pf, d, pf.smtpd_tcp, "tcp")
         t.run("listeners", test_tcp_used, pf, d)
         t.run("policyd stopped", test_policyd_stopped, pf, d, held)
-        t.run("policyd restarted", test_policyd_restarted, pf, d, held)
+        t.run("policyd restarted", test_policyd_restarted, pf, d, r, held)
         t.run("sighup under load", test_sighup_under_load, pf, d, r)
         if d.proc.poll() is None:
             t.eq(d.stop(timeout=15), 0, "at the end policyd exits 0 on SIGTERM, Postfix still connected")

@@ -4,8 +4,9 @@ Policyd runs with a temporary configuration that logs to stderr; stderr goes to 
 file that tests read to wait for log lines (an event, with a deadline, never a
 bare sleep). Its TCP listeners ask for port 0, so that the kernel picks a port no
 other process can take first, and the ports it got are read back from its log
-("listening on inet:127.0.0.1:PORT") at every start. Every process started here
-is ended by its PID. TAP output is in tap.py.
+("listening on inet:127.0.0.1:PORT") at every start. A test that restarts policyd
+and needs the same port again holds it in between (hold_port()). Every process
+started here is ended by its PID. TAP output is in tap.py.
 """
 
 import os
@@ -93,6 +94,10 @@ class Policyd:
         # restarts), and the ports that process logged.
         self.run_offset = 0
         self.ports = {}
+        # The TCP ports to ask for: 0, any free port, unless a test holds a port
+        # across a restart (hold_port()) and sets it here before writing the config.
+        self.want_port = 0
+        self.want_port6 = 0
         self.write_config(server, extra)
         if start:
             self.start()
@@ -102,9 +107,9 @@ class Policyd:
         if self.unix:
             listen.append(f"listen = unix:{self.unix}")
         if self.tcp:
-            listen.append("listen = inet:127.0.0.1:0")
+            listen.append(f"listen = inet:127.0.0.1:{self.want_port}")
         if self.tcp6:
-            listen.append("listen = inet:[::1]:0")
+            listen.append(f"listen = inet:[::1]:{self.want_port6}")
         return (
             "[server]\n" + "\n".join(listen) + "\nlog = stderr\nlog_level = debug\n" + server + "\n"
             "[policy]\nhelp_url = https://www.example.org/blacklisted.html?ip=$client_address\n"
@@ -296,6 +301,27 @@ class Policyd:
                     sanitizer_reports.append(line)
         if getattr(self, "logf", None):
             self.logf.close()
+
+
+def hold_port(port, host="127.0.0.1"):
+    """Keep the TCP port of a stopped policyd from every other process until it is
+    started again on it: a socket bound to the port with SO_REUSEADDR that never
+    listens. Connections to the port are refused meanwhile (nobody listens), the
+    kernel hands the port to no one else (binds of port 0 and outgoing connections
+    skip it), and policyd, whose listeners set SO_REUSEADDR too, can bind and
+    listen on it beside this socket; close it once policyd listens. Returns the
+    socket, or None when the port is already taken (the moment between policyd's
+    exit and this call is the only one in which another process can take it)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_STREAM)
+    # Also lets the bind succeed beside the TIME_WAIT of policyd's closed connections.
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind((host, port))
+    except OSError:
+        s.close()
+        return None
+    return s
 
 
 def read_replies(sock, count, timeout=5):
