@@ -303,7 +303,7 @@ class _QueryLog:
 
 
 class FakeDNS(_QueryLog):
-    """Run t/fakedns.py with the given rules (list of dicts, see fakedns.py).
+    """Run t/lib/fakedns.py with the given rules (list of dicts, see fakedns.py).
 
         with FakeDNS([{"name": "*.bl.test", "a": ["127.0.0.2"]}]) as dns:
             query(dns.port, "2.0.0.127.bl.test")
