@@ -199,16 +199,6 @@ class Policyd:
             raise AssertionError(f"policyd exited ({self.proc.returncode}) waiting for /{pattern}/:\n{self.log()[-2000:]}")
         raise AssertionError(f"no log line /{pattern}/ within {timeout}s:\n{self.log()[start:][-2000:]}")
 
-    def logged(self, pattern, timeout=5, since=None):
-        """The first match of pattern logged after the mark (or `since`) within timeout, else None.
-
-        Unlike wait_log it never raises, so that a check built on it can fail on its own.
-        """
-        try:
-            return self.wait_log(pattern, timeout=timeout, since=since)
-        except AssertionError:
-            return None
-
     def mark(self):
         """Only log lines written after this call count for the next wait_log()."""
         self.log_offset = len(self.log())
