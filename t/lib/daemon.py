@@ -119,12 +119,27 @@ class Policyd:
     @property
     def port(self):
         """The IPv4 TCP port of this run (None without tcp)."""
-        return self.bound_port("127.0.0.1") if self.tcp else None
+        return self._port("127.0.0.1", self.tcp)
+
+    @port.setter
+    def port(self, value):
+        # A subclass that starts policyd its own way and learns the port itself
+        # (contrib/bench) says which it is.
+        self.ports["127.0.0.1"] = value
 
     @property
     def port6(self):
         """The IPv6 TCP port of this run (None without tcp6)."""
-        return self.bound_port("[::1]") if self.tcp6 else None
+        return self._port("[::1]", self.tcp6)
+
+    @port6.setter
+    def port6(self, value):
+        self.ports["[::1]"] = value
+
+    def _port(self, host, wanted):
+        if host in self.ports:
+            return self.ports[host]
+        return self.bound_port(host) if wanted else None
 
     def bound_port(self, host, timeout=None):
         """The port the current process logged for inet:HOST:0; waits for the line
