@@ -1,19 +1,18 @@
 #!/usr/bin/python3
-"""Self-test of t/fakedns.py and t/dnslib.py; prints TAP."""
+"""Self-test of t/lib/fakedns.py, t/lib/dnslib.py and t/lib/procnet.py; prints TAP."""
 
 import os
 import socket
 import sys
 import time
 
+from lib import procnet
 from lib.tap import Tap
 from lib.dnslib import (FakeDNS, Rbldnsd, query, raw_query, parse_reply,   # noqa
                     reverse_ip, build_query, NOERROR, NXDOMAIN, SERVFAIL,
                     REFUSED, FORMERR, MalformedReply)
 
 t = Tap()
-
-
 
 
 def attempt(desc, fn):
@@ -33,12 +32,17 @@ def gone(pid):
     return False
 
 
-def times_out(fn):
+def raises(exc, fn):
+    """True when fn() raises exc (and nothing else)."""
     try:
         fn()
-    except TimeoutError:
+    except exc:
         return True
     return False
+
+
+def times_out(fn):
+    return raises(TimeoutError, fn)
 
 
 WEIRD = "line1\r\nline2\x00nul\x80\xff end"
@@ -111,6 +115,7 @@ def fake_tests():
 
         # Delay must not block other queries: send the slow query first,
         # then a fast one, and expect the fast answer long before the slow.
+        fast_before = dns.sent().count(("a.test", "A"))
         slow = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         slow.sendto(build_query("slow.test", qid=7), ("127.0.0.1", p))
         t0 = time.monotonic()
@@ -124,6 +129,13 @@ def fake_tests():
            fast_t)
         t.ok(0.6 <= slow_t < 2 and sr.answers == ["127.0.0.3"],
            "delay: answer after ~700 ms", slow_t)
+        # fakedns logs a reply just after sending it: wait for the line.
+        logged = dns.wait_sent(1, "slow.test", "A", timeout=2)
+        sent = dns.sent()
+        before_slow = sent[:sent.index(("slow.test", "A"))] if logged else []
+        t.ok(logged and before_slow.count(("a.test", "A")) == fast_before + 1,
+           "sent log: a delayed reply is logged when it is sent, after "
+           "the fast one asked later", sent)
 
         r = query(p, "tc.test")
         t.ok(r.tc and r.answers == [] and r.rcode == NOERROR, "truncated: TC set",
@@ -137,11 +149,8 @@ def fake_tests():
            "wrong_id: a real client ignores it")
         raw = raw_query(p, "short.test")
         t.ok(raw is not None and len(raw) == 12, "short: header only", raw)
-        try:
-            query(p, "short.test")
-            t.ok(False, "short: client sees malformed reply")
-        except MalformedReply:
-            t.ok(True, "short: client sees malformed reply")
+        t.ok(raises(MalformedReply, lambda: query(p, "short.test")),
+           "short: client sees malformed reply")
         raw = raw_query(p, "tiny.test")
         t.ok(raw is not None and len(raw) == 5, "short: fewer than 12 bytes", raw)
         r = query(p, "wrongname.test")
@@ -188,6 +197,11 @@ def fake_tests():
         t.ok(dns.count("drop.test", "A") == 1 and dns.count("a.test") == 4,
            "count() per name and type",
            (dns.count("drop.test", "A"), dns.count("a.test")))
+        t.ok(dns.wait_queries(4, "a.test", timeout=0.1)
+           and not dns.wait_queries(5, "a.test", timeout=0.1),
+           "wait_queries(): true once there are n, false at its deadline")
+        t.ok(("drop.test", "A") not in dns.sent(), "sent log: nothing for a "
+           "dropped query", dns.sent()[:5])
 
         dns.set_rules([{"name": "a.test", "action": "servfail"}])
         t.ok(query(p, "a.test").rcode == SERVFAIL, "set_rules: SIGHUP reload")
@@ -224,6 +238,8 @@ def rbldnsd_tests():
     with Rbldnsd(zones, ttl=77) as rbl:
         p = rbl.port
         t.ok(p > 0, "rbldnsd answering on port %d" % p)
+        t.eq(procnet.bound(rbl.proc.pid, "udp"), [("127.0.0.1", p)],
+             "rbldnsd's port read from /proc is its only socket")
         r = query(p, "2.0.0.127.bl.test")
         t.ok(r == (NOERROR, ["127.0.0.2"], 77), "ip4set: 127.0.0.2 test point",
            r)
@@ -284,6 +300,18 @@ def rbldnsd_tests():
         t.ok(rbl.count("new.exampl2.dbl.test") == 1
            and rbl.count(name6, "TXT") == 1,
            "query log survives the reload (SIGHUP reopens it)")
+        t.ok(rbl.wait_queries(1, "new.exampl2.dbl.test", timeout=0.1)
+           and not rbl.wait_queries(2, "new.exampl2.dbl.test", timeout=0.1),
+           "wait_queries() on rbldnsd's log")
+
+        old = rbl.proc.pid
+        rbl.kill()
+        t.ok(times_out(lambda: query(p, "2.0.0.127.bl.test", timeout=0.3)),
+           "kill(): nothing answers on the port")
+        rbl.restart()
+        t.ok(rbl.proc.pid != old
+           and query(p, "2.0.0.127.bl.test").answers == ["127.0.0.2"],
+           "restart(): a new rbldnsd answers on the same port")
         pid = rbl.proc.pid
     t.ok(rbl.proc is None and gone(pid), "rbldnsd stopped on exit")
 

@@ -4,13 +4,21 @@
 The test builds a throwaway Postfix instance under a temporary directory: its own
 config_directory, queue_directory and data_directory (so it shares no lock, queue
 or pid file with a system Postfix and never reads or writes /etc/postfix's main.cf
-or master.cf), smtpd on two free loopback ports, logging to a maillog_file in the
+or master.cf), two smtpd services on loopback, logging to a maillog_file in the
 same directory. It runs Postfix's master(8) directly as a child of this script
 (after `postfix -c DIR check`, which creates the queue directories) so that it can
 be ended by its PID; master ends its own children.
 
-    port        smtpd -> check_policy_service { unix:private/policyd, default_action=DUNNO }
-    port_tcp    smtpd -> check_policy_service { inet:127.0.0.1:POLICYPORT, default_action=DUNNO }
+    smtpd       127.0.0.1:0 -> check_policy_service { unix:private/policyd, default_action=DUNNO }
+    smtpd_tcp   127.0.0.2:0 -> check_policy_service { inet:127.0.0.1:POLICYPORT, default_action=DUNNO }
+
+No port is picked in advance (another process could take it first): both smtpd
+services ask for port 0 on their own address, and the ports master got are read
+from /proc by the inodes of its listening sockets. policyd listens on port 0 too
+and logs its port, which goes into main.cf before master starts. While policyd is
+stopped the test holds its port (bound, never listening: connections are refused,
+no one else gets it), and policyd is restarted on that same port, so that the
+running Postfix finds it where it was.
 
 Every service in master.cf runs without chroot (chroot = n), so smtpd sees the
 queue directory by its real path and policyd binds QUEUE/private/policyd itself
@@ -44,7 +52,8 @@ import sys
 import tempfile
 import time
 
-from lib.daemon import Policyd, Tap, free_port
+from lib import procnet
+from lib.daemon import Policyd, Tap, hold_port
 from lib.dnslib import RBLDNSD, Rbldnsd
 
 t = Tap()
@@ -104,21 +113,14 @@ def prog(name):
     return shutil.which(name) or f"/usr/sbin/{name}"
 
 
-def unique_ports(n, taken=()):
-    ports = set(taken)
-    out = []
-    while len(out) < n:
-        p = free_port()
-        if p not in ports:
-            ports.add(p)
-            out.append(p)
-    return out
-
-
 class Postfix:
     """A private Postfix instance: master(8) as our child, configuration and queue in a temp dir."""
 
-    def __init__(self, policy_port, taken=()):
+    # The two smtpd services, told apart by their address (both ask for port 0).
+    HOST = "127.0.0.1"
+    HOST_TCP = "127.0.0.2"
+
+    def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="policyd-postfix-")
         os.chmod(self.dir, 0o755)  # smtpd (user postfix) must reach the queue below
         self.conf = os.path.join(self.dir, "etc")
@@ -126,8 +128,10 @@ class Postfix:
         self.data = os.path.join(self.dir, "data")
         self.maillog = os.path.join(self.dir, "maillog")
         self.policy_socket = os.path.join(self.queue, "private", "policyd")
-        self.policy_port = policy_port
-        self.port, self.port_tcp = unique_ports(2, taken=(policy_port,) + tuple(taken))
+        # policyd's TCP port: 0 until policyd has started and said which it got
+        # (nothing connects to it before master starts).
+        self.policy_port = 0
+        self.smtpd = self.smtpd_tcp = None  # "host:port" once master listens
         self.proc = None
         os.mkdir(self.conf, 0o755)
         os.mkdir(self.queue, 0o755)
@@ -165,8 +169,8 @@ policyd_tcp_restrictions = reject_unauth_destination,
 """
         # service type private unpriv chroot wakeup maxproc command
         master_cf = f"""\
-127.0.0.1:{self.port} inet n - n - - smtpd
-127.0.0.1:{self.port_tcp} inet n - n - - smtpd
+{self.HOST}:0 inet n - n - - smtpd
+{self.HOST_TCP}:0 inet n - n - - smtpd
   -o syslog_name=postfix-tcp
   -o smtpd_recipient_restrictions=$policyd_tcp_restrictions
 cleanup   unix  n - n - 0 cleanup
@@ -193,58 +197,57 @@ postlog   unix-dgram n - n - 1 postlogd
         return subprocess.run([prog("postconf"), "-c", self.conf, *args], capture_output=True, text=True,
                               timeout=60, stdin=subprocess.DEVNULL)
 
-    def start(self, timeout=60):
-        """Start master; new ports if another process took one of ours meanwhile."""
-        for attempt in range(3):
-            try:
-                return self._start(timeout)
-            except RuntimeError as e:
-                self.stop()
-                if "Address already in use" not in str(e) or attempt == 2:
-                    raise
-                self.port, self.port_tcp = unique_ports(2, taken=(self.policy_port, self.port, self.port_tcp))
-                self.write_config()
-
-    def _start(self, timeout):
-        # `postfix check` creates the queue directories with their owners (post-install
-        # create-missing) and checks the postlog service that maillog_file needs.
+    def check(self):
+        """`postfix check` creates the queue directories with their owners (post-install
+        create-missing), QUEUE/private among them, where policyd binds its socket; it
+        also checks the postlog service that maillog_file needs."""
         p = subprocess.run([prog("postfix"), "-c", self.conf, "check"], capture_output=True, text=True,
                            timeout=120, stdin=subprocess.DEVNULL)
         if p.returncode != 0:
             raise RuntimeError(f"postfix check failed ({p.returncode}): {p.stdout}{p.stderr}")
+
+    def start(self, timeout=60):
+        """Start master with policyd's port in main.cf; learn its smtpd ports and wait
+        until both services answer with their banner."""
+        if not self.policy_port:
+            raise RuntimeError("policyd's port is not known yet")
+        self.write_config()
         daemon_dir = self.postconf("-h", "daemon_directory").stdout.strip() or "/usr/lib/postfix/sbin"
         # Without -w master stays in the foreground (it only becomes a session leader):
         # our child, ended by its PID; it signals its own process group on SIGTERM.
         self.proc = subprocess.Popen([os.path.join(daemon_dir, "master"), "-c", self.conf],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
+        found = procnet.wait_bound(self.proc.pid, "tcp", count=2, timeout=timeout,
+                                   alive=lambda: self.proc.poll() is None)
+        if not found:
+            raise RuntimeError(f"master (exit {self.proc.poll()}) did not listen on two ports:\n{self.log()[-2000:]}")
+        ports = dict(found)
+        if set(ports) != {self.HOST, self.HOST_TCP}:
+            raise RuntimeError(f"master listens on {found}, not on {self.HOST} and {self.HOST_TCP}")
+        self.smtpd = f"{self.HOST}:{ports[self.HOST]}"
+        self.smtpd_tcp = f"{self.HOST_TCP}:{ports[self.HOST_TCP]}"
         deadline = time.monotonic() + timeout
-        for port in (self.port, self.port_tcp):
-            while not self._banner(port):
+        for server in (self.smtpd, self.smtpd_tcp):
+            for _ in range(int(timeout / 0.1) + 1):
+                if self._banner(server):
+                    break
                 if self.proc.poll() is not None:
-                    # master's fatal errors before postlogd runs are lost (maillog_file, stderr to
-                    # /dev/null): tell a port taken by someone else from other failures ourselves.
-                    busy = [p for p in (self.port, self.port_tcp) if self._port_busy(p)]
-                    why = f"Address already in use: port {busy}" if busy else self.log()[-2000:]
-                    raise RuntimeError(f"master exited ({self.proc.returncode}): {why}")
+                    raise RuntimeError(f"master exited ({self.proc.returncode}):\n{self.log()[-2000:]}")
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"no SMTP banner on port {port} within {timeout}s:\n{self.log()[-2000:]}")
+                    raise RuntimeError(f"no SMTP banner on {server} within {timeout}s:\n{self.log()[-2000:]}")
                 time.sleep(0.1)
         return self
 
-    @staticmethod
-    def _port_busy(port):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-                return False
-            except OSError:
-                return True
+    def running(self):
+        """master is alive and both smtpd services greet."""
+        return self.proc is not None and self.proc.poll() is None and self._banner(self.smtpd) and self._banner(self.smtpd_tcp)
 
     @staticmethod
-    def _banner(port):
+    def _banner(server):
+        host, port = server.rsplit(":", 1)
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            with socket.create_connection((host, int(port)), timeout=5) as s:
                 s.settimeout(10)
                 data = b""
                 while b"\n" not in data:
@@ -271,11 +274,12 @@ postlog   unix-dgram n - n - 1 postlogd
         """A maillog line matching pattern, written after offset since; None after timeout."""
         rx = re.compile(pattern)
         deadline = time.monotonic() + timeout
-        while True:
+        for _ in range(int(timeout / 0.05) + 2):
             m = rx.search(self.log()[since:])
             if m or time.monotonic() > deadline:
                 return m
             time.sleep(0.05)
+        return rx.search(self.log()[since:])
 
     def stop(self, timeout=20):
         if self.proc is not None:
@@ -290,7 +294,9 @@ postlog   unix-dgram n - n - 1 postlogd
             # master made itself leader of process group `pid` and SIGTERMs it when it
             # exits; wait (bounded) for its children to go, then make sure they did.
             deadline = time.monotonic() + timeout
-            while self._group_alive(pid) and time.monotonic() < deadline:
+            for _ in range(int(timeout / 0.1) + 1):
+                if not self._group_alive(pid) or time.monotonic() > deadline:
+                    break
                 time.sleep(0.1)
             if self._group_alive(pid):
                 try:
@@ -319,12 +325,12 @@ postlog   unix-dgram n - n - 1 postlogd
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def swaks(port, addr, login=None, timeout=90, rcpt=RCPT, sender="sender@client.test"):
-    """One SMTP session through XCLIENT, stopped after RCPT.
+def swaks(server, addr, login=None, timeout=90, rcpt=RCPT, sender="sender@client.test"):
+    """One SMTP session with server ("host:port") through XCLIENT, stopped after RCPT.
 
     Returns (RCPT reply line, whole transcript); the reply is None when swaks never
     got that far (the transcript says why)."""
-    cmd = [prog("swaks"), "--server", f"127.0.0.1:{port}", "--helo", "client.test", "--from", sender,
+    cmd = [prog("swaks"), "--server", server, "--helo", "client.test", "--from", sender,
            "--to", rcpt, "--xclient-addr", addr, "--quit-after", "RCPT", "--timeout", "60"]
     if login:
         cmd += ["--xclient-login", login]
@@ -374,20 +380,15 @@ IPV6 = ipv6_available()
 NO_IPV6 = "this host has no IPv6 sockets: Postfix answers XCLIENT ADDR=IPV6:... with 501 Bad ADDR syntax"
 
 
-def skip(name, reason):
-    t.n += 1
-    print(f"ok {t.n} - {name} # SKIP {reason}", flush=True)
-
-
 def check_reply(name, got, want, transcript):
     t.ok(got == want, name, f"got:  {got!r}\nwant: {want!r}\n--- swaks:\n{transcript}")
 
 
-def test_refusals(pf, d, port, kind):
+def test_refusals(pf, d, server, kind):
     """Listed IPv4 / IPv6, clean, allowlisted and authenticated clients through one smtpd service."""
     since = pf.mark()
     mark = d.mark()
-    got, out = swaks(port, "192.0.2.10")
+    got, out = swaks(server, "192.0.2.10")
     check_reply(f"{kind}: listed IPv4 client 192.0.2.10: RCPT refused with 554 5.7.1, list, TXT reason, help URL, contact",
                 got, reject_line("192.0.2.10", "Spam trap hit from 192.0.2.10"), out)
     t.ok(got is not None and len(got) <= 510, f"{kind}: ... the reply line is at most 510 bytes ({len(got or '')})")
@@ -396,35 +397,36 @@ def test_refusals(pf, d, port, kind):
          and f"{HELP}192.0.2.10" in m.group(0) and CONTACT in m.group(0),
          f"{kind}: ... Postfix's maillog has the NOQUEUE reject with the same text",
          m.group(0) if m else pf.log()[since:][-2000:])
-    d.wait_log(r"reject: client=[^\[\s]*\[192\.0\.2\.10\][^\n]*lists=[^\n]*bl\.test\(127\.0\.0\.3\)", timeout=10, since=mark)
-    t.ok(True, f"{kind}: ... and policyd logged the decision: reject, bl.test(127.0.0.3)")
+    m = d.logged(r"reject: client=[^\[\s]*\[192\.0\.2\.10\][^\n]*lists=[^\n]*bl\.test\(127\.0\.0\.3\)", timeout=10, since=mark)
+    t.ok(m is not None, f"{kind}: ... and policyd logged the decision: reject, bl.test(127.0.0.3)", d.log()[mark:][-2000:])
 
     name = f"{kind}: listed IPv6 client 2001:db8:bad::25 (ip6trie, ipv6 = yes): 554 5.7.1"
     if IPV6:
-        got, out = swaks(port, "IPV6:2001:db8:bad::25")
+        got, out = swaks(server, "IPV6:2001:db8:bad::25")
         check_reply(name, got, reject_line("2001:db8:bad::25", "IPv6 source 2001:db8:bad::25 listed"), out)
     else:
-        skip(name, NO_IPV6)
+        t.skip(name, NO_IPV6)
 
-    got, out = swaks(port, "192.0.2.11")
+    got, out = swaks(server, "192.0.2.11")
     check_reply(f"{kind}: clean client 192.0.2.11: RCPT accepted (250)", got, "250 2.1.5 Ok", out)
 
-    got, out = swaks(port, "192.0.2.60")
+    got, out = swaks(server, "192.0.2.60")
     check_reply(f"{kind}: client on the blocklist and on [dnswl wl.test] (weight -5): 250", got, "250 2.1.5 Ok", out)
 
     since = pf.mark()
     mark = d.mark()
-    got, out = swaks(port, "192.0.2.10", login="alice")
+    got, out = swaks(server, "192.0.2.10", login="alice")
     check_reply(f"{kind}: listed client 192.0.2.10 authenticated as alice (XCLIENT LOGIN): 250, skip_authenticated = yes",
                 got, "250 2.1.5 Ok", out)
     m = pf.wait_log(r"client=unknown\[192\.0\.2\.10\], sasl_method=XCLIENT, sasl_username=alice", since)
     t.ok(m is not None, f"{kind}: ... Postfix logged sasl_username=alice for that session", pf.log()[since:][-2000:])
-    m = d.wait_log(r"skip: client=[^\[\s]*\[192\.0\.2\.10\][^\n]*", timeout=10, since=mark)
-    t.ok("lists=-" in m.group(0), f"{kind}: ... policyd logged 'skip' for it and consulted no list", m.group(0))
+    m = d.logged(r"skip: client=[^\[\s]*\[192\.0\.2\.10\][^\n]*", timeout=10, since=mark)
+    t.ok(m is not None and "lists=-" in m.group(0), f"{kind}: ... policyd logged 'skip' for it and consulted no list",
+         m.group(0) if m else d.log()[mark:][-2000:])
 
 
 def test_long_reason(pf, d):
-    got, out = swaks(pf.port, "192.0.2.12")
+    got, out = swaks(pf.smtpd, "192.0.2.12")
     text = got[len("554 5.7.1 " + PREFIX):] if got and got.startswith("554 5.7.1 " + PREFIX) else ""
     t.ok(got is not None and got.startswith(f"554 5.7.1 {PREFIX}Your host [192.0.2.12] is blacklisted by bl.test: This reason"),
          "a TXT reason of 254 characters: still 554 5.7.1 naming the list and the start of the reason", out)
@@ -440,18 +442,18 @@ def test_senders_path(pf, d):
     """A refused sender can always reach a human, the line fits, and the bounce names what is listed."""
     for rcpt in (CONTACT, "postmaster@mx.test", "ABUSE@mx.test"):
         since = pf.mark()
-        got, out = swaks(pf.port, "192.0.2.10", rcpt=rcpt)
+        got, out = swaks(pf.smtpd, "192.0.2.10", rcpt=rcpt)
         check_reply(f"listed client 192.0.2.10 writing to {rcpt}: accepted (250), whatever the lists say",
                     got, "250 2.1.5 Ok", out)
     d.mark()
-    got, out = swaks(pf.port, "192.0.2.10", rcpt=CONTACT)
+    got, out = swaks(pf.smtpd, "192.0.2.10", rcpt=CONTACT)
     t.ok(d.logged(r"NOQUEUE: exempt: client=[^\n]*to=<postmaster@example\.org>") is not None,
          "... and policyd logged the exemption")
-    got, out = swaks(pf.port, "192.0.2.10")
+    got, out = swaks(pf.smtpd, "192.0.2.10")
     t.ok(got is not None and got.startswith("554 5.7.1"), "... while its mail to a user is refused", out)
 
     long_rcpt = "r" * 242 + "@mx.test"
-    got, out = swaks(pf.port, "192.0.2.12", rcpt=long_rcpt)
+    got, out = swaks(pf.smtpd, "192.0.2.12", rcpt=long_rcpt)
     t.ok(got is not None and got.startswith(f"554 5.7.1 <{long_rcpt}>: Recipient address rejected: Your host"),
          "a 250-byte recipient and a long TXT reason: refused", out)
     t.ok(got is not None and len(got) <= 510,
@@ -459,7 +461,7 @@ def test_senders_path(pf, d):
     t.ok(got is not None and got.endswith(f"See {HELP}192.0.2.12 or send your questions to {CONTACT}"),
          "... with the help URL and the contact whole at its end; the reason was cut", got)
 
-    got, out = swaks(pf.port, "192.0.2.13", sender="joe@bad.example")
+    got, out = swaks(pf.smtpd, "192.0.2.13", sender="joe@bad.example")
     want = (f"554 5.7.1 {PREFIX}Your sender domain bad.example is blacklisted by dbl.test: Spam domain. "
             f"See {HELP}192.0.2.13 or send your questions to {CONTACT}")
     check_reply("an RHSBL hit on the sender domain names the sender domain, not the host", got, want, out)
@@ -474,35 +476,47 @@ def test_tcp_used(pf, d):
          "\n".join(line for line in log.splitlines() if "connected on" in line)[-2000:])
 
 
-def test_policyd_stopped(pf, d):
+def test_policyd_stopped(pf, d, held):
+    port = d.port
     rc = d.stop(timeout=15)
     t.eq(rc, 0, "policyd stopped with SIGTERM exits 0")
-    for port, kind, server, err in (
-        (pf.port, "unix", "private/policyd", r"(No such file or directory|Connection refused)"),
-        (pf.port_tcp, "tcp", f"127.0.0.1:{d.port}", r"Connection refused"),
+    # Until the restart, policyd's port stays ours: Postfix can only be refused there.
+    held.append(hold_port(port))
+    t.ok(held[0] is not None, f"policyd's port {port} is held (bound, not listening) while policyd is down")
+    for server, kind, policy, err in (
+        (pf.smtpd, "unix", "private/policyd", r"(No such file or directory|Connection refused)"),
+        (pf.smtpd_tcp, "tcp", f"127.0.0.1:{port}", r"Connection refused"),
     ):
-        where = re.escape(server)
+        where = re.escape(policy)
         since = pf.mark()
-        got, out = swaks(port, "192.0.2.10")
+        got, out = swaks(server, "192.0.2.10")
         check_reply(f"{kind}: policyd stopped: Postfix applies default_action=DUNNO and accepts a listed client (250)",
                     got, "250 2.1.5 Ok", out)
         m = pf.wait_log(rf"warning: connect to {where}: {err}", since)
         m2 = pf.wait_log(rf"warning: problem talking to server {where}", since)
         t.ok(m is not None and m2 is not None,
-             f"{kind}: ... and logs 'connect to {server}' and 'problem talking to server' warnings",
+             f"{kind}: ... and logs 'connect to {policy}' and 'problem talking to server' warnings",
              pf.log()[since:][-2000:])
 
 
-def test_policyd_restarted(pf, d):
+def test_policyd_restarted(pf, d, r, held):
+    # On the port held since the stop, where Postfix's main.cf has it.
+    d.want_port = pf.policy_port
+    policyd_config(d, r)
     d.mark()
     d.start()
     wait_lists(d)
-    for port, kind in ((pf.port, "unix"), (pf.port_tcp, "tcp")):
+    t.eq(d.port, pf.policy_port, "policyd restarted on the port it had (held while it was down)")
+    for s in held:
+        if s is not None:
+            s.close()
+    held.clear()
+    for server, kind in ((pf.smtpd, "unix"), (pf.smtpd_tcp, "tcp")):
         since = pf.mark()
-        got, out = swaks(port, "192.0.2.10")
+        got, out = swaks(server, "192.0.2.10")
         check_reply(f"{kind}: policyd restarted under the running Postfix: the listed client is refused again",
                     got, reject_line("192.0.2.10", "Spam trap hit from 192.0.2.10"), out)
-        got, out = swaks(port, "192.0.2.11")
+        got, out = swaks(server, "192.0.2.11")
         check_reply(f"{kind}: ... and a clean client accepted", got, "250 2.1.5 Ok", out)
         t.ok("451 4.3.5" not in pf.log()[since:], f"{kind}: ... no 451 4.3.5 in the maillog since the restart")
 
@@ -518,18 +532,21 @@ def test_sighup_under_load(pf, d, r):
     if not IPV6:
         clients[2] = ("192.0.2.10", clients[0][1])
     for i in range(20):
-        port = pf.port if i % 2 == 0 else pf.port_tcp
+        server = pf.smtpd if i % 2 == 0 else pf.smtpd_tcp
         kind = "unix" if i % 2 == 0 else "tcp"
         addr, want = clients[(i // 2) % 4]
-        sessions.append((i, port, kind, addr, want))
+        sessions.append((i, server, kind, addr, want))
     since = pf.mark()
     mark = d.mark()
     hups = 0
     hups_in_flight = 0
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
-        futures = {pool.submit(swaks, port, addr): (i, kind, addr, want) for i, port, kind, addr, want in sessions}
+        futures = {pool.submit(swaks, server, addr): (i, kind, addr, want) for i, server, kind, addr, want in sessions}
         deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and (hups < 3 or not all(f.done() for f in futures)):
+        # SIGHUPs paced by the reloads themselves (and 0.1 s), bounded in time and count.
+        for _ in range(1000):
+            if time.monotonic() > deadline or (hups >= 3 and all(f.done() for f in futures)):
+                break
             # Alternate a setting that empties the verdict cache, so that requests after a
             # reload go to DNS again, then make policyd re-read its configuration.
             policyd_config(d, r, extra=f"[cache]\nnegative_ttl = {'4m' if hups % 2 == 0 else '5m'}\n")
@@ -580,28 +597,33 @@ def run():
         sys.exit(0)
     started = time.monotonic()
     r = d = pf = None
+    held = []  # policyd's port while it is stopped (test_policyd_stopped)
     try:
         r = Rbldnsd(ZONES).start()
         d = Policyd(start=False)
-        pf = Postfix(policy_port=d.port, taken=(r.port,))
+        pf = Postfix()
         d.unix = pf.policy_socket
         policyd_config(d, r)
-        pf.start()
-        t.ok(True, f"a private Postfix {pf.postconf('-h', 'mail_version').stdout.strip()} instance runs "
-                   f"(master PID {pf.proc.pid}, smtpd on 127.0.0.1:{pf.port} and :{pf.port_tcp}, no chroot)")
+        # The queue directories first (policyd's socket goes in QUEUE/private), then
+        # policyd, whose port goes into main.cf, then master.
+        pf.check()
         d.start()
         wait_lists(d)
+        pf.policy_port = d.port
+        pf.start()
+        t.ok(pf.running(), f"a private Postfix {pf.postconf('-h', 'mail_version').stdout.strip()} instance runs "
+                           f"(master PID {pf.proc.pid}, smtpd on {pf.smtpd} and {pf.smtpd_tcp}, no chroot)")
         st = os.stat(pf.policy_socket)
         t.ok(oct(st.st_mode & 0o777) == "0o660" and st.st_gid == grp.getgrnam("postfix").gr_gid,
              "policyd's socket QUEUE/private/policyd has mode 0660 and group postfix",
              f"mode {oct(st.st_mode & 0o777)} gid {st.st_gid}")
-        t.run("unix socket", test_refusals, pf, d, pf.port, "unix")
+        t.run("unix socket", test_refusals, pf, d, pf.smtpd, "unix")
         t.run("long reason", test_long_reason, pf, d)
         t.run("the sender's path", test_senders_path, pf, d)
-        t.run("tcp", test_refusals, pf, d, pf.port_tcp, "tcp")
+        t.run("tcp", test_refusals, pf, d, pf.smtpd_tcp, "tcp")
         t.run("listeners", test_tcp_used, pf, d)
-        t.run("policyd stopped", test_policyd_stopped, pf, d)
-        t.run("policyd restarted", test_policyd_restarted, pf, d)
+        t.run("policyd stopped", test_policyd_stopped, pf, d, held)
+        t.run("policyd restarted", test_policyd_restarted, pf, d, r, held)
         t.run("sighup under load", test_sighup_under_load, pf, d, r)
         if d.proc.poll() is None:
             t.eq(d.stop(timeout=15), 0, "at the end policyd exits 0 on SIGTERM, Postfix still connected")
@@ -612,6 +634,9 @@ def run():
         fatal = [line for line in log.splitlines() if re.search(r"\b(fatal|panic):", line)]
         t.ok(not fatal, "Postfix logged no fatal or panic", "\n".join(fatal[-10:]))
     finally:
+        for sock in held:
+            if sock is not None:
+                sock.close()
         if pf is not None:
             pf.cleanup()
         if d is not None:

@@ -19,8 +19,9 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
+
+from lib.tap import Tap
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 POLICYD = os.environ.get("POLICYD", os.path.join(SRC, "build", "policyd", "policyd"))
@@ -31,12 +32,16 @@ MAN8 = os.path.join(SRC, "man", "policyd.8")
 MAN5 = os.path.join(SRC, "man", "policyd.ini.5")
 MAX_EXPOSURE = 2.0
 
-results = []
+t = Tap()
 
 
 def report(ok, name, detail="", skip=None):
-    """Record one TAP result; detail lines are printed as diagnostics on failure."""
-    results.append((ok, name, detail, skip))
+    """One check through the TAP helper: a SKIP with its reason when `skip` says why
+    it cannot run here, else ok or not ok with `detail` printed on failure."""
+    if skip:
+        t.skip(name, skip)
+    else:
+        t.ok(ok, name, detail)
 
 
 def run(cmd, env=None, **kw):
@@ -355,24 +360,13 @@ def test_module_map():
 def main():
     test_module_map()
     with tempfile.TemporaryDirectory(prefix="policyd-units-") as tmp:
-        test_units(tmp)
+        t.run("test_units", test_units, tmp)
     for page in (MAN8, MAN5):
-        test_render(page)
-    test_keys()
-    test_options()
-    failed = 0
-    for n, (ok, name, detail, skip) in enumerate(results, 1):
-        if skip:
-            print(f"ok {n} - {name} # SKIP {skip}")
-            continue
-        print(f"{'ok' if ok else 'not ok'} {n} - {name}")
-        if not ok:
-            failed += 1
-            for line in str(detail).splitlines():
-                print(f"# {line}")
-    print(f"1..{len(results)}")
-    return 1 if failed else 0
+        t.run(f"test_render {os.path.basename(page)}", test_render, page)
+    t.run("test_keys", test_keys)
+    t.run("test_options", test_options)
+    t.done()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -2,8 +2,11 @@
 
 Policyd runs with a temporary configuration that logs to stderr; stderr goes to a
 file that tests read to wait for log lines (an event, with a deadline, never a
-bare sleep). Every process started here is ended by its PID. TAP output is in
-tap.py.
+bare sleep). Its TCP listeners ask for port 0, so that the kernel picks a port no
+other process can take first, and the ports it got are read back from its log
+("listening on inet:127.0.0.1:PORT") at every start. A test that restarts policyd
+and needs the same port again holds it in between (hold_port()). Every process
+started here is ended by its PID. TAP output is in tap.py.
 """
 
 import os
@@ -68,23 +71,18 @@ def request(client_address="192.0.2.10", **attrs):
     return "".join(f"{k}={v}\n" for k, v in base.items()).encode() + b"\n"
 
 
-def free_port():
-    """A TCP port that was free a moment ago on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Policyd:
     """A policyd process with its own configuration, sockets and log file.
 
     `server` and `extra` are INI text added to the [server] section and after it.
+    `port` and `port6` are the TCP ports of the running (or last) process: they
+    are read from its log, and change when the same object is started again.
     """
 
     def __init__(self, server="", extra="", tcp=True, tcp6=False, unix=True, args=(), env=None, start=True):
         self.dir = tempfile.mkdtemp(prefix="policyd-test-")
-        self.port = free_port() if tcp else None
-        self.port6 = free_port() if tcp6 else None
+        self.tcp = tcp
+        self.tcp6 = tcp6
         self.unix = os.path.join(self.dir, "policyd.sock") if unix else None
         self.config = os.path.join(self.dir, "policyd.ini")
         self.log_path = os.path.join(self.dir, "policyd.log")
@@ -92,6 +90,14 @@ class Policyd:
         self.env = env
         self.proc = None
         self.log_offset = 0
+        # Where the log of the current process starts (the log file is kept across
+        # restarts), and the ports that process logged.
+        self.run_offset = 0
+        self.ports = {}
+        # The TCP ports to ask for: 0, any free port, unless a test holds a port
+        # across a restart (hold_port()) and sets it here before writing the config.
+        self.want_port = 0
+        self.want_port6 = 0
         self.write_config(server, extra)
         if start:
             self.start()
@@ -100,15 +106,53 @@ class Policyd:
         listen = []
         if self.unix:
             listen.append(f"listen = unix:{self.unix}")
-        if self.port:
-            listen.append(f"listen = inet:127.0.0.1:{self.port}")
-        if self.port6:
-            listen.append(f"listen = inet:[::1]:{self.port6}")
+        if self.tcp:
+            listen.append(f"listen = inet:127.0.0.1:{self.want_port}")
+        if self.tcp6:
+            listen.append(f"listen = inet:[::1]:{self.want_port6}")
         return (
             "[server]\n" + "\n".join(listen) + "\nlog = stderr\nlog_level = debug\n" + server + "\n"
             "[policy]\nhelp_url = https://www.example.org/blacklisted.html?ip=$client_address\n"
             "contact = postmaster@example.org\n" + extra + "\n"
         )
+
+    @property
+    def port(self):
+        """The IPv4 TCP port of this run (None without tcp)."""
+        return self._port("127.0.0.1", self.tcp)
+
+    @port.setter
+    def port(self, value):
+        # A subclass that starts policyd its own way and learns the port itself
+        # (contrib/bench) says which it is.
+        self.ports["127.0.0.1"] = value
+
+    @property
+    def port6(self):
+        """The IPv6 TCP port of this run (None without tcp6)."""
+        return self._port("[::1]", self.tcp6)
+
+    @port6.setter
+    def port6(self, value):
+        self.ports["[::1]"] = value
+
+    def _port(self, host, wanted):
+        if host in self.ports:
+            return self.ports[host]
+        return self.bound_port(host) if wanted else None
+
+    def bound_port(self, host, timeout=None):
+        """The port the current process logged for inet:HOST:0; waits for the line
+        (bounded) when the process was started without waiting for readiness."""
+        if host not in self.ports:
+            if self.proc is None:
+                raise AssertionError("policyd was not started: it has no port yet")
+            m = self.logged(rf"listening on inet:{re.escape(host)}:(\d+)\n",
+                            timeout=timeout or (30 if VALGRIND else 10), since=self.run_offset)
+            if m is None:
+                raise AssertionError(f"policyd logged no port for inet:{host}:0:\n{self.log()[self.run_offset:][-2000:]}")
+            self.ports[host] = int(m.group(1))
+        return self.ports[host]
 
     def write_config(self, server="", extra="", text=None):
         with open(self.config, "w") as f:
@@ -118,11 +162,17 @@ class Policyd:
         env = dict(os.environ)
         env.update(self.env or {})
         self.logf = open(self.log_path, "ab")
+        self.run_offset = self.logf.tell()
+        self.ports = {}
         self.proc = subprocess.Popen(
             VALGRIND + [POLICYD, "-c", self.config] + self.args, stdin=subprocess.DEVNULL, stdout=self.logf, stderr=self.logf, env=env
         )
         if expect_ready:
-            self.wait_log(r"started with", timeout=30 if VALGRIND else 10)
+            self.wait_log(r"started with", timeout=30 if VALGRIND else 10, since=self.run_offset)
+            # The listeners are logged before "started with": learn their ports now.
+            for host, wanted in (("127.0.0.1", self.tcp), ("[::1]", self.tcp6)):
+                if wanted:
+                    self.bound_port(host, timeout=1)
         return self
 
     # Logs -----------------------------------------------------------------
@@ -130,31 +180,39 @@ class Policyd:
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
-    def wait_log(self, pattern, timeout=5, since=None):
-        """Wait for a log line matching pattern after offset `since` (default: the mark)."""
+    def logged(self, pattern, timeout=5, since=None):
+        """The first match of pattern in the log after offset `since` (default: the
+        mark), waiting up to timeout seconds for it; None if it does not come.
+
+        Never raises: a check is written t.ok(d.logged(...) is not None, ...), and
+        can fail on its own without ending the scenario. Stops waiting as soon as
+        the process has exited (its log can grow no more)."""
         start = self.log_offset if since is None else since
         deadline = time.monotonic() + timeout
         rx = re.compile(pattern)
-        while True:
-            text = self.log()[start:]
-            m = rx.search(text)
+        for _ in range(int(timeout / 0.01) + 2):
+            m = rx.search(self.log()[start:])
             if m:
                 return m
-            if self.proc and self.proc.poll() is not None:
-                raise AssertionError(f"policyd exited ({self.proc.returncode}) waiting for /{pattern}/:\n{self.log()[-2000:]}")
+            exited = self.proc is not None and self.proc.poll() is not None
+            if exited:
+                return rx.search(self.log()[start:])  # what it wrote before exiting
             if time.monotonic() > deadline:
-                raise AssertionError(f"no log line /{pattern}/ within {timeout}s:\n{text[-2000:]}")
+                return None
             time.sleep(0.01)
+        return None
 
-    def logged(self, pattern, timeout=5, since=None):
-        """The first match of pattern logged after the mark (or `since`) within timeout, else None.
-
-        Unlike wait_log it never raises, so that a check built on it can fail on its own.
-        """
-        try:
-            return self.wait_log(pattern, timeout=timeout, since=since)
-        except AssertionError:
-            return None
+    def wait_log(self, pattern, timeout=5, since=None):
+        """Like logged(), for a step a scenario cannot go on without (a readiness or
+        setup line): raises AssertionError with the log's tail when the line does
+        not come. A check that a line is logged uses logged() instead."""
+        start = self.log_offset if since is None else since
+        m = self.logged(pattern, timeout, since)
+        if m:
+            return m
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"policyd exited ({self.proc.returncode}) waiting for /{pattern}/:\n{self.log()[-2000:]}")
+        raise AssertionError(f"no log line /{pattern}/ within {timeout}s:\n{self.log()[start:][-2000:]}")
 
     def mark(self):
         """Only log lines written after this call count for the next wait_log()."""
@@ -184,6 +242,19 @@ class Policyd:
         with self.connect(kind) as s:
             s.sendall(data or request())
             return read_replies(s, 1)[0]
+
+    def sentinel(self, dns, qname, data, timeout=5):
+        """Send one more request, `data`, that makes policyd query `qname`, and wait
+        until the DNS server `dns` (dnslib.FakeDNS or Rbldnsd) has logged that query.
+
+        policyd sends all its DNS queries on one UDP socket, in order, and the server
+        logs them in the order they arrive: once the sentinel is logged, every query
+        policyd sent before it is logged too, so a check that some query was never
+        sent needs no sleep. Returns whether the sentinel arrived; the check must use
+        that, since a sentinel that never came proves nothing."""
+        before = dns.count(qname)
+        self.ask(data)
+        return dns.wait_queries(before + 1, qname, timeout=timeout)
 
     # Process --------------------------------------------------------------
     def pid(self):
@@ -237,6 +308,27 @@ class Policyd:
             self.logf.close()
 
 
+def hold_port(port, host="127.0.0.1"):
+    """Keep the TCP port of a stopped policyd from every other process until it is
+    started again on it: a socket bound to the port with SO_REUSEADDR that never
+    listens. Connections to the port are refused meanwhile (nobody listens), the
+    kernel hands the port to no one else (binds of port 0 and outgoing connections
+    skip it), and policyd, whose listeners set SO_REUSEADDR too, can bind and
+    listen on it beside this socket; close it once policyd listens. Returns the
+    socket, or None when the port is already taken (the moment between policyd's
+    exit and this call is the only one in which another process can take it)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_STREAM)
+    # Also lets the bind succeed beside the TIME_WAIT of policyd's closed connections.
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind((host, port))
+    except OSError:
+        s.close()
+        return None
+    return s
+
+
 def read_replies(sock, count, timeout=5):
     """Read exactly `count` replies ("action=...\\n\\n") and return their action lines."""
     buf = b""
@@ -250,6 +342,26 @@ def read_replies(sock, count, timeout=5):
         buf += chunk
     replies = buf.split(b"\n\n")[:count]
     return [r.decode() for r in replies]
+
+
+def replies_until(sock, marker, limit=1000, timeout=5):
+    """Read replies until one contains `marker` (a sentinel request's reply); return
+    them all, that one last. Nothing read is dropped, so a reply sent twice before
+    the sentinel's shows up in the list."""
+    buf = b""
+    deadline = time.monotonic() + timeout
+    want = marker.encode()
+    for _ in range(limit):
+        blocks = buf.split(b"\n\n")[:-1]
+        for i, block in enumerate(blocks):
+            if want in block:
+                return [r.decode() for r in blocks[: i + 1]]
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"closed after {len(blocks)} replies, none with {marker!r}")
+        buf += chunk
+    raise ConnectionError(f"no reply with {marker!r} in {limit} reads")
 
 
 def closed_by_peer(sock, timeout=5):

@@ -2,8 +2,13 @@
 
     query(port, name, qtype="A", timeout=2) -> Reply (rcode, answers, ttl)
     raw_query(port, name, qtype="A", timeout=2) -> reply bytes or None
-    FakeDNS(rules)            hostile fake server (t/fakedns.py) in a subprocess
-    Rbldnsd(zones, ttl=60)    real rbldnsd on a free loopback port
+    FakeDNS(rules)            hostile fake server (t/lib/fakedns.py) in a subprocess
+    Rbldnsd(zones, ttl=60)    real rbldnsd on a loopback port of its own
+
+Both servers bind port 0, so the kernel gives them a port no other process can
+take first: fakedns prints the port it got, rbldnsd's is read from /proc (its
+socket's inode). Both log every query they receive, in arrival order:
+queries(), count() and wait_queries() read that log.
 
 Every wait is bounded; servers are stopped by their own PID.
 """
@@ -21,6 +26,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from . import procnet
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAKEDNS = os.path.join(HERE, "fakedns.py")
@@ -219,13 +226,6 @@ def reverse_ip(addr):
 
 # ------------------------------------------------------------- processes --
 
-def free_udp_port(host="127.0.0.1"):
-    """A port that was free a moment ago (callers retry if it is taken)."""
-    with _udp_socket(host) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
 def _stop_pid(proc, timeout=5):
     """Stop our own child by its PID: SIGTERM, bounded wait, then SIGKILL."""
     if proc.poll() is None:
@@ -268,8 +268,42 @@ class _LineReader:
         return line.decode("utf-8", "replace")
 
 
-class FakeDNS:
-    """Run t/fakedns.py with the given rules (list of dicts, see fakedns.py).
+def _matching(entries, name=None, qtype=None):
+    """How many (name, type) entries match name (case-insensitive, trailing dot
+    ignored) and qtype; None matches anything."""
+    name = name.lower().rstrip(".") if name else None
+    return sum(1 for n, t in entries
+               if (name is None or n.lower() == name)
+               and (qtype is None or t == qtype))
+
+
+def _wait_for(get, n, timeout, step=0.02):
+    """Poll get() (bounded in time and count) until it is at least n."""
+    deadline = time.monotonic() + timeout
+    for _ in range(int(timeout / step) + 2):
+        if get() >= n:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(step)
+    return get() >= n
+
+
+class _QueryLog:
+    """count() and wait_queries() over a server's queries()."""
+
+    def count(self, name=None, qtype=None):
+        return _matching(self.queries(), name, qtype)
+
+    def wait_queries(self, n, name=None, qtype=None, timeout=5):
+        """Wait (bounded) until at least n matching queries were logged; True
+        if they were. For dropped queries, which leave no reply to wait for,
+        and for sentinels (daemon.Policyd.sentinel)."""
+        return _wait_for(lambda: self.count(name, qtype), n, timeout)
+
+
+class FakeDNS(_QueryLog):
+    """Run t/lib/fakedns.py with the given rules (list of dicts, see fakedns.py).
 
         with FakeDNS([{"name": "*.bl.test", "a": ["127.0.0.2"]}]) as dns:
             query(dns.port, "2.0.0.127.bl.test")
@@ -289,11 +323,14 @@ class FakeDNS:
         self.dir = tempfile.mkdtemp(prefix="fakedns-")
         self.rules_path = os.path.join(self.dir, "rules.json")
         self.log_path = os.path.join(self.dir, "queries.log")
+        self.sent_path = os.path.join(self.dir, "sent.log")
         _write_atomic(self.rules_path, json.dumps(self.rules))
         open(self.log_path, "w").close()
+        open(self.sent_path, "w").close()
         self.proc = subprocess.Popen(
             [sys.executable, FAKEDNS, self.rules_path, "--bind", self.bind,
-             "--port", str(self.want_port), "--log", self.log_path],
+             "--port", str(self.want_port), "--log", self.log_path,
+             "--sent", self.sent_path],
             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
         self.out = _LineReader(self.proc.stdout)
         line = self.out.readline(self.start_timeout)
@@ -315,24 +352,21 @@ class FakeDNS:
     def queries(self):
         """Every query received so far, as (name, type) in arrival order;
         unparsable datagrams appear as ("-", "BAD")."""
-        with open(self.log_path, encoding="utf-8") as f:
+        return self._read(self.log_path)
+
+    def sent(self):
+        """Every reply sent so far, as (name, type) of its query, in the order
+        sent: a delayed reply shows up once its delay is over."""
+        return self._read(self.sent_path)
+
+    def wait_sent(self, n, name=None, qtype=None, timeout=5):
+        """Wait (bounded) until at least n matching replies were sent; True if so."""
+        return _wait_for(lambda: _matching(self.sent(), name, qtype), n, timeout)
+
+    @staticmethod
+    def _read(path):
+        with open(path, encoding="utf-8") as f:
             return [tuple(l.split(" ", 1)) for l in f.read().splitlines()]
-
-    def count(self, name=None, qtype=None):
-        name = name.lower().rstrip(".") if name else None
-        return sum(1 for n, t in self.queries()
-                   if (name is None or n.lower() == name)
-                   and (qtype is None or t == qtype))
-
-    def wait_queries(self, n, name=None, qtype=None, timeout=5):
-        """Wait (bounded) until at least n matching queries were logged;
-        needed for dropped queries, which leave no reply to wait for."""
-        deadline = time.monotonic() + timeout
-        while self.count(name, qtype) < n:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.02)
-        return True
 
     def stop(self):
         if self.proc:
@@ -349,8 +383,12 @@ class FakeDNS:
         self.stop()
 
 
-class Rbldnsd:
-    """Run the real rbldnsd on 127.0.0.1:<free port> serving the given zones.
+class Rbldnsd(_QueryLog):
+    """Run the real rbldnsd on 127.0.0.1:<port> serving the given zones.
+
+    rbldnsd binds 127.0.0.1 port 0, which no other process can take first,
+    and does not say which port it got: start() reads it from /proc by the
+    inode of rbldnsd's socket.
 
     zones: {zone name: (dataset type, data text)} or a list of such pairs
     for a zone built from several datasets, e.g.
@@ -363,6 +401,11 @@ class Rbldnsd:
     ip6tset (/64s only) ip6trie (IPv6 CIDR), dnset (names), generic,
     combined, acl.  A hidden zone CTL_ZONE holds a serial number that
     readiness and reload checks query; it is filtered out of queries().
+    The serial carries a random token of this instance, so that an answer
+    proves that the server on the port is ours, not another test's rbldnsd.
+
+    kill() and restart() end rbldnsd (SIGKILL) and start it again on the
+    same port, for tests of a DNS server going away under load.
     """
 
     CTL_ZONE = "dnslib-ctl.invalid"
@@ -375,6 +418,8 @@ class Rbldnsd:
         self.port = None
         self.dir = None
         self.serial = 0
+        self.token = "%016x" % random.getrandbits(64)
+        self.cmd = None
 
     @staticmethod
     def _norm(v):
@@ -400,28 +445,33 @@ class Rbldnsd:
         new = max(int(time.time()), old + 1)
         os.utime(path, (new, new))
 
+    def _serial_text(self):
+        return "%s-%d" % (self.token, self.serial)
+
     def _write_ctl(self):
         self.serial += 1
         self._touch_newer(os.path.join(self.dir, "ctl.generic"),
-                          'serial TXT "%d"\n' % self.serial)
+                          'serial TXT "%s"\n' % self._serial_text())
 
     def _ctl_ok(self, timeout=0.5):
         try:
             r = query(self.port, "serial." + self.CTL_ZONE, "TXT", timeout)
         except (TimeoutError, MalformedReply, OSError):
             return False
-        return r.answers == [str(self.serial).encode()]
+        return r.answers == [self._serial_text().encode()]
 
     def _await_serial(self, what):
         deadline = time.monotonic() + self.start_timeout
-        while not self._ctl_ok():
+        for _ in range(int(self.start_timeout / 0.05) + 2):
+            if self._ctl_ok():
+                return
             if self.proc.poll() is not None:
                 raise RuntimeError("rbldnsd exited (%s): %s"
                                    % (what, self.output()))
             if time.monotonic() > deadline:
-                raise RuntimeError("rbldnsd not ready (%s): %s"
-                                   % (what, self.output()))
+                break
             time.sleep(0.05)
+        raise RuntimeError("rbldnsd not ready (%s): %s" % (what, self.output()))
 
     def start(self):
         self.dir = tempfile.mkdtemp(prefix="rbldnsd-")
@@ -443,28 +493,60 @@ class Rbldnsd:
                 specs.append("%s:%s:%s" % (zone, dstype,
                                            os.path.basename(
                                                self._file(zone, i, dstype))))
-        for attempt in range(3):           # the free port may be taken again
-            self.port = free_udp_port()
-            # -n foreground; -c 0 no periodic rereads, tests reload() with
-            # SIGHUP so timing is deterministic; -l + unbuffered query log.
-            cmd = [RBLDNSD, "-n", "-b", "127.0.0.1/%d" % self.port,
-                   "-w", self.dir, "-t", str(self.ttl), "-c", "0",
-                   "-l", "+" + self.log_path] + specs
-            with open(self.out_path, "ab") as out:
-                self.proc = subprocess.Popen(cmd, stdout=out,
-                                             stderr=subprocess.STDOUT,
-                                             stdin=subprocess.DEVNULL)
+        # -n foreground; -c 0 no periodic rereads, tests reload() with SIGHUP
+        # so timing is deterministic; -l + unbuffered query log.
+        args = ["-w", self.dir, "-t", str(self.ttl), "-c", "0",
+                "-l", "+" + self.log_path] + specs
+        self.proc = self._spawn([RBLDNSD, "-n", "-b", "127.0.0.1/0"] + args)
+        found = procnet.wait_bound(self.proc.pid, "udp", 1, self.start_timeout,
+                                   alive=lambda: self.proc.poll() is None)
+        if not found:
+            out = self.output()
+            self.stop()
+            raise RuntimeError("rbldnsd bound no UDP socket: %s" % out)
+        self.port = found[0][1]
+        # A restart asks for this very port again.
+        self.cmd = [RBLDNSD, "-n", "-b", "127.0.0.1/%d" % self.port] + args
+        try:
+            self._await_serial("start")
+        except RuntimeError:
+            self.stop()
+            raise
+        return self
+
+    def _spawn(self, cmd):
+        with open(self.out_path, "ab") as out:
+            return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL)
+
+    def kill(self):
+        """End rbldnsd abruptly (SIGKILL, by its PID), as a crash would."""
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(5)
+
+    def restart(self, timeout=10):
+        """Start rbldnsd again after kill(), with the same files on the same
+        port (the daemon under test has that port in its configuration).
+
+        The port was free from kill() on, so another process may hold it for a
+        while: then rbldnsd fails with "Address already in use" and is tried
+        again (bounded). Only an answer with this instance's token counts, so a
+        stranger's server on the port is never taken for ours."""
+        deadline = time.monotonic() + timeout
+        for _ in range(int(timeout / 0.2) + 1):
+            mark = len(self.output())
+            self.proc = self._spawn(self.cmd)
             try:
-                self._await_serial("start")
-                return self
+                self._await_serial("restart")
+                return
             except RuntimeError:
-                # Retry only when another process grabbed the port between
-                # free_udp_port() and rbldnsd's bind; other errors are final.
-                if ("Address already in use" not in self.output()
-                        or attempt == 2):
-                    self.stop()
+                taken = "Address already in use" in self.output()[mark:]
+                if self.proc.poll() is None:
+                    _stop_pid(self.proc)
+                if not taken or time.monotonic() > deadline:
                     raise
-                os.truncate(self.out_path, 0)
+                time.sleep(0.2)
+        raise RuntimeError("rbldnsd: port %d stayed taken" % self.port)
 
     def reload(self, zone, data):
         """Replace zone's data (same dataset types as at start) and wait
@@ -495,12 +577,6 @@ class Rbldnsd:
         except FileNotFoundError:
             pass
         return out
-
-    def count(self, name=None, qtype=None):
-        name = name.lower().rstrip(".") if name else None
-        return sum(1 for n, t in self.queries()
-                   if (name is None or n.lower() == name)
-                   and (qtype is None or t == qtype))
 
     def output(self):
         try:

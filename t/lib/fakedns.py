@@ -1,12 +1,14 @@
 #!/usr/bin/python3
 """Hostile fake DNS server for policyd's fault tests (UDP, loopback only).
 
-Usage: fakedns.py [--bind 127.0.0.1] [--port 0] [--log FILE] RULES.json
+Usage: fakedns.py [--bind 127.0.0.1] [--port 0] [--log FILE] [--sent FILE] RULES.json
 
 Once bound it prints exactly one line "READY <port>" on stdout.  After every
 datagram it appends "<qname> <qtype>" to the --log file (flushed), so tests
-can count queries.  SIGHUP rereads the rules file and prints "RELOADED <n>".
-SIGTERM/SIGINT exit cleanly.
+can count queries; when it sends a reply it appends the same to the --sent
+file (a delayed reply when its delay is over), so tests can wait for a late
+answer instead of sleeping.  SIGHUP rereads the rules file and prints
+"RELOADED <n>".  SIGTERM/SIGINT exit cleanly.
 
 RULES.json is a list of rules (or {"rules": [...]}); the first rule whose
 "name" matches the query wins.  Names match case-insensitively, exactly, or
@@ -306,7 +308,7 @@ def respond(q, rule):
 
 
 class Server:
-    def __init__(self, rules_path, bind, port, log_path):
+    def __init__(self, rules_path, bind, port, log_path, sent_path=None):
         self.rules_path = rules_path
         self.rules = load_rules(rules_path)
         fam = socket.AF_INET6 if ":" in bind else socket.AF_INET
@@ -314,7 +316,8 @@ class Server:
         self.sock.bind((bind, port))
         self.sock.setblocking(False)
         self.log = open(log_path, "a", encoding="utf-8") if log_path else None
-        self.pending = []                  # heap of (due, seq, bytes, addr)
+        self.sent = open(sent_path, "a", encoding="utf-8") if sent_path else None
+        self.pending = []                  # heap of (due, seq, bytes, addr, what)
         self.seq = 0
 
     def reload(self):
@@ -336,34 +339,39 @@ class Server:
         try:
             q = Query(pkt)
         except BadQuery:
-            self.note("- BAD")
+            self.note(self.log, "- BAD")
             # Answer FORMERR when there is at least an id and it is a query;
             # never answer a response (no loops with another server).
             if len(pkt) >= 12 and not pkt[2] & 0x80:
                 qid = struct.unpack(">H", pkt[:2])[0]
-                self.send(header(qid, 0x8000, RCODES["formerr"], 0, 0), addr, 0)
+                self.send(header(qid, 0x8000, RCODES["formerr"], 0, 0), addr, 0, "- BAD")
             return
-        self.note("%s %s" % (q.name, qtype_name(q.qtype)))
+        what = "%s %s" % (q.name, qtype_name(q.qtype))
+        self.note(self.log, what)
         rule = self.find_rule(q)
         data = respond(q, rule)
         if data is not None:
-            self.send(data, addr, rule.delay if rule else 0)
+            self.send(data, addr, rule.delay if rule else 0, what)
 
-    def note(self, line):
-        if self.log:
-            self.log.write(line + "\n")
-            self.log.flush()
+    @staticmethod
+    def note(f, line):
+        if f:
+            f.write(line + "\n")
+            f.flush()
 
-    def send(self, data, addr, delay):
+    def send(self, data, addr, delay, what):
         if delay > 0:
             self.seq += 1
             heapq.heappush(self.pending,
-                           (time.monotonic() + delay, self.seq, data, addr))
+                           (time.monotonic() + delay, self.seq, data, addr, what))
             return
         try:
             self.sock.sendto(data, addr)
         except OSError:
             pass                           # client went away: not our problem
+        # Logged after sendto() returned: by the time a test reads the line,
+        # the reply is on its way to (on loopback: queued for) the client.
+        self.note(self.sent, what)
 
     def run(self):
         print("READY %d" % self.sock.getsockname()[1], flush=True)
@@ -374,8 +382,8 @@ class Server:
             r, _, _ = select.select([self.sock], [], [], timeout)
             now = time.monotonic()
             while self.pending and self.pending[0][0] <= now:
-                _, _, data, addr = heapq.heappop(self.pending)
-                self.send(data, addr, 0)
+                _, _, data, addr, what = heapq.heappop(self.pending)
+                self.send(data, addr, 0, what)
             if r:
                 # Drain everything queued so one burst is one wakeup.
                 while True:
@@ -394,8 +402,9 @@ def main(argv=None):
     ap.add_argument("--bind", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--log", help="append '<qname> <qtype>' per query")
+    ap.add_argument("--sent", help="append '<qname> <qtype>' per reply sent")
     args = ap.parse_args(argv)
-    server = Server(args.rules, args.bind, args.port, args.log)
+    server = Server(args.rules, args.bind, args.port, args.log, args.sent)
 
     def stop(signum, frame):
         raise SystemExit(0)
@@ -408,8 +417,9 @@ def main(argv=None):
         server.run()
     finally:
         server.sock.close()
-        if server.log:
-            server.log.close()
+        for f in (server.log, server.sent):
+            if f:
+                f.close()
 
 
 if __name__ == "__main__":

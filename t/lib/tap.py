@@ -30,8 +30,13 @@ class Tap:
                 print(f"#   {line}")
         return cond
 
-    def eq(self, got, want, name):
-        return self.ok(got == want, name, f"got:  {got!r}\nwant: {want!r}")
+    def eq(self, got, want, name, detail=""):
+        return self.ok(got == want, name, f"got:  {got!r}\nwant: {want!r}" + (f"\n{detail}" if detail else ""))
+
+    def skip(self, name, reason):
+        """A check that cannot run here, with the reason (TAP's SKIP directive)."""
+        self.n += 1
+        print(f"ok {self.n} - {name} # SKIP {reason}", flush=True)
 
     def run(self, name, fn, *args):
         """Run a test function; an exception is one failed check with its message."""
@@ -44,9 +49,3 @@ class Tap:
         self.ok(not sanitizer_reports, "no sanitizer report in any daemon log", "\n".join(sanitizer_reports[:20]))
         print(f"1..{self.n}")
         sys.exit(1 if self.failed else 0)
-
-
-    def skip(self, name, reason):
-        """A check that cannot run here, with the reason (TAP's SKIP directive)."""
-        self.n += 1
-        print(f"ok {self.n} - {name} # SKIP {reason}", flush=True)
