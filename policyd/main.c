@@ -261,10 +261,9 @@ static int run_daemon(struct daemon *d)
 	else
 		d->srv = server_new(d->loop, d->cfg, d->engine);
 	/* The HTTP listener binds now too, while binding to a low port is still allowed. */
-	if (d->srv != NULL && d->cfg->http_listen_count > 0 &&
-	    (d->http = http_new(d->loop, d->cfg, d->engine)) == NULL)
-		d->srv = NULL;
-	if (d->srv == NULL || !drop_privileges(d->cfg) || server_start(d->srv) != 0) {
+	bool http_ok = d->srv == NULL || d->cfg->http_listen_count == 0 ||
+		       (d->http = http_new(d->loop, d->cfg, d->engine)) != NULL;
+	if (d->srv == NULL || !http_ok || !drop_privileges(d->cfg) || server_start(d->srv) != 0) {
 		log_error("start-up failed");
 		return 1;
 	}
