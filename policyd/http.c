@@ -145,7 +145,7 @@ static bool peer_allowed(struct MHD_Connection *c, const struct config *cfg)
 	       addr_from_sockaddr(&a, info->client_addr) && cidr_set_contains(cfg->metrics_allow, &a);
 }
 
-/* default_metrics - the one metric there is until the administration work adds its own. */
+/* default_metrics - what /metrics says until main sets its callback (http_set_metrics). */
 static void default_metrics(void *arg, struct page_buf *out)
 {
 	static const char text[] = "# HELP policyd_up Whether policyd is running.\n"

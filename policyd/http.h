@@ -28,8 +28,8 @@ struct engine;
 struct http;
 
 /*
- * http_metrics_fn - append the Prometheus text of /metrics to out. The default
- * writes policyd_up; the administration work plugs the real counters in here.
+ * http_metrics_fn - append the Prometheus text of /metrics to out. main serves
+ * metrics.c's counters through it; until one is set, /metrics says policyd_up 1.
  */
 typedef void http_metrics_fn(void *arg, struct page_buf *out);
 

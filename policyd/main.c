@@ -26,6 +26,7 @@
 #include "http.h"
 #include "postscreen.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 #include "stats.h"
 
@@ -179,6 +180,21 @@ static void on_stats_timer(uv_timer_t *t)
 	engine_log_stats(d->engine);
 }
 
+/* serve_metrics - GET /metrics on the HTTP listener: metrics.c's text. */
+static void serve_metrics(void *arg, struct page_buf *out)
+{
+	struct daemon *d = arg;
+	size_t len;
+	char *text = metrics_render(d->engine, server_connection_count(d->srv), &len);
+
+	if (text == NULL) {
+		out->failed = true;
+		return;
+	}
+	page_buf_append(out, text, len);
+	free(text);
+}
+
 /* drop_privileges - after binding: become [server] user when started as root. */
 static bool drop_privileges(const struct config *cfg)
 {
@@ -267,6 +283,8 @@ static int run_daemon(struct daemon *d)
 		log_error("start-up failed");
 		return 1;
 	}
+	if (d->http != NULL)
+		http_set_metrics(d->http, serve_metrics, d);
 	watch(d, &d->sig_hup, SIGHUP);
 	watch(d, &d->sig_term, SIGTERM);
 	watch(d, &d->sig_int, SIGINT);
