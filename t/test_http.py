@@ -32,6 +32,7 @@ import resource
 import select
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -418,7 +419,7 @@ def test_bad_template(tmp):
 
 
 def subprocess_run(cmd):
-    import subprocess
+    """(exit status, stdout, stderr) of a short command, bounded in time."""
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
     return p.returncode, p.stdout, p.stderr
 
