@@ -184,6 +184,9 @@ static void set_defaults(struct config *cfg)
 	cfg->breaker_failures = 5;
 	cfg->breaker_backoff_ms = 30000;
 	cfg->breaker_backoff_max_ms = 600000;
+	cfg->http_max_connections = 1024;
+	cfg->http_per_ip_connections = 32;
+	cfg->http_timeout_ms = 10000;
 	r->threshold = 1;
 	r->allowlist_threshold = -1;
 	r->soft_threshold = 0;
@@ -311,6 +314,7 @@ void config_free(struct config *cfg)
 	free_rules(&cfg->rules);
 	free(cfg->http_listen);
 	cidr_set_free(cfg->metrics_allow);
+	free(cfg->http_help_dir);
 	free(cfg);
 }
 

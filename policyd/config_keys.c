@@ -349,6 +349,11 @@ static const struct key_spec policy_keys[] = {
 static const struct key_spec http_keys[] = {
 	{ "listen", V_CUSTOM, 0, 0, 0, true, value_http_listen },
 	{ "metrics_allow", V_CUSTOM, 0, 0, 0, false, value_metrics_allow },
+	{ "help_dir", V_STRING, CFG(http_help_dir), 0, 0, false, NULL },
+	{ "max_connections", V_LONG, CFG(http_max_connections), 1, 100000, false, NULL },
+	{ "per_ip_connections", V_LONG, CFG(http_per_ip_connections), 0, 100000, false, NULL },
+	/* MHD counts whole seconds. */
+	{ "timeout", V_DURATION, CFG(http_timeout_ms), 1000, 3600000, false, NULL },
 	{ NULL, 0, 0, 0, 0, false, NULL },
 };
 

@@ -1,7 +1,7 @@
 /*
  * main - the policyd program: command line (policyd(8)), start-up (load the
  * configuration, bind, drop privileges), signals (SIGHUP reload, SIGTERM/SIGINT
- * graceful exit, SIGUSR1 statistics) and the one-shot --check mode.
+ * graceful exit, SIGUSR1 statistics) and the one-shot --check and --help-page modes.
  *
  * Memory: main owns a reference to the current struct config; a reload loads a
  * new one, hands it to the engine and the server, and drops the old reference
@@ -22,9 +22,11 @@
 #include "config.h"
 #include "engine.h"
 #include "explain.h"
+#include "help.h"
+#include "http.h"
 #include "postscreen.h"
 #include "log.h"
-#include "engine.h"
+#include "metrics.h"
 #include "server.h"
 #include "stats.h"
 
@@ -37,6 +39,7 @@ struct daemon {
 	struct config *cfg;
 	struct engine *engine;
 	struct server *srv;
+	struct http *http; /* NULL without [http] listen */
 	bool debug;
 	uv_signal_t sig_hup, sig_term, sig_int, sig_usr1;
 	uv_timer_t stats_timer;
@@ -106,6 +109,10 @@ static void reload(struct daemon *d)
 	}
 	if (!config_listen_equal(d->cfg, next))
 		log_warn("reload: listen addresses changed; they take effect after a restart");
+	if (!http_listen_equal(d->cfg, next))
+		log_warn("reload: [http] listen addresses changed; they take effect after a restart");
+	if (d->http != NULL)
+		http_reload(d->http, next);
 	server_set_config(d->srv, next);
 	config_unref(d->cfg);
 	d->cfg = next;
@@ -142,6 +149,7 @@ static void begin_shutdown(struct daemon *d, int signum)
 	log_info("signal %d: shutting down", signum);
 	uv_timer_start(&d->exit_timer, exit_deadline, d->cfg->request_timeout_ms + 1000, 0);
 	uv_timer_stop(&d->stats_timer);
+	http_shutdown(d->http);
 	server_shutdown(d->srv, closed_all, d);
 }
 
@@ -170,6 +178,21 @@ static void on_stats_timer(uv_timer_t *t)
 	struct daemon *d = t->data;
 	stats_log(server_connection_count(d->srv));
 	engine_log_stats(d->engine);
+}
+
+/* serve_metrics - GET /metrics on the HTTP listener: metrics.c's text. */
+static void serve_metrics(void *arg, struct page_buf *out)
+{
+	struct daemon *d = arg;
+	size_t len;
+	char *text = metrics_render(d->engine, server_connection_count(d->srv), &len);
+
+	if (text == NULL) {
+		out->failed = true;
+		return;
+	}
+	page_buf_append(out, text, len);
+	free(text);
 }
 
 /* drop_privileges - after binding: become [server] user when started as root. */
@@ -253,10 +276,15 @@ static int run_daemon(struct daemon *d)
 		d->srv = NULL;
 	else
 		d->srv = server_new(d->loop, d->cfg, d->engine);
-	if (d->srv == NULL || !drop_privileges(d->cfg) || server_start(d->srv) != 0) {
+	/* The HTTP listener binds now too, while binding to a low port is still allowed. */
+	bool http_ok = d->srv == NULL || d->cfg->http_listen_count == 0 ||
+		       (d->http = http_new(d->loop, d->cfg, d->engine)) != NULL;
+	if (d->srv == NULL || !http_ok || !drop_privileges(d->cfg) || server_start(d->srv) != 0) {
 		log_error("start-up failed");
 		return 1;
 	}
+	if (d->http != NULL)
+		http_set_metrics(d->http, serve_metrics, d);
 	watch(d, &d->sig_hup, SIGHUP);
 	watch(d, &d->sig_term, SIGTERM);
 	watch(d, &d->sig_int, SIGINT);
@@ -276,6 +304,7 @@ static int run_daemon(struct daemon *d)
 	/* uv_stop only leaves uv_run: run again so close callbacks fire (HACKING.md, traps). */
 	uv_walk(d->loop, close_handle, NULL);
 	uv_run(d->loop, UV_RUN_DEFAULT);
+	http_free(d->http);
 	log_batch(false);
 	uv_loop_close(d->loop);
 	server_free(d->srv);
@@ -304,20 +333,23 @@ static void usage(FILE *f)
 	fprintf(f, "usage: policyd [-c FILE] [-t] [-d] [-V]\n"
 		   "       policyd [-c FILE] --check ADDRESS [--sender ADDR] [--helo NAME]"
 		   " [--client-name NAME] [--recipient ADDR]\n"
+		   "       policyd [-c FILE] --help-page [--ip ADDRESS] [--list NAME]"
+		   " [--domain DOMAIN]\n"
 		   "  -c FILE   configuration (default %s)\n"
 		   "  -t        check the configuration and exit\n"
 		   "  -d        debug logging to stderr\n"
 		   "  -V        print the version and exit\n"
 		   "       policyd --from-postscreen \"$(postconf -h postscreen_dnsbl_sites)\"\n"
 		   "  --check   answer one request for ADDRESS and explain the verdict\n"
-		   "  --from-postscreen SITES  print the list sections for postscreen_dnsbl_sites\n",
+		   "  --from-postscreen SITES  print the list sections for postscreen_dnsbl_sites\n"
+		   "  --help-page  print the help page for refused senders (HTML)\n",
 		POLICYD_DEFAULT_CONFIG);
 }
 
 int main(int argc, char **argv)
 {
 	enum { OPT_CHECK = 256, OPT_SENDER, OPT_HELO, OPT_CLIENT_NAME, OPT_RECIPIENT,
-	       OPT_FROM_POSTSCREEN };
+	       OPT_FROM_POSTSCREEN, OPT_HELP_PAGE, OPT_IP, OPT_LIST, OPT_DOMAIN };
 	static const struct option options[] = {
 		{ "check", required_argument, NULL, OPT_CHECK },
 		{ "sender", required_argument, NULL, OPT_SENDER },
@@ -325,12 +357,17 @@ int main(int argc, char **argv)
 		{ "client-name", required_argument, NULL, OPT_CLIENT_NAME },
 		{ "recipient", required_argument, NULL, OPT_RECIPIENT },
 		{ "from-postscreen", required_argument, NULL, OPT_FROM_POSTSCREEN },
+		{ "help-page", no_argument, NULL, OPT_HELP_PAGE },
+		{ "ip", required_argument, NULL, OPT_IP },
+		{ "list", required_argument, NULL, OPT_LIST },
+		{ "domain", required_argument, NULL, OPT_DOMAIN },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct daemon d = { .config_path = POLICYD_DEFAULT_CONFIG };
 	struct explain_request check = { 0 };
-	bool test_only = false;
+	struct help_query page = { 0 };
+	bool test_only = false, help_page = false;
 	int opt;
 
 	while ((opt = getopt_long(argc, argv, "c:tdVh", options, NULL)) != -1) {
@@ -346,6 +383,10 @@ int main(int argc, char **argv)
 		case OPT_CLIENT_NAME: check.client_name = optarg; break;
 		case OPT_RECIPIENT: check.recipient = optarg; break;
 		case OPT_FROM_POSTSCREEN: return from_postscreen(optarg);
+		case OPT_HELP_PAGE: help_page = true; break;
+		case OPT_IP: page.ip = optarg; break;
+		case OPT_LIST: page.list = optarg; break;
+		case OPT_DOMAIN: page.domain = optarg; break;
 		default: usage(stderr); return check.address ? 2 : 1;
 		}
 	}
@@ -357,12 +398,20 @@ int main(int argc, char **argv)
 	d.cfg = config_load(d.config_path, print_error, NULL);
 	if (d.cfg == NULL)
 		return check.address ? 2 : 1;
-	if (test_only || check.address != NULL)
+	if (test_only || check.address != NULL || help_page)
 		log_start_warnings(false);
 	if (test_only) {
-		printf("policyd: configuration OK\n");
+		/* With a listener the daemon needs its help page: check it too. */
+		int rc = d.cfg->http_listen_count > 0 ? help_print(d.cfg, NULL) : 0;
+		if (rc == 0)
+			printf("policyd: configuration OK\n");
 		config_unref(d.cfg);
-		return 0;
+		return rc;
+	}
+	if (help_page) {
+		int rc = help_print(d.cfg, &page);
+		config_unref(d.cfg);
+		return rc;
 	}
 	if (check.address != NULL) {
 		int rc = explain_run(d.cfg, &check, d.debug);

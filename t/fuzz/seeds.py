@@ -155,12 +155,40 @@ def dns_seeds():
     return out
 
 
+def page_seeds():
+    """fuzz_page: a template, then fields (kind, name index, length, bytes)."""
+    def t(src, fields):
+        out = struct.pack("<H", len(src)) + src
+        for kind, name, value in fields:
+            out += bytes([kind, name]) + struct.pack("<H", len(value)) + value
+        return out
+
+    text, url, flag, lst, on = 0, 1, 2, 3, 4
+    page = (b'<!DOCTYPE html>\n<h1>{{site}}</h1>\n{{#list}}<li>{{name}}'
+            b'{{?url}} <a href="{{url}}">delist</a>{{/url}}{{?on}} hit{{/on}}</li>{{/list}}\n'
+            b'<a href="mailto:{{a}}">{{a}}</a>{{^b}}none{{/b}}{{!comment}}')
+    return [
+        t(page, [(text, 6, b"Example <Org>"), (lst, 4, b"xx"), (text, 2, b'bl"."test'),
+                 (url, 3, b"https://bl.test/?q=1&r=<2>"), (flag | on, 5, b""),
+                 (text, 0, b"postmaster@example.org")]),
+        t(page, [(url, 3, b"javascript:alert(1)"), (lst, 4, b"xxx"), (text, 2, b"\x00\x01\xff")]),
+        t(b'<img src="{{url}}"><a href=\'{{x}}\'>{{x}}</a>', [(text, 7, b"https://x.test/\"<b>"),
+                                                             (url, 3, b"http://x.test/'")]),
+        t(b"{{?a}}{{#list}}{{#list}}{{name}}{{/list}}{{/list}}{{/a}}",
+          [(text, 0, b"y"), (lst, 4, b"abc"), (text, 2, b"\xe2\x80\xae<>")]),
+        t(b"line\n{{#a}}\n{{/b}}", []),
+        t(b"{{unterminated", []),
+        t(b"<a href={{url}}>", []),
+        t(b"{{Bad name}}", []),
+    ]
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     for name, seeds in [("request", request_seeds()), ("config", config_seeds()),
                         ("template", template_seeds()), ("cidr", cidr_seeds()),
-                        ("dns_answer", dns_seeds())]:
+                        ("dns_answer", dns_seeds()), ("page", page_seeds())]:
         d = os.path.join(sys.argv[1], name)
         os.makedirs(d, exist_ok=True)
         for s in seeds:

@@ -154,6 +154,24 @@ class Policyd:
             self.ports[host] = int(m.group(1))
         return self.ports[host]
 
+    def http_port(self, host="127.0.0.1", timeout=None):
+        """The port the HTTP listener logged for `listen = inet:HOST:0` in [http]."""
+        m = self.logged(rf"http: listening on inet:{re.escape(host)}:(\d+) ",
+                        timeout=timeout or (30 if VALGRIND else 10), since=self.run_offset)
+        if m is None:
+            raise AssertionError(f"policyd logged no HTTP port for inet:{host}:0:\n{self.log()[self.run_offset:][-2000:]}")
+        return int(m.group(1))
+
+    def wait_fds(self, want, timeout=10):
+        """Wait (bounded) until the process holds at least `want` descriptors; the count."""
+        deadline = time.monotonic() + timeout
+        for _ in range(int(timeout / 0.01) + 2):
+            n = self.fd_count()
+            if n >= want or time.monotonic() > deadline:
+                return n
+            time.sleep(0.01)
+        return self.fd_count()
+
     def write_config(self, server="", extra="", text=None):
         with open(self.config, "w") as f:
             f.write(text if text is not None else self.config_text(server, extra))
