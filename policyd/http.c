@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -272,9 +273,28 @@ static int bind_socket(const struct listen_spec *spec, char *name, size_t name_s
 	return fd;
 }
 
+unsigned long http_connection_limit(const struct config *cfg)
+{
+	struct rlimit rl;
+	unsigned long want = (unsigned long)cfg->http_max_connections, share;
+
+	if (cfg->http_listen_count == 0)
+		return 0;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		return want;
+	share = (unsigned long)rl.rlim_cur / 4 / cfg->http_listen_count;
+	return want < share ? want : share;
+}
+
 /* start_daemon - an MHD daemon on ep->fd with the limits of cfg, driven from outside. */
 static bool start_daemon(struct http *h, struct endpoint *ep, const struct config *cfg)
 {
+	unsigned long limit = http_connection_limit(cfg);
+
+	if (limit < (unsigned long)cfg->http_max_connections)
+		log_warn("[http] %s: max_connections %lu lowered to %lu: the descriptor limit "
+			 "keeps three quarters for policy connections",
+			 ep->name, (unsigned long)cfg->http_max_connections, limit);
 	/* MHD counts whole seconds; a timeout of 1.5 s becomes 2. */
 	unsigned timeout_s = (unsigned)((cfg->http_timeout_ms + 999) / 1000);
 
@@ -282,7 +302,7 @@ static bool start_daemon(struct http *h, struct endpoint *ep, const struct confi
 		MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)ep->fd,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_max_connections,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)limit,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->http_per_ip_connections,
 		MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,

@@ -40,6 +40,14 @@ typedef void http_metrics_fn(void *arg, struct page_buf *out);
  */
 struct http *http_new(uv_loop_t *loop, const struct config *cfg, struct engine *engine);
 
+/*
+ * http_connection_limit - the connections each HTTP listener of cfg accepts:
+ * [http] max_connections, but all of them together at most a quarter of the
+ * descriptor limit, so that web clients can never take the descriptors Postfix's
+ * connections need. The policy listeners reserve this many per listener.
+ */
+unsigned long http_connection_limit(const struct config *cfg);
+
 /* http_set_metrics - what /metrics serves from now on. */
 void http_set_metrics(struct http *h, http_metrics_fn *fn, void *arg);
 

@@ -21,6 +21,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "http.h"
 #include "log.h"
 #include "server_internal.h"
 
@@ -242,11 +243,11 @@ static bool bind_configured(struct server *srv)
 /*
  * fd_room - the connections the descriptor limit leaves room for: the limit, less
  * the descriptors open now (listeners, DNS, logs, the loop's own) and a margin for
- * those the daemon opens later (a health check, a list file, a syslog reconnect,
- * HTTP clients: FD_MARGIN plus a sixteenth of the limit).
+ * those the daemon opens later (a health check, a list file, a syslog reconnect:
+ * FD_MARGIN plus a sixteenth of the limit), and the HTTP listeners' connections.
  */
 #define FD_MARGIN 16
-static unsigned long fd_room(void)
+static unsigned long fd_room(const struct config *cfg)
 {
 	struct rlimit rl;
 	unsigned long limit, open_now = 0, margin;
@@ -260,7 +261,7 @@ static unsigned long fd_room(void)
 			open_now += de->d_name[0] != '.';
 		closedir(dir);
 	}
-	margin = FD_MARGIN + limit / 16;
+	margin = FD_MARGIN + limit / 16 + cfg->http_listen_count * http_connection_limit(cfg);
 	return limit > open_now + margin ? limit - open_now - margin : 0;
 }
 
@@ -275,7 +276,7 @@ struct server *server_new(uv_loop_t *loop, const struct config *cfg, struct engi
 	srv->loop = loop;
 	srv->cfg = cfg;
 	srv->engine = engine;
-	srv->fd_room = fd_room();
+	srv->fd_room = fd_room(cfg);
 	activated = take_activated(srv);
 	if (activated < 0 || (activated == 0 && !bind_configured(srv))) {
 		server_shutdown(srv, NULL, NULL);

@@ -404,9 +404,65 @@ def test_half_closed_client():
                                                     "that needed DNS arrives")
 
 
+# 17 ------------------------------------------------------------------------
+def test_http_leaves_descriptors():
+    """HTTP clients cannot take the descriptors that Postfix's connections need.
+
+    With a descriptor limit of 200 and [http] max_connections at its default
+    (1024), the HTTP listener is held to a quarter of the limit (50); 190 web
+    clients that connect and stay then leave room for policy connections, which
+    are still answered (without the bound, the web clients take them all)."""
+    if SANITIZED or os.environ.get("POLICYD_VALGRIND"):
+        t.skip("HTTP connections leave descriptors for policy connections",
+               "instrumented builds open their own files")
+        return
+    help_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "contrib", "help")
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (200, 200))
+
+    d = Policyd(start=False, extra=f"[http]\nlisten = inet:127.0.0.1:0\nhelp_dir = {help_dir}\n")
+    d.logf = open(d.log_path, "ab")
+    d.run_offset = d.logf.tell()
+    d.proc = subprocess.Popen([POLICYD, "-c", d.config], stdout=d.logf, stderr=d.logf, preexec_fn=cap)
+    with d:
+        d.wait_log("started with")
+        t.ok(d.logged(r"\[http\] inet:127\.0\.0\.1:\d+: max_connections 1024 lowered to 50") is not None,
+             "descriptor limit 200: the HTTP listener takes at most 50 connections, and says so", d.log()[-1000:])
+        port = d.http_port()
+        fds0 = d.fd_count()
+        web = []
+        for i in range(190):
+            s = socket.socket()
+            s.bind((f"127.0.6.{1 + i % 10}", 0))  # under per_ip_connections (32) each
+            s.settimeout(5)
+            try:
+                s.connect(("127.0.0.1", port))
+            except OSError:
+                s.close()
+                break
+            web.append(s)
+        d.wait_fds(fds0 + 50)
+        socks, replies = [], []
+        for _ in range(20):
+            try:
+                s = d.connect("unix", timeout=5)
+                socks.append(s)
+                s.sendall(request("192.0.2.1"))
+                replies.append(read_replies(s, 1, timeout=5)[0])
+            except OSError as e:
+                replies.append(f"{type(e).__name__}: {e}")
+        t.eq(replies, ["action=DUNNO"] * 20, f"{len(web)} web clients connected: 20 policy connections opened "
+             "meanwhile are all answered")
+        held = d.fd_count() - fds0 - len(socks)
+        t.ok(held <= 50, f"... and the daemon holds {held} of the web clients (at most 50)")
+        for s in socks + web:
+            s.close()
+
+
 for fn in (test_half_closed_client, test_socket_created_safely, test_sigterm_with_unread_replies,
            test_reload_cache_allocation_fails, test_unknown_peer_refused, test_memory_bounded,
            test_idle_timeout_reload, test_files_and_arguments, test_root_and_descriptors,
-           test_health_across_reload, test_compressed_question):
+           test_health_across_reload, test_compressed_question, test_http_leaves_descriptors):
     t.run(fn.__name__, fn)
 t.done()

@@ -21,6 +21,11 @@ class Tap:
         self.failed = 0
 
     def ok(self, cond, name, detail=""):
+        # A name of several lines (an exception's message) would break the TAP
+        # stream: its first line names the check, the rest joins the detail.
+        name, _, rest = str(name).partition("\n")
+        if rest:
+            detail = rest + ("\n" + str(detail) if detail else "")
         self.n += 1
         if not cond:
             self.failed += 1
