@@ -354,9 +354,15 @@ static void log_decision(const struct engine *e, const struct config *cfg,
 {
 	static const char *const names[] = { "reject", "defer", "warn", "prepend" };
 	bool refused = d->kind == DECISION_CHECKED && tier_refuses(d->tier);
-	enum log_level level = refused || d->kind == DECISION_EXEMPT ? LOG_LEVEL_INFO
-								      : LOG_LEVEL_DEBUG;
 	char line[1024], skipped[256];
+
+	/* A pass that a dead list may have made possible is logged like a refusal. */
+	skipped[0] = '\0';
+	if (!refused)
+		skipped_lists(e, cfg, d, skipped, sizeof(skipped));
+	enum log_level level = refused || d->kind == DECISION_EXEMPT || skipped[0] != '\0'
+				       ? LOG_LEVEL_INFO
+				       : LOG_LEVEL_DEBUG;
 	const char *word = d->kind == DECISION_SKIPPED   ? "skip"
 			   : d->kind == DECISION_EXEMPT  ? "exempt"
 			   : refused			 ? names[tier_action(&cfg->rules, d->tier)]
@@ -365,9 +371,6 @@ static void log_decision(const struct engine *e, const struct config *cfg,
 
 	if (!log_enabled(level))
 		return;
-	skipped[0] = '\0';
-	if (!refused)
-		skipped_lists(e, cfg, d, skipped, sizeof(skipped));
 	size_t n = decision_describe(d, req, word, from_cache, skipped, line, sizeof(line));
 	log_text(level, line, n);
 }

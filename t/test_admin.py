@@ -260,7 +260,29 @@ def test_log_line_and_rhsbl_bypasses():
              "a pass without a queue id is logged as NOQUEUE (at debug)")
 
 
+def test_pass_with_skipped_list():
+    """A pass while a list was skipped names the list, at info: grep finds it."""
+    with Rbldnsd(ZONES) as r:
+        d = Policyd(start=False)
+        text = d.config_text(extra=(
+            f"[dns]\nnameserver = 127.0.0.1:{r.port}\ntimeout = 1s\ntries = 1\nhealth_interval = 1h\n"
+            "[dnsbl zen.test]\n[dnsbl dead.test]\n"))
+        d.write_config(text=text.replace("log_level = debug", "log_level = info"))
+        with d.start():
+            t.ok(d.logged(r"\[dnsbl zen\.test\]: health check passed", timeout=15) is not None
+                 and d.logged(r"\[dnsbl dead\.test\]: health check", timeout=15) is not None,
+                 "zen.test passed its health check, dead.test (not served) failed it")
+            d.mark()
+            t.eq(d.ask(request("192.0.2.40")), "action=DUNNO", "a clean client passes")
+            m = d.logged(r"NOQUEUE: pass: client=unknown\[192\.0\.2\.40\][^\n]*")
+            t.ok(m is not None and "skipped=dead.test(disabled)" in m.group(0),
+                 "... and at log_level info the pass is logged with skipped=dead.test(disabled)",
+                 m.group(0) if m else d.log()[-800:])
+            rep = d.ask(request("192.0.2.2"))
+            t.ok(rep.startswith("action=REJECT"), "a listed client is still refused by zen.test", rep)
+
+
 for fn in (test_weights_and_tiers, test_domain_and_recipient_lists, test_list_edit_under_load,
-           test_from_postscreen, test_log_line_and_rhsbl_bypasses):
+           test_from_postscreen, test_log_line_and_rhsbl_bypasses, test_pass_with_skipped_list):
     t.run(fn.__name__, fn)
 t.done()
