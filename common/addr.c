@@ -47,7 +47,7 @@ struct cidr_set {
 /* is_mapped_v4 - whether 16 bytes hold an IPv4-mapped IPv6 address (::ffff:0:0/96). */
 static bool is_mapped_v4(const uint8_t b[16])
 {
-	static const uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	static const uint8_t prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
 	return memcmp(b, prefix, sizeof(prefix)) == 0;
 }
@@ -339,7 +339,7 @@ static uint64_t load_be64(const uint8_t *b)
 /* to_u128 - the integer value of a 16-byte IPv6 address. */
 static struct u128 to_u128(const uint8_t b[16])
 {
-	struct u128 v = {load_be64(b), load_be64(b + 8)};
+	struct u128 v = { load_be64(b), load_be64(b + 8) };
 
 	return v;
 }
@@ -412,7 +412,7 @@ static bool add4(struct cidr_set *set, const uint8_t base[4], unsigned prefix)
 	if (p == NULL)
 		return false;
 	set->v4 = p;
-	set->v4[set->n4++] = (struct range4){lo, lo | host};
+	set->v4[set->n4++] = (struct range4){ lo, lo | host };
 	return true;
 }
 
@@ -421,7 +421,7 @@ static bool add6(struct cidr_set *set, const uint8_t base[16], unsigned prefix)
 {
 	struct u128 v = to_u128(base);
 	uint64_t hhi = host_mask64(prefix), hlo = host_mask64(prefix > 64 ? prefix - 64 : 0);
-	struct range6 r = {{v.hi & ~hhi, v.lo & ~hlo}, {v.hi | hhi, v.lo | hlo}};
+	struct range6 r = { { v.hi & ~hhi, v.lo & ~hlo }, { v.hi | hhi, v.lo | hlo } };
 	struct range6 *p = grow(set->v6, &set->cap6, set->n6, sizeof(*p));
 
 	if (p == NULL)

@@ -14,15 +14,15 @@
 #include <stdint.h>
 
 struct breaker_params {
-	unsigned failures;    /* failures in a row that open the breaker */
-	uint64_t backoff_ms;  /* the first time it stays open */
+	unsigned failures;   /* failures in a row that open the breaker */
+	uint64_t backoff_ms; /* the first time it stays open */
 	uint64_t backoff_max_ms;
 };
 
 struct breaker {
-	unsigned failures;    /* lookups in a row that failed */
-	uint64_t open_until;  /* skipped before this time */
-	uint64_t backoff_ms;  /* how long it was open last time; 0 when closed */
+	unsigned failures;   /* lookups in a row that failed */
+	uint64_t open_until; /* skipped before this time */
+	uint64_t backoff_ms; /* how long it was open last time; 0 when closed */
 };
 
 enum breaker_event {

@@ -186,7 +186,7 @@ static void skip_seps(struct cursor *c)
 /* codes_parse - parse a filter of one or more patterns; *out is unchanged on failure. */
 bool codes_parse(struct codes *out, const char *s, size_t len, const char **err)
 {
-	struct cursor c = {s, s != NULL ? len : 0, 0, NULL};
+	struct cursor c = { s, s != NULL ? len : 0, 0, NULL };
 	struct codes tmp;
 	const char *ignored;
 

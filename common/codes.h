@@ -74,9 +74,9 @@ bool codes_same_layout(const struct codes *a, const struct codes *b);
  * never listings.
  */
 enum codes_answer {
-	CODES_ANSWER_LISTING,   /* inside 127/8, not an error code */
-	CODES_ANSWER_OUTSIDE,   /* not in 127.0.0.0/8 */
-	CODES_ANSWER_REFUSED,   /* 127.255.255.0/24: the operator refused or rate-limited us */
+	CODES_ANSWER_LISTING, /* inside 127/8, not an error code */
+	CODES_ANSWER_OUTSIDE, /* not in 127.0.0.0/8 */
+	CODES_ANSWER_REFUSED, /* 127.255.255.0/24: the operator refused or rate-limited us */
 };
 enum codes_answer codes_classify(const uint8_t answer[4]);
 

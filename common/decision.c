@@ -65,8 +65,7 @@ static bool local_matches(const struct list_config *l, const struct decision *d,
 	const char *v;
 
 	switch (l->type) {
-	case LOCAL_ADDRESS:
-		return cidr_set_contains(l->set, &d->client);
+	case LOCAL_ADDRESS: return cidr_set_contains(l->set, &d->client);
 	case LOCAL_RECIPIENT:
 		v = request_get(req, REQ_RECIPIENT, &len);
 		return name_set_has_recipient(l->names, v, len);
@@ -75,14 +74,9 @@ static bool local_matches(const struct list_config *l, const struct decision *d,
 		if (!domain_of_address(v, len, &v, &len))
 			return false;
 		break;
-	case LOCAL_HELO:
-		v = request_get(req, REQ_HELO_NAME, &len);
-		break;
-	case LOCAL_CLIENT_NAME:
-		v = request_get(req, REQ_CLIENT_NAME, &len);
-		break;
-	default:
-		return false;
+	case LOCAL_HELO: v = request_get(req, REQ_HELO_NAME, &len); break;
+	case LOCAL_CLIENT_NAME: v = request_get(req, REQ_CLIENT_NAME, &len); break;
+	default: return false;
 	}
 	n = domain_clean(v, len, domain, sizeof(domain));
 	return n > 0 && name_set_has_domain(l->names, domain, n);
@@ -194,7 +188,8 @@ void decision_add(struct decision *d, const struct rules *r, struct result *cons
 			h.list = l;
 			h.weight = codes_weight(&l->codes, a.mask, l->weight);
 			memcpy(h.code, a.code, 4);
-			h.source = key_is_domain(key) ? first_source(d->keys.sources[k] & l->checks) : 0;
+			h.source = key_is_domain(key) ? first_source(d->keys.sources[k] & l->checks)
+						      : 0;
 			if (key_is_domain(key)) {
 				h.what = (const char *)key->bytes + 1;
 				h.what_len = key->len - 1u;

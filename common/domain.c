@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /* ascii_lower - an ASCII letter in lower case, other bytes unchanged. */
 static char ascii_lower(unsigned char c)
 {

@@ -45,13 +45,13 @@ _Static_assert(LRU_KEY_MAX <= UINT8_MAX, "key_len is one byte");
 _Static_assert(sizeof(void *) != 8 || sizeof(struct entry) == 48, "entries stay at 48 bytes");
 
 struct lru {
-	struct entry *e;     /* capacity + 1 entries; e[0] is the recency list's sentinel */
-	uint32_t *bucket;    /* chain heads, indexed by hash & mask */
-	uint32_t mask;       /* bucket count - 1 */
+	struct entry *e;  /* capacity + 1 entries; e[0] is the recency list's sentinel */
+	uint32_t *bucket; /* chain heads, indexed by hash & mask */
+	uint32_t mask;    /* bucket count - 1 */
 	uint32_t capacity;
 	uint32_t count;
-	uint32_t used;       /* entries 1..used have held data since creation or the last clear */
-	uint32_t free_list;  /* entries emptied by expiry, waiting for reuse */
+	uint32_t used;      /* entries 1..used have held data since creation or the last clear */
+	uint32_t free_list; /* entries emptied by expiry, waiting for reuse */
 	lru_free_fn *free_value;
 	struct lru_stats stats;
 	uint8_t seed[16];

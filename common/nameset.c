@@ -67,8 +67,7 @@ static bool add(struct name_set *s, const char *name, size_t len)
  * a local part ("user@") or an address ("user@example.com"). Returns its length,
  * 0 with *err set when the entry is not valid for the set's kind.
  */
-static size_t normalise(enum name_kind kind, const char *s, size_t len, char *out,
-			const char **err)
+static size_t normalise(enum name_kind kind, const char *s, size_t len, char *out, const char **err)
 {
 	const char *at = memchr(s, '@', len);
 	bool dot = len > 0 && s[0] == '.';

@@ -108,8 +108,8 @@ static bool shown_as_is(uint32_t cp)
 {
 	if (cp >= 0x80 && cp <= 0x9f)
 		return false;
-	if ((cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) ||
-	    cp == 0x200e || cp == 0x200f || cp == 0x061c)
+	if ((cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x200e ||
+	    cp == 0x200f || cp == 0x061c)
 		return false;
 	return true;
 }
@@ -144,7 +144,8 @@ bool page_buf_escape(struct page_buf *b, const char *bytes, size_t len)
 			i += step;
 			continue;
 		}
-		if (!page_buf_append(b, s + run, i - run) || !page_buf_append(b, entity, strlen(entity)))
+		if (!page_buf_append(b, s + run, i - run) ||
+		    !page_buf_append(b, entity, strlen(entity)))
 			return false;
 		i += step;
 		run = i;
@@ -178,7 +179,7 @@ bool page_url_ok(const char *s, size_t len)
 
 /* fail - fill in the error (the message is cut to fit) and return false. */
 __attribute__((format(printf, 3, 4))) static bool fail(struct page_error *err, unsigned line,
-							const char *fmt, ...)
+						       const char *fmt, ...)
 {
 	va_list ap;
 
@@ -256,9 +257,9 @@ struct open_block {
  * compile_tag - one "{{...}}" whose inside is s[start..start+len) on line `line`:
  * add its node, open or close a block. False with *err filled in on error.
  */
-static bool compile_tag(struct page_template *t, size_t start, size_t len,
-			unsigned line, const char *const *names, struct open_block *open,
-			size_t *depth, struct page_error *err)
+static bool compile_tag(struct page_template *t, size_t start, size_t len, unsigned line,
+			const char *const *names, struct open_block *open, size_t *depth,
+			struct page_error *err)
 {
 	const char *s = t->src + start;
 	char sigil = len > 0 ? s[0] : '\0';
@@ -271,7 +272,8 @@ static bool compile_tag(struct page_template *t, size_t start, size_t len,
 		name_start++, name_len--;
 	const char *name = t->src + name_start;
 	if (!valid_name(name, name_len))
-		return fail(err, line, "expected {{name}}, {{#name}}, {{?name}}, {{^name}}, "
+		return fail(err, line,
+			    "expected {{name}}, {{#name}}, {{?name}}, {{^name}}, "
 			    "{{/name}} or {{!comment}}; a name is 1 to %d of a-z, 0-9, _",
 			    PAGE_NAME_MAX);
 	if (sigil == '/') {
@@ -279,7 +281,8 @@ static bool compile_tag(struct page_template *t, size_t start, size_t len,
 			return fail(err, line, "{{/%.*s}} closes no block", (int)name_len, name);
 		const struct node *o = &t->nodes[open[*depth - 1].node];
 		if (o->len != name_len || memcmp(t->src + o->start, name, name_len) != 0)
-			return fail(err, line, "{{/%.*s}} closes the block {{%.*s}} opened on line %u",
+			return fail(err, line,
+				    "{{/%.*s}} closes the block {{%.*s}} opened on line %u",
 				    (int)name_len, name, (int)o->len, t->src + o->start,
 				    open[*depth - 1].line);
 		t->nodes[open[--*depth].node].end = t->count;
@@ -328,7 +331,8 @@ struct page_template *page_compile(const char *src, size_t len, const char *cons
 			break;
 		/* A value written as an unquoted attribute could bring its own attributes. */
 		if (text_end > 0 && t->src[text_end - 1] == '=') {
-			fail(err, line, "a value inside a tag needs quotes: write attr=\"{{...}}\"");
+			fail(err, line,
+			     "a value inside a tag needs quotes: write attr=\"{{...}}\"");
 			goto error;
 		}
 		size_t inner = text_end + 2;
@@ -438,12 +442,8 @@ static void render_range(const struct page_template *t, size_t from, size_t to,
 		if (n->type != NODE_TEXT)
 			f = lookup(scopes, depth, t->src + n->start, n->len);
 		switch (n->type) {
-		case NODE_TEXT:
-			page_buf_append(out, t->src + n->start, n->len);
-			break;
-		case NODE_VALUE:
-			insert(f, out);
-			break;
+		case NODE_TEXT: page_buf_append(out, t->src + n->start, n->len); break;
+		case NODE_VALUE: insert(f, out); break;
 		case NODE_EACH:
 			if (f != NULL && f->kind == PAGE_LIST) {
 				for (size_t k = 0; k < f->count && f->items != NULL; k++) {
@@ -465,8 +465,7 @@ static void render_range(const struct page_template *t, size_t from, size_t to,
 	}
 }
 
-bool page_render(const struct page_template *t, const struct page_scope *root,
-		 struct page_buf *out)
+bool page_render(const struct page_template *t, const struct page_scope *root, struct page_buf *out)
 {
 	const struct page_scope *scopes[PAGE_DEPTH_MAX + 1] = { root };
 

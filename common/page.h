@@ -48,7 +48,7 @@ struct page_scope;
 struct page_field {
 	const char *name;
 	enum page_kind kind;
-	const char *text;               /* PAGE_TEXT, PAGE_URL; NULL is empty */
+	const char *text; /* PAGE_TEXT, PAGE_URL; NULL is empty */
 	size_t len;
 	bool on;                        /* PAGE_FLAG */
 	const struct page_scope *items; /* PAGE_LIST: count scopes */

@@ -109,7 +109,8 @@ static bool section(const struct pattern *pats, size_t n, size_t first, bool all
 	bool any = false;
 
 	for (size_t i = first; i < n; i++) {
-		if (strcmp(pats[i].domain, pats[first].domain) != 0 || (pats[i].weight < 0) != allow)
+		if (strcmp(pats[i].domain, pats[first].domain) != 0 ||
+		    (pats[i].weight < 0) != allow)
 			continue;
 		if (!any && !append(out, size, used, "[%s %s]\nipv6 = yes\ncodes =",
 				    allow ? "dnswl" : "dnsbl", pats[first].domain))

@@ -27,8 +27,8 @@ struct render {
 	const struct request *req;
 	const struct verdict *v;
 	const struct hit *top;
-	bool in_help_url;    /* expanding help_url itself: "$help_url" inside it is empty */
-	bool drop_request;   /* help_url too long: expand it again without request values */
+	bool in_help_url;  /* expanding help_url itself: "$help_url" inside it is empty */
+	bool drop_request; /* help_url too long: expand it again without request values */
 	bool have_help_url, have_reason, have_listed, have_sender_domain;
 	char help_url[REPLY_HELP_URL_MAX + 1];
 	size_t help_url_len;
@@ -119,8 +119,8 @@ static bool list_value(struct render *c, const char *name, size_t len, const cha
 	}
 	if (len == 8 && memcmp(name, "rbl_what", 8) == 0)
 		return top && give(top->what, top->what_len,
-				   top->source ? TEMPLATE_CUT_LATER : TEMPLATE_KEEP, value, value_len,
-				   cut);
+				   top->source ? TEMPLATE_CUT_LATER : TEMPLATE_KEEP, value,
+				   value_len, cut);
 	if (len == 10 && memcmp(name, "rbl_listed", 10) == 0) {
 		if (top == NULL)
 			return false;
@@ -142,7 +142,8 @@ static bool list_value(struct render *c, const char *name, size_t len, const cha
 			c->have_listed = true;
 		}
 		return give(c->listed, c->listed_len,
-			    top->source ? TEMPLATE_CUT_LATER : TEMPLATE_KEEP, value, value_len, cut);
+			    top->source ? TEMPLATE_CUT_LATER : TEMPLATE_KEEP, value, value_len,
+			    cut);
 	}
 	if (len == 9 && memcmp(name, "rbl_class", 9) == 0) {
 		const char *w = reply_class(top ? top->source : 0);
@@ -221,8 +222,8 @@ static bool lookup(void *arg, const char *name, size_t len, const char **value, 
  */
 static size_t expand_help_url(struct render *c)
 {
-	const struct template *t = c->top && c->top->list->help_url ? c->top->list->help_url
-								   : c->rules->help_url;
+	const struct template *t =
+		c->top && c->top->list->help_url ? c->top->list->help_url : c->rules->help_url;
 	size_t n = 0;
 
 	c->have_help_url = true;
@@ -234,7 +235,8 @@ static size_t expand_help_url(struct render *c)
 	n = template_expand(t, lookup, c, c->help_url, sizeof(c->help_url), REPLY_HELP_URL_MAX);
 	if (n == REPLY_HELP_URL_MAX && memcmp(c->help_url + n - 3, "...", 3) == 0) {
 		c->drop_request = true;
-		n = template_expand(t, lookup, c, c->help_url, sizeof(c->help_url), REPLY_HELP_URL_MAX);
+		n = template_expand(t, lookup, c, c->help_url, sizeof(c->help_url),
+				    REPLY_HELP_URL_MAX);
 		c->drop_request = false;
 	}
 	c->in_help_url = false;
@@ -268,7 +270,8 @@ size_t reply_budget(const struct request *req)
 		longest = p;
 	if (longest >= REPLY_LINE_MAX)
 		return 0;
-	return REPLY_LINE_MAX - longest < REPLY_TEXT_MAX ? REPLY_LINE_MAX - longest : REPLY_TEXT_MAX;
+	return REPLY_LINE_MAX - longest < REPLY_TEXT_MAX ? REPLY_LINE_MAX - longest
+							 : REPLY_TEXT_MAX;
 }
 
 /* reply_word - "action=WORD\n\n"; DUNNO is most replies: no printf. */

@@ -27,11 +27,11 @@
 
 struct request;
 
-#define REPLY_TEXT_MAX 400      /* the text after the action word */
-#define REPLY_LINE_MAX 510      /* an SMTP reply line without its CRLF */
-#define REPLY_MAX 512           /* a whole reply: "action=", word, text, "\n\n" */
-#define REPLY_HELP_URL_MAX 250  /* an expanded help URL */
-#define REPLY_CONTACT_MAX 100   /* the contact address */
+#define REPLY_TEXT_MAX 400     /* the text after the action word */
+#define REPLY_LINE_MAX 510     /* an SMTP reply line without its CRLF */
+#define REPLY_MAX 512          /* a whole reply: "action=", word, text, "\n\n" */
+#define REPLY_HELP_URL_MAX 250 /* an expanded help URL */
+#define REPLY_CONTACT_MAX 100  /* the contact address */
 
 /*
  * reply_budget - the most text this request's refusal may carry: REPLY_TEXT_MAX,

@@ -88,7 +88,7 @@ enum request_scan request_scan(struct request_scanner *s, const char *buf, size_
  * costs one memcmp at most; this runs for every line of every request.
  */
 static inline __attribute__((always_inline)) enum request_key lookup_key(const char *name,
-										size_t len)
+									 size_t len)
 {
 	enum request_key k;
 
@@ -111,7 +111,7 @@ static inline __attribute__((always_inline)) enum request_key lookup_key(const c
 
 /* add_attr - index one line (name before '=' at eq, value after it). */
 static inline __attribute__((always_inline)) void add_attr(struct request *r, const char *line,
-							  const char *eq, size_t line_len)
+							   const char *eq, size_t line_len)
 {
 	struct request_attr *a = &r->attr[r->count];
 
@@ -181,7 +181,6 @@ bool request_parse_whole(struct request *r, const char *buf, size_t len, size_t 
 	}
 	return false;
 }
-
 
 /* request_parse - index each line of a scanned request; lengths fit by the scan's limits. */
 void request_parse(struct request *r, const char *buf, size_t request_len)
@@ -257,8 +256,8 @@ size_t request_compact(const struct request *r, char *const *names, size_t count
 		size_t len;
 		const char *v = request_get(r, (enum request_key)k, &len);
 		if (r->known[k] >= 0)
-			used += put_attr(out, size, used, key_names[k], strlen(key_names[k]), v, len,
-					 value_max);
+			used += put_attr(out, size, used, key_names[k], strlen(key_names[k]), v,
+					 len, value_max);
 	}
 	for (size_t i = 0; i < count; i++) {
 		size_t name_len = strlen(names[i]), len;

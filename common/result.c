@@ -60,8 +60,15 @@ static struct result all_clean = { .refs = STATIC_REFS };
 const char *outcome_name(enum outcome o)
 {
 	static const char *const names[] = {
-		"not applicable", "disabled (health check)", "skipped (circuit breaker)",
-		"pending", "not listed", "listed", "error answer", "failed", "timed out",
+		"not applicable",
+		"disabled (health check)",
+		"skipped (circuit breaker)",
+		"pending",
+		"not listed",
+		"listed",
+		"error answer",
+		"failed",
+		"timed out",
 	};
 	return (unsigned)o < sizeof(names) / sizeof(names[0]) ? names[o] : "?";
 }

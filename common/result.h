@@ -32,9 +32,9 @@ enum outcome {
 	OUTCOME_PENDING,        /* asked; no answer yet */
 	OUTCOME_NOT_LISTED,
 	OUTCOME_LISTED,
-	OUTCOME_ERROR_CODE,     /* answered 127.255.255.x or outside 127/8: never a listing */
-	OUTCOME_FAILED,         /* SERVFAIL, udns timeout, unusable answer */
-	OUTCOME_TIMEOUT,        /* still outstanding at the request's deadline */
+	OUTCOME_ERROR_CODE, /* answered 127.255.255.x or outside 127/8: never a listing */
+	OUTCOME_FAILED,     /* SERVFAIL, udns timeout, unusable answer */
+	OUTCOME_TIMEOUT,    /* still outstanding at the request's deadline */
 };
 
 /* outcome_name - a word for logs, --check and the help page. */
@@ -78,10 +78,10 @@ size_t reasons_buckets(const struct reasons *t);
 /* What a lookup learnt from one list, to be packed. */
 struct list_answer {
 	enum outcome outcome;
-	uint8_t code[4];  /* the first answer inside the list's codes (LISTED; in 127/8) */
-	uint16_t mask;    /* the codes patterns some answer matched (LISTED) */
-	uint32_t ttl;     /* of the A answer (LISTED) */
-	const char *txt;  /* the TXT record, untrusted bytes; NULL: none */
+	uint8_t code[4]; /* the first answer inside the list's codes (LISTED; in 127/8) */
+	uint16_t mask;   /* the codes patterns some answer matched (LISTED) */
+	uint32_t ttl;    /* of the A answer (LISTED) */
+	const char *txt; /* the TXT record, untrusted bytes; NULL: none */
 	size_t txt_len;
 };
 

@@ -50,23 +50,23 @@ enum local_type {
 /* One [dnsbl|dnswl|rhsbl|list NAME] section. */
 struct list_config {
 	enum list_kind kind;
-	enum local_type type;  /* local lists */
-	char *name;            /* the DNS zone (lower case, no final dot), or the local list's name */
-	unsigned line;         /* line of the section header */
-	struct codes codes;    /* DNS lists: which answers count, with per-pattern weights */
-	long weight;           /* what a hit adds (patterns without "*N" for DNS lists) */
-	bool ipv6;             /* DNSBL/DNSWL: IPv6 clients are asked too */
-	unsigned checks;       /* RHSBL: SOURCE_* bits */
+	enum local_type type; /* local lists */
+	char *name;         /* the DNS zone (lower case, no final dot), or the local list's name */
+	unsigned line;      /* line of the section header */
+	struct codes codes; /* DNS lists: which answers count, with per-pattern weights */
+	long weight;        /* what a hit adds (patterns without "*N" for DNS lists) */
+	bool ipv6;          /* DNSBL/DNSWL: IPv6 clients are asked too */
+	unsigned checks;    /* RHSBL: SOURCE_* bits */
 	char *help_url_source;
 	struct template *help_url; /* NULL: [policy] help_url */
 	char *text_source;
-	struct template *text;     /* NULL: [policy] text */
-	char *delist_url;      /* the operator's own lookup or removal page, shown on the help page */
-	char *reason;          /* local lists (and DNS lists without TXT): the reason shown */
-	char *file;            /* local lists: the file, absolute */
-	struct cidr_set *set;  /* LOCAL_ADDRESS: the file's ranges */
+	struct template *text; /* NULL: [policy] text */
+	char *delist_url; /* the operator's own lookup or removal page, shown on the help page */
+	char *reason;     /* local lists (and DNS lists without TXT): the reason shown */
+	char *file;       /* local lists: the file, absolute */
+	struct cidr_set *set;   /* LOCAL_ADDRESS: the file's ranges */
 	struct name_set *names; /* other local types: the file's entries */
-	unsigned seen;         /* keys given in the section, to reject duplicates */
+	unsigned seen;          /* keys given in the section, to reject duplicates */
 };
 
 enum action { ACTION_REJECT, ACTION_DEFER, ACTION_WARN, ACTION_PREPEND };
@@ -85,22 +85,22 @@ struct rules {
 	long allowlist_threshold; /* at or below: accepted at once, other lists ignored */
 	long soft_threshold;      /* 0: off; at or above (below threshold): soft_action */
 	enum action action;
-	enum action soft_action;  /* defer, warn or prepend */
+	enum action soft_action; /* defer, warn or prepend */
 	char *text_source;
-	struct template *text;    /* the reply for DNS lists */
+	struct template *text;       /* the reply for DNS lists */
 	struct template *local_text; /* the reply for the site's own lists (built in, or text) */
 	char *help_url_source;
 	struct template *help_url;
 	char *contact;
-	char *site;               /* the site's name on the help page (default: the contact's domain) */
-	struct exempt *exempt;    /* never refused: exempt_recipients and the contact */
+	char *site; /* the site's name on the help page (default: the contact's domain) */
+	struct exempt *exempt; /* never refused: exempt_recipients and the contact */
 	size_t exempt_count;
 	enum on_error_action on_error;
 	bool skip_authenticated;
 
 	struct list_config *lists; /* in file order */
 	size_t list_count;
-	long dns_floor;            /* the most the DNS lists together can take off a score (<= 0) */
+	long dns_floor; /* the most the DNS lists together can take off a score (<= 0) */
 
 	/* The request attributes that some reply template may show: what a request
 	 * waiting for DNS keeps of itself (everything else is dropped at once). */

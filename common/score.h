@@ -25,10 +25,10 @@
 
 struct hit {
 	const struct list_config *list;
-	long weight;          /* what it adds to the score */
-	uint8_t code[4];      /* the A answer inside the list's codes; zero for local lists */
-	unsigned source;      /* SOURCE_* of the name looked up; 0 for the client address */
-	const char *what;     /* the address or domain looked up (clean text) */
+	long weight;      /* what it adds to the score */
+	uint8_t code[4];  /* the A answer inside the list's codes; zero for local lists */
+	unsigned source;  /* SOURCE_* of the name looked up; 0 for the client address */
+	const char *what; /* the address or domain looked up (clean text) */
 	size_t what_len;
 	struct reason reason; /* all parts empty when the list gave none */
 	bool txt;             /* the reason came from DNS (a TXT record) */

@@ -51,7 +51,8 @@ struct node {
 	size_t end;  /* conditionals: index of the first node after the children */
 };
 
-struct template {
+struct template
+{
 	struct node *nodes;
 	size_t nnodes;
 	size_t nslots; /* macros and conditionals: one looked-up value each */
@@ -177,17 +178,10 @@ static bool parse_braced(struct parser *p, size_t dollar)
 	if (n == 0)
 		return fail(p, "missing macro name after ${", dollar);
 	switch (p->src[after]) {
-	case '}':
-		kind = NODE_MACRO;
-		break;
-	case '?':
-		kind = NODE_IF_SET;
-		break;
-	case ':':
-		kind = NODE_IF_EMPTY;
-		break;
-	default:
-		return fail(p, "expected '}', '?' or ':' after macro name", after);
+	case '}': kind = NODE_MACRO; break;
+	case '?': kind = NODE_IF_SET; break;
+	case ':': kind = NODE_IF_EMPTY; break;
+	default: return fail(p, "expected '}', '?' or ':' after macro name", after);
 	}
 	if (kind != NODE_MACRO && p->depth == TEMPLATE_MAX_DEPTH)
 		return fail(p, "conditionals nested too deeply", dollar);
@@ -317,8 +311,8 @@ bool template_uses(const struct template *t, const char *name)
 }
 
 /* template_each_name - every macro name, in template order (repeats included). */
-void template_each_name(const struct template *t, void (*fn)(void *ctx, const char *name, size_t len),
-			void *ctx)
+void template_each_name(const struct template *t,
+			void (*fn)(void *ctx, const char *name, size_t len), void *ctx)
 {
 	for (size_t i = 0; i < t->nnodes; i++)
 		if (t->nodes[i].kind != NODE_TEXT)
@@ -340,9 +334,9 @@ size_t template_literal_len(const struct template *t)
 struct value {
 	const char *s; /* untrusted bytes, owned by the lookup's caller */
 	size_t len;
-	size_t shown;  /* bytes it takes in the output: len, or less when cut */
+	size_t shown; /* bytes it takes in the output: len, or less when cut */
 	enum template_cut cut;
-	bool output;   /* a reachable $name (a conditional's value is only tested) */
+	bool output; /* a reachable $name (a conditional's value is only tested) */
 };
 
 struct expansion {

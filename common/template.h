@@ -47,7 +47,8 @@ typedef bool template_lookup_fn(void *ctx, const char *name, size_t namelen, con
  * On error returns NULL and sets *err to a static message ("unterminated ${",
  * "missing macro name after $", ...) and *err_offset to the byte offset in src.
  */
-struct template *template_compile(const char *src, size_t len, const char **err, size_t *err_offset);
+struct template *template_compile(const char *src, size_t len, const char **err,
+				  size_t *err_offset);
 void template_free(struct template *t);
 
 /*
@@ -67,8 +68,8 @@ size_t template_fixed_len(const struct template *t, template_lookup_fn *lookup, 
 bool template_uses(const struct template *t, const char *name);
 
 /* template_each_name - call fn once per macro or conditional of t, with its name (not terminated). */
-void template_each_name(const struct template *t, void (*fn)(void *ctx, const char *name, size_t len),
-			void *ctx);
+void template_each_name(const struct template *t,
+			void (*fn)(void *ctx, const char *name, size_t len), void *ctx);
 
 /* template_literal_len - the bytes of literal text in t (conditional texts included). */
 size_t template_literal_len(const struct template *t);

@@ -217,7 +217,11 @@ struct config *config_load_text(const char *name, const char *text, size_t len,
 				config_error_fn *on_error, void *ctx)
 {
 	struct loader ld = {
-		.name = name, .text = text, .len = len, .on_error = on_error, .ctx = ctx,
+		.name = name,
+		.text = text,
+		.len = len,
+		.on_error = on_error,
+		.ctx = ctx,
 		.section_ok = true,
 	};
 

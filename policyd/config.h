@@ -34,9 +34,9 @@ struct template;
 struct listen_spec {
 	enum { LISTEN_UNIX, LISTEN_TCP } kind;
 	unsigned line;
-	char text[128];                  /* as written, for logs */
-	char path[108];                  /* unix: the socket path */
-	struct sockaddr_storage addr;    /* tcp: address and port */
+	char text[128];               /* as written, for logs */
+	char path[108];               /* unix: the socket path */
+	struct sockaddr_storage addr; /* tcp: address and port */
 };
 
 struct config {
@@ -82,10 +82,10 @@ struct config {
 	struct listen_spec *http_listen;
 	size_t http_listen_count;
 	struct cidr_set *metrics_allow;
-	char *http_help_dir;              /* the help page's files; NULL: POLICYD_HELP_DIR */
+	char *http_help_dir; /* the help page's files; NULL: POLICYD_HELP_DIR */
 	long http_max_connections;
-	long http_per_ip_connections;     /* 0: no limit */
-	unsigned long http_timeout_ms;    /* idle HTTP connections are closed after this */
+	long http_per_ip_connections;  /* 0: no limit */
+	unsigned long http_timeout_ms; /* idle HTTP connections are closed after this */
 
 	unsigned seen[5]; /* keys given per singleton section, to reject duplicates */
 	unsigned refs;    /* holders: main, the engine, lookups in flight */
@@ -140,9 +140,8 @@ struct name_set;
  * configuration file config_name). On any error nothing is returned (both NULL)
  * and false: a half-read list never replaces a good one.
  */
-bool config_load_list(const struct list_config *l, const char *config_name,
-		      struct cidr_set **set, struct name_set **names, config_error_fn *on_error,
-		      void *ctx);
+bool config_load_list(const struct list_config *l, const char *config_name, struct cidr_set **set,
+		      struct name_set **names, config_error_fn *on_error, void *ctx);
 
 /* The largest local list file read: ten million entries of a typical length. */
 #define CONFIG_LIST_FILE_MAX ((size_t)256 << 20)

@@ -80,7 +80,9 @@ char *config_read_file(const char *path, size_t max, size_t *len)
 		used += (size_t)n;
 		if (used == cap) {
 			/* Grown since fstat: take it only if it is still within max. */
-			char *grown = cap > max ? NULL : realloc(buf, cap * 2 > max + 1 ? max + 1 : cap * 2);
+			char *grown = cap > max
+					      ? NULL
+					      : realloc(buf, cap * 2 > max + 1 ? max + 1 : cap * 2);
 			if (grown == NULL) {
 				free(buf);
 				close(fd);
@@ -117,9 +119,8 @@ static void file_error(void *arg, unsigned line, const char *message)
 }
 
 /* config_load_list - see config.h. */
-bool config_load_list(const struct list_config *l, const char *config_name,
-		      struct cidr_set **set, struct name_set **names, config_error_fn *on_error,
-		      void *ctx)
+bool config_load_list(const struct list_config *l, const char *config_name, struct cidr_set **set,
+		      struct name_set **names, config_error_fn *on_error, void *ctx)
 {
 	struct file_errors fe = { l->file, on_error, ctx, 0 };
 	size_t len = 0;
@@ -131,7 +132,7 @@ bool config_load_list(const struct list_config *l, const char *config_name,
 	if (text == NULL) {
 		snprintf(message, sizeof(message), "%s:%u: [list %s] cannot read %s: %s",
 			 config_name, l->line, l->name, l->file,
-			 errno == EINVAL ? "not a regular file"
+			 errno == EINVAL  ? "not a regular file"
 			 : errno == EFBIG ? "file too large"
 					  : strerror(errno));
 		on_error(ctx, message);
@@ -265,10 +266,11 @@ static size_t check_help_url(struct loader *ld, const struct template *t, unsign
 	template_each_name(t, measure_macro, &m);
 	worst = template_literal_len(t) + m.variable;
 	if (worst > REPLY_HELP_URL_MAX)
-		loader_error(ld, line,
-			     "%s: the URL can be %zu bytes long with its macros expanded; at most %d "
-			     "fit, and a URL is never cut (shorten it)",
-			     where, worst, REPLY_HELP_URL_MAX);
+		loader_error(
+			ld, line,
+			"%s: the URL can be %zu bytes long with its macros expanded; at most %d "
+			"fit, and a URL is never cut (shorten it)",
+			where, worst, REPLY_HELP_URL_MAX);
 	return worst;
 }
 
@@ -279,11 +281,12 @@ static void check_contact(struct loader *ld, const char *contact, unsigned line)
 
 	if (len > REPLY_CONTACT_MAX)
 		loader_error(ld, line,
-			     "contact: %zu bytes; at most %d fit, and the contact is never cut", len,
-			     REPLY_CONTACT_MAX);
+			     "contact: %zu bytes; at most %d fit, and the contact is never cut",
+			     len, REPLY_CONTACT_MAX);
 	if (strchr(contact, '@') == NULL || strpbrk(contact, " \t<>\"") != NULL)
-		loader_error(ld, line, "contact: expected a plain mail address such as "
-				       "postmaster@example.org");
+		loader_error(ld, line,
+			     "contact: expected a plain mail address such as "
+			     "postmaster@example.org");
 }
 
 /* check_reply - the text's own words, the longest help URL and the contact must fit 400 bytes. */
@@ -321,9 +324,10 @@ static void add_attr(void *arg, const char *name, size_t len)
 static void check_templates(struct loader *ld)
 {
 	struct rules *r = &ld->cfg->rules;
-	unsigned policy_line = ld->section_line[SECTION_POLICY] ? ld->section_line[SECTION_POLICY] : 1;
-	size_t url = check_help_url(ld, r->help_url, loader_key_line(ld, SECTION_POLICY, "help_url"),
-				    "help_url");
+	unsigned policy_line =
+		ld->section_line[SECTION_POLICY] ? ld->section_line[SECTION_POLICY] : 1;
+	size_t url = check_help_url(ld, r->help_url,
+				    loader_key_line(ld, SECTION_POLICY, "help_url"), "help_url");
 
 	if (r->text == NULL) {
 		r->text = compile_default(ld, default_text, policy_line);
@@ -331,15 +335,17 @@ static void check_templates(struct loader *ld)
 	}
 	for (size_t i = 0; i < r->list_count; i++) {
 		struct list_config *l = &r->lists[i];
-		const struct template *text = l->text				      ? l->text
-					      : l->kind == LIST_LOCAL && r->local_text ? r->local_text
-										       : r->text;
-		size_t list_url = l->help_url ? check_help_url(ld, l->help_url, l->line, "help_url")
-					      : url;
+		const struct template *text = l->text ? l->text
+					      : l->kind == LIST_LOCAL && r->local_text
+						      ? r->local_text
+						      : r->text;
+		size_t list_url =
+			l->help_url ? check_help_url(ld, l->help_url, l->line, "help_url") : url;
 		if (text != NULL && template_uses(text, "help_url") && list_url == 0 &&
 		    r->help_url == NULL)
-			loader_error(ld, l->line, "[%s %s]: the reply text uses $help_url: set "
-						  "help_url = URL in [policy] or in this section",
+			loader_error(ld, l->line,
+				     "[%s %s]: the reply text uses $help_url: set "
+				     "help_url = URL in [policy] or in this section",
 				     list_kind_name(l->kind), l->name);
 		if (text != NULL)
 			check_reply(ld, text, list_url, l->text ? l->line : policy_line);
@@ -349,7 +355,8 @@ static void check_templates(struct loader *ld)
 			template_each_name(l->help_url, add_attr, r);
 	}
 	if (r->text != NULL && template_uses(r->text, "contact") && r->contact == NULL)
-		loader_error(ld, policy_line, "the reply text uses $contact: set contact = ADDRESS");
+		loader_error(ld, policy_line,
+			     "the reply text uses $contact: set contact = ADDRESS");
 	if (r->text != NULL && template_uses(r->text, "help_url") && r->help_url == NULL)
 		loader_error(ld, policy_line, "the reply text uses $help_url: set help_url = URL");
 	if (r->contact != NULL)
@@ -409,11 +416,11 @@ static void check_resolver(struct loader *ld)
 			char host[64] = "?";
 			const struct sockaddr_storage *ss = &cfg->nameserver[i];
 			if (ss->ss_family == AF_INET)
-				inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, host,
-					  sizeof(host));
+				inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr,
+					  host, sizeof(host));
 			else
-				inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, host,
-					  sizeof(host));
+				inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr,
+					  host, sizeof(host));
 			loader_warn(ld, line, "nameserver %s is not on loopback: %s", host, why);
 		}
 	}
@@ -427,10 +434,12 @@ static void check_resolver(struct loader *ld)
 		nl = strchr(p, '\n');
 		if (sscanf(p, "%15s %63s", word, host) == 2 && strcmp(word, "nameserver") == 0 &&
 		    addr_parse(&a, host, strlen(host)) &&
-		    !(a.family == ADDR_V4 ? a.bytes[0] == 127
-					  : memcmp(a.bytes, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16) == 0))
-			loader_warn(ld, line, "no nameserver lines: /etc/resolv.conf's nameserver %s "
-					      "is not on loopback: %s",
+		    !(a.family == ADDR_V4
+			      ? a.bytes[0] == 127
+			      : memcmp(a.bytes, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16) == 0))
+			loader_warn(ld, line,
+				    "no nameserver lines: /etc/resolv.conf's nameserver %s "
+				    "is not on loopback: %s",
 				    host, why);
 	}
 	free(text);
@@ -439,8 +448,8 @@ static void check_resolver(struct loader *ld)
 /* example_domain - whether s names example.org, example.com or example.net (RFC 2606). */
 static bool example_domain(const char *s)
 {
-	return s != NULL && (strstr(s, "example.org") || strstr(s, "example.com") ||
-			     strstr(s, "example.net"));
+	return s != NULL &&
+	       (strstr(s, "example.org") || strstr(s, "example.com") || strstr(s, "example.net"));
 }
 
 /* check_examples - the sample's placeholders left in what refused senders read. */
@@ -516,7 +525,8 @@ static void set_site_default(struct loader *ld)
 void loader_finish(struct loader *ld)
 {
 	struct config *cfg = ld->cfg;
-	unsigned server_line = ld->section_line[SECTION_SERVER] ? ld->section_line[SECTION_SERVER] : 1;
+	unsigned server_line =
+		ld->section_line[SECTION_SERVER] ? ld->section_line[SECTION_SERVER] : 1;
 
 	if (cfg->listen_count == 0 && getenv("LISTEN_FDS") == NULL)
 		loader_error(ld, server_line, "[server] needs at least one listen = ...");

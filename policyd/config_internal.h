@@ -20,18 +20,18 @@ enum section_kind {
 };
 
 struct loader {
-	const char *name;   /* file name for messages */
-	const char *text;   /* the whole file */
+	const char *name; /* file name for messages */
+	const char *text; /* the whole file */
 	size_t len;
-	size_t pos;         /* next byte for the line reader */
-	unsigned line;      /* line number of the line inih is handling */
+	size_t pos;    /* next byte for the line reader */
+	unsigned line; /* line number of the line inih is handling */
 	config_error_fn *on_error;
 	void *ctx;
 	unsigned errors;
 
 	struct config *cfg;
 	enum section_kind section_kind;
-	bool section_ok;    /* false after a bad header: its keys are skipped silently */
+	bool section_ok;          /* false after a bad header: its keys are skipped silently */
 	struct list_config *list; /* the current list section */
 	unsigned section_line[SECTION_LIST]; /* header line of each singleton section */
 	unsigned key_line[SECTION_LIST][32]; /* line of each singleton key, for later checks */
@@ -41,9 +41,9 @@ struct loader {
 typedef bool custom_fn(struct loader *ld, void *base, const char *value, const char **err);
 
 __attribute__((format(printf, 3, 4))) void loader_error(struct loader *ld, unsigned line,
-							 const char *fmt, ...);
-__attribute__((format(printf, 3, 4))) void loader_warn(struct loader *ld, unsigned line,
 							const char *fmt, ...);
+__attribute__((format(printf, 3, 4))) void loader_warn(struct loader *ld, unsigned line,
+						       const char *fmt, ...);
 void loader_begin_section(struct loader *ld, const char *name, size_t len);
 void loader_set_key(struct loader *ld, const char *key, const char *value);
 void loader_finish(struct loader *ld);
@@ -64,7 +64,7 @@ bool config_copy(char **slot, const char *value, const char **err);
 void config_free(struct config *cfg);
 
 /* The network and system values (config_net.c). */
-custom_fn value_listen, value_http_listen, value_nameserver, value_socket_mode,
-	value_socket_group, value_user, value_allow, value_metrics_allow;
+custom_fn value_listen, value_http_listen, value_nameserver, value_socket_mode, value_socket_group,
+	value_user, value_allow, value_metrics_allow;
 
 #endif

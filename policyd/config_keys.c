@@ -24,7 +24,7 @@ struct key_spec {
 	const char *name;
 	enum value_kind kind;
 	size_t offset;
-	long min, max;   /* V_LONG bounds; V_DURATION: bounds in ms */
+	long min, max; /* V_LONG bounds; V_DURATION: bounds in ms */
 	bool repeatable;
 	custom_fn *custom;
 };
@@ -268,7 +268,8 @@ static bool set_exempt(struct loader *ld, void *base, const char *value, const c
 	while (parse_list_next(&pos, &item, &len)) {
 		const char *at = memchr(item, '@', len);
 		struct exempt *e = &r->exempt[r->exempt_count];
-		if (at == NULL || at == item || memchr(at + 1, '@', len - (size_t)(at + 1 - item))) {
+		if (at == NULL || at == item ||
+		    memchr(at + 1, '@', len - (size_t)(at + 1 - item))) {
 			*err = config_message("'%.*s': expected local@ or local@domain",
 					      (int)(len > 60 ? 60 : len), item);
 			return false;
@@ -311,12 +312,11 @@ static const struct key_spec dns_keys[] = {
 	{ "nameserver", V_CUSTOM, 0, 0, 0, true, value_nameserver },
 	{ "timeout", V_DURATION, CFG(dns_timeout_ms), 0, 60000, false, NULL },
 	{ "tries", V_LONG, CFG(dns_tries), 1, 3, false, NULL },
-	{ "health_interval", V_DURATION, CFG(health_interval_ms), 1000, 86400000, false,
-	  NULL },
+	{ "health_interval", V_DURATION, CFG(health_interval_ms), 1000, 86400000, false, NULL },
 	{ "breaker_failures", V_LONG, CFG(breaker_failures), 1, 1000, false, NULL },
 	{ "breaker_backoff", V_DURATION, CFG(breaker_backoff_ms), 100, 3600000, false, NULL },
-	{ "breaker_backoff_max", V_DURATION, CFG(breaker_backoff_max_ms), 100, 86400000,
-	  false, NULL },
+	{ "breaker_backoff_max", V_DURATION, CFG(breaker_backoff_max_ms), 100, 86400000, false,
+	  NULL },
 	{ NULL, 0, 0, 0, 0, false, NULL },
 };
 
@@ -331,8 +331,7 @@ static const struct key_spec cache_keys[] = {
 
 static const struct key_spec policy_keys[] = {
 	{ "threshold", V_LONG, RUL(threshold), 1, 1000000, false, NULL },
-	{ "allowlist_threshold", V_LONG, RUL(allowlist_threshold), -1000000,
-	  1000000, false, NULL },
+	{ "allowlist_threshold", V_LONG, RUL(allowlist_threshold), -1000000, 1000000, false, NULL },
 	{ "soft_threshold", V_LONG, RUL(soft_threshold), 0, 1000000, false, NULL },
 	{ "action", V_CUSTOM, 0, 0, 0, false, set_action },
 	{ "soft_action", V_CUSTOM, 0, 0, 0, false, set_soft_action },
@@ -411,16 +410,14 @@ static bool store_value(struct loader *ld, const struct key_spec *k, void *base,
 		*(long *)slot = v;
 		return true;
 	}
-	case V_BOOL:
-		return parse_bool(value, (bool *)slot, err);
+	case V_BOOL: return parse_bool(value, (bool *)slot, err);
 	case V_STRING:
 		if (*value == '\0') {
 			*err = "empty value";
 			return false;
 		}
 		return config_copy((char **)slot, value, err);
-	case V_CUSTOM:
-		return k->custom(ld, base, value, err);
+	case V_CUSTOM: return k->custom(ld, base, value, err);
 	}
 	return false;
 }
@@ -482,9 +479,8 @@ static unsigned key_given_line(const struct loader *ld, enum section_kind sectio
 		[SECTION_CACHE] = cache_keys,   [SECTION_POLICY] = policy_keys,
 		[SECTION_HTTP] = http_keys,
 	};
-	const struct key_spec *table = section > SECTION_NONE && section < SECTION_LIST
-					       ? tables[section]
-					       : NULL;
+	const struct key_spec *table =
+		section > SECTION_NONE && section < SECTION_LIST ? tables[section] : NULL;
 
 	for (unsigned i = 0; table != NULL && table[i].name != NULL && i < 32; i++)
 		if (strcmp(table[i].name, key) == 0)
@@ -532,10 +528,11 @@ static bool list_name(struct loader *ld, enum list_kind kind, const char *name, 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 		      c == '.' || c == '-' || c == '_') ||
 		    len > 63) {
-			loader_error(ld, ld->line,
-				     "[list %.*s]: a list name is letters, digits, '.', '-' and '_' "
-				     "(at most 63)",
-				     (int)(len > 60 ? 60 : len), name);
+			loader_error(
+				ld, ld->line,
+				"[list %.*s]: a list name is letters, digits, '.', '-' and '_' "
+				"(at most 63)",
+				(int)(len > 60 ? 60 : len), name);
 			return false;
 		}
 	}
@@ -598,7 +595,9 @@ static void begin_list(struct loader *ld, enum list_kind kind, const char *name,
 /* loader_begin_section - called by the line reader for each "[...]" header. */
 void loader_begin_section(struct loader *ld, const char *name, size_t len)
 {
-	static const char *const singletons[] = { NULL, "server", "dns", "cache", "policy", "http" };
+	static const char *const singletons[] = {
+		NULL, "server", "dns", "cache", "policy", "http"
+	};
 	static const char *const lists[] = { "dnsbl", "dnswl", "rhsbl", "list" };
 
 	ld->section_ok = true;

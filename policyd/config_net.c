@@ -108,8 +108,8 @@ static bool parse_listen(const char *value, bool unix_ok, struct listen_spec *ou
 			return false;
 		}
 		if (strlen(path) >= sizeof(spec.path)) {
-			*err = config_message("unix socket path too long (%zu bytes, at most %zu)", strlen(path),
-				 sizeof(spec.path) - 1);
+			*err = config_message("unix socket path too long (%zu bytes, at most %zu)",
+					      strlen(path), sizeof(spec.path) - 1);
 			return false;
 		}
 		snprintf(spec.path, sizeof(spec.path), "%s", path);
@@ -118,7 +118,8 @@ static bool parse_listen(const char *value, bool unix_ok, struct listen_spec *ou
 		if (!parse_host_port(value + 5, 0, 0, &spec.addr, err))
 			return false;
 	} else {
-		*err = unix_ok ? "expected unix:/path or inet:address:port" : "expected inet:address:port";
+		*err = unix_ok ? "expected unix:/path or inet:address:port"
+			       : "expected inet:address:port";
 		return false;
 	}
 	*out = spec;
@@ -225,8 +226,8 @@ static bool parse_cidrs(struct cidr_set **slot, const char *value, const char **
 		return false;
 	}
 	if (!cidr_set_parse_list(set, value, strlen(value), err, &bad, &bad_len)) {
-		*err = config_message("%s: '%.*s'", *err,
-			 (int)(bad_len > 60 ? 60 : bad_len), bad ? bad : "");
+		*err = config_message("%s: '%.*s'", *err, (int)(bad_len > 60 ? 60 : bad_len),
+				      bad ? bad : "");
 		cidr_set_free(set);
 		return false;
 	}

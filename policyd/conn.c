@@ -576,8 +576,10 @@ static bool may_connect(struct conn *c, bool is_tcp)
 		if (now - srv->last_refusal_log >= 1000) {
 			srv->last_refusal_log = now;
 			if (by_fds)
-				log_warn("%s: connection refused: %lu connections use the descriptors "
-					 "the limit leaves (out of file descriptors: raise LimitNOFILE "
+				log_warn("%s: connection refused: %lu connections use the "
+					 "descriptors "
+					 "the limit leaves (out of file descriptors: raise "
+					 "LimitNOFILE "
 					 "or lower max_connections)",
 					 c->peer, srv->conn_count);
 			else

@@ -32,7 +32,6 @@
 /* What a waiting request keeps of each attribute: a reply shows at most 400 bytes. */
 #define WAIT_VALUE_MAX 512
 
-
 struct wait;
 
 /* One key a request waits for. */
@@ -167,8 +166,8 @@ static bool dns_changed(const struct config *a, const struct config *b)
 {
 	return a->nameserver_count != b->nameserver_count ||
 	       (a->nameserver_count > 0 &&
-		memcmp(a->nameserver, b->nameserver, a->nameserver_count * sizeof(*a->nameserver)) !=
-			0) ||
+		memcmp(a->nameserver, b->nameserver,
+		       a->nameserver_count * sizeof(*a->nameserver)) != 0) ||
 	       a->dns_timeout_ms != b->dns_timeout_ms || a->dns_tries != b->dns_tries;
 }
 
@@ -205,8 +204,9 @@ bool engine_set_config(struct engine *e, struct config *cfg)
 		return false;
 	}
 	if (e->resolver != NULL && dns_changed(e->cfg, cfg))
-		log_warn("reload: [dns] servers, timeout or tries changed; they take effect after a "
-			 "restart");
+		log_warn(
+			"reload: [dns] servers, timeout or tries changed; they take effect after a "
+			"restart");
 	if (cache != NULL || cache_changed(e->cfg, cfg)) {
 		log_info("reload: lists or cache settings changed; the verdict cache is emptied");
 		if (e->jobs)
@@ -302,8 +302,10 @@ static void derive_keys(struct engine *e, const struct request *req, struct deci
 static void count_reply(const struct config *cfg, const struct decision *d, uint64_t waited_us)
 {
 	static const enum reply_kind kinds[] = {
-		[ACTION_REJECT] = REPLY_REJECT, [ACTION_DEFER] = REPLY_DEFER,
-		[ACTION_WARN] = REPLY_WARN,     [ACTION_PREPEND] = REPLY_PREPEND,
+		[ACTION_REJECT] = REPLY_REJECT,
+		[ACTION_DEFER] = REPLY_DEFER,
+		[ACTION_WARN] = REPLY_WARN,
+		[ACTION_PREPEND] = REPLY_PREPEND,
 	};
 
 	if (d->kind == DECISION_EXEMPT)
@@ -341,7 +343,8 @@ static void skipped_lists(const struct engine *e, const struct config *cfg,
 		o = health_usable(e->health[i], &e->breaker, now);
 		if (o == OUTCOME_PENDING)
 			continue;
-		int n = snprintf(out + used, size - used, "%s%s(%s)", used ? "," : "skipped=", l->name,
+		int n = snprintf(out + used, size - used, "%s%s(%s)",
+				 used ? "," : "skipped=", l->name,
 				 o == OUTCOME_BREAKER ? "breaker" : "disabled");
 		if (n < 0 || (size_t)n >= size - used)
 			break;
@@ -349,8 +352,8 @@ static void skipped_lists(const struct engine *e, const struct config *cfg,
 	}
 }
 
-static void log_decision(const struct engine *e, const struct config *cfg,
-			 const struct decision *d, const struct request *req, bool from_cache)
+static void log_decision(const struct engine *e, const struct config *cfg, const struct decision *d,
+			 const struct request *req, bool from_cache)
 {
 	static const char *const names[] = { "reject", "defer", "warn", "prepend" };
 	bool refused = d->kind == DECISION_CHECKED && tier_refuses(d->tier);
@@ -365,7 +368,7 @@ static void log_decision(const struct engine *e, const struct config *cfg,
 				       : LOG_LEVEL_DEBUG;
 	const char *word = d->kind == DECISION_SKIPPED   ? "skip"
 			   : d->kind == DECISION_EXEMPT  ? "exempt"
-			   : refused			 ? names[tier_action(&cfg->rules, d->tier)]
+			   : refused                     ? names[tier_action(&cfg->rules, d->tier)]
 			   : d->tier == TIER_ALLOWLISTED ? "allowlisted"
 							 : "pass";
 
@@ -377,13 +380,13 @@ static void log_decision(const struct engine *e, const struct config *cfg,
 
 /* respond - render, count and log a decision into the slot. */
 static void respond(const struct engine *e, const struct config *cfg, const struct decision *d,
-		   const struct request *req, size_t budget, bool from_cache, uint64_t waited_us,
-		   struct reply_slot *slot)
+		    const struct request *req, size_t budget, bool from_cache, uint64_t waited_us,
+		    struct reply_slot *slot)
 {
 	count_reply(cfg, d, waited_us);
 	slot->len = reply_render(&cfg->rules, req, &d->verdict,
-				 d->kind == DECISION_CHECKED ? d->tier : TIER_PASS, budget, slot->text,
-				 sizeof(slot->text));
+				 d->kind == DECISION_CHECKED ? d->tier : TIER_PASS, budget,
+				 slot->text, sizeof(slot->text));
 	log_decision(e, cfg, d, req, from_cache);
 }
 
@@ -405,11 +408,17 @@ static void respond_on_error(const struct config *cfg, const struct request *req
 
 /* explain_now - report an explanation of a decision made at once. */
 static void explain_now(struct engine *e, const struct decision *d, struct result *const *results,
-			bool timed_out, const struct reply_slot *slot, engine_explain_fn *fn, void *arg)
+			bool timed_out, const struct reply_slot *slot, engine_explain_fn *fn,
+			void *arg)
 {
 	struct explanation x = {
-		.cfg = e->cfg, .decision = d, .results = results, .health = e->health,
-		.timed_out = timed_out, .reply = slot->text, .reply_len = slot->len,
+		.cfg = e->cfg,
+		.decision = d,
+		.results = results,
+		.health = e->health,
+		.timed_out = timed_out,
+		.reply = slot->text,
+		.reply_len = slot->len,
 		.now = uv_now(e->loop),
 	};
 	fn(arg, &x);
@@ -453,9 +462,14 @@ static void finish(struct wait *w, bool timed_out)
 	}
 	if (w->explain != NULL) {
 		struct explanation x = {
-			.cfg = w->cfg, .decision = &d, .results = results,
-			.health = w->cfg == e->cfg ? e->health : NULL, .timed_out = timed_out,
-			.reply = w->slot->text, .reply_len = w->slot->len, .now = uv_now(e->loop),
+			.cfg = w->cfg,
+			.decision = &d,
+			.results = results,
+			.health = w->cfg == e->cfg ? e->health : NULL,
+			.timed_out = timed_out,
+			.reply = w->slot->text,
+			.reply_len = w->slot->len,
+			.now = uv_now(e->loop),
 		};
 		w->explain(w->explain_arg, &x);
 	} else {
@@ -507,8 +521,8 @@ static struct wait *park(struct engine *e, const struct request *req, const stru
 			 struct result *const *results, bool *failed)
 {
 	const struct rules *r = &e->cfg->rules;
-	size_t need = request_compact(req, r->reply_attrs, r->reply_attr_count, WAIT_VALUE_MAX,
-				      NULL, 0);
+	size_t need =
+		request_compact(req, r->reply_attrs, r->reply_attr_count, WAIT_VALUE_MAX, NULL, 0);
 	struct wait *w = calloc(1, sizeof(*w) + need);
 
 	*failed = false;
@@ -585,7 +599,8 @@ static enum engine_outcome decide(struct engine *e, const struct request *req,
 	} else {
 		if (d.keys.count > 0)
 			decision_add(&d, &cfg->rules, results);
-		respond(e, cfg, &d, req, reply_budget(req), all_cached && d.keys.count > 0, 0, slot);
+		respond(e, cfg, &d, req, reply_budget(req), all_cached && d.keys.count > 0, 0,
+			slot);
 	}
 	if (explain != NULL)
 		explain_now(e, &d, results, false, slot, explain, arg);

@@ -36,7 +36,7 @@
 /* One reply, written now or later, kept in a connection's queue until it can be sent. */
 struct reply_slot {
 	struct reply_slot *next;
-	void *owner;  /* the connection; NULL once it has gone (the slot is then freed on done) */
+	void *owner; /* the connection; NULL once it has gone (the slot is then freed on done) */
 	size_t *waiting; /* the caller's count of slots not ready, decremented on done */
 	bool ready;
 	size_t len;
@@ -70,9 +70,9 @@ struct explanation {
 	struct result *const *results;     /* per decision->keys; NULL: not known */
 	struct list_health *const *health; /* per list of cfg; NULL for local lists */
 	bool timed_out;
-	const char *reply;                 /* the reply Postfix would get */
+	const char *reply; /* the reply Postfix would get */
 	size_t reply_len;
-	uint64_t now;                      /* loop time, ms */
+	uint64_t now; /* loop time, ms */
 };
 
 typedef void engine_explain_fn(void *arg, const struct explanation *x);
@@ -90,12 +90,12 @@ bool engine_settled(const struct engine *e);
 /* What the cache knows now about one list for one address: for the help page. */
 struct peek {
 	const struct list_config *list;
-	enum outcome outcome;      /* OUTCOME_PENDING: nothing cached */
+	enum outcome outcome; /* OUTCOME_PENDING: nothing cached */
 	uint8_t code[4];
 	char reason[RESULT_REASON_MAX + 64]; /* joined, untrusted bytes */
 	size_t reason_len;
-	uint64_t expires;          /* seconds of the cache's clock (loop time / 1000) */
-	bool disabled;             /* health check failed, or not checked yet */
+	uint64_t expires; /* seconds of the cache's clock (loop time / 1000) */
+	bool disabled;    /* health check failed, or not checked yet */
 };
 
 /*
@@ -120,8 +120,8 @@ struct engine_counters {
 	uint64_t cache_hits, cache_misses, cache_evictions, cache_expiries;
 	uint64_t coalesced;
 	size_t keyjobs_in_flight;
-	size_t waiting;          /* requests parked until their lookups end */
-	size_t reasons;          /* distinct TXT patterns stored */
+	size_t waiting; /* requests parked until their lookups end */
+	size_t reasons; /* distinct TXT patterns stored */
 };
 void engine_counters(const struct engine *e, struct engine_counters *out);
 

@@ -18,14 +18,14 @@ struct engine {
 	struct config *cfg;
 	struct list_health **health; /* per list of cfg; NULL for local lists */
 	struct breaker_params breaker;
-	struct resolver *resolver;   /* NULL while no DNS list is configured */
+	struct resolver *resolver; /* NULL while no DNS list is configured */
 	struct reasons *reasons;
 	struct lru *cache;
 	struct keyjob_table *jobs;
 	struct probe *probe;
-	struct watch *watch;         /* re-reads local list files that change */
+	struct watch *watch; /* re-reads local list files that change */
 	uint8_t seed[16];
-	struct request scratch;      /* a waiting request's copy, parsed when it finishes */
+	struct request scratch; /* a waiting request's copy, parsed when it finishes */
 	size_t waiting;
 	uint64_t last_saturated_log;
 };

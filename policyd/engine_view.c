@@ -33,8 +33,8 @@ size_t engine_peek(struct engine *e, const struct addr *a, struct peek *out, siz
 			continue;
 		memset(p, 0, sizeof(*p));
 		p->list = l;
-		p->disabled = e->health[i] == NULL || !e->health[i]->checked ||
-			      !e->health[i]->healthy;
+		p->disabled =
+			e->health[i] == NULL || !e->health[i]->checked || !e->health[i]->healthy;
 		p->outcome = OUTCOME_PENDING;
 		if (res != NULL && !(a->family == ADDR_V6 && !l->ipv6)) {
 			result_get(res, i, &ans);
@@ -109,12 +109,11 @@ void engine_log_stats(const struct engine *e)
 		log_info("statistics: [%s %s] state=%s queries=%llu listed=%llu errors=%llu "
 			 "failures=%llu",
 			 list_kind_name(h->kind), h->name,
-			 o == OUTCOME_PENDING	? "enabled"
+			 o == OUTCOME_PENDING   ? "enabled"
 			 : o == OUTCOME_BREAKER ? "breaker-open"
-			 : h->checked		? "disabled"
+			 : h->checked           ? "disabled"
 						: "unchecked",
 			 (unsigned long long)h->queries, (unsigned long long)h->listed,
 			 (unsigned long long)h->errors, (unsigned long long)h->failures);
 	}
 }
-

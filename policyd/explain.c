@@ -70,8 +70,9 @@ static const char *why_not(const struct explanation *x, size_t i)
 	if (x->decision->tier == TIER_ALLOWLISTED)
 		return "not asked (allowlisted by a local list)";
 	if (h != NULL && (!h->checked || !h->healthy))
-		return h->checked ? "disabled (health check failed)" : "disabled (health check got "
-								       "no answer)";
+		return h->checked ? "disabled (health check failed)"
+				  : "disabled (health check got "
+				    "no answer)";
 	if (l->kind != LIST_RHSBL && x->decision->client.family == ADDR_V6 && !l->ipv6)
 		return "not applicable (IPv4 only: ipv6 = no)";
 	if (l->kind == LIST_RHSBL)
@@ -90,8 +91,8 @@ static void print_local(const struct explanation *x, const struct list_config *l
 		hit = hit || x->decision->verdict.hits[k].list == l;
 	printf("list %s: %s type=%s weight=%ld file=%s cached=no\n", l->name,
 	       x->decision->kind != DECISION_CHECKED ? "not applicable"
-	       : hit				    ? "listed"
-						    : "not listed",
+	       : hit                                 ? "listed"
+						     : "not listed",
 	       types[l->type], l->weight, l->file);
 }
 
@@ -163,7 +164,8 @@ static void report(void *arg, const struct explanation *x)
 		printf("score=%ld\n", x->decision->verdict.score);
 	run->status = strncmp(x->reply, "action=DUNNO", 12) == 0 ? 0 : 1;
 	if (x->timed_out) {
-		fprintf(stderr, "policyd: --check: lookups did not finish within request_timeout\n");
+		fprintf(stderr,
+			"policyd: --check: lookups did not finish within request_timeout\n");
 		run->status = 2;
 	}
 	if (usable_count(x, &dns) == 0 && dns > 0) {

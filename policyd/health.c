@@ -70,8 +70,7 @@ void health_record(struct list_health *h, const struct breaker_params *p, bool a
 		log_info("[%s %s]: answers again; circuit breaker closed", list_kind_name(h->kind),
 			 h->name);
 		break;
-	case BREAKER_NONE:
-		break;
+	case BREAKER_NONE: break;
 	}
 }
 

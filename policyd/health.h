@@ -23,9 +23,9 @@
 struct list_health {
 	unsigned refs;
 	enum list_kind kind;
-	char *name;          /* a copy: the list's zone */
-	bool checked;        /* a health check has given a verdict */
-	bool healthy;        /* it passed: the list may be asked */
+	char *name;   /* a copy: the list's zone */
+	bool checked; /* a health check has given a verdict */
+	bool healthy; /* it passed: the list may be asked */
 	bool check_running;
 	struct breaker breaker;
 	uint64_t last_error_log; /* loop time of the last "error answer" warning */

@@ -34,6 +34,8 @@ struct help {
  * The names a template may use: the page's, then each list's (see the comment at
  * the top of contrib/help/template.html for what they mean).
  */
+/* Grouped by line, not one name per line as clang-format would have them. */
+/* clang-format off */
 static const char *const NAMES[] = {
 	/* the page */
 	"site", "contact", "ip", "domain", "postmaster", "list", "live", "status", "hit", "lists",
@@ -45,6 +47,7 @@ static const char *const NAMES[] = {
 	"status_not_asked", "status_reason", "status_until",
 	NULL,
 };
+/* clang-format on */
 
 /* How many values one list has, and the page. */
 #define LIST_FIELDS 28
@@ -147,14 +150,16 @@ const char *help_asset(const struct help *h, const char *name, size_t *len, cons
 /* Field builders: a name and its value. */
 static struct page_field text_field(const char *name, const char *s)
 {
-	return (struct page_field){ .name = name, .kind = PAGE_TEXT, .text = s,
-				    .len = s ? strlen(s) : 0 };
+	return (struct page_field){
+		.name = name, .kind = PAGE_TEXT, .text = s, .len = s ? strlen(s) : 0
+	};
 }
 
 static struct page_field url_field(const char *name, const char *s)
 {
-	return (struct page_field){ .name = name, .kind = PAGE_URL, .text = s,
-				    .len = s ? strlen(s) : 0 };
+	return (struct page_field){
+		.name = name, .kind = PAGE_URL, .text = s, .len = s ? strlen(s) : 0
+	};
 }
 
 static struct page_field flag_field(const char *name, bool on)
@@ -207,8 +212,8 @@ struct status {
 };
 
 /* status_of_peek - what the cache said about a DNS list. */
-static struct status status_of_peek(const struct peek *p, const struct addr *a,
-				    uint64_t now_ms, char *until, size_t until_size)
+static struct status status_of_peek(const struct peek *p, const struct addr *a, uint64_t now_ms,
+				    char *until, size_t until_size)
 {
 	struct status s = { .known = true };
 
@@ -230,12 +235,8 @@ static struct status status_of_peek(const struct peek *p, const struct addr *a,
 		format_until(p->expires, now_ms, until, until_size);
 		break;
 	case OUTCOME_PENDING:
-	case OUTCOME_NOT_APPLICABLE:
-		s.unknown = true;
-		break;
-	default:
-		s.failed = true;
-		break;
+	case OUTCOME_NOT_APPLICABLE: s.unknown = true; break;
+	default: s.failed = true; break;
 	}
 	return s;
 }
@@ -257,7 +258,7 @@ static struct status status_of_local(const struct list_config *l, const struct a
 
 /* fill_list - the values of list l; st is its status (known false: none shown). */
 static size_t fill_list(struct list_view *v, const struct list_config *l, bool hit,
-		      const struct status *st)
+			const struct status *st)
 {
 	struct page_field *f = v->fields;
 	size_t n = 0;
@@ -277,13 +278,15 @@ static size_t fill_list(struct list_view *v, const struct list_config *l, bool h
 	f[n++] = flag_field("type_sender_domain",
 			    l->kind == LIST_LOCAL && l->type == LOCAL_SENDER_DOMAIN);
 	f[n++] = flag_field("type_helo", l->kind == LIST_LOCAL && l->type == LOCAL_HELO);
-	f[n++] = flag_field("type_client_name", l->kind == LIST_LOCAL && l->type == LOCAL_CLIENT_NAME);
+	f[n++] = flag_field("type_client_name",
+			    l->kind == LIST_LOCAL && l->type == LOCAL_CLIENT_NAME);
 	f[n++] = flag_field("type_recipient", l->kind == LIST_LOCAL && l->type == LOCAL_RECIPIENT);
 	f[n++] = flag_field("checks_sender", l->kind == LIST_RHSBL && (l->checks & SOURCE_SENDER));
 	f[n++] = flag_field("checks_helo", l->kind == LIST_RHSBL && (l->checks & SOURCE_HELO));
-	f[n++] = flag_field("checks_client_name",
-			    l->kind == LIST_RHSBL &&
-				    (l->checks & (SOURCE_CLIENT_NAME | SOURCE_REVERSE_CLIENT_NAME)));
+	f[n++] =
+		flag_field("checks_client_name",
+			   l->kind == LIST_RHSBL &&
+				   (l->checks & (SOURCE_CLIENT_NAME | SOURCE_REVERSE_CLIENT_NAME)));
 	f[n++] = flag_field("has_status", st->known);
 	f[n++] = flag_field("status_listed", st->listed);
 	f[n++] = flag_field("status_not_listed", st->not_listed);
@@ -291,14 +294,16 @@ static size_t fill_list(struct list_view *v, const struct list_config *l, bool h
 	f[n++] = flag_field("status_failed", st->failed);
 	f[n++] = flag_field("status_disabled", st->disabled);
 	f[n++] = flag_field("status_not_asked", st->not_asked);
-	f[n++] = (struct page_field){ .name = "status_reason", .kind = PAGE_TEXT,
-				      .text = st->reason, .len = st->reason_len };
+	f[n++] = (struct page_field){ .name = "status_reason",
+				      .kind = PAGE_TEXT,
+				      .text = st->reason,
+				      .len = st->reason_len };
 	f[n++] = text_field("status_until", v->until);
 	return n;
 }
 
-bool help_render(const struct help *h, const struct config *cfg, struct engine *e,
-		 uint64_t now_ms, const struct help_query *q, struct page_buf *out)
+bool help_render(const struct help *h, const struct config *cfg, struct engine *e, uint64_t now_ms,
+		 const struct help_query *q, struct page_buf *out)
 {
 	const struct rules *r = &cfg->rules;
 	struct view *v = calloc(1, sizeof(*v));
@@ -314,8 +319,8 @@ bool help_render(const struct help *h, const struct config *cfg, struct engine *
 	have_ip = q->ip != NULL && addr_parse(&a, q->ip, strlen(q->ip));
 	if (have_ip)
 		addr_format(&a, v->ip, sizeof(v->ip));
-	if (q->domain != NULL && domain_clean(q->domain, strlen(q->domain), v->domain,
-					      sizeof(v->domain)) > 0)
+	if (q->domain != NULL &&
+	    domain_clean(q->domain, strlen(q->domain), v->domain, sizeof(v->domain)) > 0)
 		snprintf(v->postmaster, sizeof(v->postmaster), "postmaster@%s", v->domain);
 	hit = find_list(r, q->list);
 	/* The bounce names the list that refused: an allowlist never does. */
@@ -338,8 +343,10 @@ bool help_render(const struct help *h, const struct config *cfg, struct engine *
 		if (live && have_ip && l->kind == LIST_LOCAL && l->type == LOCAL_ADDRESS)
 			st = status_of_local(l, &a);
 		else if (live && have_ip && v->peek_of[i] != NULL)
-			st = status_of_peek(v->peek_of[i], &a, now_ms, lv->until, sizeof(lv->until));
-		v->scopes[i] = (struct page_scope){ lv->fields, fill_list(lv, l, (int)i == hit, &st) };
+			st = status_of_peek(v->peek_of[i], &a, now_ms, lv->until,
+					    sizeof(lv->until));
+		v->scopes[i] =
+			(struct page_scope){ lv->fields, fill_list(lv, l, (int)i == hit, &st) };
 	}
 
 	struct page_field *f = v->page;
@@ -351,10 +358,13 @@ bool help_render(const struct help *h, const struct config *cfg, struct engine *
 	f[n++] = text_field("list", hit >= 0 ? r->lists[hit].name : NULL);
 	f[n++] = flag_field("live", live);
 	f[n++] = flag_field("status", live && have_ip);
-	f[n++] = (struct page_field){ .name = "hit", .kind = PAGE_LIST,
+	f[n++] = (struct page_field){ .name = "hit",
+				      .kind = PAGE_LIST,
 				      .items = hit >= 0 ? &v->scopes[hit] : NULL,
 				      .count = hit >= 0 ? 1 : 0 };
-	f[n++] = (struct page_field){ .name = "lists", .kind = PAGE_LIST, .items = v->scopes,
+	f[n++] = (struct page_field){ .name = "lists",
+				      .kind = PAGE_LIST,
+				      .items = v->scopes,
 				      .count = r->list_count < RULES_MAX_LISTS ? r->list_count
 									       : RULES_MAX_LISTS };
 	struct page_scope root = { v->page, n };
@@ -388,8 +398,8 @@ int help_print(const struct config *cfg, const struct help_query *q)
 		fprintf(stderr, "policyd: --list: no such list in %s\n", cfg->path);
 		rc = 1;
 	}
-	if (q->domain != NULL && domain_clean(q->domain, strlen(q->domain), domain,
-					      sizeof(domain)) == 0) {
+	if (q->domain != NULL &&
+	    domain_clean(q->domain, strlen(q->domain), domain, sizeof(domain)) == 0) {
 		fprintf(stderr, "policyd: --domain: not a domain name\n");
 		rc = 1;
 	}

@@ -53,8 +53,8 @@ const char *help_dir(const struct help *h);
  * address list says what the cache knows about q's address at loop time now_ms;
  * without one (--help-page) nothing is known. False when out failed.
  */
-bool help_render(const struct help *h, const struct config *cfg, struct engine *e,
-		 uint64_t now_ms, const struct help_query *q, struct page_buf *out);
+bool help_render(const struct help *h, const struct config *cfg, struct engine *e, uint64_t now_ms,
+		 const struct help_query *q, struct page_buf *out);
 
 /*
  * help_print - `policyd --help-page`: the page for q (nothing known about the

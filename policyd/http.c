@@ -143,7 +143,8 @@ static bool peer_allowed(struct MHD_Connection *c, const struct config *cfg)
 	struct addr a;
 
 	return info != NULL && info->client_addr != NULL && cfg->metrics_allow != NULL &&
-	       addr_from_sockaddr(&a, info->client_addr) && cidr_set_contains(cfg->metrics_allow, &a);
+	       addr_from_sockaddr(&a, info->client_addr) &&
+	       cidr_set_contains(cfg->metrics_allow, &a);
 }
 
 /* default_metrics - what /metrics says until main sets its callback (http_set_metrics). */
@@ -195,9 +196,8 @@ static enum MHD_Result serve_metrics(struct http *h, struct MHD_Connection *c)
 
 /* on_request - MHD's access handler: route one request, answered at once. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-				  const char *method, const char *version,
-				  const char *upload_data, size_t *upload_data_size,
-				  void **req_cls)
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **req_cls)
 {
 	struct http *h = cls;
 	const char *asset, *type;
@@ -239,8 +239,8 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 static int bind_socket(const struct listen_spec *spec, char *name, size_t name_size)
 {
 	int family = spec->addr.ss_family, one = 1, fd;
-	socklen_t len = family == AF_INET6 ? sizeof(struct sockaddr_in6)
-					   : sizeof(struct sockaddr_in);
+	socklen_t len =
+		family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 	struct sockaddr_storage ss;
 	char host[ADDR_TEXT_MAX];
 	struct addr a;
@@ -300,14 +300,11 @@ static bool start_daemon(struct http *h, struct endpoint *ep, const struct confi
 
 	ep->mhd = MHD_start_daemon(
 		MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
-		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)ep->fd,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)limit,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET,
+		(MHD_socket)ep->fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned)limit,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->http_per_ip_connections,
-		MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
-		MHD_OPTION_STRICT_FOR_CLIENT, 1,
-		MHD_OPTION_END);
+		MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+		(size_t)HTTP_CONNECTION_MEMORY, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
 	if (ep->mhd == NULL) {
 		log_error("[http] %s: libmicrohttpd could not start", ep->name);
 		return false;
@@ -336,8 +333,8 @@ struct http *http_new(uv_loop_t *loop, const struct config *cfg, struct engine *
 	h->loop = loop;
 	h->engine = engine;
 	h->metrics = default_metrics;
-	h->endpoints = calloc(cfg->http_listen_count ? cfg->http_listen_count : 1,
-			      sizeof(*h->endpoints));
+	h->endpoints =
+		calloc(cfg->http_listen_count ? cfg->http_listen_count : 1, sizeof(*h->endpoints));
 	if (h->endpoints == NULL || (h->help = load_help(cfg)) == NULL) {
 		http_free(h);
 		return NULL;

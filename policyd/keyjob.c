@@ -108,8 +108,11 @@ static struct result *build(struct keyjob *job)
 	for (size_t i = 0; i < n; i++) {
 		const struct list_state *l = &job->lists[i];
 		answers[i] = (struct list_answer){
-			.outcome = l->outcome, .mask = l->mask, .ttl = l->ttl,
-			.txt = l->txt, .txt_len = l->txt_len,
+			.outcome = l->outcome,
+			.mask = l->mask,
+			.ttl = l->ttl,
+			.txt = l->txt,
+			.txt_len = l->txt_len,
 		};
 		memcpy(answers[i].code, l->code, 4);
 	}
@@ -228,8 +231,7 @@ static void take_answers(struct query *q, const uint8_t (*addrs)[4], size_t coun
 		l->ttl = ttl;
 		l->outcome = OUTCOME_LISTED;
 		break;
-	case CODES_NOT_LISTED:
-		break;
+	case CODES_NOT_LISTED: break;
 	}
 }
 
@@ -358,9 +360,8 @@ bool keyjob_wait(struct keyjob_table *t, struct config *cfg, struct list_health 
 	if (t->in_flight >= KEYJOB_MAX)
 		return false;
 	job = calloc(1, sizeof(*job));
-	if (job == NULL ||
-	    (job->lists = calloc(cfg->rules.list_count ? cfg->rules.list_count : 1,
-				 sizeof(*job->lists))) == NULL) {
+	if (job == NULL || (job->lists = calloc(cfg->rules.list_count ? cfg->rules.list_count : 1,
+						sizeof(*job->lists))) == NULL) {
 		free(job);
 		return false;
 	}

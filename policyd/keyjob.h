@@ -46,7 +46,7 @@ struct resolver;
 /* A request waiting for a key; embedded in the request's own record. */
 struct keyjob_waiter {
 	struct keyjob_waiter *next, *prev;
-	struct keyjob *job; /* NULL when not waiting */
+	struct keyjob *job;                                        /* NULL when not waiting */
 	void (*done)(struct keyjob_waiter *w, struct result *res); /* res is lent: ref to keep */
 };
 

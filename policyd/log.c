@@ -39,7 +39,7 @@
 static enum log_target log_target = LOG_TO_STDERR;
 static enum log_level log_level = LOG_LEVEL_INFO;
 static bool batching;
-static long pid;            /* ours, looked up once: a system call per line would cost more than the line */
+static long pid; /* ours, looked up once: a system call per line would cost more than the line */
 
 /* The lines waiting to be written: text one after the other, and where each starts. */
 static char batch[BATCH_BYTES];
@@ -49,7 +49,7 @@ static size_t line_count;
 
 /* The syslog datagram socket, connected to /dev/log; -1 when there is none. */
 static int syslog_fd = -1;
-static char stamp[32];      /* "Dec  2 04:12:06 " for the second in stamp_time */
+static char stamp[32]; /* "Dec  2 04:12:06 " for the second in stamp_time */
 static time_t stamp_time;
 
 /* open_syslog_socket - a datagram socket connected to /dev/log, as syslog(3) uses. */
@@ -236,7 +236,8 @@ __attribute__((format(printf, 2, 0))) static void log_write(enum log_level level
 	}
 	if (log_target == LOG_TO_SYSLOG)
 		head = snprintf(line, sizeof(line), "<%d>%spolicyd[%ld]: %s",
-				LOG_MAIL | syslog_priority(level), syslog_stamp(), pid, prefix[level]);
+				LOG_MAIL | syslog_priority(level), syslog_stamp(), pid,
+				prefix[level]);
 	else
 		head = (int)prefix_stderr(line, sizeof(line), prefix[level]);
 	n = vsnprintf(line + head, sizeof(line) - (size_t)head - 1, fmt, ap);

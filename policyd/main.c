@@ -110,7 +110,8 @@ static void reload(struct daemon *d)
 	if (!config_listen_equal(d->cfg, next))
 		log_warn("reload: listen addresses changed; they take effect after a restart");
 	if (!http_listen_equal(d->cfg, next))
-		log_warn("reload: [http] listen addresses changed; they take effect after a restart");
+		log_warn("reload: [http] listen addresses changed; they take effect after a "
+			 "restart");
 	if (d->http != NULL)
 		http_reload(d->http, next);
 	server_set_config(d->srv, next);
@@ -159,16 +160,12 @@ static void on_signal(uv_signal_t *h, int signum)
 	struct daemon *d = h->data;
 
 	switch (signum) {
-	case SIGHUP:
-		reload(d);
-		break;
+	case SIGHUP: reload(d); break;
 	case SIGUSR1:
 		stats_log(server_connection_count(d->srv));
 		engine_log_stats(d->engine);
 		break;
-	default:
-		begin_shutdown(d, signum);
-		break;
+	default: begin_shutdown(d, signum); break;
 	}
 }
 
@@ -330,26 +327,37 @@ static int from_postscreen(const char *sites)
 /* usage - the synopsis of policyd(8). */
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: policyd [-c FILE] [-t] [-d] [-V]\n"
-		   "       policyd [-c FILE] --check ADDRESS [--sender ADDR] [--helo NAME]"
-		   " [--client-name NAME] [--recipient ADDR]\n"
-		   "       policyd [-c FILE] --help-page [--ip ADDRESS] [--list NAME]"
-		   " [--domain DOMAIN]\n"
-		   "  -c FILE   configuration (default %s)\n"
-		   "  -t        check the configuration and exit\n"
-		   "  -d        debug logging to stderr\n"
-		   "  -V        print the version and exit\n"
-		   "       policyd --from-postscreen \"$(postconf -h postscreen_dnsbl_sites)\"\n"
-		   "  --check   answer one request for ADDRESS and explain the verdict\n"
-		   "  --from-postscreen SITES  print the list sections for postscreen_dnsbl_sites\n"
-		   "  --help-page  print the help page for refused senders (HTML)\n",
+	fprintf(f,
+		"usage: policyd [-c FILE] [-t] [-d] [-V]\n"
+		"       policyd [-c FILE] --check ADDRESS [--sender ADDR] [--helo NAME]"
+		" [--client-name NAME] [--recipient ADDR]\n"
+		"       policyd [-c FILE] --help-page [--ip ADDRESS] [--list NAME]"
+		" [--domain DOMAIN]\n"
+		"  -c FILE   configuration (default %s)\n"
+		"  -t        check the configuration and exit\n"
+		"  -d        debug logging to stderr\n"
+		"  -V        print the version and exit\n"
+		"       policyd --from-postscreen \"$(postconf -h postscreen_dnsbl_sites)\"\n"
+		"  --check   answer one request for ADDRESS and explain the verdict\n"
+		"  --from-postscreen SITES  print the list sections for postscreen_dnsbl_sites\n"
+		"  --help-page  print the help page for refused senders (HTML)\n",
 		POLICYD_DEFAULT_CONFIG);
 }
 
 int main(int argc, char **argv)
 {
-	enum { OPT_CHECK = 256, OPT_SENDER, OPT_HELO, OPT_CLIENT_NAME, OPT_RECIPIENT,
-	       OPT_FROM_POSTSCREEN, OPT_HELP_PAGE, OPT_IP, OPT_LIST, OPT_DOMAIN };
+	enum {
+		OPT_CHECK = 256,
+		OPT_SENDER,
+		OPT_HELO,
+		OPT_CLIENT_NAME,
+		OPT_RECIPIENT,
+		OPT_FROM_POSTSCREEN,
+		OPT_HELP_PAGE,
+		OPT_IP,
+		OPT_LIST,
+		OPT_DOMAIN
+	};
 	static const struct option options[] = {
 		{ "check", required_argument, NULL, OPT_CHECK },
 		{ "sender", required_argument, NULL, OPT_SENDER },

@@ -82,7 +82,8 @@ static void list_labels(char *buf, size_t size, const struct list_health *h)
 
 /* per_list - one family with a sample per DNS list of the running configuration. */
 static void per_list(struct out *o, const struct engine *e, const char *name, const char *type,
-		     const char *help, uint64_t (*value)(const struct engine *, const struct list_health *))
+		     const char *help,
+		     uint64_t (*value)(const struct engine *, const struct list_health *))
 {
 	const struct config *cfg = engine_config(e);
 
@@ -195,8 +196,8 @@ char *metrics_render(const struct engine *e, unsigned long open_connections, siz
 	gauge(&o, "policyd_reasons", "Distinct TXT reasons stored for the cache.", c.reasons);
 	counter(&o, "policyd_dns_queries_total", "DNS queries sent for lookups (A and TXT).",
 		stats.dns_queries);
-	counter(&o, "policyd_dns_failures_total", "Lookups that failed: timeout, SERVFAIL, garbage.",
-		stats.dns_failures);
+	counter(&o, "policyd_dns_failures_total",
+		"Lookups that failed: timeout, SERVFAIL, garbage.", stats.dns_failures);
 	counter(&o, "policyd_dns_error_answers_total",
 		"Answers that were error codes (127.255.255.x, outside 127/8): never a listing.",
 		stats.list_errors);
@@ -220,8 +221,8 @@ char *metrics_render(const struct engine *e, unsigned long open_connections, siz
 		"Policy connections refused (allow, max_connections, descriptors).",
 		stats.connections_refused);
 	gauge(&o, "policyd_connections_open", "Policy connections open now.", open_connections);
-	counter(&o, "policyd_protocol_errors_total",
-		"Connections closed for a protocol violation.", stats.protocol_errors);
+	counter(&o, "policyd_protocol_errors_total", "Connections closed for a protocol violation.",
+		stats.protocol_errors);
 	histogram(&o);
 	if (o.failed) {
 		free(o.buf);

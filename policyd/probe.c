@@ -32,7 +32,7 @@ struct probe {
 	uint64_t interval_ms;
 	struct target *targets; /* the current configuration's DNS lists */
 	size_t target_count;
-	struct check *checks;   /* in flight */
+	struct check *checks; /* in flight */
 	bool retry_soon;
 	bool first_round_done;
 };
@@ -153,7 +153,7 @@ static void on_timer(uv_timer_t *timer)
 	p->first_round_done = true;
 	uv_timer_start(&p->timer, on_timer,
 		       p->retry_soon && PROBE_RETRY_MS < p->interval_ms ? PROBE_RETRY_MS
-									 : p->interval_ms,
+									: p->interval_ms,
 		       0);
 }
 

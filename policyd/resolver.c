@@ -125,15 +125,11 @@ static void query_free(struct resolver_query *q)
 static enum resolver_status map_status(int status)
 {
 	switch (status) {
-	case DNS_E_NXDOMAIN:
-		return RESOLVER_NXDOMAIN;
-	case DNS_E_NODATA:
-		return RESOLVER_NODATA;
-	case DNS_E_TEMPFAIL:  /* timeout, SERVFAIL, REFUSED, no reply */
-	case DNS_E_PROTOCOL:  /* garbled or unusable reply */
-		return RESOLVER_TEMPFAIL;
-	default:              /* DNS_E_NOMEM, DNS_E_BADQUERY, unknown */
-		return RESOLVER_ERROR;
+	case DNS_E_NXDOMAIN: return RESOLVER_NXDOMAIN;
+	case DNS_E_NODATA: return RESOLVER_NODATA;
+	case DNS_E_TEMPFAIL: /* timeout, SERVFAIL, REFUSED, no reply */
+	case DNS_E_PROTOCOL: /* garbled or unusable reply */ return RESOLVER_TEMPFAIL;
+	default: /* DNS_E_NOMEM, DNS_E_BADQUERY, unknown */ return RESOLVER_ERROR;
 	}
 }
 
@@ -400,9 +396,8 @@ static bool configure(struct resolver *r, const struct config *cfg)
 		log_error("resolver: cannot set timeout %lus and %ld tries", secs, tries);
 		return false;
 	}
-	log_debug("resolver: %zu nameserver(s)%s, timeout %lus, %ld tries",
-		  cfg->nameserver_count, cfg->nameserver_count ? "" : " (resolv.conf)", secs,
-		  tries);
+	log_debug("resolver: %zu nameserver(s)%s, timeout %lus, %ld tries", cfg->nameserver_count,
+		  cfg->nameserver_count ? "" : " (resolv.conf)", secs, tries);
 	return true;
 }
 
@@ -503,8 +498,8 @@ struct resolver_query *resolver_query_a(struct resolver *r, const char *name, re
 }
 
 /* resolver_query_txt - see resolver.h. */
-struct resolver_query *resolver_query_txt(struct resolver *r, const char *name,
-					  resolver_txt_fn *cb, void *arg)
+struct resolver_query *resolver_query_txt(struct resolver *r, const char *name, resolver_txt_fn *cb,
+					  void *arg)
 {
 	return cb ? submit(r, name, NULL, cb, arg) : NULL;
 }

@@ -47,8 +47,8 @@ struct resolver *resolver_new(uv_loop_t *loop, const struct config *cfg);
 
 struct resolver_query *resolver_query_a(struct resolver *r, const char *name, resolver_a_fn *cb,
 					void *arg);
-struct resolver_query *resolver_query_txt(struct resolver *r, const char *name,
-					  resolver_txt_fn *cb, void *arg);
+struct resolver_query *resolver_query_txt(struct resolver *r, const char *name, resolver_txt_fn *cb,
+					  void *arg);
 
 /* resolver_cancel - the callback will not be called; the query's memory is reclaimed later. */
 void resolver_cancel(struct resolver_query *q);

@@ -138,7 +138,8 @@ static int bind_unix(struct server *srv, struct listener *l, const struct listen
 	    (cfg->socket_group != NULL && st.st_gid != cfg->socket_gid)) {
 		log_error("%s: the socket did not come out with mode %04o%s%s (a setgid directory, "
 			  "or the path was changed); not touching it",
-			  spec->path, cfg->socket_mode & 0777, cfg->socket_group ? " and group " : "",
+			  spec->path, cfg->socket_mode & 0777,
+			  cfg->socket_group ? " and group " : "",
 			  cfg->socket_group ? cfg->socket_group : "");
 		return -1;
 	}

@@ -57,35 +57,35 @@ struct conn {
 	union stream h;
 	uv_timer_t idle_timer;
 	struct server *srv;
-	struct conn *prev, *next;   /* the server's list of open connections */
-	struct conn *stalled_next;  /* the server's list of connections waiting for room */
-	struct conn *ready_next;    /* the server's list of connections with requests left over */
-	bool ready;                 /* on that list */
-	int open_handles;           /* freed when this drops to 0 */
+	struct conn *prev, *next;  /* the server's list of open connections */
+	struct conn *stalled_next; /* the server's list of connections waiting for room */
+	struct conn *ready_next;   /* the server's list of connections with requests left over */
+	bool ready;                /* on that list */
+	int open_handles;          /* freed when this drops to 0 */
 	bool closing;
 	bool reading;
-	bool stalled;               /* on the server's stalled list */
-	bool close_after_write;     /* shutdown or end of input: close once the replies are out */
+	bool stalled;           /* on the server's stalled list */
+	bool close_after_write; /* shutdown or end of input: close once the replies are out */
 
-	char *in;                   /* bytes read, starting at the current request */
+	char *in; /* bytes read, starting at the current request */
 	size_t in_len, in_cap;
 	struct request_scanner scan;
 
 	struct reply_slot *queue_head, *queue_tail; /* replies in request order, some not ready */
 	unsigned queued;
-	struct reply_slot *spare;   /* handed to the engine; kept while answers come at once */
+	struct reply_slot *spare; /* handed to the engine; kept while answers come at once */
 
-	char *out;                  /* replies waiting to be written */
+	char *out; /* replies waiting to be written */
 	size_t out_len, out_cap;
-	char *wbuf;                 /* replies being written (owned, swapped with out) */
+	char *wbuf; /* replies being written (owned, swapped with out) */
 	size_t wbuf_cap;
 	bool writing;
 	uv_write_t write_req;
 
-	char peer[64];              /* "[192.0.2.1]:1234" or "unix", for logs */
-	struct addr peer_addr;      /* TCP peers: checked against [server] allow */
+	char peer[64];         /* "[192.0.2.1]:1234" or "unix", for logs */
+	struct addr peer_addr; /* TCP peers: checked against [server] allow */
 	bool peer_is_ip;
-	uint64_t last_read;         /* loop time of the last bytes read, for the idle timeout */
+	uint64_t last_read; /* loop time of the last bytes read, for the idle timeout */
 };
 
 struct server {
@@ -94,20 +94,20 @@ struct server {
 	struct engine *engine;
 	struct listener *listeners;
 	size_t listener_count;
-	struct conn *conns;         /* open connections */
+	struct conn *conns; /* open connections */
 	unsigned long conn_count;
-	size_t waiting;             /* replies of all connections not ready yet */
+	size_t waiting;                           /* replies of all connections not ready yet */
 	struct conn *stalled_head, *stalled_tail; /* waiting for SERVER_WAITING_MAX to have room */
 	struct conn *ready_head, *ready_tail; /* with complete requests left over after a slice */
-	uv_idle_t ready_idle;       /* active while that list is not empty: the loop does not block */
+	uv_idle_t ready_idle; /* active while that list is not empty: the loop does not block */
 	bool ready_idle_init;
 	bool shutting_down;
 	void (*on_done)(void *arg);
 	void *done_arg;
-	struct request scratch;     /* the parsed request being answered */
-	uint64_t last_refusal_log;  /* rate limit for "too many connections" */
-	uint64_t last_accept_log;   /* rate limit for accept errors (descriptors exhausted) */
-	unsigned long fd_room;      /* connections the descriptor limit leaves room for */
+	struct request scratch;      /* the parsed request being answered */
+	uint64_t last_refusal_log;   /* rate limit for "too many connections" */
+	uint64_t last_accept_log;    /* rate limit for accept errors (descriptors exhausted) */
+	unsigned long fd_room;       /* connections the descriptor limit leaves room for */
 	unsigned long accept_errors; /* since the last such log line */
 };
 

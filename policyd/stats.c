@@ -41,12 +41,11 @@ void stats_log(unsigned long open_connections)
 		 " dns_failures=%" PRIu64 " list_errors=%" PRIu64 " lookups_timed_out=%" PRIu64,
 		 stats.connections, open_connections, stats.connections_refused,
 		 stats.protocol_errors, stats.idle_timeouts, stats.requests,
-		 stats.replies[REPLY_DUNNO], stats.replies[REPLY_REJECT], stats.replies[REPLY_DEFER],
-		 stats.replies[REPLY_WARN], stats.replies[REPLY_PREPEND], stats.replies_on_error,
-		 stats.replies_exempt, stats.dns_queries, stats.dns_failures, stats.list_errors,
-		 stats.lookups_timed_out);
-	log_info("statistics: waited_for_dns=%" PRIu64 " avg_ms=%.1f max_ms=%.1f",
-		 stats.waited,
+		 stats.replies[REPLY_DUNNO], stats.replies[REPLY_REJECT],
+		 stats.replies[REPLY_DEFER], stats.replies[REPLY_WARN],
+		 stats.replies[REPLY_PREPEND], stats.replies_on_error, stats.replies_exempt,
+		 stats.dns_queries, stats.dns_failures, stats.list_errors, stats.lookups_timed_out);
+	log_info("statistics: waited_for_dns=%" PRIu64 " avg_ms=%.1f max_ms=%.1f", stats.waited,
 		 stats.waited ? stats.latency_us_total / 1000.0 / (double)stats.waited : 0.0,
 		 stats.waited_us_max / 1000.0);
 }

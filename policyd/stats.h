@@ -16,9 +16,9 @@ enum reply_kind { REPLY_DUNNO, REPLY_REJECT, REPLY_DEFER, REPLY_WARN, REPLY_PREP
 extern const uint64_t stats_bucket_us[STATS_BUCKETS - 1];
 
 struct stats {
-	uint64_t connections;          /* accepted and served */
-	uint64_t connections_refused;  /* outside allow, over max_connections or the descriptors */
-	uint64_t protocol_errors;      /* connections closed for a protocol violation */
+	uint64_t connections;         /* accepted and served */
+	uint64_t connections_refused; /* outside allow, over max_connections or the descriptors */
+	uint64_t protocol_errors;     /* connections closed for a protocol violation */
 	uint64_t idle_timeouts;
 	uint64_t requests;
 	uint64_t replies[REPLY_KINDS]; /* every reply by its action: they add up to requests */
@@ -26,14 +26,14 @@ struct stats {
 	uint64_t replies_exempt;       /* of those, DUNNO because the recipient is exempt */
 	uint64_t replies_cached;       /* of those, decided from the cache without waiting */
 	uint64_t dns_queries;
-	uint64_t dns_failures;         /* SERVFAIL, timeouts and unusable answers */
-	uint64_t list_errors;          /* error answers such as 127.255.255.254 */
-	uint64_t lookups_timed_out;    /* requests answered at request_timeout */
+	uint64_t dns_failures;      /* SERVFAIL, timeouts and unusable answers */
+	uint64_t list_errors;       /* error answers such as 127.255.255.254 */
+	uint64_t lookups_timed_out; /* requests answered at request_timeout */
 	/* The time from a request's parse to its reply: a request answered at once
 	 * is counted in the first bucket without being timed (the loop answers it in
 	 * the same turn); one that waited for DNS is timed. */
 	uint64_t latency[STATS_BUCKETS];
-	uint64_t latency_us_total;     /* of the requests that waited */
+	uint64_t latency_us_total; /* of the requests that waited */
 	uint64_t waited;
 	uint64_t waited_us_max;
 };

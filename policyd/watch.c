@@ -21,16 +21,16 @@ struct look {
 };
 
 struct watched {
-	size_t list;          /* index in the configuration's lists */
-	struct look loaded;   /* as it was when the set in use was read */
-	struct look seen;     /* as it was at the last look, when different */
-	bool pending;         /* it changed; waiting for it to settle */
+	size_t list;        /* index in the configuration's lists */
+	struct look loaded; /* as it was when the set in use was read */
+	struct look seen;   /* as it was at the last look, when different */
+	bool pending;       /* it changed; waiting for it to settle */
 };
 
 struct watch {
 	uv_loop_t *loop;
 	uv_timer_t timer;
-	struct config *cfg;   /* referenced */
+	struct config *cfg; /* referenced */
 	struct watched *files;
 	size_t count;
 };
@@ -87,7 +87,8 @@ static void reload(struct watch *w, struct watched *f)
 	}
 	f->loaded = f->seen;
 	log_info("[list %s]: %s changed; read again (%s: %zu)", l->name, l->file,
-		 set ? "address ranges" : "entries", set ? cidr_set_size(set) : name_set_size(names));
+		 set ? "address ranges" : "entries",
+		 set ? cidr_set_size(set) : name_set_size(names));
 }
 
 /* on_timer - look at every file; read again those that changed and settled. */

@@ -357,8 +357,22 @@ def test_module_map():
     report(all(len(job.split()) >= 4 for _, job in rows), "each file's job is said in a line")
 
 
+def test_format():
+    """The C of common/ and policyd/ is as .clang-format lays it out (the house style)."""
+    tool = shutil.which("clang-format")
+    files = sorted(os.path.join(folder, name) for folder in ("common", "policyd")
+                   for name in os.listdir(os.path.join(SRC, folder)) if name.endswith((".c", ".h")))
+    if tool is None:
+        report(False, "the C sources are formatted by .clang-format", skip="clang-format not installed")
+        return
+    rc, out, err = run([tool, "--dry-run", "-Werror", *files], cwd=SRC)
+    report(rc == 0, f"the {len(files)} C sources of common/ and policyd/ are formatted by .clang-format "
+           "(clang-format -i to fix)", "\n".join(err.splitlines()[:20]))
+
+
 def main():
     test_module_map()
+    test_format()
     with tempfile.TemporaryDirectory(prefix="policyd-units-") as tmp:
         t.run("test_units", test_units, tmp)
     for page in (MAN8, MAN5):
