@@ -278,7 +278,12 @@ static int run_daemon(struct daemon *d)
 		       (d->http = http_new(d->loop, d->cfg, d->engine)) != NULL;
 	if (d->srv == NULL || !http_ok || !drop_privileges(d->cfg) || server_start(d->srv) != 0) {
 		log_error("start-up failed");
-		return 1;
+		/* Released like at exit, so that a failed start leaves no socket file behind
+		 * and LeakSanitizer nothing to report. */
+		if (d->srv != NULL)
+			server_shutdown(d->srv, NULL, NULL);
+		d->exit_code = 1;
+		goto out;
 	}
 	if (d->http != NULL)
 		http_set_metrics(d->http, serve_metrics, d);
@@ -297,6 +302,7 @@ static int run_daemon(struct daemon *d)
 	log_batch(true);
 	log_info("policyd %s started with %s", POLICYD_VERSION, d->config_path);
 	uv_run(d->loop, UV_RUN_DEFAULT);
+out:
 	engine_free(d->engine);
 	/* uv_stop only leaves uv_run: run again so close callbacks fire (HACKING.md, traps). */
 	uv_walk(d->loop, close_handle, NULL);
