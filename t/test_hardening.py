@@ -406,7 +406,7 @@ def test_half_closed_client():
                                                     "that needed DNS arrives")
 
 
-# 17 ------------------------------------------------------------------------
+# 14, for the HTTP listener ---------------------------------------------
 def test_http_leaves_descriptors():
     """HTTP clients cannot take the descriptors that Postfix's connections need.
 
