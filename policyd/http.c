@@ -283,6 +283,8 @@ unsigned long http_connection_limit(const struct config *cfg)
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
 		return want;
 	share = (unsigned long)rl.rlim_cur / 4 / cfg->http_listen_count;
+	if (share == 0)
+		share = 1; /* a listener that may accept nothing is no listener */
 	return want < share ? want : share;
 }
 
