@@ -29,6 +29,7 @@
 #include <arpa/inet.h>
 #include <uv.h>
 
+#include "args.h"
 #include "endpoint.h"
 #include "hist.h"
 
@@ -567,33 +568,6 @@ static int bench_usage(void)
 	return 2;
 }
 
-/* bench_parse_ms - parse seconds (decimals allowed) into milliseconds; 0 on success */
-static int bench_parse_ms(const char *text, uint64_t *ms)
-{
-	char *end;
-	double secs = strtod(text, &end);
-
-	if (end == text || *end != '\0' || !(secs >= 0 && secs <= 1e7))
-		return -1;
-	*ms = (uint64_t)(secs * 1000 + 0.5);
-	return 0;
-}
-
-/* bench_parse_num - parse a decimal number from min to max; 0 on success */
-static int bench_parse_num(const char *text, uint64_t min, uint64_t max, uint64_t *value)
-{
-	char *end;
-	unsigned long long v;
-
-	if (*text < '0' || *text > '9')
-		return -1;
-	v = strtoull(text, &end, 10);
-	if (*end != '\0' || v < min || v > max)
-		return -1;
-	*value = v;
-	return 0;
-}
-
 /* bench_parse_ipv4 - parse a dotted quad into a host-order address; 0 on success */
 static int bench_parse_ipv4(const char *text, uint32_t *addr)
 {
@@ -614,25 +588,25 @@ static int bench_option(struct bench_options *o, int opt, const char *arg, int *
 
 	switch (opt) {
 	case 'c':
-		rc = bench_parse_num(arg, 1, BENCH_MAX_CONNS, &v);
+		rc = args_parse_num(arg, 1, BENCH_MAX_CONNS, &v);
 		o->conns = (unsigned int)v;
 		break;
 	case 'd':
-		rc = bench_parse_ms(arg, &o->duration_ms);
+		rc = args_parse_ms(arg, &o->duration_ms);
 		*have_d = 1;
 		break;
 	case 'w':
-		rc = bench_parse_ms(arg, &o->warmup_ms);
+		rc = args_parse_ms(arg, &o->warmup_ms);
 		*have_w = 1;
 		break;
 	case 'n':
-		rc = bench_parse_num(arg, 1, UINT64_MAX / 100000, &o->count);
+		rc = args_parse_num(arg, 1, UINT64_MAX / 100000, &o->count);
 		break;
 	case 't':
-		rc = bench_parse_ms(arg, &o->timeout_ms);
+		rc = args_parse_ms(arg, &o->timeout_ms);
 		break;
 	case 'H':
-		rc = bench_parse_num(arg, 1, 1u << 24, &v);
+		rc = args_parse_num(arg, 1, 1u << 24, &v);
 		o->hit_set = (uint32_t)v;
 		break;
 	case 'B':
@@ -642,7 +616,7 @@ static int bench_option(struct bench_options *o, int opt, const char *arg, int *
 		o->miss_pct = 100;
 		break;
 	case 'P':
-		rc = bench_parse_num(arg, 0, 100, &v);
+		rc = args_parse_num(arg, 0, 100, &v);
 		o->miss_pct = (unsigned int)v;
 		break;
 	case 'b':

@@ -45,6 +45,7 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 
+#include "args.h"
 #include "endpoint.h"
 #include "hist.h"
 
@@ -970,34 +971,6 @@ static int lean_usage(void)
 	return 2;
 }
 
-/* lean_parse_ms - parse seconds (decimals allowed) into milliseconds; 0 on success */
-static int lean_parse_ms(const char *text, uint64_t *ms)
-{
-	char *end;
-	double secs = strtod(text, &end);
-
-	if (end == text || *end != '\0' || !(secs >= 0 && secs <= 1e7))
-		return -1;
-	*ms = (uint64_t)(secs * 1000 + 0.5);
-	return 0;
-}
-
-/* lean_parse_num - parse a decimal number from min to max; 0 on success */
-static int lean_parse_num(const char *text, uint64_t min, uint64_t max, uint64_t *value)
-{
-	char *end;
-	unsigned long long v;
-
-	if (*text < '0' || *text > '9')
-		return -1;
-	errno = 0;
-	v = strtoull(text, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
-		return -1;
-	*value = v;
-	return 0;
-}
-
 /* lean_parse_pid - "NAME=PID": a process to measure; 0 on success */
 static int lean_parse_pid(struct lean_options *o, const char *arg)
 {
@@ -1008,7 +981,7 @@ static int lean_parse_pid(struct lean_options *o, const char *arg)
 
 	if (o->npids == LEAN_MAX_PIDS || eq == NULL || eq == arg
 	    || (size_t)(eq - arg) >= sizeof(p->name)
-	    || lean_parse_num(eq + 1, 1, INT32_MAX, &v) != 0)
+	    || args_parse_num(eq + 1, 1, INT32_MAX, &v) != 0)
 		return -1;
 	p = &o->pids[o->npids++];
 	memcpy(p->name, arg, (size_t)(eq - arg));
@@ -1031,36 +1004,36 @@ static int lean_option(struct lean_options *o, int opt, const char *arg, int *ha
 
 	switch (opt) {
 	case 'c':
-		rc = lean_parse_num(arg, 1, LEAN_MAX_CONNS, &v);
+		rc = args_parse_num(arg, 1, LEAN_MAX_CONNS, &v);
 		o->conns = (unsigned int)v;
 		break;
 	case 'p':
-		rc = lean_parse_num(arg, 1, LEAN_MAX_DEPTH, &v);
+		rc = args_parse_num(arg, 1, LEAN_MAX_DEPTH, &v);
 		o->depth = (unsigned int)v;
 		break;
 	case 'd':
-		rc = lean_parse_ms(arg, &o->duration_ms);
+		rc = args_parse_ms(arg, &o->duration_ms);
 		*have_d = 1;
 		break;
 	case 'w':
-		rc = lean_parse_ms(arg, &o->warmup_ms);
+		rc = args_parse_ms(arg, &o->warmup_ms);
 		*have_w = 1;
 		break;
 	case 'n':
-		rc = lean_parse_num(arg, 1, UINT64_MAX / 100000, &o->count);
+		rc = args_parse_num(arg, 1, UINT64_MAX / 100000, &o->count);
 		break;
 	case 't':
-		rc = lean_parse_ms(arg, &o->timeout_ms);
+		rc = args_parse_ms(arg, &o->timeout_ms);
 		break;
 	case 'l':
-		rc = lean_parse_ms(arg, &o->limit_ms);
+		rc = args_parse_ms(arg, &o->limit_ms);
 		*have_l = 1;
 		break;
 	case 'f':
 		o->requests_file = arg;
 		break;
 	case 'H':
-		rc = lean_parse_num(arg, 1, 1u << 24, &v);
+		rc = args_parse_num(arg, 1, 1u << 24, &v);
 		o->hit_set = (uint32_t)v;
 		break;
 	case 'B':
