@@ -28,33 +28,36 @@
 /* The largest configuration file we read; far above any real one. */
 #define CONFIG_MAX_SIZE (4u << 20)
 
-/* loader_error - report "FILE:LINE: message" and remember that loading failed. */
-void loader_error(struct loader *ld, unsigned line, const char *fmt, ...)
+/* report - hand "FILE:LINE: <kind>message" to the loader's error callback. */
+static void report(struct loader *ld, unsigned line, const char *kind, const char *fmt, va_list ap)
 {
 	char message[1024];
 	char full[1200];
+
+	vsnprintf(message, sizeof(message), fmt, ap);
+	snprintf(full, sizeof(full), "%s:%u: %s%s", ld->name, line, kind, message);
+	ld->on_error(ld->ctx, full);
+}
+
+/* loader_error - report "FILE:LINE: message" and remember that loading failed. */
+void loader_error(struct loader *ld, unsigned line, const char *fmt, ...)
+{
 	va_list ap;
 
-	va_start(ap, fmt);
-	vsnprintf(message, sizeof(message), fmt, ap);
-	va_end(ap);
-	snprintf(full, sizeof(full), "%s:%u: %s", ld->name, line, message);
 	ld->errors++;
-	ld->on_error(ld->ctx, full);
+	va_start(ap, fmt);
+	report(ld, line, "", fmt, ap);
+	va_end(ap);
 }
 
 /* loader_warn - "FILE:LINE: warning: message"; loading goes on and succeeds. */
 void loader_warn(struct loader *ld, unsigned line, const char *fmt, ...)
 {
-	char message[1024];
-	char full[1200];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(message, sizeof(message), fmt, ap);
+	report(ld, line, "warning: ", fmt, ap);
 	va_end(ap);
-	snprintf(full, sizeof(full), "%s:%u: warning: %s", ld->name, line, message);
-	ld->on_error(ld->ctx, full);
 }
 
 /* trim - strip blanks at both ends of s[0..*len). */

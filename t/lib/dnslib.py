@@ -290,7 +290,24 @@ def _wait_for(get, n, timeout, step=0.02):
 
 
 class _QueryLog:
-    """count() and wait_queries() over a server's queries()."""
+    """A DNS server of ours (self.proc, in self.dir): count() and wait_queries()
+    over its queries(), stop(), and `with` (a subclass defines start())."""
+
+    def stop(self):
+        if self.proc:
+            _stop_pid(self.proc)
+            if self.proc.stdout:
+                self.proc.stdout.close()
+            self.proc = None
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
 
     def count(self, name=None, qtype=None):
         return _matching(self.queries(), name, qtype)
@@ -367,20 +384,6 @@ class FakeDNS(_QueryLog):
     def _read(path):
         with open(path, encoding="utf-8") as f:
             return [tuple(l.split(" ", 1)) for l in f.read().splitlines()]
-
-    def stop(self):
-        if self.proc:
-            _stop_pid(self.proc)
-            self.proc.stdout.close()
-            self.proc = None
-        if self.dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
-
-    __enter__ = start
-
-    def __exit__(self, *exc):
-        self.stop()
 
 
 class Rbldnsd(_QueryLog):
@@ -584,16 +587,3 @@ class Rbldnsd(_QueryLog):
                 return f.read()
         except (OSError, TypeError):
             return ""
-
-    def stop(self):
-        if self.proc:
-            _stop_pid(self.proc)
-            self.proc = None
-        if self.dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
-
-    __enter__ = start
-
-    def __exit__(self, *exc):
-        self.stop()
