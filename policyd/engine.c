@@ -359,6 +359,9 @@ static void log_decision(const struct engine *e, const struct config *cfg, const
 	bool refused = d->kind == DECISION_CHECKED && tier_refuses(d->tier);
 	char line[1024], skipped[256];
 
+	/* Every line here is at info or debug: at log_level warning, nothing to work out. */
+	if (!log_enabled(LOG_LEVEL_INFO))
+		return;
 	/* A pass that a dead list may have made possible is logged like a refusal. */
 	skipped[0] = '\0';
 	if (!refused)
