@@ -245,10 +245,7 @@ static void put_clean(struct line *l, const char *v, size_t len, size_t max)
 
 	if (n > l->room - l->used)
 		n = l->room - l->used;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)v[i];
-		l->out[l->used + i] = text_is_clean_char(c) ? (char)c : '?';
-	}
+	text_copy_clean(l->out + l->used, v, n, '?');
 	l->used += n;
 	if (cut && max >= 3)
 		put(l, "...", 3);

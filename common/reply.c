@@ -336,14 +336,9 @@ size_t reply_render(const struct rules *r, const struct request *req, const stru
 	/* Warnings and headers are not SMTP replies: only REJECT and DEFER meet Postfix's prefix. */
 	if (action == ACTION_WARN || action == ACTION_PREPEND || budget > REPLY_TEXT_MAX)
 		budget = REPLY_TEXT_MAX;
-	if (budget < REPLY_TEXT_MAX) {
-		/* The URL and the contact are never cut: a recipient so long that they
-		 * do not fit makes Postfix's line longer instead. */
-		size_t fixed = template_fixed_len(tpl, lookup, &c);
-		if (fixed > budget)
-			budget = fixed < REPLY_TEXT_MAX ? fixed : REPLY_TEXT_MAX;
-	}
-	len = template_expand(tpl, lookup, &c, text, sizeof(text), budget);
+	/* The URL and the contact are never cut: a recipient so long that they do not fit
+	 * makes Postfix's line longer instead (up to REPLY_TEXT_MAX). */
+	len = template_expand_fit(tpl, lookup, &c, text, sizeof(text), budget, REPLY_TEXT_MAX);
 	/* Postfix reads an empty action text as permit (HACKING.md, traps): never send one. */
 	if (len == 0)
 		len = (size_t)snprintf(text, sizeof(text), "Refused by policy");

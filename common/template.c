@@ -463,18 +463,27 @@ struct writer {
 	size_t limit;
 };
 
-/* put - append untrusted bytes as printable ASCII (others become ' '), within the limit. */
-static void put(struct writer *w, const char *s, size_t n)
+/* room_for - how many of n bytes fit before the limit. */
+static size_t room_for(const struct writer *w, size_t n)
 {
 	size_t room = w->limit - w->len;
 
-	if (n > room)
-		n = room;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
+	return n > room ? room : n;
+}
 
-		w->out[w->len + i] = text_is_clean_char(c) ? (char)c : ' ';
-	}
+/* put - append untrusted bytes as printable ASCII (others become ' '), within the limit. */
+static void put(struct writer *w, const char *s, size_t n)
+{
+	n = room_for(w, n);
+	text_copy_clean(w->out + w->len, s, n, ' ');
+	w->len += n;
+}
+
+/* put_literal - append bytes of our own, cleaned when the template was compiled. */
+static void put_literal(struct writer *w, const char *s, size_t n)
+{
+	n = room_for(w, n);
+	memcpy(w->out + w->len, s, n);
 	w->len += n;
 }
 
@@ -488,7 +497,7 @@ static void put_value(struct writer *w, const struct value *v)
 		put(w, v->s, v->len);
 	} else if (v->shown >= ELLIPSIS_LEN) {
 		put(w, v->s, v->shown - ELLIPSIS_LEN);
-		put(w, ellipsis, ELLIPSIS_LEN);
+		put_literal(w, ellipsis, ELLIPSIS_LEN);
 	}
 }
 
@@ -502,7 +511,7 @@ static void write_all(const struct template *t, const struct expansion *x, struc
 		const struct value *v;
 
 		if (n->kind == NODE_TEXT) {
-			put(w, t->buf + n->off, n->len);
+			put_literal(w, t->buf + n->off, n->len);
 			i++;
 			continue;
 		}
@@ -513,24 +522,19 @@ static void write_all(const struct template *t, const struct expansion *x, struc
 	}
 }
 
-/* template_fixed_len - the first pass of an expansion alone. */
-size_t template_fixed_len(const struct template *t, template_lookup_fn *lookup, void *ctx)
+/* template_expand - expand t into out, at most max bytes (see template.h). */
+size_t template_expand(const struct template *t, template_lookup_fn *lookup, void *ctx, char *out,
+		       size_t outsize, size_t max)
 {
-	struct expansion x;
-
-	x.fixed = 0;
-	memset(x.classes, 0, sizeof(x.classes));
-	memset(x.v, 0, t->nslots * sizeof(x.v[0]));
-	measure(t, lookup, ctx, &x);
-	return x.fixed;
+	return template_expand_fit(t, lookup, ctx, out, outsize, max, max);
 }
 
 /*
- * template_expand - expand t into out, at most max bytes (see template.h). The values that
- * lookup returns are untrusted: they are cleaned and cut here, never expanded again.
+ * template_expand_fit - expand t into out (see template.h). The values that lookup returns
+ * are untrusted: they are cleaned and cut here, never expanded again.
  */
-size_t template_expand(const struct template *t, template_lookup_fn *lookup, void *ctx, char *out,
-		       size_t outsize, size_t max)
+size_t template_expand_fit(const struct template *t, template_lookup_fn *lookup, void *ctx,
+			   char *out, size_t outsize, size_t max, size_t ceiling)
 {
 	struct expansion x;
 	struct writer w = { .out = out };
@@ -538,12 +542,16 @@ size_t template_expand(const struct template *t, template_lookup_fn *lookup, voi
 
 	if (outsize == 0)
 		return 0;
-	if (max >= outsize)
-		max = outsize - 1;
+	if (ceiling >= outsize)
+		ceiling = outsize - 1;
+	if (max > ceiling)
+		max = ceiling;
 	x.fixed = 0;
 	memset(x.classes, 0, sizeof(x.classes));
 	memset(x.v, 0, t->nslots * sizeof(x.v[0]));
 	measure(t, lookup, ctx, &x);
+	if (x.fixed > max)
+		max = x.fixed < ceiling ? x.fixed : ceiling;
 
 	over = x.fixed + x.classes[TEMPLATE_CUT_FIRST] + x.classes[TEMPLATE_CUT_LATER];
 	over = over > max ? over - max : 0;
@@ -555,7 +563,7 @@ size_t template_expand(const struct template *t, template_lookup_fn *lookup, voi
 	write_all(t, &x, &w);
 	if (over > 0 && max >= ELLIPSIS_LEN) {
 		w.limit = max;
-		put(&w, ellipsis, ELLIPSIS_LEN);
+		put_literal(&w, ellipsis, ELLIPSIS_LEN);
 	}
 	out[w.len] = '\0';
 	return w.len;

@@ -59,10 +59,13 @@ size_t template_expand(const struct template *t, template_lookup_fn *lookup, voi
 		       size_t outsize, size_t max);
 
 /*
- * template_fixed_len - how long the expansion of t would be with only its literal text and
- * the values of class TEMPLATE_KEEP: what no cut can remove without breaking the rules.
+ * template_expand_fit - template_expand, except that when the text no cut may remove (its
+ * literal text and the values of class TEMPLATE_KEEP) is longer than max, max grows to that
+ * length, at most to ceiling (< outsize). One pass of lookups serves both the measure and
+ * the text.
  */
-size_t template_fixed_len(const struct template *t, template_lookup_fn *lookup, void *ctx);
+size_t template_expand_fit(const struct template *t, template_lookup_fn *lookup, void *ctx,
+			   char *out, size_t outsize, size_t max, size_t ceiling);
 
 /* template_uses - whether the template refers to macro `name` anywhere (e.g. "rbl_reason"). */
 bool template_uses(const struct template *t, const char *name);

@@ -19,6 +19,13 @@ static inline bool text_is_clean_char(unsigned char c)
 }
 
 /*
+ * text_copy_clean - copy n untrusted bytes from src to dst, each byte outside printable
+ * ASCII replaced by `replacement`; no terminator. The common case, clean text, goes eight
+ * bytes at a time: this runs on every value of every log line and reply.
+ */
+void text_copy_clean(char *dst, const char *src, size_t n, char replacement);
+
+/*
  * text_clean - copy at most len bytes of untrusted src into dst (size dstsize, > 0),
  * replacing each byte outside printable ASCII by '?', and NUL-terminate.
  * When src does not fit, it is cut and "..." marks the cut (if dstsize allows).

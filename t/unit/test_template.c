@@ -13,7 +13,7 @@
 #define REPLY_MAX 400
 
 #define DEFAULT_TEXT                                                                               \
-	"Your host [$client_address] is blacklisted by $rbl_domain${rbl_reason?: $rbl_reason}. "  \
+	"Your host [$client_address] is blacklisted by $rbl_domain${rbl_reason?: $rbl_reason}. "   \
 	"See $help_url or send your questions to $contact"
 
 struct entry {
@@ -245,6 +245,37 @@ static void test_order(void)
 	is_int(n, 7, "max above outsize is clamped to outsize - 1");
 }
 
+/*
+ * test_fit - template_expand_fit: max grows to the text no cut may remove, at most to the
+ * ceiling, and every macro is looked up once for measure and text together.
+ */
+static void test_fit(void)
+{
+	const struct entry e[] = {
+		{ "first", "FFFFFFFFFF", 0, TEMPLATE_CUT_FIRST },
+		{ "keep", "KKKKKKKKKK", 0, TEMPLATE_KEEP },
+	};
+	struct table tab = { e, 2, 0 };
+	const char *err;
+	size_t off, n;
+	char out[64];
+	struct template *t = template_compile("<$first|$keep>", 14, &err, &off);
+
+	/* The kept part, "<|KKKKKKKKKK>", is 13 bytes. */
+	n = template_expand_fit(t, table_lookup, &tab, out, sizeof(out), 8, 40);
+	is_str(out, "<|KKKKKKKKKK>", "fit: max grows to the kept text, the cuttable value goes");
+	is_int(n, 13, "fit: length of the kept text");
+	is_int(tab.calls, 2, "fit: each macro looked up once");
+	n = template_expand_fit(t, table_lookup, &tab, out, sizeof(out), 8, 10);
+	is_str(out, "<|KKKKK...", "fit: no further than the ceiling (then the tail is cut)");
+	is_int(n, 10, "fit: the ceiling");
+	n = template_expand_fit(t, table_lookup, &tab, out, sizeof(out), 20, 40);
+	is_str(out, "<FFFF...|KKKKKKKKKK>", "fit: a max above the kept text stays");
+	n = template_expand_fit(t, table_lookup, &tab, out, 12, 8, 40);
+	is_int(n, 11, "fit: a ceiling above outsize is clamped to outsize - 1");
+	template_free(t);
+}
+
 /* test_literal_too_long - literal text alone longer than max. */
 static void test_literal_too_long(void)
 {
@@ -372,6 +403,7 @@ int main(void)
 	test_cleaning();
 	test_long_reason();
 	test_order();
+	test_fit();
 	test_literal_too_long();
 	test_fair_share();
 	test_errors();

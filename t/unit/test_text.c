@@ -116,10 +116,16 @@ static void test_clean_cut(void)
 	is_str(out, "abcdefg...", "one byte too long: the ellipsis replaces the last three bytes");
 	ok(guard, "one byte too long: nothing written past dstsize");
 
-	clean(out, 8, "ab\ncd\xff" "efgh", 10, &guard);
+	clean(out, 8,
+	      "ab\ncd\xff"
+	      "efgh",
+	      10, &guard);
 	is_str(out, "ab?c...", "cut text is cleaned too");
 
-	clean(out, 8, "abcd\x01" "fghij", 10, &guard);
+	clean(out, 8,
+	      "abcd\x01"
+	      "fghij",
+	      10, &guard);
 	is_str(out, "abcd...", "a bad byte in the dropped part does not show");
 }
 
@@ -143,7 +149,10 @@ static void test_clean_tiny(void)
 	is_str(out, "a", "dstsize 2: no room for \"...\", plain cut");
 	ok(guard, "dstsize 2: nothing written past the buffer");
 
-	clean(out, 2, "\x01" "bcdef", 6, &guard);
+	clean(out, 2,
+	      "\x01"
+	      "bcdef",
+	      6, &guard);
 	is_str(out, "?", "dstsize 2: the kept byte is cleaned");
 
 	n = clean(out, 3, "abcdef", 6, &guard);
@@ -192,8 +201,42 @@ static void test_clean_inplace(void)
 	ok(s[0] == '\x01', "in place: len 0 changes nothing");
 }
 
+/*
+ * test_copy_clean - the eight-bytes-at-a-time path against the byte rule: every byte value
+ * at every offset of a 19-byte string (two whole words and a tail), in place and not, and
+ * nothing written past n.
+ */
+static void test_copy_clean(void)
+{
+	unsigned wrong = 0, overrun = 0, inplace_wrong = 0;
+
+	for (unsigned pos = 0; pos < 19; pos++) {
+		for (unsigned b = 0; b < 256; b++) {
+			char src[19], out[20], same[19];
+
+			memset(src, 'a' + (char)(pos % 26), sizeof(src));
+			src[pos] = (char)b;
+			memset(out, GUARD, sizeof(out));
+			text_copy_clean(out, src, sizeof(src), '#');
+			memcpy(same, src, sizeof(src));
+			text_copy_clean(same, same, sizeof(same), '#');
+			for (unsigned i = 0; i < sizeof(src); i++) {
+				unsigned char c = (unsigned char)src[i];
+				char want = text_is_clean_char(c) ? (char)c : '#';
+				wrong += out[i] != want;
+				inplace_wrong += same[i] != want;
+			}
+			overrun += out[sizeof(src)] != GUARD;
+		}
+	}
+	is_int(wrong, 0, "text_copy_clean: every byte value at every offset follows the rule");
+	is_int(inplace_wrong, 0, "text_copy_clean in place: the same");
+	is_int(overrun, 0, "text_copy_clean: nothing written past n");
+}
+
 int main(void)
 {
+	test_copy_clean();
 	test_clean_char();
 	test_clean_plain();
 	test_clean_bytes();
