@@ -222,7 +222,7 @@ void lru_clear(struct lru *m)
 /* hash32 - the key's hash under this map's seed, cut to the 32 bits entries keep. */
 static inline uint32_t hash32(const struct lru *m, const void *key, size_t len)
 {
-	return (uint32_t)siphash24(m->seed, key, len);
+	return (uint32_t)siphash13(m->seed, key, len);
 }
 
 /* lru_peek - the live value for key and its expiry; order, entries and counters unchanged. */

@@ -166,7 +166,7 @@ static struct pattern *pattern_get(struct reasons *t, const char *bytes, size_t 
 
 	memcpy(buf, &split, 2);
 	memcpy(buf + 2, bytes, len);
-	hash = siphash24(t->seed, buf, len + 2);
+	hash = siphash13(t->seed, buf, len + 2);
 	for (p = t->bucket[hash % t->buckets]; p != NULL; p = p->next) {
 		if (p->hash == hash && p->len == len && p->split == split &&
 		    memcmp(p->bytes, bytes, len) == 0) {

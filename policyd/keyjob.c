@@ -349,7 +349,7 @@ static void attach(struct keyjob *job, struct keyjob_waiter *w)
 bool keyjob_wait(struct keyjob_table *t, struct config *cfg, struct list_health *const *health,
 		 const struct key *key, struct keyjob_waiter *w)
 {
-	uint64_t hash = siphash24(t->seed, key->bytes, key->len);
+	uint64_t hash = siphash13(t->seed, key->bytes, key->len);
 	struct keyjob *job = find(t, key, hash);
 
 	if (job != NULL) {

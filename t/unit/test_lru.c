@@ -17,8 +17,8 @@
 /* A string literal as a key: its bytes without the terminating NUL. */
 #define K(s) (s), (sizeof(s) - 1)
 
-static const uint8_t seed[16] = {0x3c, 0x91, 0x07, 0xee, 0x5a, 0x12, 0x88, 0x4f,
-				 0xd0, 0x6b, 0x29, 0xc4, 0x73, 0x1e, 0xb5, 0x0a};
+static const uint8_t seed[16] = { 0x3c, 0x91, 0x07, 0xee, 0x5a, 0x12, 0x88, 0x4f,
+				  0xd0, 0x6b, 0x29, 0xc4, 0x73, 0x1e, 0xb5, 0x0a };
 
 #define MAX_VALUES (1u << 21)
 
@@ -124,6 +124,32 @@ static void test_siphash(void)
 	is_int(differ, 65, "two seeds give different hashes for 65 messages");
 }
 
+/*
+ * test_siphash13 - SipHash-1-3 against Python's hash() of bytes, which is SipHash-1-3
+ * (sys.hash_info.algorithm) with an all-zero key under PYTHONHASHSEED=0; and it is not
+ * SipHash-2-4 with another name.
+ */
+static void test_siphash13(void)
+{
+	static const struct {
+		const char *msg;
+		uint64_t want;
+	} vec[] = {
+		{ "a", UINT64_C(0x407448d2b89b1813) },
+		{ "abcdefg", UINT64_C(0x6db12aae9070f506) },
+		{ "abcdefgh", UINT64_C(0x3f7b849c0b8e35ea) },
+		{ "abcdefghijklmnop", UINT64_C(0x94f60d3d29e6a312) },
+		{ "0123456789abcdefghijklmnopqrstu", UINT64_C(0xad7f6f5d9f61f23d) },
+	};
+	uint8_t zero[16] = { 0 };
+
+	for (size_t i = 0; i < sizeof(vec) / sizeof(vec[0]); i++)
+		ok(siphash13(zero, vec[i].msg, strlen(vec[i].msg)) == vec[i].want,
+		   "siphash13 of \"%s\" is Python's", vec[i].msg);
+	ok(siphash13(zero, "abcdefgh", 8) != siphash24(zero, "abcdefgh", 8),
+	   "siphash13 is not siphash24");
+}
+
 /* test_basic - insert, get, replace, a prefix is another key, the stats. */
 static void test_basic(void)
 {
@@ -191,7 +217,7 @@ static void test_eviction(void)
 	/* A stream of new keys leaves in exactly the order it came. */
 	m = lru_new(5, seed, free_value);
 	for (int i = 0; i < 10; i++) {
-		uint8_t key[2] = {'k', (uint8_t)i};
+		uint8_t key[2] = { 'k', (uint8_t)i };
 
 		ids[i] = put_id(m, key, sizeof(key), 100);
 		if (i >= 5 && (freed[ids[i - 5]] != 1 || freed[ids[i - 4]] != 0))
@@ -378,8 +404,8 @@ static void test_sequential(void)
 
 	for (uint32_t i = 0; i < N; i++) {
 		uint32_t ip = 0x0a000000u + i; /* 10.0.0.0 onwards */
-		uint8_t key[5] = {'4', (uint8_t)(ip >> 24), (uint8_t)(ip >> 16), (uint8_t)(ip >> 8),
-				  (uint8_t)ip};
+		uint8_t key[5] = { '4', (uint8_t)(ip >> 24), (uint8_t)(ip >> 16),
+				   (uint8_t)(ip >> 8), (uint8_t)ip };
 
 		put_id(m, key, sizeof(key), 100);
 	}
@@ -387,8 +413,8 @@ static void test_sequential(void)
 	is_int(lru_get_stats(m)->evictions, 0, "no evictions below capacity");
 	for (uint32_t i = 0; i < N; i++) {
 		uint32_t ip = 0x0a000000u + i;
-		uint8_t key[5] = {'4', (uint8_t)(ip >> 24), (uint8_t)(ip >> 16), (uint8_t)(ip >> 8),
-				  (uint8_t)ip};
+		uint8_t key[5] = { '4', (uint8_t)(ip >> 24), (uint8_t)(ip >> 16),
+				   (uint8_t)(ip >> 8), (uint8_t)ip };
 
 		wrong += get_id(m, key, sizeof(key), 1) != (long)(first + i);
 	}
@@ -409,7 +435,7 @@ static void test_no_free_fn(void)
 
 		lru_put(m, &key, 1, &values[i], 100);
 	}
-	ok(lru_get(m, (uint8_t[]){5}, 1, 1) == &values[5], "values without a free function");
+	ok(lru_get(m, (uint8_t[]){ 5 }, 1, 1) == &values[5], "values without a free function");
 	is_int(lru_get_stats(m)->evictions, 2, "evictions without a free function");
 	lru_free(m);
 }
@@ -538,11 +564,11 @@ static void make_universe(struct ukey *u, size_t n)
 		memset(u[i].b, 0, sizeof(u[i].b));
 		switch (i % 4) {
 		case 0:
-			memcpy(u[i].b, (uint8_t[]){'4', 192, 0, 2, (uint8_t)i}, 5);
+			memcpy(u[i].b, (uint8_t[]){ '4', 192, 0, 2, (uint8_t)i }, 5);
 			u[i].len = 5;
 			break;
 		case 1:
-			memcpy(u[i].b, (uint8_t[]){'6', 0x20, 0x01, 0x0d, 0xb8}, 5);
+			memcpy(u[i].b, (uint8_t[]){ '6', 0x20, 0x01, 0x0d, 0xb8 }, 5);
 			u[i].b[16] = (uint8_t)i;
 			u[i].len = 17;
 			break;
@@ -645,6 +671,7 @@ static void test_model(void)
 int main(void)
 {
 	test_siphash();
+	test_siphash13();
 	test_basic();
 	test_eviction();
 	test_expiry();
