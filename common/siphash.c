@@ -11,6 +11,8 @@
  */
 #include "siphash.h"
 
+#include <string.h>
+
 /* rotl64 - rotate left by b bits (0 < b < 64). */
 static inline uint64_t rotl64(uint64_t x, unsigned b)
 {
@@ -20,10 +22,13 @@ static inline uint64_t rotl64(uint64_t x, unsigned b)
 /* load64_le - 8 bytes as a little-endian integer, whatever the host order and alignment. */
 static inline uint64_t load64_le(const uint8_t *p)
 {
-	uint64_t x = 0;
+	uint64_t x;
 
-	for (int i = 7; i >= 0; i--)
-		x = x << 8 | p[i];
+	/* One load on every host: the compiler turns this memcpy into a move. */
+	memcpy(&x, p, sizeof(x));
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	x = __builtin_bswap64(x);
+#endif
 	return x;
 }
 
@@ -83,8 +88,11 @@ siphash(const uint8_t key[16], const void *data, size_t len, int c, int d)
 
 	for (size_t off = 0; off < whole; off += 8)
 		sip_compress(&s, load64_le(p + off), c);
-	for (size_t j = 0; j < len % 8; j++)
-		last |= (uint64_t)p[whole + j] << (8 * j);
+	uint8_t tail[8] = { 0 };
+
+	if (len % 8 > 0)
+		memcpy(tail, p + whole, len % 8);
+	last |= load64_le(tail);
 	sip_compress(&s, last, c);
 	s.v2 ^= 0xff;
 	sip_rounds(&s, d);

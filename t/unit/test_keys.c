@@ -59,6 +59,29 @@ static void test_domains(void)
 	memset(too_long, 'a', 250);
 	strcpy(too_long + 250, ".com");
 	is_str(clean(too_long), "", "more than 253 bytes is refused");
+	/* The boundaries of each rule, first and last label alike. */
+	memset(long_label, 'a', 63);
+	strcpy(long_label + 63, ".example");
+	is_str(clean(long_label), long_label, "a label of 63 bytes is taken");
+	strcpy(long_label, "example.");
+	memset(long_label + 8, 'b', 63);
+	long_label[71] = '\0';
+	is_str(clean(long_label), long_label, "a last label of 63 bytes is taken");
+	long_label[71] = 'b';
+	long_label[72] = '\0';
+	is_str(clean(long_label), "", "a last label of 64 bytes is refused");
+	memset(too_long, 'a', 249);
+	strcpy(too_long + 249, ".com");
+	for (size_t i = 60; i < 249; i += 61)
+		too_long[i] = '.';
+	is_str(clean(too_long), too_long, "253 bytes are taken");
+	is_str(clean("123.example"), "123.example", "digits in a label other than the last");
+	is_str(clean("example.123"), "", "an all-digit last label is refused");
+	is_str(clean("example.com.."), "", "two final dots are refused");
+	is_str(clean("a.b"), "a.b", "two labels of one byte");
+	is_str(clean("exa mple.com"), "", "a space is refused");
+	is_int(domain_clean("exa\0mple.com", 12, long_label, sizeof(long_label)), 0,
+	       "a NUL byte is refused");
 }
 
 static void test_sender_domain(void)
