@@ -30,21 +30,35 @@ static void copy_bytes(char *dst, const char *src, size_t n, char replacement)
 	}
 }
 
-/* text_copy_clean - clean words go eight bytes at a time, the others byte by byte. */
+/*
+ * text_copy_clean - clean words go eight bytes at a time, the others byte by byte. The
+ * bytes after the last whole word are taken as the word that ends at n, overlapping bytes
+ * already copied: a clean word is copied as it is, which writes those bytes again with the
+ * same values (in place too, since a replaced byte is clean).
+ */
 void text_copy_clean(char *dst, const char *src, size_t n, char replacement)
 {
 	size_t i = 0;
+	uint64_t w;
 
+	if (n < 8) {
+		copy_bytes(dst, src, n, replacement);
+		return;
+	}
 	for (; i + 8 <= n; i += 8) {
-		uint64_t w;
-
 		memcpy(&w, src + i, 8);
 		if (all_clean(w))
 			memcpy(dst + i, &w, 8);
 		else
 			copy_bytes(dst + i, src + i, 8, replacement);
 	}
-	copy_bytes(dst + i, src + i, n - i, replacement);
+	if (i == n)
+		return;
+	memcpy(&w, src + n - 8, 8);
+	if (all_clean(w))
+		memcpy(dst + n - 8, &w, 8);
+	else
+		copy_bytes(dst + i, src + i, n - i, replacement);
 }
 
 /* text_clean - copy untrusted bytes as printable ASCII, marking a cut with "...". */

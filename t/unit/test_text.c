@@ -202,31 +202,33 @@ static void test_clean_inplace(void)
 }
 
 /*
- * test_copy_clean - the eight-bytes-at-a-time path against the byte rule: every byte value
- * at every offset of a 19-byte string (two whole words and a tail), in place and not, and
- * nothing written past n.
+ * test_copy_clean - the word-at-a-time path against the byte rule: every byte value at
+ * every offset of strings of 1 to 24 bytes (short ones, whole words, and tails that
+ * overlap the last word), in place and not, and nothing written past n.
  */
 static void test_copy_clean(void)
 {
 	unsigned wrong = 0, overrun = 0, inplace_wrong = 0;
 
-	for (unsigned pos = 0; pos < 19; pos++) {
-		for (unsigned b = 0; b < 256; b++) {
-			char src[19], out[20], same[19];
+	for (unsigned len = 1; len <= 24; len++) {
+		for (unsigned pos = 0; pos < len; pos++) {
+			for (unsigned b = 0; b < 256; b++) {
+				char src[24], out[25], same[24];
 
-			memset(src, 'a' + (char)(pos % 26), sizeof(src));
-			src[pos] = (char)b;
-			memset(out, GUARD, sizeof(out));
-			text_copy_clean(out, src, sizeof(src), '#');
-			memcpy(same, src, sizeof(src));
-			text_copy_clean(same, same, sizeof(same), '#');
-			for (unsigned i = 0; i < sizeof(src); i++) {
-				unsigned char c = (unsigned char)src[i];
-				char want = text_is_clean_char(c) ? (char)c : '#';
-				wrong += out[i] != want;
-				inplace_wrong += same[i] != want;
+				memset(src, 'a' + (char)(pos % 26), len);
+				src[pos] = (char)b;
+				memset(out, GUARD, sizeof(out));
+				text_copy_clean(out, src, len, '#');
+				memcpy(same, src, len);
+				text_copy_clean(same, same, len, '#');
+				for (unsigned i = 0; i < len; i++) {
+					unsigned char c = (unsigned char)src[i];
+					char want = text_is_clean_char(c) ? (char)c : '#';
+					wrong += out[i] != want;
+					inplace_wrong += same[i] != want;
+				}
+				overrun += out[len] != GUARD;
 			}
-			overrun += out[sizeof(src)] != GUARD;
 		}
 	}
 	is_int(wrong, 0, "text_copy_clean: every byte value at every offset follows the rule");
