@@ -198,19 +198,6 @@ void request_parse(struct request *r, const char *buf, size_t request_len)
 	}
 }
 
-/* request_get - a known attribute's value, or "" when the request lacks it. */
-const char *request_get(const struct request *r, enum request_key key, size_t *len)
-{
-	int i = r->known[key];
-
-	if (i < 0) {
-		*len = 0;
-		return "";
-	}
-	*len = r->attr[i].value_len;
-	return r->attr[i].value;
-}
-
 /* request_find - search from the end, because the last occurrence wins. */
 const char *request_find(const struct request *r, const char *name, size_t name_len, size_t *len)
 {
