@@ -281,10 +281,12 @@ class Policyd:
     def signal(self, signum):
         os.kill(self.proc.pid, signum)
 
-    def rss_kib(self):
+    def rss_kib(self, field="VmRSS"):
+        """Resident KiB from /proc/PID/status: VmRSS in all, or one part of it (RssAnon:
+        the process's own memory; RssFile: pages of the binary and shared libraries)."""
         with open(f"/proc/{self.proc.pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
         return 0
 
