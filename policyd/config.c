@@ -29,7 +29,8 @@
 #define CONFIG_MAX_SIZE (4u << 20)
 
 /* report - hand "FILE:LINE: <kind>message" to the loader's error callback. */
-static void report(struct loader *ld, unsigned line, const char *kind, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static void
+report(struct loader *ld, unsigned line, const char *kind, const char *fmt, va_list ap)
 {
 	char message[1024];
 	char full[1200];
