@@ -155,7 +155,8 @@ static inline __attribute__((always_inline)) enum request_key lookup_key(const c
 	case 7: return match(name, 7, REQ_REQUEST);
 	case 8: return match(name, 8, REQ_QUEUE_ID);
 	case 9:
-		return name[0] == 'h' ? match(name, 9, REQ_HELO_NAME) : match(name, 9, REQ_RECIPIENT);
+		return name[0] == 'h' ? match(name, 9, REQ_HELO_NAME)
+				      : match(name, 9, REQ_RECIPIENT);
 	case 11: return match(name, 11, REQ_CLIENT_NAME);
 	case 13: return match(name, 13, REQ_SASL_USERNAME);
 	case 14:
@@ -166,10 +167,9 @@ static inline __attribute__((always_inline)) enum request_key lookup_key(const c
 	}
 }
 
-/* add_attr - index line n (name before '=' at eq, value after it). */
-static inline __attribute__((always_inline)) void add_attr(struct request *r, unsigned n,
-							   const char *line, const char *eq,
-							   size_t line_len)
+/* add_attr - index line n: the name from line up to the '=' at eq, the value up to end. */
+static inline __attribute__((always_inline)) void
+add_attr(struct request *r, unsigned n, const char *line, const char *eq, const char *end)
 {
 	struct request_attr *a = &r->attr[n];
 	size_t name_len = (size_t)(eq - line);
@@ -177,7 +177,7 @@ static inline __attribute__((always_inline)) void add_attr(struct request *r, un
 	a->name = line;
 	a->value = eq + 1;
 	a->name_len = (uint16_t)name_len;
-	a->value_len = (uint16_t)(line_len - name_len - 1);
+	a->value_len = (uint16_t)(end - eq - 1);
 	enum request_key k = lookup_key(line, name_len);
 	if (k != REQ_KEY_COUNT)
 		r->known[k] = (int16_t)n;
@@ -217,12 +217,18 @@ static inline __attribute__((always_inline)) int whole_line(struct request *r, u
 	/* And one for a missing '=' (eq >= nl) and an empty name (eq == start wraps). */
 	if (*n == REQUEST_MAX_ATTRS || eq - start - 1 >= line_len - 1)
 		return 0;
-	add_attr(r, *n, buf + start, buf + eq, line_len);
+	add_attr(r, *n, buf + start, buf + eq, buf + nl);
 	++*n;
 	return 1;
 }
 
 #if REQUEST_SSE2
+/* bit_index - the position of the lowest set bit of x, which is not 0. */
+static inline __attribute__((always_inline)) size_t bit_index(uint64_t x)
+{
+	return (unsigned)__builtin_ctzll(x);
+}
+
 /* mask16 - one bit for each of the 16 bytes of v that equal those of c. */
 static inline __attribute__((always_inline)) uint64_t mask16(__m128i v, __m128i c)
 {
@@ -278,14 +284,16 @@ static inline __attribute__((always_inline)) uint64_t block_masks(const char *p,
 bool request_parse_whole(struct request *r, const char *buf, size_t len, size_t *request_len)
 {
 	size_t limit = len < REQUEST_MAX_SIZE ? len : REQUEST_MAX_SIZE;
-	size_t base = 0, start = 0, eq = SIZE_MAX;
+	size_t base = 0;
+	const char *line = buf, *eq = NULL; /* the line being read, its '=' once seen */
 	unsigned n = 0;
 
 	reset(r);
 	while (base < limit) {
+		const char *at = buf + base;
 		uint64_t nl, eqs, nul;
 		if (limit - base >= 64) {
-			nul = block_masks(buf + base, &nl, &eqs);
+			nul = block_masks(at, &nl, &eqs);
 		} else if (limit >= 64) {
 			unsigned seen = (unsigned)(64 - (limit - base));
 			nul = block_masks(buf + limit - 64, &nl, &eqs) >> seen;
@@ -303,9 +311,9 @@ bool request_parse_whole(struct request *r, const char *buf, size_t len, size_t 
 			nl &= (nul & -nul) - 1;
 			limit = 0;
 		}
-		uint64_t starts = nl << 1 | (start == base);
+		uint64_t starts = nl << 1 | (line == at);
 		uint64_t marks = eqs | nl;
-		uint64_t first = marks & ~(marks - (nl << 1 | (eq == SIZE_MAX)));
+		uint64_t first = marks & ~(marks - (nl << 1 | (eq == NULL)));
 		uint64_t stop = nl & starts;
 		uint64_t bad = (first & nl & ~starts) | (eqs & starts);
 		if (stop != 0) {
@@ -319,36 +327,36 @@ bool request_parse_whole(struct request *r, const char *buf, size_t len, size_t 
 		if (nl != 0) {
 			/* The first LF ends the line that may have begun in an earlier block:
 			 * it alone can be long, and its '=' may be known already. */
-			size_t end = base + (size_t)__builtin_ctzll(nl);
+			const char *end = at + bit_index(nl);
 			nl &= nl - 1;
-			if (eq == SIZE_MAX) {
-				eq = base + (size_t)__builtin_ctzll(first);
+			if (eq == NULL) {
+				eq = at + bit_index(first);
 				first &= first - 1;
 			}
-			if (end - start > REQUEST_MAX_LINE || n == REQUEST_MAX_ATTRS)
+			if (end - line > REQUEST_MAX_LINE || n == REQUEST_MAX_ATTRS)
 				return false;
-			add_attr(r, n++, buf + start, buf + eq, end - start);
-			start = end + 1;
+			add_attr(r, n++, line, eq, end);
+			line = end + 1;
 			while (nl != 0) {
-				end = base + (size_t)__builtin_ctzll(nl);
+				end = at + bit_index(nl);
 				nl &= nl - 1;
-				eq = base + (size_t)__builtin_ctzll(first);
+				eq = at + bit_index(first);
 				first &= first - 1;
 				if (n == REQUEST_MAX_ATTRS)
 					return false;
-				add_attr(r, n++, buf + start, buf + eq, end - start);
-				start = end + 1;
+				add_attr(r, n++, line, eq, end);
+				line = end + 1;
 			}
-			eq = SIZE_MAX;
+			eq = NULL;
 		}
 		if (stop != 0) {
 			r->count = n;
-			*request_len = start + 1;
+			*request_len = (size_t)(line - buf) + 1;
 			return n > 0;
 		}
 		/* The '=' of the line that goes on into the next block, if it came. */
-		if (eq == SIZE_MAX && first != 0)
-			eq = base + (size_t)__builtin_ctzll(first);
+		if (eq == NULL && first != 0)
+			eq = at + bit_index(first);
 		base += 64;
 	}
 	return false;
@@ -395,7 +403,7 @@ void request_parse(struct request *r, const char *buf, size_t request_len)
 		const char *line = buf + pos;
 		const char *nl = memchr(line, '\n', end - pos);
 		size_t line_len = (size_t)(nl - line);
-		add_attr(r, r->count++, line, memchr(line, '=', line_len), line_len);
+		add_attr(r, r->count++, line, memchr(line, '=', line_len), nl);
 		pos += line_len + 1;
 	}
 }
