@@ -191,37 +191,6 @@ static void reset(struct request *r)
 		r->known[k] = -1;
 }
 
-/*
- * whole_line - the fast path met the LF at nl that ends the line from start, its
- * first '=' at eq (nl or beyond when it has none), with *n lines indexed so far:
- * index it, or say why the fast path gives up (the scanner then finds the exact
- * violation). Returns 1 for a line, 2 for the request's end (r->count and
- * *request_len set), 0 to give up. The count stays in the caller's register until
- * the end: with -fno-strict-aliasing, r->count would be reloaded after every store.
- */
-static inline __attribute__((always_inline)) int whole_line(struct request *r, unsigned *n,
-							    const char *buf, size_t start,
-							    size_t nl, size_t eq,
-							    size_t *request_len)
-{
-	size_t line_len = nl - start;
-
-	/* One unsigned comparison for the empty line and the long one. */
-	if (line_len - 1 >= REQUEST_MAX_LINE) {
-		if (line_len != 0 || *n == 0)
-			return 0;
-		r->count = *n;
-		*request_len = nl + 1;
-		return 2;
-	}
-	/* And one for a missing '=' (eq >= nl) and an empty name (eq == start wraps). */
-	if (*n == REQUEST_MAX_ATTRS || eq - start - 1 >= line_len - 1)
-		return 0;
-	add_attr(r, *n, buf + start, buf + eq, buf + nl);
-	++*n;
-	return 1;
-}
-
 #if REQUEST_SSE2
 /* bit_index - the position of the lowest set bit of x, which is not 0. */
 static inline __attribute__((always_inline)) size_t bit_index(uint64_t x)
@@ -362,6 +331,37 @@ bool request_parse_whole(struct request *r, const char *buf, size_t len, size_t 
 	return false;
 }
 #else
+/*
+ * whole_line - the fast path met the LF at nl that ends the line from start, its
+ * first '=' at eq (nl or beyond when it has none), with *n lines indexed so far:
+ * index it, or say why the fast path gives up (the scanner then finds the exact
+ * violation). Returns 1 for a line, 2 for the request's end (r->count and
+ * *request_len set), 0 to give up. The count stays in the caller's register until
+ * the end: with -fno-strict-aliasing, r->count would be reloaded after every store.
+ */
+static inline __attribute__((always_inline)) int whole_line(struct request *r, unsigned *n,
+							    const char *buf, size_t start,
+							    size_t nl, size_t eq,
+							    size_t *request_len)
+{
+	size_t line_len = nl - start;
+
+	/* One unsigned comparison for the empty line and the long one. */
+	if (line_len - 1 >= REQUEST_MAX_LINE) {
+		if (line_len != 0 || *n == 0)
+			return 0;
+		r->count = *n;
+		*request_len = nl + 1;
+		return 2;
+	}
+	/* And one for a missing '=' (eq >= nl) and an empty name (eq == start wraps). */
+	if (*n == REQUEST_MAX_ATTRS || eq - start - 1 >= line_len - 1)
+		return 0;
+	add_attr(r, *n, buf + start, buf + eq, buf + nl);
+	++*n;
+	return 1;
+}
+
 /*
  * request_parse_whole - the common case in one pass: a whole, valid request at
  * the start of buf is found and indexed at once. Anything else (incomplete, or
