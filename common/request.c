@@ -293,6 +293,11 @@ bool request_parse_whole(struct request *r, const char *buf, size_t len, size_t 
 		}
 		if (bad != 0)
 			return false;
+		/* Each LF left in nl ends an attribute line: a block adds at most 64, so
+		 * only a request near the limit needs them counted (rare: no popcnt). */
+		if (n > REQUEST_MAX_ATTRS - 64 &&
+		    n + (unsigned)__builtin_popcountll(nl) > REQUEST_MAX_ATTRS)
+			return false;
 		if (nl != 0) {
 			/* The first LF ends the line that may have begun in an earlier block:
 			 * it alone can be long, and its '=' may be known already. */
@@ -302,7 +307,7 @@ bool request_parse_whole(struct request *r, const char *buf, size_t len, size_t 
 				eq = at + bit_index(first);
 				first &= first - 1;
 			}
-			if (end - line > REQUEST_MAX_LINE || n == REQUEST_MAX_ATTRS)
+			if (end - line > REQUEST_MAX_LINE)
 				return false;
 			add_attr(r, n++, line, eq, end);
 			line = end + 1;
@@ -311,8 +316,6 @@ bool request_parse_whole(struct request *r, const char *buf, size_t len, size_t 
 				nl &= nl - 1;
 				eq = at + bit_index(first);
 				first &= first - 1;
-				if (n == REQUEST_MAX_ATTRS)
-					return false;
 				add_attr(r, n++, line, eq, end);
 				line = end + 1;
 			}
