@@ -7,6 +7,18 @@
 
 #include <string.h>
 
+/*
+ * The one-pass parser reads 16 bytes at a time where SSE2 is there (every x86-64);
+ * elsewhere, or with REQUEST_PORTABLE defined (the tests build both), it uses
+ * memchr.
+ */
+#if defined(__SSE2__) && !defined(REQUEST_PORTABLE)
+#define REQUEST_SSE2 1
+#include <emmintrin.h>
+#else
+#define REQUEST_SSE2 0
+#endif
+
 static const char *const key_names[REQ_KEY_COUNT] = {
 	[REQ_REQUEST] = "request",
 	[REQ_PROTOCOL_STATE] = "protocol_state",
@@ -83,46 +95,92 @@ enum request_scan request_scan(struct request_scanner *s, const char *buf, size_
 }
 
 /*
+ * load32, load64 - the bytes at p as one integer, for comparing names a word at a
+ * time. memcpy makes the unaligned load well defined; compilers turn it into one
+ * instruction, and with a string literal for p into a constant.
+ */
+static inline uint32_t load32(const char *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static inline uint64_t load64(const char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/*
+ * same_name - whether name holds the len bytes of known (4 <= len <= 24). Two or
+ * three overlapping word loads from each side, all inside the len bytes, replace
+ * a call to memcmp: len is a constant in every caller, so this inlines to a few
+ * compares against immediates.
+ */
+static inline __attribute__((always_inline)) bool same_name(const char *name, const char *known,
+							    size_t len)
+{
+	if (len < 8)
+		return load32(name) == load32(known) &&
+		       load32(name + len - 4) == load32(known + len - 4);
+	if (len <= 16)
+		return load64(name) == load64(known) &&
+		       load64(name + len - 8) == load64(known + len - 8);
+	return load64(name) == load64(known) && load64(name + 8) == load64(known + 8) &&
+	       load64(name + len - 8) == load64(known + len - 8);
+}
+
+/* match - k if name (len bytes, the length of k's name) is k's name, else REQ_KEY_COUNT. */
+static inline __attribute__((always_inline)) enum request_key match(const char *name, size_t len,
+								    enum request_key k)
+{
+	return same_name(name, key_names[k], len) ? k : REQ_KEY_COUNT;
+}
+
+/*
  * lookup_key - which known attribute a name is, or REQ_KEY_COUNT for none. The
- * length picks the one candidate (two share 9 and 14 bytes), so each attribute
- * costs one memcmp at most; this runs for every line of every request.
+ * length picks the one candidate (two share 9 and 14 bytes, told apart by their
+ * first byte), so each attribute costs one inline comparison at most; this runs
+ * for every line of every request.
  */
 static inline __attribute__((always_inline)) enum request_key lookup_key(const char *name,
 									 size_t len)
 {
-	enum request_key k;
-
 	switch (len) {
-	case 6: k = REQ_SENDER; break;
-	case 7: k = REQ_REQUEST; break;
-	case 8: k = REQ_QUEUE_ID; break;
-	case 9: k = name[0] == 'h' ? REQ_HELO_NAME : REQ_RECIPIENT; break;
-	case 11: k = REQ_CLIENT_NAME; break;
-	case 13: k = REQ_SASL_USERNAME; break;
-	case 14: k = name[0] == 'c' ? REQ_CLIENT_ADDRESS : REQ_PROTOCOL_STATE; break;
-	case 19: k = REQ_REVERSE_CLIENT_NAME; break;
+	case 6: return match(name, 6, REQ_SENDER);
+	case 7: return match(name, 7, REQ_REQUEST);
+	case 8: return match(name, 8, REQ_QUEUE_ID);
+	case 9:
+		return name[0] == 'h' ? match(name, 9, REQ_HELO_NAME)
+				      : match(name, 9, REQ_RECIPIENT);
+	case 11: return match(name, 11, REQ_CLIENT_NAME);
+	case 13: return match(name, 13, REQ_SASL_USERNAME);
+	case 14:
+		return name[0] == 'c' ? match(name, 14, REQ_CLIENT_ADDRESS)
+				      : match(name, 14, REQ_PROTOCOL_STATE);
+	case 19: return match(name, 19, REQ_REVERSE_CLIENT_NAME);
 	default: return REQ_KEY_COUNT;
 	}
-	/* The last byte tells most same-length names apart (client_port, server_port,
-	 * etrn_domain...) before any call. */
-	const char *known = key_names[k];
-	return known[len - 1] == name[len - 1] && memcmp(name, known, len) == 0 ? k : REQ_KEY_COUNT;
 }
 
-/* add_attr - index one line (name before '=' at eq, value after it). */
-static inline __attribute__((always_inline)) void add_attr(struct request *r, const char *line,
-							   const char *eq, size_t line_len)
+/* add_attr - index line n: the name from line up to the '=' at eq, the value up to end. */
+static inline __attribute__((always_inline)) void
+add_attr(struct request *r, unsigned n, const char *line, const char *eq, const char *end)
 {
-	struct request_attr *a = &r->attr[r->count];
+	struct request_attr *a = &r->attr[n];
+	size_t name_len = (size_t)(eq - line);
 
 	a->name = line;
-	a->name_len = (uint16_t)(eq - line);
 	a->value = eq + 1;
-	a->value_len = (uint16_t)(line_len - a->name_len - 1);
-	enum request_key k = lookup_key(a->name, a->name_len);
+	a->name_len = (uint16_t)name_len;
+	a->value_len = (uint16_t)(end - eq - 1);
+	enum request_key k = lookup_key(line, name_len);
 	if (k != REQ_KEY_COUNT)
-		r->known[k] = (int16_t)r->count;
-	r->count++;
+		r->known[k] = (int16_t)n;
 }
 
 /* reset - an empty request index. */
@@ -133,25 +191,177 @@ static void reset(struct request *r)
 		r->known[k] = -1;
 }
 
-/*
- * end_line - a line of the fast path ends at nl: index it, or say why the fast
- * path gives up (the scanner then finds the exact violation). Returns 1 for a
- * line, 2 for the request's end, 0 to give up.
- */
-static inline __attribute__((always_inline)) int end_line(struct request *r, const char *buf,
-							  size_t line_start, size_t nl,
-							  const char *eq, size_t *request_len)
+#if REQUEST_SSE2
+/* bit_index - the position of the lowest set bit of x, which is not 0. */
+static inline __attribute__((always_inline)) size_t bit_index(uint64_t x)
 {
-	size_t line_len = nl - line_start;
+	return (unsigned)__builtin_ctzll(x);
+}
 
-	if (line_len == 0) {
-		*request_len = nl + 1;
-		return r->count > 0 ? 2 : 0;
-	}
-	if (line_len > REQUEST_MAX_LINE || r->count == REQUEST_MAX_ATTRS || eq == NULL ||
-	    eq == buf + line_start)
+/* mask16 - one bit for each of the 16 bytes of v that equal those of c. */
+static inline __attribute__((always_inline)) uint64_t mask16(__m128i v, __m128i c)
+{
+	return (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, c));
+}
+
+/*
+ * block_masks - one bit per byte of the 64 bytes at p (all of them readable): in
+ * *nl the LFs, in *eq the '='s; the return value has a bit for each NUL. The NUL
+ * test takes the bytewise minimum of the four vectors first, so a block without
+ * NUL (nearly all of them) costs one comparison for it, not four. Written out,
+ * not as a loop: GCC at -O2 keeps a loop and spills the vectors to the stack.
+ */
+static inline __attribute__((always_inline)) uint64_t block_masks(const char *p, uint64_t *nl,
+								  uint64_t *eq)
+{
+	const __m128i lf = _mm_set1_epi8('\n'), is = _mm_set1_epi8('='), zero = _mm_setzero_si128();
+	__m128i a = _mm_loadu_si128((const __m128i *)(const void *)p);
+	__m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + 16));
+	__m128i c = _mm_loadu_si128((const __m128i *)(const void *)(p + 32));
+	__m128i d = _mm_loadu_si128((const __m128i *)(const void *)(p + 48));
+
+	*nl = mask16(a, lf) | mask16(b, lf) << 16 | mask16(c, lf) << 32 | mask16(d, lf) << 48;
+	*eq = mask16(a, is) | mask16(b, is) << 16 | mask16(c, is) << 32 | mask16(d, is) << 48;
+	if (mask16(_mm_min_epu8(_mm_min_epu8(a, b), _mm_min_epu8(c, d)), zero) == 0)
 		return 0;
-	add_attr(r, buf + line_start, eq, line_len);
+	return mask16(a, zero) | mask16(b, zero) << 16 | mask16(c, zero) << 32 |
+	       mask16(d, zero) << 48;
+}
+
+/*
+ * request_parse_whole - the common case in one pass: a whole, valid request at
+ * the start of buf is found and indexed at once. Anything else (incomplete, or
+ * any violation) returns false and leaves the verdict to request_scan, which
+ * knows every rule and every error offset.
+ *
+ * The bytes are read 64 at a time with SSE2 into bit masks of LFs (L) and '='s
+ * (E), and the rules are checked on whole blocks with a few operations on those
+ * masks, so that a line costs only what indexing it needs:
+ *  - T, the line starts: after each LF, and at bit 0 when a line starts there.
+ *  - F, the first marker (LF or '=') of each line: subtracting a start bit from
+ *    M = E | L borrows through the zeros up to the first marker above it and
+ *    clears that bit, so F = M & ~(M - S). S is T, plus bit 0 when the line
+ *    carried over from the previous block has not had its '=' yet.
+ *  - the request ends at the first empty line, an LF at a start (L & T); before
+ *    it, no line may have an LF as its first marker unless it is empty (a line
+ *    without '='), nor a '=' at its start (an empty name).
+ * Then each line takes the next bit of L for its end and of F for its '='.
+ * Nothing is read at or past min(len, REQUEST_MAX_SIZE): the last, partial block
+ * is the 64 bytes that end there with the bits already seen shifted out, and a
+ * buffer shorter than 64 bytes is copied into one that is not.
+ */
+bool request_parse_whole(struct request *r, const char *buf, size_t len, size_t *request_len)
+{
+	size_t limit = len < REQUEST_MAX_SIZE ? len : REQUEST_MAX_SIZE;
+	size_t base = 0;
+	const char *line = buf, *eq = NULL; /* the line being read, its '=' once seen */
+	unsigned n = 0;
+
+	reset(r);
+	while (base < limit) {
+		const char *at = buf + base;
+		uint64_t nl, eqs, nul;
+		if (limit - base >= 64) {
+			nul = block_masks(at, &nl, &eqs);
+		} else if (limit >= 64) {
+			unsigned seen = (unsigned)(64 - (limit - base));
+			nul = block_masks(buf + limit - 64, &nl, &eqs) >> seen;
+			nl >>= seen;
+			eqs >>= seen;
+		} else {
+			/* The bytes past limit are neither LF nor '=' nor NUL. */
+			char small[64];
+			memset(small, ' ', sizeof(small));
+			memcpy(small, buf, limit);
+			nul = block_masks(small, &nl, &eqs);
+		}
+		/* Only the LFs before a NUL may end a line, and this block is the last. */
+		if (nul != 0) {
+			nl &= (nul & -nul) - 1;
+			limit = 0;
+		}
+		uint64_t starts = nl << 1 | (line == at);
+		uint64_t marks = eqs | nl;
+		uint64_t first = marks & ~(marks - (nl << 1 | (eq == NULL)));
+		uint64_t stop = nl & starts;
+		uint64_t bad = (first & nl & ~starts) | (eqs & starts);
+		if (stop != 0) {
+			/* The lines up to the empty one that ends the request. */
+			uint64_t before = (stop & -stop) - 1;
+			bad &= before;
+			nl &= before;
+		}
+		if (bad != 0)
+			return false;
+		/* Each LF left in nl ends an attribute line: a block adds at most 64, so
+		 * only a request near the limit needs them counted (rare: no popcnt). */
+		if (n > REQUEST_MAX_ATTRS - 64 &&
+		    n + (unsigned)__builtin_popcountll(nl) > REQUEST_MAX_ATTRS)
+			return false;
+		if (nl != 0) {
+			/* The first LF ends the line that may have begun in an earlier block:
+			 * it alone can be long, and its '=' may be known already. */
+			const char *end = at + bit_index(nl);
+			nl &= nl - 1;
+			if (eq == NULL) {
+				eq = at + bit_index(first);
+				first &= first - 1;
+			}
+			if (end - line > REQUEST_MAX_LINE)
+				return false;
+			add_attr(r, n++, line, eq, end);
+			line = end + 1;
+			while (nl != 0) {
+				end = at + bit_index(nl);
+				nl &= nl - 1;
+				eq = at + bit_index(first);
+				first &= first - 1;
+				add_attr(r, n++, line, eq, end);
+				line = end + 1;
+			}
+			eq = NULL;
+		}
+		if (stop != 0) {
+			r->count = n;
+			*request_len = (size_t)(line - buf) + 1;
+			return n > 0;
+		}
+		/* The '=' of the line that goes on into the next block, if it came. */
+		if (eq == NULL && first != 0)
+			eq = at + bit_index(first);
+		base += 64;
+	}
+	return false;
+}
+#else
+/*
+ * whole_line - the fast path met the LF at nl that ends the line from start, its
+ * first '=' at eq (nl or beyond when it has none), with *n lines indexed so far:
+ * index it, or say why the fast path gives up (the scanner then finds the exact
+ * violation). Returns 1 for a line, 2 for the request's end (r->count and
+ * *request_len set), 0 to give up. The count stays in the caller's register until
+ * the end: with -fno-strict-aliasing, r->count would be reloaded after every store.
+ */
+static inline __attribute__((always_inline)) int whole_line(struct request *r, unsigned *n,
+							    const char *buf, size_t start,
+							    size_t nl, size_t eq,
+							    size_t *request_len)
+{
+	size_t line_len = nl - start;
+
+	/* One unsigned comparison for the empty line and the long one. */
+	if (line_len - 1 >= REQUEST_MAX_LINE) {
+		if (line_len != 0 || *n == 0)
+			return 0;
+		r->count = *n;
+		*request_len = nl + 1;
+		return 2;
+	}
+	/* And one for a missing '=' (eq >= nl) and an empty name (eq == start wraps). */
+	if (*n == REQUEST_MAX_ATTRS || eq - start - 1 >= line_len - 1)
+		return 0;
+	add_attr(r, *n, buf + start, buf + eq, buf + nl);
+	++*n;
 	return 1;
 }
 
@@ -159,14 +369,14 @@ static inline __attribute__((always_inline)) int end_line(struct request *r, con
  * request_parse_whole - the common case in one pass: a whole, valid request at
  * the start of buf is found and indexed at once. Anything else (incomplete, or
  * any violation) returns false and leaves the verdict to request_scan, which
- * knows every rule and every error offset. (A 16-bytes-at-a-time SSE2 scan was
- * tried and measured: no fewer instructions, since the per-line bookkeeping, not
- * the search for LF and '=', is what costs.)
+ * knows every rule and every error offset. This is the portable version: memchr
+ * finds each LF and each line's '=', one more the NULs of the whole request.
  */
 bool request_parse_whole(struct request *r, const char *buf, size_t len, size_t *request_len)
 {
 	size_t limit = len < REQUEST_MAX_SIZE ? len : REQUEST_MAX_SIZE;
 	size_t pos = 0;
+	unsigned n = 0;
 
 	reset(r);
 	while (pos < limit) {
@@ -174,13 +384,16 @@ bool request_parse_whole(struct request *r, const char *buf, size_t len, size_t 
 		if (nl == NULL)
 			return false;
 		size_t end = (size_t)(nl - buf);
-		int rc = end_line(r, buf, pos, end, memchr(buf + pos, '=', end - pos), request_len);
+		const char *eq = memchr(buf + pos, '=', end - pos);
+		int rc = whole_line(r, &n, buf, pos, end, eq ? (size_t)(eq - buf) : SIZE_MAX,
+				    request_len);
 		if (rc != 1)
 			return rc == 2 && memchr(buf, '\0', end) == NULL;
 		pos = end + 1;
 	}
 	return false;
 }
+#endif
 
 /* request_parse - index each line of a scanned request; lengths fit by the scan's limits. */
 void request_parse(struct request *r, const char *buf, size_t request_len)
@@ -193,7 +406,7 @@ void request_parse(struct request *r, const char *buf, size_t request_len)
 		const char *line = buf + pos;
 		const char *nl = memchr(line, '\n', end - pos);
 		size_t line_len = (size_t)(nl - line);
-		add_attr(r, line, memchr(line, '=', line_len), line_len);
+		add_attr(r, r->count++, line, memchr(line, '=', line_len), nl);
 		pos += line_len + 1;
 	}
 }
