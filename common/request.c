@@ -8,7 +8,7 @@
 #include <string.h>
 
 /*
- * The one-pass parser reads 16 bytes at a time where SSE2 is there (every x86-64);
+ * The one-pass parser reads 64 bytes at a time where SSE2 is there (every x86-64);
  * elsewhere, or with REQUEST_PORTABLE defined (the tests build both), it uses
  * memchr.
  */
