@@ -4,16 +4,25 @@
  *
  * Layout: one calloc'd array of capacity + 1 fixed-size entries (48 bytes on 64-bit).
  * Entry 0 is the sentinel of a circular doubly-linked recency list; entries 1..capacity
- * hold data, so index 0 also means "none" in bucket chains and in the free list. The
- * bucket array (a power of two >= capacity of uint32 chain heads, 0 = empty) is calloc'd
- * as well. Entries are taken in index order, so the entry array becomes resident only as
- * the cache fills; bucket heads are hit at random and so become resident early, but they
- * are 4 to 8 bytes per entry. Every operation is O(1) (expected, for the chains).
+ * hold data, so index 0 also means "none" in bucket chains and in the free list. Entries
+ * are taken in index order, so the entry array becomes resident only as the cache fills.
+ *
+ * The bucket array (uint32 chain heads, 0 = empty) grows with the count, not with the
+ * capacity: it starts at BUCKETS_MIN and doubles whenever the count passes the bucket
+ * count, up to the power of two >= capacity. A cache of 100,000 that holds the 3,000
+ * keys of its busy senders so has 16 KiB of heads, all in use, where a table sized for
+ * the capacity would spread the same heads over 512 KiB; every hit reads one head, and
+ * on a host where each system call empties the TLB (page-table isolation without PCID)
+ * a head on a page of its own is a page walk per lookup. The doubling moves the old
+ * chains a few buckets per insert (migrate), so no single request pays for rehashing a
+ * large table; while it runs, an old bucket below `moved` has gone to the new array and
+ * one at or above it has not (head). Every operation is O(1) (expected, for the chains).
  *
  * Memory: the map owns its copies of the keys and the values handed to lru_put. Keys of up
  * to KEY_INLINE bytes live inside the entry; a longer key gets one malloc'd block. Every
  * value leaves through free_value exactly once: replaced, evicted, expired, cleared, or at
- * lru_free. lru_get allocates nothing; lru_put allocates only a long key's block.
+ * lru_free. lru_get allocates nothing; lru_put allocates only a long key's block and, when
+ * the table doubles, the new bucket array (the old one is freed once emptied).
  */
 #include "lru.h"
 #include "siphash.h"
@@ -24,6 +33,17 @@
 
 /* Bounds the arrays (about 480 MB of entries at the top) and keeps indexes in uint32. */
 #define CAPACITY_MAX 10000000u
+
+/* The first bucket array: 1 KiB; a clear goes back to it. A test build sets it lower so
+ * that small maps double (and clear in the middle of doubling) all the time. */
+#ifndef LRU_BUCKETS_MIN
+#define LRU_BUCKETS_MIN 256u
+#endif
+#define BUCKETS_MIN ((uint32_t)LRU_BUCKETS_MIN)
+
+/* Old buckets moved to the new array per insert while the table doubles: at least one
+ * more than needed to finish before the count can reach the next doubling. */
+#define MIGRATE_STEP 2u
 
 /* Inline key bytes: what fills the entry to 48 bytes; an IPv6 address and a kind byte fit. */
 #define KEY_INLINE 19
@@ -47,7 +67,11 @@ _Static_assert(sizeof(void *) != 8 || sizeof(struct entry) == 48, "entries stay 
 struct lru {
 	struct entry *e;  /* capacity + 1 entries; e[0] is the recency list's sentinel */
 	uint32_t *bucket; /* chain heads, indexed by hash & mask */
+	uint32_t *old;    /* while doubling: the previous array, emptied from the bottom */
 	uint32_t mask;    /* bucket count - 1 */
+	uint32_t old_mask;
+	uint32_t moved;    /* old buckets below this one have been moved to bucket */
+	uint32_t max_mask; /* the bucket count at full capacity - 1 */
 	uint32_t capacity;
 	uint32_t count;
 	uint32_t used;      /* entries 1..used have held data since creation or the last clear */
@@ -79,10 +103,18 @@ static inline void release(const struct lru *m, void *value)
 		m->free_value(value);
 }
 
+/* head - the chain head that holds hash now: the old array's until that bucket moves. */
+static inline uint32_t *head(const struct lru *m, uint32_t hash)
+{
+	if (m->old != NULL && (hash & m->old_mask) >= m->moved)
+		return &m->old[hash & m->old_mask];
+	return &m->bucket[hash & m->mask];
+}
+
 /* find - the index of key's entry, 0 when absent. */
 static uint32_t find(const struct lru *m, const void *key, size_t len, uint32_t hash)
 {
-	for (uint32_t i = m->bucket[hash & m->mask]; i != 0; i = m->e[i].chain) {
+	for (uint32_t i = *head(m, hash); i != 0; i = m->e[i].chain) {
 		const struct entry *e = &m->e[i];
 
 		/* The stored hash settles almost every mismatch without touching key bytes. */
@@ -116,7 +148,7 @@ static inline void list_push_newest(struct lru *m, uint32_t i)
 /* bucket_unlink - take entry i out of its bucket's chain (short: load factor <= 1). */
 static void bucket_unlink(struct lru *m, uint32_t i)
 {
-	uint32_t *link = &m->bucket[m->e[i].hash & m->mask];
+	uint32_t *link = head(m, m->e[i].hash);
 
 	while (*link != i)
 		link = &m->e[*link].chain;
@@ -157,9 +189,11 @@ struct lru *lru_new(size_t capacity, const uint8_t seed[16], lru_free_fn *free_v
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return NULL;
+	m->max_mask = (uint32_t)(buckets - 1);
+	m->mask = (uint32_t)(buckets < BUCKETS_MIN ? buckets : BUCKETS_MIN) - 1;
 	/* calloc, not malloc + memset: untouched pages stay unmapped until first used. */
 	m->e = calloc(capacity + 1, sizeof(*m->e));
-	m->bucket = calloc(buckets, sizeof(*m->bucket));
+	m->bucket = calloc((size_t)m->mask + 1, sizeof(*m->bucket));
 	if (!m->e || !m->bucket) {
 		free(m->e);
 		free(m->bucket);
@@ -167,7 +201,6 @@ struct lru *lru_new(size_t capacity, const uint8_t seed[16], lru_free_fn *free_v
 		errno = ENOMEM;
 		return NULL;
 	}
-	m->mask = (uint32_t)(buckets - 1);
 	m->capacity = (uint32_t)capacity;
 	m->free_value = free_value;
 	memcpy(m->seed, seed, sizeof(m->seed));
@@ -184,7 +217,7 @@ static void release_all(struct lru *m)
 		struct entry *e = &m->e[i];
 		uint32_t next = e->older;
 
-		m->bucket[e->hash & m->mask] = 0;
+		*head(m, e->hash) = 0;
 		if (e->key_len > KEY_INLINE)
 			free(long_key(e));
 		e->key_len = 0;
@@ -202,16 +235,29 @@ void lru_free(struct lru *m)
 	release_all(m);
 	free(m->e);
 	free(m->bucket);
+	free(m->old);
 	free(m);
 }
 
 /*
- * lru_clear - drop every entry. Only the buckets of live entries are reset, rather than the
- * whole bucket array, so that a clear never faults in pages the map has not used.
+ * lru_clear - drop every entry. The bucket array goes back to its first size, as the map
+ * will fill again from nothing; if that small array cannot be had, the current one stays,
+ * with only the heads of live entries reset (the others are already 0).
  */
 void lru_clear(struct lru *m)
 {
+	uint32_t mask = m->max_mask < BUCKETS_MIN - 1 ? m->max_mask : BUCKETS_MIN - 1;
+	uint32_t *small = m->mask > mask ? calloc((size_t)mask + 1, sizeof(*small)) : NULL;
+
 	release_all(m);
+	/* Buckets not yet moved were reset in the old array; their new ones are still 0. */
+	free(m->old);
+	m->old = NULL;
+	if (small != NULL) {
+		free(m->bucket);
+		m->bucket = small;
+		m->mask = mask;
+	}
 	m->e[0].newer = 0;
 	m->e[0].older = 0;
 	m->count = 0;
@@ -265,6 +311,50 @@ void *lru_get(struct lru *m, const void *key, size_t key_len, uint32_t now)
 	return m->e[i].value;
 }
 
+/* migrate - move up to n old buckets' chains to the new array; the old one goes when empty. */
+static void migrate(struct lru *m, uint32_t n)
+{
+	while (m->old != NULL && n-- > 0) {
+		uint32_t i = m->old[m->moved];
+
+		/* Moving the bucket first makes head() send every hash of it to the new array. */
+		m->moved++;
+		while (i != 0) {
+			uint32_t next = m->e[i].chain;
+			uint32_t *link = &m->bucket[m->e[i].hash & m->mask];
+
+			m->e[i].chain = *link;
+			*link = i;
+			i = next;
+		}
+		if (m->moved > m->old_mask) {
+			free(m->old);
+			m->old = NULL;
+		}
+	}
+}
+
+/*
+ * grow - double the bucket array once the count passes it. Without memory for the new
+ * array the map goes on with longer chains, and tries again at the next insert.
+ */
+static void grow(struct lru *m)
+{
+	uint32_t *bigger;
+
+	if (m->count <= m->mask || m->mask >= m->max_mask)
+		return;
+	migrate(m, UINT32_MAX); /* cannot happen (see MIGRATE_STEP); keeps head() right if it did */
+	bigger = calloc(((size_t)m->mask + 1) * 2, sizeof(*bigger));
+	if (bigger == NULL)
+		return;
+	m->old = m->bucket;
+	m->old_mask = m->mask;
+	m->moved = 0;
+	m->bucket = bigger;
+	m->mask = m->mask * 2 + 1;
+}
+
 /* take_slot - an empty entry: a reusable one, a never used one, or the evicted oldest. */
 static uint32_t take_slot(struct lru *m)
 {
@@ -300,7 +390,7 @@ static void replace(struct lru *m, uint32_t i, void *value, uint32_t expires)
 /* lru_put - insert or replace key with value until expires; the map owns value either way. */
 bool lru_put(struct lru *m, const void *key, size_t key_len, void *value, uint32_t expires)
 {
-	uint32_t hash, i;
+	uint32_t hash, i, *link;
 	uint8_t *copy = NULL;
 	struct entry *e;
 
@@ -333,11 +423,14 @@ bool lru_put(struct lru *m, const void *key, size_t key_len, void *value, uint32
 		memcpy(e->key, &copy, sizeof(copy));
 	else if (key_len > 0)
 		memcpy(e->key, key, key_len);
-	e->chain = m->bucket[hash & m->mask];
-	m->bucket[hash & m->mask] = i;
+	link = head(m, hash);
+	e->chain = *link;
+	*link = i;
 	list_push_newest(m, i);
 	m->count++;
 	m->stats.inserts++;
+	migrate(m, MIGRATE_STEP);
+	grow(m);
 	return true;
 }
 
@@ -351,6 +444,12 @@ size_t lru_count(const struct lru *m)
 size_t lru_capacity(const struct lru *m)
 {
 	return m->capacity;
+}
+
+/* lru_buckets - how many chain heads the map has now (it grows them with the count). */
+size_t lru_buckets(const struct lru *m)
+{
+	return (size_t)m->mask + 1;
 }
 
 /* lru_get_stats - the counters since creation (lru_clear does not reset them). */

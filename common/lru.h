@@ -63,6 +63,9 @@ void lru_clear(struct lru *m);
 
 size_t lru_count(const struct lru *m);
 size_t lru_capacity(const struct lru *m);
+/* lru_buckets - the size of the bucket array: a power of two, at least the count
+ * while it can grow, at most the power of two >= capacity. */
+size_t lru_buckets(const struct lru *m);
 const struct lru_stats *lru_get_stats(const struct lru *m);
 
 #endif

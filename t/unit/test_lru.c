@@ -1,10 +1,12 @@
 /*
  * test_lru - unit tests of common/lru.c: SipHash-2-4 against the reference vectors; the
  * map's insert, replace, eviction order, expiry, clear, capacity edge cases and key
- * handling; a million random operations checked against a simple reference model; and that
+ * handling; the bucket array that grows with the count; a million random operations checked
+ * against a simple reference model; and that
  * every value reaches free_value exactly once, at the moment it leaves the map.
  * Values are malloc'd records carrying an id; freed[] counts how often each id was freed.
- * Each test creates and frees its own maps.
+ * Each test creates and frees its own maps. Built twice: as is, and with LRU_BUCKETS_MIN 4
+ * and frequent clears (unit-lru-small), so that the model run doubles tables all the time.
  */
 #include "lru.h"
 #include "siphash.h"
@@ -440,8 +442,107 @@ static void test_no_free_fn(void)
 	lru_free(m);
 }
 
+/* growth_key - key i of test_growth: 4 to 40 bytes, so that long keys move as well. */
+static size_t growth_key(uint8_t *key, uint32_t i)
+{
+	size_t len = 4 + i % 37;
+
+	memset(key, 'g', len);
+	memcpy(key, &i, sizeof(i));
+	return len;
+}
+
+/* test_growth - the bucket array follows the count, and every key stays found while the
+ * table doubles, while expired entries leave during a doubling, and across a clear that
+ * comes in the middle of one. */
+static void test_growth(void)
+{
+	enum { N = 6000 };
+	static long ids[N];
+	uint32_t first = n_values;
+	struct lru *m = lru_new(100000, seed, free_value);
+	uint8_t key[40];
+	size_t len, small;
+	bool sized = true, found = true, right = true;
+	uint32_t expired = 0;
+
+	for (uint32_t i = 0; i < N; i++) {
+		size_t count;
+
+		len = growth_key(key, i);
+		/* Every seventh expires at 50; the others at 100. */
+		ids[i] = put_id(m, key, len, i % 7 == 0 ? 50 : 100);
+		count = lru_count(m);
+		sized &= lru_buckets(m) >= count && lru_buckets(m) <= (count < 128 ? 256 : 2 * count);
+		len = growth_key(key, i / 2);
+		found &= get_id(m, key, len, 10) == ids[i / 2];
+		len = growth_key(key, i);
+		found &= get_id(m, key, len, 10) == ids[i];
+	}
+	ok(sized, "while 6,000 keys go in, buckets >= count and <= 2 x count (or the first 256)");
+	is_int(lru_buckets(m), 8192, "6,000 keys in a cache of 100,000: 8,192 buckets, not 131,072");
+	ok(found, "after each insert, that key and the one half as old are found");
+	/* 6,000 keys are 1,904 inserts into the doubling from 4,096 to 8,192 buckets: one
+	 * that moves 2 buckets per insert has 288 of 4,096 still to move. */
+	for (uint32_t i = 0; i < N; i += 7) {
+		len = growth_key(key, i);
+		expired += get_id(m, key, len, 60) == -1;
+	}
+	is_int(expired, (N + 6) / 7, "every seventh key expired and left in the middle of a doubling");
+	for (uint32_t i = N; i < N + 400; i++) {
+		len = growth_key(key, i);
+		put_id(m, key, len, 100);
+	}
+	for (uint32_t i = 0; i < N; i++) {
+		len = growth_key(key, i);
+		right &= get_id(m, key, len, 60) == (i % 7 == 0 ? -1 : ids[i]);
+	}
+	ok(right, "after the doubling ended, every live key has its value, no expired one is back");
+	is_int(lru_count(m), N + 400 - (N + 6) / 7, "the count is what went in less what expired");
+	lru_clear(m);
+	small = lru_buckets(m);
+	ok(small <= 256, "a clear takes the bucket array back to its first size (%zu)", small);
+	/* Past the first doubling and into its moving: then clear. */
+	for (uint32_t i = 0; i < small + small / 4; i++) {
+		len = growth_key(key, i);
+		put_id(m, key, len, 100);
+	}
+	ok(lru_buckets(m) == 2 * small, "%zu keys doubled the array", small + small / 4);
+	lru_clear(m);
+	found = true;
+	for (uint32_t i = 0; i < small + small / 4; i++) {
+		len = growth_key(key, i);
+		found &= get_id(m, key, len, 10) == -1;
+	}
+	ok(found && lru_count(m) == 0, "a clear in the middle of a doubling leaves no key behind");
+	for (uint32_t i = 0; i < N; i++) {
+		len = growth_key(key, i);
+		ids[i] = put_id(m, key, len, 100);
+	}
+	right = true;
+	for (uint32_t i = 0; i < N; i++) {
+		len = growth_key(key, i);
+		right &= get_id(m, key, len, 60) == ids[i];
+	}
+	ok(right, "after that clear, 6,000 new keys grow the table again and are all found");
+	lru_free(m);
+	ok(all_freed_once(first), "every value of the growth test freed once");
+
+	m = lru_new(100, seed, free_value);
+	for (uint32_t i = 0; i < 1000; i++) {
+		len = growth_key(key, i);
+		put_id(m, key, len, 100);
+	}
+	is_int(lru_buckets(m), 128, "a cache of 100 stops at 128 buckets");
+	lru_free(m);
+}
+
 /* The reference model: an array-based LRU with linear search, too simple to be wrong. */
 #define MODEL_CAP 64
+/* One operation in this many clears both maps. */
+#ifndef MODEL_CLEAR_EVERY
+#define MODEL_CLEAR_EVERY 100000
+#endif
 #define NONE UINT32_MAX
 
 struct model_entry {
@@ -611,7 +712,7 @@ static bool model_step(struct lru *m, struct model *md, const struct ukey *u, ui
 	if (r % 8 == 0)
 		(*now)++;
 	r >>= 3;
-	if (r % 100000 == 0) {
+	if (r % MODEL_CLEAR_EVERY == 0) {
 		bool all = true;
 
 		lru_clear(m);
@@ -680,6 +781,7 @@ int main(void)
 	test_long_keys();
 	test_sequential();
 	test_no_free_fn();
+	test_growth();
 	test_model();
 	is_int(double_frees, 0, "no value was ever freed twice");
 	ok(all_freed_once(0), "all %u values freed exactly once", n_values);
