@@ -9,6 +9,7 @@
  * to its input.
  */
 #include "addr.h"
+#include "hot.h"
 
 #include <arpa/inet.h>
 #include <limits.h>
@@ -99,7 +100,7 @@ static bool parse_ipv4(struct addr *out, const char *s, size_t len)
 	return true;
 }
 
-bool addr_parse(struct addr *out, const char *s, size_t len)
+HOT bool addr_parse(struct addr *out, const char *s, size_t len)
 {
 	char buf[ADDR_TEXT_MAX];
 	uint8_t bytes[16];
@@ -145,7 +146,7 @@ bool addr_from_sockaddr(struct addr *out, const struct sockaddr *sa)
 }
 
 /* addr_format - write the canonical text form; returns its length, 0 on failure. */
-size_t addr_format(const struct addr *a, char *buf, size_t size)
+HOT size_t addr_format(const struct addr *a, char *buf, size_t size)
 {
 	char tmp[ADDR_TEXT_MAX];
 	int af;

@@ -5,6 +5,7 @@
  * they are shown.
  */
 #include "decision.h"
+#include "hot.h"
 
 #include <string.h>
 
@@ -113,7 +114,7 @@ static void local_hit(struct decision *d, const struct list_config *l, const str
 }
 
 /* decision_begin - skip, exempt, then the local lists. */
-void decision_begin(struct decision *d, const struct rules *r, const struct request *req)
+HOT void decision_begin(struct decision *d, const struct rules *r, const struct request *req)
 {
 	size_t len;
 	const char *value;
@@ -171,7 +172,7 @@ static unsigned first_source(unsigned sources)
 }
 
 /* decision_add - each DNS list once, from the first of its keys that says "listed". */
-void decision_add(struct decision *d, const struct rules *r, struct result *const *results)
+HOT void decision_add(struct decision *d, const struct rules *r, struct result *const *results)
 {
 	for (size_t i = 0; i < r->list_count; i++) {
 		const struct list_config *l = &r->lists[i];
@@ -238,7 +239,7 @@ static void put_str(struct line *l, const char *s)
  * ASCII become '?', and a value that is cut ends in "..." (as text_clean does, in
  * one pass and without a copy).
  */
-static void put_clean(struct line *l, const char *v, size_t len, size_t max)
+HOT static void put_clean(struct line *l, const char *v, size_t len, size_t max)
 {
 	bool cut = len > max;
 	size_t n = cut ? (max > 3 ? max - 3 : 0) : len;
@@ -252,7 +253,7 @@ static void put_clean(struct line *l, const char *v, size_t len, size_t max)
 }
 
 /* put_uint - a number without printf. */
-static void put_uint(struct line *l, unsigned long long v)
+HOT static void put_uint(struct line *l, unsigned long long v)
 {
 	char digits[24];
 	size_t n = sizeof(digits);
@@ -286,8 +287,8 @@ static void put_code(struct line *l, const uint8_t code[4])
 }
 
 /* decision_describe - one line; each value has its own cap so that none crowds out the rest. */
-size_t decision_describe(const struct decision *d, const struct request *req, const char *word,
-			 bool cached, const char *extra, char *out, size_t size)
+HOT size_t decision_describe(const struct decision *d, const struct request *req, const char *word,
+			     bool cached, const char *extra, char *out, size_t size)
 {
 	static const struct {
 		const char *label;

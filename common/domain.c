@@ -3,6 +3,7 @@
  * domain, IDN conversion (see domain.h). Nothing is kept between calls.
  */
 #include "domain.h"
+#include "hot.h"
 
 #include <idn2.h>
 #include <stdlib.h>
@@ -42,7 +43,7 @@ static bool all_digits(const char *s, size_t len)
  * IPv4 address passes the label rules; it is told apart by its last label, which
  * is all digits (no top-level domain is); IPv6 addresses hold ':', never in a label.
  */
-static size_t clean_ascii(const char *s, size_t len, char *out, size_t size)
+HOT static size_t clean_ascii(const char *s, size_t len, char *out, size_t size)
 {
 	size_t label = 0, labels = 1; /* label: where the current label starts */
 
@@ -82,7 +83,7 @@ static bool ascii(const char *s, size_t len)
  * domain_clean - names are checked as ASCII first, the common case; only a name that fails
  * and holds bytes above 0x7f goes through libidn2, whatever its length in UTF-8.
  */
-size_t domain_clean(const char *s, size_t len, char *out, size_t size)
+HOT size_t domain_clean(const char *s, size_t len, char *out, size_t size)
 {
 	char input[DOMAIN_MAX * 4 + 1];
 	char *converted = NULL;
@@ -103,7 +104,7 @@ size_t domain_clean(const char *s, size_t len, char *out, size_t size)
 }
 
 /* domain_of_address - the quoted local part is skipped as a unit, escapes included. */
-bool domain_of_address(const char *addr, size_t len, const char **domain, size_t *domain_len)
+HOT bool domain_of_address(const char *addr, size_t len, const char **domain, size_t *domain_len)
 {
 	const char *at = NULL;
 

@@ -4,6 +4,7 @@
  * lower-case A-labels.
  */
 #include "keys.h"
+#include "hot.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -89,8 +90,8 @@ static void add_domain(struct keyset *out, const char *domain, size_t len, unsig
 }
 
 /* keys_derive - the address first, then the domains in a fixed order. */
-void keys_derive(const struct request *req, const struct addr *client, unsigned sources,
-		 struct keyset *out)
+HOT void keys_derive(const struct request *req, const struct addr *client, unsigned sources,
+		     struct keyset *out)
 {
 	static const struct {
 		unsigned source;

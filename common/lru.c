@@ -25,6 +25,7 @@
  * the table doubles, the new bucket array (the old one is freed once emptied).
  */
 #include "lru.h"
+#include "hot.h"
 #include "siphash.h"
 
 #include <errno.h>
@@ -112,7 +113,7 @@ static inline uint32_t *head(const struct lru *m, uint32_t hash)
 }
 
 /* find - the index of key's entry, 0 when absent. */
-static uint32_t find(const struct lru *m, const void *key, size_t len, uint32_t hash)
+HOT static uint32_t find(const struct lru *m, const void *key, size_t len, uint32_t hash)
 {
 	for (uint32_t i = *head(m, hash); i != 0; i = m->e[i].chain) {
 		const struct entry *e = &m->e[i];
@@ -287,7 +288,7 @@ void *lru_peek(const struct lru *m, const void *key, size_t key_len, uint32_t no
 }
 
 /* lru_get - the live value for key, made most recently used; an expired entry is dropped. */
-void *lru_get(struct lru *m, const void *key, size_t key_len, uint32_t now)
+HOT void *lru_get(struct lru *m, const void *key, size_t key_len, uint32_t now)
 {
 	uint32_t i = 0;
 

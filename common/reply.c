@@ -10,6 +10,7 @@
  * contact, the client address and the list's name never.
  */
 #include "reply.h"
+#include "hot.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -172,8 +173,8 @@ static bool list_value(struct render *c, const char *name, size_t len, const cha
 }
 
 /* lookup - the template's macro values: list data, our own names, then request attributes. */
-static bool lookup(void *arg, const char *name, size_t len, const char **value, size_t *value_len,
-		   enum template_cut *cut)
+HOT static bool lookup(void *arg, const char *name, size_t len, const char **value,
+		       size_t *value_len, enum template_cut *cut)
 {
 	struct render *c = arg;
 	bool known;
@@ -250,7 +251,7 @@ static size_t prefix_len(size_t name_len, const char *class)
 }
 
 /* reply_budget - 510 minus the longest prefix Postfix may put before our text. */
-size_t reply_budget(const struct request *req)
+HOT size_t reply_budget(const struct request *req)
 {
 	size_t rcpt, sender, helo, name, addr, longest, p;
 
@@ -308,8 +309,8 @@ static const struct template *text_template(const struct rules *r, const struct 
 }
 
 /* reply_render - DUNNO unless the tier refuses; then the action's words and the text. */
-size_t reply_render(const struct rules *r, const struct request *req, const struct verdict *v,
-		    enum tier t, size_t budget, char *out, size_t size)
+HOT size_t reply_render(const struct rules *r, const struct request *req, const struct verdict *v,
+			enum tier t, size_t budget, char *out, size_t size)
 {
 	static const char *const words[] = {
 		[ACTION_REJECT] = "REJECT 5.7.1 ",

@@ -4,6 +4,7 @@
  * indexed. Nothing is allocated; struct request points into the caller's buffer.
  */
 #include "request.h"
+#include "hot.h"
 
 #include <string.h>
 
@@ -250,7 +251,7 @@ static inline __attribute__((always_inline)) uint64_t block_masks(const char *p,
  * is the 64 bytes that end there with the bits already seen shifted out, and a
  * buffer shorter than 64 bytes is copied into one that is not.
  */
-bool request_parse_whole(struct request *r, const char *buf, size_t len, size_t *request_len)
+HOT bool request_parse_whole(struct request *r, const char *buf, size_t len, size_t *request_len)
 {
 	size_t limit = len < REQUEST_MAX_SIZE ? len : REQUEST_MAX_SIZE;
 	size_t base = 0;
@@ -372,7 +373,7 @@ static inline __attribute__((always_inline)) int whole_line(struct request *r, u
  * knows every rule and every error offset. This is the portable version: memchr
  * finds each LF and each line's '=', one more the NULs of the whole request.
  */
-bool request_parse_whole(struct request *r, const char *buf, size_t len, size_t *request_len)
+HOT bool request_parse_whole(struct request *r, const char *buf, size_t len, size_t *request_len)
 {
 	size_t limit = len < REQUEST_MAX_SIZE ? len : REQUEST_MAX_SIZE;
 	size_t pos = 0;

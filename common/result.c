@@ -16,6 +16,7 @@
  * turn it into long chains.
  */
 #include "result.h"
+#include "hot.h"
 
 #include <stddef.h>
 #include <stdlib.h>
@@ -80,7 +81,7 @@ struct reason reason_plain(const char *text, size_t len)
 }
 
 /* reason_join - head, middle and tail one after the other, as far as they fit. */
-size_t reason_join(const struct reason *r, char *buf, size_t size)
+HOT size_t reason_join(const struct reason *r, char *buf, size_t size)
 {
 	const char *parts[3] = { r->head, r->middle, r->tail };
 	size_t lens[3] = { r->head_len, r->middle_len, r->tail_len };
@@ -279,7 +280,7 @@ struct result *result_build(struct reasons *t, const struct key *key,
 }
 
 /* result_outcome - the outcome byte. */
-enum outcome result_outcome(const struct result *res, size_t i)
+HOT enum outcome result_outcome(const struct result *res, size_t i)
 {
 	if (res->list_count == 0)
 		return OUTCOME_NOT_LISTED;
@@ -289,7 +290,7 @@ enum outcome result_outcome(const struct result *res, size_t i)
 }
 
 /* result_get - decode list i: skip the details of the listed lists before it. */
-void result_get(const struct result *res, size_t i, struct answer *out)
+HOT void result_get(const struct result *res, size_t i, struct answer *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->outcome = result_outcome(res, i);

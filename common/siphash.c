@@ -10,6 +10,7 @@
  * Pure functions; nothing is kept.
  */
 #include "siphash.h"
+#include "hot.h"
 
 #include <string.h>
 
@@ -106,7 +107,7 @@ uint64_t siphash24(const uint8_t key[16], const void *data, size_t len)
 }
 
 /* siphash13 - SipHash-1-3, the tables' hash. */
-uint64_t siphash13(const uint8_t key[16], const void *data, size_t len)
+HOT uint64_t siphash13(const uint8_t key[16], const void *data, size_t len)
 {
 	return siphash(key, data, len, 1, 3);
 }

@@ -19,6 +19,7 @@
  * TEMPLATE_MAX_MACROS) and writes only into the caller's buffer.
  */
 #include "template.h"
+#include "hot.h"
 
 #include "text.h"
 
@@ -480,7 +481,7 @@ static void put(struct writer *w, const char *s, size_t n)
 }
 
 /* put_literal - append bytes of our own, cleaned when the template was compiled. */
-static void put_literal(struct writer *w, const char *s, size_t n)
+HOT static void put_literal(struct writer *w, const char *s, size_t n)
 {
 	n = room_for(w, n);
 	memcpy(w->out + w->len, s, n);
@@ -533,8 +534,8 @@ size_t template_expand(const struct template *t, template_lookup_fn *lookup, voi
  * template_expand_fit - expand t into out (see template.h). The values that lookup returns
  * are untrusted: they are cleaned and cut here, never expanded again.
  */
-size_t template_expand_fit(const struct template *t, template_lookup_fn *lookup, void *ctx,
-			   char *out, size_t outsize, size_t max, size_t ceiling)
+HOT size_t template_expand_fit(const struct template *t, template_lookup_fn *lookup, void *ctx,
+			       char *out, size_t outsize, size_t max, size_t ceiling)
 {
 	struct expansion x;
 	struct writer w = { .out = out };

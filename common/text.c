@@ -3,6 +3,7 @@
  * Pure functions; the caller owns all memory.
  */
 #include "text.h"
+#include "hot.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -36,7 +37,7 @@ static void copy_bytes(char *dst, const char *src, size_t n, char replacement)
  * already copied: a clean word is copied as it is, which writes those bytes again with the
  * same values (in place too, since a replaced byte is clean).
  */
-void text_copy_clean(char *dst, const char *src, size_t n, char replacement)
+HOT void text_copy_clean(char *dst, const char *src, size_t n, char replacement)
 {
 	size_t i = 0;
 	uint64_t w;
@@ -62,7 +63,7 @@ void text_copy_clean(char *dst, const char *src, size_t n, char replacement)
 }
 
 /* text_clean - copy untrusted bytes as printable ASCII, marking a cut with "...". */
-size_t text_clean(char *dst, size_t dstsize, const char *src, size_t len)
+HOT size_t text_clean(char *dst, size_t dstsize, const char *src, size_t len)
 {
 	static const char ellipsis[] = "...";
 	size_t room = dstsize - 1;

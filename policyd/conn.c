@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "hot.h"
 #include "log.h"
 #include "server_internal.h"
 #include "stats.h"
@@ -141,7 +142,7 @@ static bool drained(const struct conn *c)
 }
 
 /* write_done - the batch is out; send what accumulated meanwhile, or take more requests. */
-static void write_done(uv_write_t *req, int status)
+HOT static void write_done(uv_write_t *req, int status)
 {
 	struct conn *c = req->data;
 
@@ -174,7 +175,7 @@ static void write_done(uv_write_t *req, int status)
  * epoll_ctl on the next loop turn (libuv 1.44 stops and restarts the watcher),
  * one system call per reply.
  */
-static void start_write(struct conn *c)
+HOT static void start_write(struct conn *c)
 {
 	char *tmp = c->wbuf;
 	size_t tmp_cap = c->wbuf_cap;
@@ -208,7 +209,7 @@ static void start_write(struct conn *c)
 }
 
 /* append_reply - queue bytes for the next write. */
-static bool append_reply(struct conn *c, const char *text, size_t len)
+HOT static bool append_reply(struct conn *c, const char *text, size_t len)
 {
 	if (!reserve(&c->out, &c->out_cap, c->out_len, len)) {
 		log_error("%s: out of memory; closing connection", c->peer);
@@ -240,7 +241,7 @@ static bool flush_ready(struct conn *c)
  * reply_ready - the engine finished a request that waited: it leaves in its turn.
  * One fewer request waits, so a connection stalled on SERVER_WAITING_MAX may go on.
  */
-static void reply_ready(struct reply_slot *slot)
+HOT static void reply_ready(struct reply_slot *slot)
 {
 	struct conn *c = slot->owner;
 	struct server *srv;
@@ -360,7 +361,7 @@ static void shrink_input(struct conn *c)
  * leave room, keep the rest at the front of the buffer, and write the replies in
  * one batch.
  */
-static void conn_process(struct conn *c)
+HOT static void conn_process(struct conn *c)
 {
 	size_t consumed = 0;
 	unsigned answered = 0;
@@ -450,7 +451,7 @@ static void end_of_input(struct conn *c)
 }
 
 /* read_input - new bytes: restart the idle clock and answer what is complete. */
-static void read_input(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+HOT static void read_input(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct conn *c = s->data;
 

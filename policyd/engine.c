@@ -13,6 +13,7 @@
  * callback.
  */
 #include "engine.h"
+#include "hot.h"
 #include "engine_internal.h"
 
 #include <stdio.h>
@@ -239,7 +240,7 @@ bool engine_set_config(struct engine *e, struct config *cfg)
  * circuit breaker still counts: the breaker stops queries, not the verdicts
  * already in the cache. Returns whether some address list applies to family.
  */
-static bool usable_lists(const struct engine *e, int family, bool *usable)
+HOT static bool usable_lists(const struct engine *e, int family, bool *usable)
 {
 	const struct rules *r = &e->cfg->rules;
 	uint64_t now = uv_now(e->loop);
@@ -256,7 +257,7 @@ static bool usable_lists(const struct engine *e, int family, bool *usable)
 }
 
 /* stale - a cached result that skipped a list which may be asked now counts as missing. */
-static bool stale(const struct engine *e, const struct result *res, uint64_t now)
+HOT static bool stale(const struct engine *e, const struct result *res, uint64_t now)
 {
 	const struct rules *r = &e->cfg->rules;
 
@@ -270,7 +271,7 @@ static bool stale(const struct engine *e, const struct result *res, uint64_t now
 }
 
 /* cached - every key from the cache; true when all are there. Allocates nothing. */
-static bool cached(struct engine *e, const struct keyset *keys, struct result **results)
+HOT static bool cached(struct engine *e, const struct keyset *keys, struct result **results)
 {
 	uint64_t now = uv_now(e->loop);
 	bool all = true;
@@ -286,7 +287,7 @@ static bool cached(struct engine *e, const struct keyset *keys, struct result **
 }
 
 /* derive_keys - the keys the usable DNS lists need for this request. */
-static void derive_keys(struct engine *e, const struct request *req, struct decision *d)
+HOT static void derive_keys(struct engine *e, const struct request *req, struct decision *d)
 {
 	bool usable[RULES_MAX_LISTS];
 
@@ -299,7 +300,7 @@ static void derive_keys(struct engine *e, const struct request *req, struct deci
 }
 
 /* count_reply - the statistics of one reply: its action, and how long it waited. */
-static void count_reply(const struct config *cfg, const struct decision *d, uint64_t waited_us)
+HOT static void count_reply(const struct config *cfg, const struct decision *d, uint64_t waited_us)
 {
 	static const enum reply_kind kinds[] = {
 		[ACTION_REJECT] = REPLY_REJECT,
@@ -352,12 +353,13 @@ static void skipped_lists(const struct engine *e, const struct config *cfg,
 	}
 }
 
-static void log_decision(const struct engine *e, const struct config *cfg, const struct decision *d,
-			 const struct request *req, bool from_cache)
+HOT static void log_decision(const struct engine *e, const struct config *cfg,
+			     const struct decision *d, const struct request *req, bool from_cache)
 {
 	static const char *const names[] = { "reject", "defer", "warn", "prepend" };
 	bool refused = d->kind == DECISION_CHECKED && tier_refuses(d->tier);
-	char line[1024], skipped[256];
+	char skipped[256], *out;
+	size_t room;
 
 	/* Every line here is at info or debug: at log_level warning, nothing to work out. */
 	if (!log_enabled(LOG_LEVEL_INFO))
@@ -375,16 +377,17 @@ static void log_decision(const struct engine *e, const struct config *cfg, const
 			   : d->tier == TIER_ALLOWLISTED ? "allowlisted"
 							 : "pass";
 
-	if (!log_enabled(level))
+	/* The line is formatted straight into the log's batch, at most 1 KiB as always. */
+	if ((out = log_begin(level, &room)) == NULL)
 		return;
-	size_t n = decision_describe(d, req, word, from_cache, skipped, line, sizeof(line));
-	log_text(level, line, n);
+	log_end(decision_describe(d, req, word, from_cache, skipped, out,
+				  room < 1024 ? room : 1024));
 }
 
 /* respond - render, count and log a decision into the slot. */
-static void respond(const struct engine *e, const struct config *cfg, const struct decision *d,
-		    const struct request *req, size_t budget, bool from_cache, uint64_t waited_us,
-		    struct reply_slot *slot)
+HOT static void respond(const struct engine *e, const struct config *cfg, const struct decision *d,
+			const struct request *req, size_t budget, bool from_cache,
+			uint64_t waited_us, struct reply_slot *slot)
 {
 	count_reply(cfg, d, waited_us);
 	slot->len = reply_render(&cfg->rules, req, &d->verdict,
@@ -574,9 +577,9 @@ static struct wait *park(struct engine *e, const struct request *req, const stru
  * nothing: the decision and its results live on the stack, and the reply goes
  * straight into the slot.
  */
-static enum engine_outcome decide(struct engine *e, const struct request *req,
-				  struct reply_slot *slot, engine_done_fn *done,
-				  engine_explain_fn *explain, void *arg)
+HOT static enum engine_outcome decide(struct engine *e, const struct request *req,
+				      struct reply_slot *slot, engine_done_fn *done,
+				      engine_explain_fn *explain, void *arg)
 {
 	struct config *cfg = e->cfg;
 	struct decision d;

@@ -4,6 +4,7 @@
  * log any more than it may refuse mail.
  */
 #include "health.h"
+#include "hot.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -43,8 +44,8 @@ void health_unref(struct list_health *h)
 }
 
 /* health_usable - healthy and not skipped by the breaker (half-open after the wait). */
-enum outcome health_usable(const struct list_health *h, const struct breaker_params *p,
-			   uint64_t now)
+HOT enum outcome health_usable(const struct list_health *h, const struct breaker_params *p,
+			       uint64_t now)
 {
 	if (!h->checked || !h->healthy)
 		return OUTCOME_UNHEALTHY;

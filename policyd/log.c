@@ -18,6 +18,7 @@
 /* sendmmsg(2) is a GNU extension. */
 #define _GNU_SOURCE
 #include "log.h"
+#include "hot.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,8 +34,12 @@
 #include <unistd.h>
 
 #define LINE_MAX_BYTES 2048
+#define HEAD_MAX 96 /* a line's prefix: "<22>Dec  2 04:12:06 policyd[PID]: warning: " */
 #define BATCH_BYTES (64 * 1024)
 #define BATCH_LINES 256
+
+/* What follows the program's name in a line at each level. */
+static const char *const level_words[] = { "error: ", "warning: ", "", "debug: " };
 
 static enum log_target log_target = LOG_TO_STDERR;
 static enum log_level log_level = LOG_LEVEL_INFO;
@@ -49,8 +54,6 @@ static size_t line_count;
 
 /* The syslog datagram socket, connected to /dev/log; -1 when there is none. */
 static int syslog_fd = -1;
-static char stamp[32]; /* "Dec  2 04:12:06 " for the second in stamp_time */
-static time_t stamp_time;
 
 /* open_syslog_socket - a datagram socket connected to /dev/log, as syslog(3) uses. */
 static void open_syslog_socket(void)
@@ -162,32 +165,16 @@ void log_flush(void)
 	line_count = 0;
 }
 
-/* syslog_stamp - the RFC 3164 timestamp, formatted once a second. */
-static const char *syslog_stamp(void)
+/* syslog_stamp - the RFC 3164 timestamp of now ("Dec  2 04:12:06 "). */
+static void syslog_stamp(time_t now, char *out, size_t size)
 {
-	time_t now = time(NULL);
+	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	struct tm tm;
 
-	if (now != stamp_time) {
-		struct tm tm;
-		static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-						      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-		localtime_r(&now, &tm);
-		snprintf(stamp, sizeof(stamp), "%s %2d %02d:%02d:%02d ", months[tm.tm_mon % 12],
-			 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-		stamp_time = now;
-	}
-	return stamp;
-}
-
-/* queue_line - append one formatted line (the prefix already in place) to the batch. */
-static void queue_line(const char *line, size_t len)
-{
-	if (line_count == BATCH_LINES || batch_len + len > sizeof(batch))
-		log_flush();
-	memcpy(batch + batch_len, line, len);
-	line_start[line_count] = batch_len;
-	batch_len += len;
-	line_start[++line_count] = batch_len;
+	localtime_r(&now, &tm);
+	snprintf(out, size, "%s %2d %02d:%02d:%02d ", months[tm.tm_mon % 12], tm.tm_mday,
+		 tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 /* syslog_priority - the syslog priority of a level. */
@@ -197,93 +184,134 @@ static int syslog_priority(enum log_level level)
 	return priority[level];
 }
 
-/* prefix_stderr - "policyd[PID]: " and the level's word, the PID formatted once. */
-static size_t prefix_stderr(char *line, size_t size, const char *level_word)
+/*
+ * line_head - a line's prefix at level: "policyd[PID]: warning: " on stderr, with
+ * "<PRI>" and the timestamp before it for syslog. Each level's is formatted again only
+ * when the target, the PID or (for syslog) the second changes; otherwise copied.
+ */
+static size_t line_head(enum log_level level, char *out)
 {
-	static char head[32];
-	static size_t head_len;
-	static long head_pid;
-	size_t n = strlen(level_word);
+	static struct {
+		char text[HEAD_MAX];
+		size_t len;
+		time_t time;
+		long pid;
+		enum log_target target;
+	} head[4];
+	time_t now = log_target == LOG_TO_SYSLOG ? time(NULL) : 0;
 
-	if (head_pid != pid) {
-		head_len = (size_t)snprintf(head, sizeof(head), "policyd[%ld]: ", pid);
-		head_pid = pid;
+	if (head[level].len == 0 || head[level].time != now || head[level].pid != pid ||
+	    head[level].target != log_target) {
+		char stamp[32] = "";
+		int n;
+
+		if (log_target == LOG_TO_SYSLOG) {
+			syslog_stamp(now, stamp, sizeof(stamp));
+			n = snprintf(head[level].text, HEAD_MAX, "<%d>%spolicyd[%ld]: %s",
+				     LOG_MAIL | syslog_priority(level), stamp, pid,
+				     level_words[level]);
+		} else {
+			n = snprintf(head[level].text, HEAD_MAX, "policyd[%ld]: %s", pid,
+				     level_words[level]);
+		}
+		head[level].len = n < 0 ? 0 : (size_t)n < HEAD_MAX ? (size_t)n : HEAD_MAX - 1;
+		head[level].time = now;
+		head[level].pid = pid;
+		head[level].target = log_target;
 	}
-	if (head_len + n >= size)
-		return 0;
-	memcpy(line, head, head_len);
-	memcpy(line + head_len, level_word, n);
-	return head_len + n;
+	memcpy(out, head[level].text, head[level].len);
+	return head[level].len;
 }
 
-/* log_write - format one line and queue it (or write it now). */
-__attribute__((format(printf, 2, 0))) static void log_write(enum log_level level, const char *fmt,
-							    va_list ap)
-{
-	static const char *const prefix[] = { "error: ", "warning: ", "", "debug: " };
-	char line[LINE_MAX_BYTES];
-	int head, n;
+/* The line log_begin handed out: where its text starts, and whether it goes through syslog(3). */
+static size_t open_head;
+static enum log_level open_level;
+static bool open_fallback;
+static char fallback_line[LINE_MAX_BYTES];
 
-	if (!log_enabled(level))
-		return;
-	if (pid == 0)
-		pid = (long)getpid();
-	if (log_target == LOG_TO_SYSLOG && syslog_fd < 0) {
-		char message[LINE_MAX_BYTES];
-		vsnprintf(message, sizeof(message), fmt, ap);
-		syslog(syslog_priority(level), "%s%s", prefix[level], message);
-		return;
-	}
-	if (log_target == LOG_TO_SYSLOG)
-		head = snprintf(line, sizeof(line), "<%d>%spolicyd[%ld]: %s",
-				LOG_MAIL | syslog_priority(level), syslog_stamp(), pid,
-				prefix[level]);
-	else
-		head = (int)prefix_stderr(line, sizeof(line), prefix[level]);
-	n = vsnprintf(line + head, sizeof(line) - (size_t)head - 1, fmt, ap);
-	if (n < 0)
-		n = 0;
-	size_t len = (size_t)head + ((size_t)n < sizeof(line) - (size_t)head - 1
-					     ? (size_t)n
-					     : sizeof(line) - (size_t)head - 2);
-	/* stderr lines end in a newline; a syslog datagram is one message without one. */
-	if (log_target != LOG_TO_SYSLOG)
-		line[len++] = '\n';
-	queue_line(line, len);
-	if (!batching || level == LOG_LEVEL_ERROR)
-		log_flush();
-}
-
-/* log_text - the prefix by hand, then the text as it is, cut to a line's length. */
-void log_text(enum log_level level, const char *text, size_t len)
+/*
+ * log_begin - room for one line's text, the prefix already in place: in the batch
+ * itself, so that a line formatted there is never copied again before its write.
+ */
+HOT char *log_begin(enum log_level level, size_t *room)
 {
-	static const char *const prefix[] = { "error: ", "warning: ", "", "debug: " };
-	char line[LINE_MAX_BYTES];
+	char *line;
 	size_t head;
 
 	if (!log_enabled(level))
-		return;
-	if (log_target == LOG_TO_SYSLOG && syslog_fd < 0) {
-		syslog(syslog_priority(level), "%s%.*s", prefix[level], (int)len, text);
-		return;
-	}
+		return NULL;
 	if (pid == 0)
 		pid = (long)getpid();
-	if (log_target == LOG_TO_SYSLOG)
-		head = (size_t)snprintf(line, sizeof(line), "<%d>%spolicyd[%ld]: %s",
-					LOG_MAIL | syslog_priority(level), syslog_stamp(), pid,
-					prefix[level]);
-	else
-		head = prefix_stderr(line, sizeof(line), prefix[level]);
-	if (len > sizeof(line) - head - 2)
-		len = sizeof(line) - head - 2;
-	memcpy(line + head, text, len);
-	len += head;
-	if (log_target != LOG_TO_SYSLOG)
-		line[len++] = '\n';
-	queue_line(line, len);
-	if (!batching || level == LOG_LEVEL_ERROR)
+	open_fallback = log_target == LOG_TO_SYSLOG && syslog_fd < 0;
+	if (open_fallback) {
+		/* syslog(3) adds its own prefix; the level's word goes first in the text. */
+		head = strlen(level_words[level]);
+		memcpy(fallback_line, level_words[level], head);
+		open_head = head;
+		*room = sizeof(fallback_line) - head - 1;
+		return fallback_line + head;
+	}
+	if (line_count == BATCH_LINES || batch_len + LINE_MAX_BYTES > sizeof(batch))
 		log_flush();
+	line = batch + batch_len;
+	head = line_head(level, line);
+	open_head = head;
+	open_level = level;
+	/* One byte stays free for the newline of a stderr line. */
+	*room = LINE_MAX_BYTES - head - 1;
+	return line + head;
+}
+
+/* log_end - the line log_begin opened is len bytes long (cut to its room): queue it. */
+HOT void log_end(size_t len)
+{
+	size_t room = (open_fallback ? sizeof(fallback_line) : LINE_MAX_BYTES) - open_head - 1;
+
+	if (len > room)
+		len = room;
+	if (open_fallback) {
+		fallback_line[open_head + len] = '\0';
+		syslog(syslog_priority(open_level), "%s", fallback_line);
+		return;
+	}
+	len += open_head;
+	/* stderr lines end in a newline; a syslog datagram is one message without one. */
+	if (log_target != LOG_TO_SYSLOG)
+		batch[batch_len + len++] = '\n';
+	line_start[line_count] = batch_len;
+	batch_len += len;
+	line_start[++line_count] = batch_len;
+	if (!batching || open_level == LOG_LEVEL_ERROR)
+		log_flush();
+}
+
+/* log_text - a line already formatted (and cleaned), cut to a line's length. */
+HOT void log_text(enum log_level level, const char *text, size_t len)
+{
+	size_t room;
+	char *out = log_begin(level, &room);
+
+	if (out == NULL)
+		return;
+	if (len > room)
+		len = room;
+	memcpy(out, text, len);
+	log_end(len);
+}
+
+/* log_write - format one line into the batch (or write it now). */
+__attribute__((format(printf, 2, 0))) static void log_write(enum log_level level, const char *fmt,
+							    va_list ap)
+{
+	size_t room;
+	char *out = log_begin(level, &room);
+	int n;
+
+	if (out == NULL)
+		return;
+	/* room + 1: the terminating NUL may take the byte kept for the newline. */
+	n = vsnprintf(out, room + 1, fmt, ap);
+	log_end(n < 0 ? 0 : (size_t)n);
 }
 
 #define LOG_FUNCTION(name, level)                                                                  \

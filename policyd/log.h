@@ -30,6 +30,16 @@ void log_flush(void);
 /* log_text - one line that is already formatted (and cleaned): no printf on the way. */
 void log_text(enum log_level level, const char *text, size_t len);
 
+/*
+ * log_begin - where to write one line's text (the prefix is already in place) and
+ * *room, the most bytes it may take; NULL when level is not logged. log_end(len)
+ * queues it, cut to room. Nothing may be logged between the two: the text is
+ * written straight into the batch (the line is never copied), which the next
+ * line would take.
+ */
+char *log_begin(enum log_level level, size_t *room);
+void log_end(size_t len);
+
 __attribute__((format(printf, 1, 2))) void log_error(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void log_warn(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void log_info(const char *fmt, ...);

@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "build_config.h"
+#include "hot.h"
 #include "config.h"
 #include "engine.h"
 #include "explain.h"
@@ -238,7 +239,7 @@ static void raise_fd_limit(const struct config *cfg)
 }
 
 /* flush_log - once per loop turn, before it waits: the log lines of this turn in one write. */
-static void flush_log(uv_prepare_t *h)
+HOT static void flush_log(uv_prepare_t *h)
 {
 	(void)h;
 	log_flush();

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "hot.h"
 #include "log.h"
 #include "server_internal.h"
 
@@ -361,7 +362,7 @@ void server_resume_stalled(struct server *srv)
 }
 
 /* on_ready_turn - a new loop turn: each connection with requests left over takes a slice. */
-static void on_ready_turn(uv_idle_t *h)
+HOT static void on_ready_turn(uv_idle_t *h)
 {
 	struct server *srv = h->data;
 	struct conn *c = srv->ready_head, *next;

@@ -2,6 +2,7 @@
  * stats - the process's counters (see stats.h) and their log lines.
  */
 #include "stats.h"
+#include "hot.h"
 
 #include <inttypes.h>
 
@@ -15,7 +16,7 @@ const uint64_t stats_bucket_us[STATS_BUCKETS - 1] = {
 };
 
 /* stats_reply - count the reply and put its latency in its bucket. */
-void stats_reply(enum reply_kind kind, uint64_t waited_us)
+HOT void stats_reply(enum reply_kind kind, uint64_t waited_us)
 {
 	unsigned b = 0;
 
