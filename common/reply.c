@@ -308,6 +308,10 @@ static const struct template *text_template(const struct rules *r, const struct 
 	return r->text;
 }
 
+/* The longest action words, the longest text and "\n\n" with its NUL fit one reply. */
+_Static_assert(7 + sizeof("PREPEND X-DNSBL: ") - 1 + REPLY_TEXT_MAX + 3 <= REPLY_MAX,
+	       "REPLY_MAX holds every reply");
+
 /* reply_render - DUNNO unless the tier refuses; then the action's words and the text. */
 HOT size_t reply_render(const struct rules *r, const struct request *req, const struct verdict *v,
 			enum tier t, size_t budget, char *out, size_t size)
@@ -319,11 +323,13 @@ HOT size_t reply_render(const struct rules *r, const struct request *req, const 
 		[ACTION_PREPEND] = "PREPEND X-DNSBL: ",
 	};
 	struct render c;
-	char text[REPLY_TEXT_MAX + 1];
 	enum action action;
 	const struct template *tpl;
-	size_t len;
+	size_t len, word;
+	char *text;
 
+	if (size < REPLY_MAX)
+		return 0;
 	if (!tier_refuses(t))
 		return reply_word("DUNNO", out, size);
 	action = tier_action(r, t);
@@ -337,19 +343,20 @@ HOT size_t reply_render(const struct rules *r, const struct request *req, const 
 	/* Warnings and headers are not SMTP replies: only REJECT and DEFER meet Postfix's prefix. */
 	if (action == ACTION_WARN || action == ACTION_PREPEND || budget > REPLY_TEXT_MAX)
 		budget = REPLY_TEXT_MAX;
-	/* The URL and the contact are never cut: a recipient so long that they do not fit
-	 * makes Postfix's line longer instead (up to REPLY_TEXT_MAX). */
-	len = template_expand_fit(tpl, lookup, &c, text, sizeof(text), budget, REPLY_TEXT_MAX);
-	/* Postfix reads an empty action text as permit (HACKING.md, traps): never send one. */
-	if (len == 0)
-		len = (size_t)snprintf(text, sizeof(text), "Refused by policy");
-	size_t word = strlen(words[action]);
-	if (7 + word + len + 3 > size)
-		return 0;
+	/* The text goes straight after the action's words: REPLY_MAX holds the longest
+	 * words, REPLY_TEXT_MAX of text and the final "\n\n" with its NUL. */
+	word = strlen(words[action]);
 	memcpy(out, "action=", 7);
 	memcpy(out + 7, words[action], word);
-	memcpy(out + 7 + word, text, len);
-	memcpy(out + 7 + word + len, "\n\n\0", 3);
+	text = out + 7 + word;
+	/* The URL and the contact are never cut: a recipient so long that they do not fit
+	 * makes Postfix's line longer instead (up to REPLY_TEXT_MAX). */
+	len = template_expand_fit(tpl, lookup, &c, text, REPLY_TEXT_MAX + 1, budget,
+				  REPLY_TEXT_MAX);
+	/* Postfix reads an empty action text as permit (HACKING.md, traps): never send one. */
+	if (len == 0)
+		len = (size_t)snprintf(text, REPLY_TEXT_MAX + 1, "Refused by policy");
+	memcpy(text + len, "\n\n\0", 3);
 	return 7 + word + len + 2;
 }
 
