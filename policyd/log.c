@@ -242,6 +242,7 @@ HOT char *log_begin(enum log_level level, size_t *room)
 		return NULL;
 	if (pid == 0)
 		pid = (long)getpid();
+	open_level = level;
 	open_fallback = log_target == LOG_TO_SYSLOG && syslog_fd < 0;
 	if (open_fallback) {
 		/* syslog(3) adds its own prefix; the level's word goes first in the text. */
@@ -256,7 +257,6 @@ HOT char *log_begin(enum log_level level, size_t *room)
 	line = batch + batch_len;
 	head = line_head(level, line);
 	open_head = head;
-	open_level = level;
 	/* One byte stays free for the newline of a stderr line. */
 	*room = LINE_MAX_BYTES - head - 1;
 	return line + head;

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Integration: `log = syslog`. policyd sends each line as its own RFC 3164 datagram to
 /dev/log (in one sendmmsg per loop turn): "<PRI>Mmm dd hh:mm:ss policyd[PID]: text",
-facility mail, the level in PRI and, for warnings and errors, in the text.
+facility mail, the level in PRI and, for warnings and errors, in the text. When
+/dev/log takes no datagrams (a stream socket), the lines go through syslog(3),
+which sends the same form, each ended by a NUL, at each line's own level.
 
 The daemon runs in a private mount namespace whose /dev is a directory of ours: the
 few device nodes it needs, bound from the real /dev, and `log`, a link to a datagram
@@ -10,6 +12,7 @@ skips (CI runs as root)."""
 
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -84,10 +87,52 @@ def check_lines(lines, pid, name):
     return out
 
 
-def test_syslog(tmp):
+class StreamLog:
+    """/dev/log as a stream socket, as syslog(3) also accepts: recv() gives the lines
+    (each ended by a NUL) of the connections it accepts, one line at a time."""
+
+    def __init__(self, path):
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(path)
+        self.server.listen(8)
+        self.conns, self.lines, self.partial = [], [], {}
+
+    def settimeout(self, timeout):
+        self.timeout = timeout
+
+    def recv(self, _size):
+        deadline = time.monotonic() + self.timeout
+        while not self.lines:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout()
+            ready, _, _ = select.select([self.server] + self.conns, [], [], left)
+            for s in ready:
+                if s is self.server:
+                    self.conns.append(self.server.accept()[0])
+                    continue
+                data = s.recv(65536)
+                if not data:
+                    self.conns.remove(s)
+                    continue
+                text = self.partial.pop(s, b"") + data
+                *done, rest = text.split(b"\0")
+                self.lines += done
+                self.partial[s] = rest
+        return self.lines.pop(0)
+
+    def close(self):
+        for s in self.conns + [self.server]:
+            s.close()
+
+
+def test_syslog(tmp, stream=False):
     os.mkdir(os.path.join(tmp, "dev"))
-    log = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    log.bind(os.path.join(tmp, "log.sock"))
+    if stream:
+        log = StreamLog(os.path.join(tmp, "log.sock"))
+    else:
+        log = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        log.bind(os.path.join(tmp, "log.sock"))
     listed = os.path.join(tmp, "local.cidr")
     with open(listed, "w") as f:
         f.write("192.0.2.0/25\n")
@@ -106,8 +151,9 @@ def test_syslog(tmp):
         lines = check_lines(started, proc.pid, "start-up")
         if lines is None:
             return
-        t.ok(any("started with" in text for _, text in lines),
-             "start-up lines arrive at /dev/log as datagrams, at info, with policyd's PID",
+        how = "through syslog(3) on a stream socket" if stream else "as datagrams"
+        t.ok(any(level == "info" and "started with" in text for level, text in lines),
+             f"start-up lines arrive at /dev/log {how}, at info, with policyd's PID",
              "\n".join(started) + open(os.path.join(tmp, "stderr")).read())
         addresses = [f"192.0.2.{i}" if i % 2 else f"192.0.2.{200 + i}" for i in range(8)]
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
@@ -123,10 +169,11 @@ def test_syslog(tmp):
             return
         want = [f"NOQUEUE: reject: client=unknown[192.0.2.{i}]" for i in (1, 3, 5, 7)]
         t.eq([text[:len(want[0]) + 1].rstrip() for _, text in lines if "reject:" in text], want,
-             "each refusal is one datagram at info, in order, the line whole")
+             f"each refusal is one line {how}, in order")
         t.ok(all(level == "info" and text.endswith('reason="Listed by the local policy"')
                  for level, text in lines if "reject:" in text),
-             "refusals are sent at info (priority 22), each line whole to its reason", "\n".join(refusals))
+             f"refusals are sent {how} at info (priority 22), each line whole to its reason",
+             "\n".join(refusals))
         # A broken file on reload: the error and the warning carry their own level.
         with open(config, "a") as f:
             f.write("[server]\nbogus_key = 1\n")
@@ -137,7 +184,7 @@ def test_syslog(tmp):
             return
         t.ok(any(level == "error" and "unknown key 'bogus_key'" in text for level, text in lines)
              and any(level == "error" and "reload failed" in text for level, text in lines),
-             "a failed reload's errors are sent at err (priority 19), 'error: ' before the text",
+             f"a failed reload's errors are sent {how} at err (priority 19), 'error: ' before the text",
              "\n".join(reload))
     finally:
         if proc.poll() is None:
@@ -155,11 +202,12 @@ def main():
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         t.skip("syslog datagrams", "needs root and unshare(1) for a private /dev")
         t.done()
-    tmp = tempfile.mkdtemp(prefix="policyd-syslog-")
-    try:
-        t.run("syslog", test_syslog, tmp)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    for stream in (False, True):
+        tmp = tempfile.mkdtemp(prefix="policyd-syslog-")
+        try:
+            t.run("syslog(3) on a stream socket" if stream else "syslog datagrams", test_syslog, tmp, stream)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     t.done()
 
 

@@ -535,6 +535,14 @@ static void test_growth(void)
 	}
 	is_int(lru_buckets(m), 128, "a cache of 100 stops at 128 buckets");
 	lru_free(m);
+	/* A power of two: the count reaches the bucket count, and must not double it. */
+	m = lru_new(256, seed, free_value);
+	for (uint32_t i = 0; i < 1000; i++) {
+		len = growth_key(key, i);
+		put_id(m, key, len, 100);
+	}
+	is_int(lru_buckets(m), 256, "a cache of 256, full, stops at 256 buckets");
+	lru_free(m);
 }
 
 /* The reference model: an array-based LRU with linear search, too simple to be wrong. */
