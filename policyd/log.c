@@ -200,8 +200,8 @@ static size_t line_head(enum log_level level, char *out)
 	} head[4];
 	time_t now = log_target == LOG_TO_SYSLOG ? time(NULL) : 0;
 
-	if (head[level].len == 0 || head[level].time != now || head[level].pid != pid ||
-	    head[level].target != log_target) {
+	/* A first call differs in pid (0 in the table, never ours). */
+	if (head[level].time != now || head[level].pid != pid || head[level].target != log_target) {
 		char stamp[32] = "";
 		int n;
 
@@ -223,8 +223,10 @@ static size_t line_head(enum log_level level, char *out)
 	return head[level].len;
 }
 
-/* The line log_begin handed out: where its text starts, and whether it goes through syslog(3). */
+/* The line log_begin handed out: where its text starts, how long it may be, and whether
+ * it goes through syslog(3). */
 static size_t open_head;
+static size_t open_room;
 static enum log_level open_level;
 static bool open_fallback;
 static char fallback_line[LINE_MAX_BYTES];
@@ -249,7 +251,7 @@ HOT char *log_begin(enum log_level level, size_t *room)
 		head = strlen(level_words[level]);
 		memcpy(fallback_line, level_words[level], head);
 		open_head = head;
-		*room = sizeof(fallback_line) - head - 1;
+		*room = open_room = sizeof(fallback_line) - head - 1;
 		return fallback_line + head;
 	}
 	if (line_count == BATCH_LINES || batch_len + LINE_MAX_BYTES > sizeof(batch))
@@ -258,17 +260,15 @@ HOT char *log_begin(enum log_level level, size_t *room)
 	head = line_head(level, line);
 	open_head = head;
 	/* One byte stays free for the newline of a stderr line. */
-	*room = LINE_MAX_BYTES - head - 1;
+	*room = open_room = LINE_MAX_BYTES - head - 1;
 	return line + head;
 }
 
 /* log_end - the line log_begin opened is len bytes long (cut to its room): queue it. */
 HOT void log_end(size_t len)
 {
-	size_t room = (open_fallback ? sizeof(fallback_line) : LINE_MAX_BYTES) - open_head - 1;
-
-	if (len > room)
-		len = room;
+	if (len > open_room)
+		len = open_room;
 	if (open_fallback) {
 		fallback_line[open_head + len] = '\0';
 		syslog(syslog_priority(open_level), "%s", fallback_line);

@@ -452,6 +452,15 @@ static size_t growth_key(uint8_t *key, uint32_t i)
 	return len;
 }
 
+/* put_keys - growth keys from to to - 1, each with a fresh value expiring at 100. */
+static void put_keys(struct lru *m, uint32_t from, uint32_t to)
+{
+	uint8_t key[40];
+
+	for (uint32_t i = from; i < to; i++)
+		put_id(m, key, growth_key(key, i), 100);
+}
+
 /* test_growth - the bucket array follows the count, and every key stays found while the
  * table doubles, while expired entries leave during a doubling, and across a clear that
  * comes in the middle of one. */
@@ -489,10 +498,7 @@ static void test_growth(void)
 		expired += get_id(m, key, len, 60) == -1;
 	}
 	is_int(expired, (N + 6) / 7, "every seventh key expired and left in the middle of a doubling");
-	for (uint32_t i = N; i < N + 400; i++) {
-		len = growth_key(key, i);
-		put_id(m, key, len, 100);
-	}
+	put_keys(m, N, N + 400);
 	for (uint32_t i = 0; i < N; i++) {
 		len = growth_key(key, i);
 		right &= get_id(m, key, len, 60) == (i % 7 == 0 ? -1 : ids[i]);
@@ -503,10 +509,7 @@ static void test_growth(void)
 	small = lru_buckets(m);
 	ok(small <= 256, "a clear takes the bucket array back to its first size (%zu)", small);
 	/* Past the first doubling and into its moving: then clear. */
-	for (uint32_t i = 0; i < small + small / 4; i++) {
-		len = growth_key(key, i);
-		put_id(m, key, len, 100);
-	}
+	put_keys(m, 0, (uint32_t)(small + small / 4));
 	ok(lru_buckets(m) == 2 * small, "%zu keys doubled the array", small + small / 4);
 	lru_clear(m);
 	found = true;
@@ -529,18 +532,12 @@ static void test_growth(void)
 	ok(all_freed_once(first), "every value of the growth test freed once");
 
 	m = lru_new(100, seed, free_value);
-	for (uint32_t i = 0; i < 1000; i++) {
-		len = growth_key(key, i);
-		put_id(m, key, len, 100);
-	}
+	put_keys(m, 0, 1000);
 	is_int(lru_buckets(m), 128, "a cache of 100 stops at 128 buckets");
 	lru_free(m);
 	/* A power of two: the count reaches the bucket count, and must not double it. */
 	m = lru_new(256, seed, free_value);
-	for (uint32_t i = 0; i < 1000; i++) {
-		len = growth_key(key, i);
-		put_id(m, key, len, 100);
-	}
+	put_keys(m, 0, 1000);
 	is_int(lru_buckets(m), 256, "a cache of 256, full, stops at 256 buckets");
 	lru_free(m);
 }
