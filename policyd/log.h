@@ -2,7 +2,7 @@
  * log - the daemon's logging: syslog (facility mail) or stderr, Postfix style.
  *
  * Lines read "policyd[PID]: warning: text" on stderr; syslog adds its own prefix.
- * While batching is on, lines are written once per loop turn (log_flush), so that
+ * While batching is on, lines are held and written together (log_turn), so that
  * a log line per decision costs a copy, not a system call. Callers clean
  * attacker-supplied text (text_clean) before passing it in. The logger keeps no
  * pointers to caller memory.
@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARNING, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 enum log_target { LOG_TO_STDERR, LOG_TO_SYSLOG };
@@ -21,11 +22,19 @@ void log_open(enum log_target target, enum log_level level);
 void log_close(void);
 bool log_enabled(enum log_level level);
 
-/* log_batch - hold lines until log_flush() (the daemon's loop); off writes each at once. */
+/* log_batch - hold lines until log_turn() or log_flush() (the daemon's loop); off writes
+ * each at once. */
 void log_batch(bool on);
 
 /* log_flush - write the lines held so far. */
 void log_flush(void);
+
+/*
+ * log_turn - the loop's turn ends (now_ms: its clock): the held lines are written if
+ * 16 KiB of them wait or the oldest has waited 50 ms. Returns the ms until the held
+ * lines are due, for a timer that calls log_flush(); 0 when none are held.
+ */
+uint64_t log_turn(uint64_t now_ms);
 
 /* log_text - one line that is already formatted (and cleaned): no printf on the way. */
 void log_text(enum log_level level, const char *text, size_t len);

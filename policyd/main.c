@@ -45,6 +45,7 @@ struct daemon {
 	uv_signal_t sig_hup, sig_term, sig_int, sig_usr1;
 	uv_timer_t stats_timer;
 	uv_prepare_t flush_log;
+	uv_timer_t log_timer;
 	uv_timer_t exit_timer;
 	int exit_code;
 };
@@ -238,11 +239,28 @@ static void raise_fd_limit(const struct config *cfg)
 			 (unsigned long long)rl.rlim_cur, cfg->max_connections);
 }
 
-/* flush_log - once per loop turn, before it waits: the log lines of this turn in one write. */
+/* log_due - the held log lines have waited long enough (the loop was idle meanwhile). */
+static void log_due(uv_timer_t *t)
+{
+	(void)t;
+	log_flush();
+}
+
+/*
+ * flush_log - once per loop turn, before it waits: the held log lines go out when they are
+ * many or old enough (log_turn); otherwise a timer makes sure they do in time.
+ */
 HOT static void flush_log(uv_prepare_t *h)
 {
-	(void)h;
-	log_flush();
+	struct daemon *d = h->data;
+	uint64_t wait = log_turn(uv_now(h->loop));
+
+	if (wait == 0) {
+		if (uv_is_active((uv_handle_t *)&d->log_timer))
+			uv_timer_stop(&d->log_timer);
+	} else if (!uv_is_active((uv_handle_t *)&d->log_timer)) {
+		uv_timer_start(&d->log_timer, log_due, wait, 0);
+	}
 }
 
 /* watch - start one signal watcher. */
@@ -297,7 +315,10 @@ static int run_daemon(struct daemon *d)
 	d->stats_timer.data = d->exit_timer.data = d;
 	uv_timer_start(&d->stats_timer, on_stats_timer, STATS_INTERVAL_MS, STATS_INTERVAL_MS);
 	uv_unref((uv_handle_t *)&d->stats_timer);
+	uv_timer_init(d->loop, &d->log_timer);
+	uv_unref((uv_handle_t *)&d->log_timer);
 	uv_prepare_init(d->loop, &d->flush_log);
+	d->flush_log.data = d;
 	uv_prepare_start(&d->flush_log, flush_log);
 	uv_unref((uv_handle_t *)&d->flush_log);
 	log_batch(true);

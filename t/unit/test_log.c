@@ -1,0 +1,127 @@
+/*
+ * test_log - unit tests of policyd/log.c's batching: lines held while batching is on
+ * are written by log_turn once 16 KiB of them wait or the oldest has waited 50 ms,
+ * an error line writes everything at once, and log_flush starts the wait again.
+ * stderr is pointed at a temporary file (removed at the end) whose size tells what
+ * has been written; the loop's clock is passed in, so no test waits for time.
+ */
+#include "log.h"
+#include "tap.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int out_fd;
+
+/* written - how many bytes have reached the file so far. */
+static long written(void)
+{
+	struct stat st;
+
+	return fstat(out_fd, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* contents - the file's text so far (static buffer). */
+static const char *contents(void)
+{
+	static char text[65536];
+	ssize_t n = pread(out_fd, text, sizeof(text) - 1, 0);
+
+	text[n < 0 ? 0 : n] = '\0';
+	return text;
+}
+
+/* test_hold_time - one line waits for its 50 ms, counted from the turn that saw it. */
+static void test_hold_time(void)
+{
+	long before = written();
+
+	log_info("first held line");
+	is_int(written(), before, "a line logged while batching is not written at once");
+	is_int(log_turn(1000), 50, "the turn that sees it holds it for 50 ms");
+	is_int(log_turn(1030), 20, "a later turn: 20 ms left");
+	log_info("second held line");
+	is_int(log_turn(1049), 1, "a second line does not restart the wait");
+	is_int(written(), before, "nothing written before the oldest line is due");
+	is_int(log_turn(1050), 0, "at 50 ms the lines are due: nothing is held any more");
+	ok(strstr(contents(), "first held line\npolicyd[") != NULL &&
+		   strstr(contents(), "second held line\n") != NULL,
+	   "both lines written, in order");
+	is_int(log_turn(5000), 0, "nothing held: no timer is needed");
+}
+
+/* test_hold_bytes - 16 KiB of waiting lines are written at the turn's end at once. */
+static void test_hold_bytes(void)
+{
+	char text[1001];
+	long before = written();
+	int lines = 0;
+
+	memset(text, 'x', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	/* 15 lines of about 1 KiB stay below 16 KiB; the 17th passes it. */
+	for (; lines < 15; lines++)
+		log_info("%s", text);
+	is_int(log_turn(2000), 50, "15 KiB waiting: still held");
+	is_int(written(), before, "and not written");
+	log_info("%s", text);
+	log_info("%s", text);
+	is_int(log_turn(2001), 0, "17 KiB waiting: written at the turn's end");
+	ok(written() - before > 16 * 1024, "all of it (%ld bytes)", written() - before);
+}
+
+/* test_error_flushes - an error writes at once, with every line held before it. */
+static void test_error_flushes(void)
+{
+	long before = written();
+	const char *text;
+
+	log_info("held before the error");
+	log_error("the error itself");
+	ok(written() > before, "an error line is written at once");
+	text = contents();
+	ok(strstr(text, "held before the error\npolicyd[") != NULL &&
+		   strstr(text, "error: the error itself\n") != NULL,
+	   "after the line held before it");
+	is_int(log_turn(3000), 0, "nothing is held after it");
+}
+
+/* test_flush_restarts - a flush (a full batch, an error, a timer) starts the wait again. */
+static void test_flush_restarts(void)
+{
+	long before;
+
+	log_info("waits");
+	is_int(log_turn(4000), 50, "held");
+	log_flush();
+	before = written();
+	log_info("arrives after the flush");
+	is_int(log_turn(4049), 50, "a line after a flush waits its own 50 ms");
+	is_int(written(), before, "not written yet");
+	log_batch(false);
+	ok(written() > before && strstr(contents(), "arrives after the flush\n") != NULL,
+	   "turning batching off writes what is held");
+}
+
+int main(void)
+{
+	char path[] = "/tmp/policyd-test-log-XXXXXX";
+
+	out_fd = mkstemp(path);
+	if (out_fd < 0 || dup2(out_fd, STDERR_FILENO) < 0) {
+		perror("test_log");
+		return 1;
+	}
+	unlink(path);
+	log_open(LOG_TO_STDERR, LOG_LEVEL_INFO);
+	log_batch(true);
+	test_hold_time();
+	test_hold_bytes();
+	test_error_flushes();
+	test_flush_restarts();
+	log_close();
+	return tap_done();
+}
