@@ -287,13 +287,10 @@ void *lru_peek(const struct lru *m, const void *key, size_t key_len, uint32_t no
 	return m->e[i].value;
 }
 
-/* lru_get - the live value for key, made most recently used; an expired entry is dropped. */
-HOT void *lru_get(struct lru *m, const void *key, size_t key_len, uint32_t now)
+/* hit - the outcome of a lookup that found entry i (0: none): its live value, made most
+ * recently used, or NULL (an expired entry is dropped). */
+HOT static void *hit(struct lru *m, uint32_t i, uint32_t now)
 {
-	uint32_t i = 0;
-
-	if (key_len <= LRU_KEY_MAX && m->count > 0)
-		i = find(m, key, key_len, hash32(m, key, key_len));
 	if (i == 0) {
 		m->stats.misses++;
 		return NULL;
@@ -310,6 +307,69 @@ HOT void *lru_get(struct lru *m, const void *key, size_t key_len, uint32_t now)
 	list_push_newest(m, i);
 	m->stats.hits++;
 	return m->e[i].value;
+}
+
+/* lru_get - the live value for key, made most recently used; an expired entry is dropped. */
+HOT void *lru_get(struct lru *m, const void *key, size_t key_len, uint32_t now)
+{
+	uint32_t i = 0;
+
+	if (key_len <= LRU_KEY_MAX && m->count > 0)
+		i = find(m, key, key_len, hash32(m, key, key_len));
+	return hit(m, i, now);
+}
+
+/* prefetch - ask for the cache line at p ahead of its use; a hint that changes nothing. */
+static inline void prefetch(const void *p)
+{
+	__builtin_prefetch(p, 1, 3);
+}
+
+/*
+ * lru_get_all - see lru.h. Four passes, each starting the loads the next one needs:
+ * the bucket heads, the first entry of each chain, the lookups themselves (which start
+ * loading each found entry's recency neighbours), then the recency updates in key order.
+ * An entry found twice (a repeated key) takes the first one's outcome, as a second
+ * lru_get would: made newest again, or already dropped as expired.
+ */
+HOT void lru_get_all(struct lru *m, const struct lru_key *keys, size_t n, uint32_t now,
+		     void **values)
+{
+	uint32_t hash[LRU_BATCH_MAX], found[LRU_BATCH_MAX];
+	bool dropped[LRU_BATCH_MAX];
+
+	if (n > LRU_BATCH_MAX)
+		n = LRU_BATCH_MAX;
+	for (size_t k = 0; k < n; k++) {
+		hash[k] = hash32(m, keys[k].bytes, keys[k].len);
+		prefetch(head(m, hash[k]));
+	}
+	for (size_t k = 0; k < n; k++)
+		prefetch(&m->e[*head(m, hash[k])]);
+	for (size_t k = 0; k < n; k++) {
+		found[k] = 0;
+		if (keys[k].len <= LRU_KEY_MAX && m->count > 0)
+			found[k] = find(m, keys[k].bytes, keys[k].len, hash[k]);
+		if (found[k] != 0) {
+			prefetch(&m->e[m->e[found[k]].newer]);
+			prefetch(&m->e[m->e[found[k]].older]);
+		}
+	}
+	for (size_t k = 0; k < n; k++) {
+		size_t first = 0;
+
+		while (first < k && (found[first] != found[k] || found[k] == 0))
+			first++;
+		dropped[k] = first < k ? dropped[first]
+				       : found[k] != 0 && m->e[found[k]].expires <= now;
+		if (first < k && dropped[k]) {
+			/* The first lookup of this entry dropped it: this one misses, as it would. */
+			m->stats.misses++;
+			values[k] = NULL;
+			continue;
+		}
+		values[k] = hit(m, found[k], now);
+	}
 }
 
 /* migrate - move up to n old buckets' chains to the new array; the old one goes when empty. */

@@ -42,6 +42,24 @@ void lru_free(struct lru *m);
  */
 void *lru_get(struct lru *m, const void *key, size_t key_len, uint32_t now);
 
+/* A key as lru_get_all takes it. */
+struct lru_key {
+	const void *bytes;
+	size_t len;
+};
+
+/* The most keys one lru_get_all looks up. */
+#define LRU_BATCH_MAX 8
+
+/*
+ * lru_get_all - lru_get of keys[0..n-1] (n <= LRU_BATCH_MAX) in turn, into values[]:
+ * the same values, order, drops and counters as n calls of lru_get, a repeated key
+ * included. The memory of the n lookups is requested together, so that their cache
+ * and TLB misses overlap instead of waiting one after another: the hit path's keys
+ * are independent, and each lookup on its own is a chain of dependent loads.
+ */
+void lru_get_all(struct lru *m, const struct lru_key *keys, size_t n, uint32_t now, void **values);
+
 /*
  * lru_peek - the value for key if present and not expired at `now`, with its expiry
  * time; nothing changes (order, expired entries, counters). For readers that must

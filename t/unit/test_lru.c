@@ -704,12 +704,42 @@ static bool model_alive(const struct model *md)
 	return true;
 }
 
+/* pick - a random key: half of them from a hot set smaller than the map. */
+static const struct ukey *pick(const struct ukey *u, uint64_t r)
+{
+	return &u[r % 2 ? (r >> 1) % 160 : (r >> 1) % 48];
+}
+
+/*
+ * batch_step - one lru_get_all of n random keys (repeats come often from the hot set)
+ * against the model's gets of the same keys in turn; false at the first difference.
+ */
+static bool batch_step(struct lru *m, struct model *md, const struct ukey *u, uint32_t now,
+		       size_t n)
+{
+	struct lru_key keys[LRU_BATCH_MAX];
+	void *want[LRU_BATCH_MAX], *got[LRU_BATCH_MAX];
+	uint32_t dropped[LRU_BATCH_MAX];
+	bool same = true;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct ukey *k = pick(u, rnd());
+
+		keys[i] = (struct lru_key){ k->b, k->len };
+		want[i] = model_get(md, k->b, k->len, now, &dropped[i]);
+	}
+	lru_get_all(m, keys, n, now, got);
+	for (size_t i = 0; i < n; i++)
+		same &= got[i] == want[i] && freed_now(dropped[i]);
+	return same;
+}
+
 /* model_step - one random operation on both; false at the first difference. */
 static bool model_step(struct lru *m, struct model *md, const struct ukey *u, uint32_t *now)
 {
 	uint64_t r = rnd();
 	/* Half the operations go to a hot set smaller than the map: hits and refreshes happen. */
-	const struct ukey *k = &u[r % 2 ? (r >> 1) % 160 : (r >> 1) % 48];
+	const struct ukey *k = pick(u, r);
 	uint32_t dropped, expires;
 	void *want, *v;
 
@@ -728,10 +758,12 @@ static bool model_step(struct lru *m, struct model *md, const struct ukey *u, ui
 		return lru_count(m) == 0 && all;
 	}
 	r >>= 17;
-	if (r % 2 == 0) {
+	if (r % 4 == 0) {
 		want = model_get(md, k->b, k->len, *now, &dropped);
 		return lru_get(m, k->b, k->len, *now) == want && freed_now(dropped);
 	}
+	if (r % 4 == 1)
+		return batch_step(m, md, u, *now, 1 + (r >> 2) % LRU_BATCH_MAX);
 	r >>= 1;
 	/* A quarter expire around now (one second before to one after), so the expires == now
 	 * boundary comes up often; the rest live up to 100 seconds, about 800 operations. */
@@ -759,7 +791,9 @@ static void test_model(void)
 				       !model_alive(&md)))
 			stats_same = false;
 	}
-	is_int(failed_at, -1, "1,000,000 operations: same results and frees as the model");
+	is_int(failed_at, -1,
+	       "1,000,000 operations (a quarter of them lru_get_all of 1 to %d keys): same results "
+	       "and frees as the model", LRU_BATCH_MAX);
 	ok(stats_same, "same stats as the model throughout, held values never freed");
 	ok(model_clears > 0, "the run included %u clears", model_clears);
 	is_int(lru_get_stats(m)->hits, md.stats.hits, "hits as the model (%llu)",
