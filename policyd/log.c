@@ -50,32 +50,56 @@
 /* What follows the program's name in a line at each level. */
 static const char *const level_words[] = { "error: ", "warning: ", "", "debug: " };
 
-static enum log_target log_target = LOG_TO_STDERR;
-static enum log_level log_level = LOG_LEVEL_INFO;
-static bool batching;
-static long pid; /* ours, looked up once: a system call per line would cost more than the line */
+/* A line's prefix at one level, formatted again only when what it holds changes. */
+struct prefix {
+	char text[HEAD_MAX];
+	size_t len;
+	time_t time;
+	long pid;
+	enum log_target target;
+};
 
-/* The lines waiting to be written: text one after the other, and where each starts. */
+/*
+ * Everything a logged line reads or writes, apart from its text, in one page-aligned
+ * block: the daemon logs a line per refusal, and where every system call empties the
+ * TLB, each page a line touches is a page walk (as separate statics the linker spread
+ * these over three pages around the buffers). The waiting lines' starts come last: a
+ * batch of HOLD_BYTES uses only the first few dozen.
+ */
+static struct {
+	enum log_target target;
+	enum log_level level;
+	bool batching;
+	long pid;      /* ours, looked up once: a system call per line would cost more */
+	int syslog_fd; /* connected to /dev/log; -1 when there is none */
+	size_t batch_len;
+	size_t line_count;
+	/* The loop time (ms) at which log_turn first saw the oldest waiting line; valid
+	 * while held. */
+	uint64_t held_since;
+	bool held;
+	/* The line log_begin handed out: where its text starts, how long it may be, its
+	 * level, and whether it goes through syslog(3). */
+	size_t open_head;
+	size_t open_room;
+	enum log_level open_level;
+	bool open_fallback;
+	struct prefix head[4];
+	size_t line_start[BATCH_LINES + 1]; /* where each waiting line starts in batch */
+} _Alignas(4096) lg = { .target = LOG_TO_STDERR, .level = LOG_LEVEL_INFO, .syslog_fd = -1 };
+
+/* The lines waiting to be written, one after the other. */
 static char batch[BATCH_BYTES];
-static size_t batch_len;
-static size_t line_start[BATCH_LINES + 1];
-static size_t line_count;
-/* The loop time (ms) at which log_turn first saw the oldest waiting line; valid while held. */
-static uint64_t held_since;
-static bool held;
-
-/* The syslog datagram socket, connected to /dev/log; -1 when there is none. */
-static int syslog_fd = -1;
 
 /* open_syslog_socket - a datagram socket connected to /dev/log, as syslog(3) uses. */
 static void open_syslog_socket(void)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX, .sun_path = "/dev/log" };
 
-	syslog_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (syslog_fd >= 0 && connect(syslog_fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-		close(syslog_fd);
-		syslog_fd = -1;
+	lg.syslog_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (lg.syslog_fd >= 0 && connect(lg.syslog_fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		close(lg.syslog_fd);
+		lg.syslog_fd = -1;
 	}
 }
 
@@ -83,33 +107,33 @@ static void open_syslog_socket(void)
 void log_open(enum log_target target, enum log_level level)
 {
 	log_flush();
-	pid = (long)getpid();
-	if (log_target == LOG_TO_SYSLOG && target != LOG_TO_SYSLOG) {
-		if (syslog_fd >= 0)
-			close(syslog_fd);
-		syslog_fd = -1;
+	lg.pid = (long)getpid();
+	if (lg.target == LOG_TO_SYSLOG && target != LOG_TO_SYSLOG) {
+		if (lg.syslog_fd >= 0)
+			close(lg.syslog_fd);
+		lg.syslog_fd = -1;
 		closelog();
 	}
-	if (target == LOG_TO_SYSLOG && log_target != LOG_TO_SYSLOG) {
+	if (target == LOG_TO_SYSLOG && lg.target != LOG_TO_SYSLOG) {
 		openlog("policyd", LOG_PID | LOG_NDELAY, LOG_MAIL);
 		open_syslog_socket();
 	}
-	log_target = target;
-	log_level = level;
+	lg.target = target;
+	lg.level = level;
 }
 
 /* log_close - write what is waiting and release syslog. */
 void log_close(void)
 {
 	log_flush();
-	batching = false;
-	if (log_target == LOG_TO_SYSLOG) {
-		if (syslog_fd >= 0)
-			close(syslog_fd);
-		syslog_fd = -1;
+	lg.batching = false;
+	if (lg.target == LOG_TO_SYSLOG) {
+		if (lg.syslog_fd >= 0)
+			close(lg.syslog_fd);
+		lg.syslog_fd = -1;
 		closelog();
 	}
-	log_target = LOG_TO_STDERR;
+	lg.target = LOG_TO_STDERR;
 }
 
 /* log_batch - while on, lines wait for log_flush(); turning it off flushes. */
@@ -117,13 +141,13 @@ void log_batch(bool on)
 {
 	if (!on)
 		log_flush();
-	batching = on;
+	lg.batching = on;
 }
 
 /* log_enabled - whether a message of this level would be written. */
 bool log_enabled(enum log_level level)
 {
-	return level <= log_level;
+	return level <= lg.level;
 }
 
 /* write_all - the whole buffer to fd, going on after partial writes and signals. */
@@ -147,15 +171,15 @@ static void flush_syslog(void)
 	struct iovec iov[BATCH_LINES];
 	size_t sent = 0;
 
-	for (size_t i = 0; i < line_count; i++) {
-		iov[i].iov_base = batch + line_start[i];
-		iov[i].iov_len = line_start[i + 1] - line_start[i];
+	for (size_t i = 0; i < lg.line_count; i++) {
+		iov[i].iov_base = batch + lg.line_start[i];
+		iov[i].iov_len = lg.line_start[i + 1] - lg.line_start[i];
 		memset(&msgs[i], 0, sizeof(msgs[i]));
 		msgs[i].msg_hdr.msg_iov = &iov[i];
 		msgs[i].msg_hdr.msg_iovlen = 1;
 	}
-	while (sent < line_count) {
-		int n = sendmmsg(syslog_fd, msgs + sent, (unsigned)(line_count - sent), 0);
+	while (sent < lg.line_count) {
+		int n = sendmmsg(lg.syslog_fd, msgs + sent, (unsigned)(lg.line_count - sent), 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -167,31 +191,31 @@ static void flush_syslog(void)
 /* log_flush - write the waiting lines: one write, or one sendmmsg. */
 void log_flush(void)
 {
-	if (line_count == 0)
+	if (lg.line_count == 0)
 		return;
-	if (log_target == LOG_TO_SYSLOG && syslog_fd >= 0)
+	if (lg.target == LOG_TO_SYSLOG && lg.syslog_fd >= 0)
 		flush_syslog();
 	else
-		write_all(STDERR_FILENO, batch, batch_len);
-	batch_len = 0;
-	line_count = 0;
-	held = false;
+		write_all(STDERR_FILENO, batch, lg.batch_len);
+	lg.batch_len = 0;
+	lg.line_count = 0;
+	lg.held = false;
 }
 
 /* log_turn - see log.h: write the held lines once they are many or old enough. */
 HOT uint64_t log_turn(uint64_t now_ms)
 {
-	if (line_count == 0)
+	if (lg.line_count == 0)
 		return 0;
-	if (!held) {
-		held = true;
-		held_since = now_ms;
+	if (!lg.held) {
+		lg.held = true;
+		lg.held_since = now_ms;
 	}
-	if (batch_len >= HOLD_BYTES || now_ms - held_since >= HOLD_MS) {
+	if (lg.batch_len >= HOLD_BYTES || now_ms - lg.held_since >= HOLD_MS) {
 		log_flush();
 		return 0;
 	}
-	return held_since + HOLD_MS - now_ms;
+	return lg.held_since + HOLD_MS - now_ms;
 }
 
 /* syslog_stamp - the RFC 3164 timestamp of now ("Dec  2 04:12:06 "). */
@@ -220,44 +244,32 @@ static int syslog_priority(enum log_level level)
  */
 static size_t line_head(enum log_level level, char *out)
 {
-	static struct {
-		char text[HEAD_MAX];
-		size_t len;
-		time_t time;
-		long pid;
-		enum log_target target;
-	} head[4];
-	time_t now = log_target == LOG_TO_SYSLOG ? time(NULL) : 0;
+	struct prefix *h = &lg.head[level];
+	time_t now = lg.target == LOG_TO_SYSLOG ? time(NULL) : 0;
 
-	/* A first call differs in pid (0 in the table, never ours). */
-	if (head[level].time != now || head[level].pid != pid || head[level].target != log_target) {
+	/* A first call differs in lg.pid (0 in the table, never ours). */
+	if (h->time != now || h->pid != lg.pid || h->target != lg.target) {
 		char stamp[32] = "";
 		int n;
 
-		if (log_target == LOG_TO_SYSLOG) {
+		if (lg.target == LOG_TO_SYSLOG) {
 			syslog_stamp(now, stamp, sizeof(stamp));
-			n = snprintf(head[level].text, HEAD_MAX, "<%d>%spolicyd[%ld]: %s",
-				     LOG_MAIL | syslog_priority(level), stamp, pid,
+			n = snprintf(h->text, HEAD_MAX, "<%d>%spolicyd[%ld]: %s",
+				     LOG_MAIL | syslog_priority(level), stamp, lg.pid,
 				     level_words[level]);
 		} else {
-			n = snprintf(head[level].text, HEAD_MAX, "policyd[%ld]: %s", pid,
+			n = snprintf(h->text, HEAD_MAX, "policyd[%ld]: %s", lg.pid,
 				     level_words[level]);
 		}
-		head[level].len = n < 0 ? 0 : (size_t)n < HEAD_MAX ? (size_t)n : HEAD_MAX - 1;
-		head[level].time = now;
-		head[level].pid = pid;
-		head[level].target = log_target;
+		h->len = n < 0 ? 0 : (size_t)n < HEAD_MAX ? (size_t)n : HEAD_MAX - 1;
+		h->time = now;
+		h->pid = lg.pid;
+		h->target = lg.target;
 	}
-	memcpy(out, head[level].text, head[level].len);
-	return head[level].len;
+	memcpy(out, h->text, h->len);
+	return h->len;
 }
 
-/* The line log_begin handed out: where its text starts, how long it may be, and whether
- * it goes through syslog(3). */
-static size_t open_head;
-static size_t open_room;
-static enum log_level open_level;
-static bool open_fallback;
 static char fallback_line[LINE_MAX_BYTES];
 
 /*
@@ -271,46 +283,46 @@ HOT char *log_begin(enum log_level level, size_t *room)
 
 	if (!log_enabled(level))
 		return NULL;
-	if (pid == 0)
-		pid = (long)getpid();
-	open_level = level;
-	open_fallback = log_target == LOG_TO_SYSLOG && syslog_fd < 0;
-	if (open_fallback) {
+	if (lg.pid == 0)
+		lg.pid = (long)getpid();
+	lg.open_level = level;
+	lg.open_fallback = lg.target == LOG_TO_SYSLOG && lg.syslog_fd < 0;
+	if (lg.open_fallback) {
 		/* syslog(3) adds its own prefix; the level's word goes first in the text. */
 		head = strlen(level_words[level]);
 		memcpy(fallback_line, level_words[level], head);
-		open_head = head;
-		*room = open_room = sizeof(fallback_line) - head - 1;
+		lg.open_head = head;
+		*room = lg.open_room = sizeof(fallback_line) - head - 1;
 		return fallback_line + head;
 	}
-	if (line_count == BATCH_LINES || batch_len + LINE_MAX_BYTES > sizeof(batch))
+	if (lg.line_count == BATCH_LINES || lg.batch_len + LINE_MAX_BYTES > sizeof(batch))
 		log_flush();
-	line = batch + batch_len;
+	line = batch + lg.batch_len;
 	head = line_head(level, line);
-	open_head = head;
+	lg.open_head = head;
 	/* One byte stays free for the newline of a stderr line. */
-	*room = open_room = LINE_MAX_BYTES - head - 1;
+	*room = lg.open_room = LINE_MAX_BYTES - head - 1;
 	return line + head;
 }
 
 /* log_end - the line log_begin opened is len bytes long (cut to its room): queue it. */
 HOT void log_end(size_t len)
 {
-	if (len > open_room)
-		len = open_room;
-	if (open_fallback) {
-		fallback_line[open_head + len] = '\0';
-		syslog(syslog_priority(open_level), "%s", fallback_line);
+	if (len > lg.open_room)
+		len = lg.open_room;
+	if (lg.open_fallback) {
+		fallback_line[lg.open_head + len] = '\0';
+		syslog(syslog_priority(lg.open_level), "%s", fallback_line);
 		return;
 	}
-	len += open_head;
+	len += lg.open_head;
 	/* stderr lines end in a newline; a syslog datagram is one message without one. */
-	if (log_target != LOG_TO_SYSLOG)
-		batch[batch_len + len++] = '\n';
-	line_start[line_count] = batch_len;
-	batch_len += len;
-	line_start[++line_count] = batch_len;
-	if (!batching || open_level == LOG_LEVEL_ERROR)
+	if (lg.target != LOG_TO_SYSLOG)
+		batch[lg.batch_len + len++] = '\n';
+	lg.line_start[lg.line_count] = lg.batch_len;
+	lg.batch_len += len;
+	lg.line_start[++lg.line_count] = lg.batch_len;
+	if (!lg.batching || lg.open_level == LOG_LEVEL_ERROR)
 		log_flush();
 }
 
@@ -362,8 +374,8 @@ void fatal(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	if (log_level < LOG_LEVEL_ERROR)
-		log_level = LOG_LEVEL_ERROR;
+	if (lg.level < LOG_LEVEL_ERROR)
+		lg.level = LOG_LEVEL_ERROR;
 	log_write(LOG_LEVEL_ERROR, fmt, ap);
 	va_end(ap);
 	log_flush();
