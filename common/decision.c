@@ -187,7 +187,7 @@ HOT void decision_add(struct decision *d, const struct rules *r, struct result *
 				continue;
 			result_get(results[k], i, &a);
 			h.list = l;
-			h.weight = codes_weight(&l->codes, a.mask, l->weight);
+			h.weight = codes_weight(l->codes, a.mask, l->weight);
 			memcpy(h.code, a.code, 4);
 			h.source = key_is_domain(key) ? first_source(d->keys.sources[k] & l->checks)
 						      : 0;

@@ -276,6 +276,7 @@ struct config *config_load(const char *path, config_error_fn *on_error, void *ct
 static void free_list(struct list_config *l)
 {
 	free(l->name);
+	free(l->codes);
 	free(l->help_url_source);
 	template_free(l->help_url);
 	free(l->text_source);
@@ -355,7 +356,7 @@ bool config_lists_equal(const struct config *a, const struct config *b)
 	for (size_t i = 0; i < ra->list_count; i++) {
 		const struct list_config *x = &ra->lists[i], *y = &rb->lists[i];
 		if (x->kind != y->kind || strcmp(x->name, y->name) != 0 || x->ipv6 != y->ipv6 ||
-		    x->checks != y->checks || !codes_same_layout(&x->codes, &y->codes))
+		    x->checks != y->checks || !codes_same_layout(x->codes, y->codes))
 			return false;
 	}
 	return true;

@@ -500,11 +500,11 @@ static void set_dns_floor(struct rules *r)
 		bool unweighted = false;
 		if (l->kind == LIST_LOCAL)
 			continue;
-		for (unsigned p = 0; p < l->codes.count && p < CODES_MAX_PATTERNS; p++) {
-			if (!l->codes.pattern[p].weighted)
+		for (unsigned p = 0; p < l->codes->count && p < CODES_MAX_PATTERNS; p++) {
+			if (!l->codes->pattern[p].weighted)
 				unweighted = true;
-			else if (l->codes.pattern[p].weight < 0)
-				r->dns_floor += l->codes.pattern[p].weight;
+			else if (l->codes->pattern[p].weight < 0)
+				r->dns_floor += l->codes->pattern[p].weight;
 		}
 		if (unweighted && l->weight < 0)
 			r->dns_floor += l->weight;

@@ -179,7 +179,7 @@ static bool set_list_text(struct loader *ld, void *base, const char *value, cons
 static bool set_codes(struct loader *ld, void *base, const char *value, const char **err)
 {
 	struct list_config *l = base;
-	return codes_parse(&l->codes, value, strlen(value), err);
+	return codes_parse(l->codes, value, strlen(value), err);
 }
 
 /* set_check - which request attributes an RHSBL looks at. */
@@ -573,8 +573,11 @@ static void begin_list(struct loader *ld, enum list_kind kind, const char *name,
 			return;
 		}
 	}
-	struct list_config *grown = realloc(r->lists, (r->list_count + 1) * sizeof(*grown));
+	struct codes *codes = malloc(sizeof(*codes));
+	struct list_config *grown =
+		codes == NULL ? NULL : realloc(r->lists, (r->list_count + 1) * sizeof(*grown));
 	if (grown == NULL) {
+		free(codes);
 		loader_error(ld, ld->line, "out of memory");
 		ld->section_ok = false;
 		return;
@@ -587,7 +590,8 @@ static void begin_list(struct loader *ld, enum list_kind kind, const char *name,
 	l->name = strdup(clean);
 	l->weight = kind == LIST_DNSWL ? -1 : 1;
 	l->checks = SOURCE_SENDER;
-	codes_default(&l->codes);
+	l->codes = codes;
+	codes_default(l->codes);
 	ld->list = l;
 	ld->section_kind = SECTION_LIST;
 }

@@ -119,7 +119,7 @@ static void print_list(const struct explanation *x, size_t i)
 		printf(" query=%s", name);
 	if (a.outcome == OUTCOME_LISTED) {
 		printf(" answer=%u.%u.%u.%u ttl=%u weight=%ld", a.code[0], a.code[1], a.code[2],
-		       a.code[3], a.ttl, codes_weight(&l->codes, a.mask, l->weight));
+		       a.code[3], a.ttl, codes_weight(l->codes, a.mask, l->weight));
 		if (reason_len(&a.reason) > 0) {
 			char joined[RESULT_REASON_MAX + 64], text[DOMAIN_SIZE], clean[200];
 			if (a.key_text) {

@@ -219,7 +219,7 @@ static void take_answers(struct query *q, const uint8_t (*addrs)[4], size_t coun
 	const uint8_t *error = NULL;
 	uint32_t mask = 0;
 
-	switch (codes_take(&lc->codes, addrs, count, l->code, &mask, &error)) {
+	switch (codes_take(lc->codes, addrs, count, l->code, &mask, &error)) {
 	case CODES_ERROR:
 		stats.list_errors++;
 		if (l->health)
@@ -248,7 +248,7 @@ static void on_a(void *arg, enum resolver_status status, const uint8_t (*addrs)[
 	if (status == RESOLVER_OK) {
 		take_answers(q, addrs, count, ttl);
 		if (l->outcome == OUTCOME_LISTED &&
-		    codes_weight(&lc->codes, l->mask, lc->weight) > 0) {
+		    codes_weight(lc->codes, l->mask, lc->weight) > 0) {
 			q->rq = resolver_query_txt(job->t->resolver, q->name, on_txt, q);
 			if (q->rq != NULL) {
 				stats.dns_queries++;

@@ -214,20 +214,20 @@ static bool take_answers(size_t config, size_t list, const uint8_t (*addrs)[4], 
 		enum codes_answer c = codes_classify(addrs[i]);
 		FUZZ_CHECK(c == classify_ref(addrs[i]));
 		any_error = any_error || c != CODES_ANSWER_LISTING;
-		bool m = codes_match(&l->codes, addrs[i]);
+		bool m = codes_match(l->codes, addrs[i]);
 		FUZZ_CHECK(m == match_ref(config, list, addrs[i]));
-		FUZZ_CHECK(m == (codes_match_mask(&l->codes, addrs[i]) != 0));
+		FUZZ_CHECK(m == (codes_match_mask(l->codes, addrs[i]) != 0));
 		any_match = any_match || m;
 	}
 	*out = (struct list_answer){ .outcome = OUTCOME_NOT_LISTED };
-	switch (codes_take(&l->codes, addrs, count, out->code, &mask, &error)) {
+	switch (codes_take(l->codes, addrs, count, out->code, &mask, &error)) {
 	case CODES_ERROR:
 		FUZZ_CHECK(any_error && error != NULL);
 		out->outcome = OUTCOME_ERROR_CODE;
 		return false;
 	case CODES_LISTED:
 		/* A filter never matches outside 127/8 nor an error code of 127.255.255/24. */
-		FUZZ_CHECK(!any_error && any_match && mask != 0 && codes_match(&l->codes, out->code));
+		FUZZ_CHECK(!any_error && any_match && mask != 0 && codes_match(l->codes, out->code));
 		out->outcome = OUTCOME_LISTED;
 		out->mask = (uint16_t)mask;
 		out->ttl = 300;

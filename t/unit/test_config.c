@@ -149,7 +149,7 @@ static bool code_matches(const struct list_config *l, int a, int b, int c, int d
 {
 	const uint8_t answer[4] = { (uint8_t)a, (uint8_t)b, (uint8_t)c, (uint8_t)d };
 
-	return codes_match(&l->codes, answer);
+	return codes_match(l->codes, answer);
 }
 
 static const char spec_text[] =
@@ -316,7 +316,7 @@ static void test_full(void)
 		ok(swl->kind == LIST_DNSWL, "swl.example.org is a dnswl");
 		is_int(swl->weight, -1, "dnswl default weight is -1");
 		codes_default(&def);
-		ok(codes_equal(&swl->codes, &def), "dnswl without codes: the default filter");
+		ok(codes_equal(swl->codes, &def), "dnswl without codes: the default filter");
 
 		ok(dbl->kind == LIST_RHSBL, "dbl.spamhaus.org is an rhsbl");
 		is_int(dbl->checks, SOURCE_SENDER | SOURCE_HELO, "dbl: check = sender, helo");
@@ -330,7 +330,7 @@ static void test_full(void)
 		ok(bl->kind == LIST_DNSBL, "bl.example.org is a dnsbl");
 		is_int(bl->weight, 1, "dnsbl default weight is 1");
 		ok(!bl->ipv6, "dnsbl: ipv6 off by default");
-		ok(codes_equal(&bl->codes, &def) && code_matches(bl, 127, 0, 0, 2) &&
+		ok(codes_equal(bl->codes, &def) && code_matches(bl, 127, 0, 0, 2) &&
 			   code_matches(bl, 127, 0, 0, 255) && !code_matches(bl, 127, 0, 0, 1),
 		   "dnsbl default codes 127.0.0.[2..255]");
 
@@ -397,8 +397,8 @@ static void test_defaults(void)
 		ok(cfg->rules.lists[0].weight == 1 && cfg->rules.lists[1].weight == -1 &&
 			   cfg->rules.lists[2].weight == 1,
 		   "default weights: dnsbl 1, dnswl -1, rhsbl 1");
-		ok(codes_equal(&cfg->rules.lists[0].codes, &def) &&
-			   codes_equal(&cfg->rules.lists[2].codes, &def),
+		ok(codes_equal(cfg->rules.lists[0].codes, &def) &&
+			   codes_equal(cfg->rules.lists[2].codes, &def),
 		   "default codes for dnsbl and rhsbl");
 		is_int(cfg->rules.lists[2].checks, SOURCE_SENDER, "rhsbl default check: sender");
 		is_int(cfg->rules.lists[0].line, 6, "a list's line is its header's");

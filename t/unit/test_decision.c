@@ -14,6 +14,7 @@
 #include "tap.h"
 
 static struct list_config lists[4];
+static struct codes zen_codes, dbl_codes; /* the DNS lists' answer filters */
 static struct exempt exempt[2] = {
 	{ .text = "postmaster@", .len = 11, .local_part = true },
 	{ .text = "abuse@example.org", .len = 17, .local_part = false },
@@ -56,11 +57,12 @@ static void setup(void)
 	lists[1].set = cidr_set_new();
 	cidr_set_load_text(lists[1].set, friends, sizeof(friends) - 1, ignore, NULL);
 	cidr_set_finish(lists[1].set);
-	lists[2] = (struct list_config){ .kind = LIST_DNSBL, .name = "zen.test", .weight = 1 };
-	codes_parse(&lists[2].codes, "127.0.0.[2..3]*3, 127.0.0.[10..11]", 34, &err);
+	lists[2] = (struct list_config){ .kind = LIST_DNSBL, .name = "zen.test", .weight = 1,
+					 .codes = &zen_codes };
+	codes_parse(lists[2].codes, "127.0.0.[2..3]*3, 127.0.0.[10..11]", 34, &err);
 	lists[3] = (struct list_config){ .kind = LIST_RHSBL, .name = "dbl.test", .weight = 2,
-					 .checks = SOURCE_SENDER | SOURCE_HELO };
-	codes_default(&lists[3].codes);
+					 .checks = SOURCE_SENDER | SOURCE_HELO, .codes = &dbl_codes };
+	codes_default(lists[3].codes);
 }
 
 static void test_kinds(void)
