@@ -360,8 +360,8 @@ HOT void lru_get_all(struct lru *m, const struct lru_key *keys, size_t n, uint32
 
 		while (first < k && (found[first] != found[k] || found[k] == 0))
 			first++;
-		dropped[k] = first < k ? dropped[first]
-				       : found[k] != 0 && m->e[found[k]].expires <= now;
+		dropped[k] =
+			first < k ? dropped[first] : found[k] != 0 && m->e[found[k]].expires <= now;
 		if (first < k && dropped[k]) {
 			/* The first lookup of this entry dropped it: this one misses, as it would. */
 			m->stats.misses++;

@@ -51,16 +51,16 @@ enum local_type {
 struct list_config {
 	enum list_kind kind;
 	enum local_type type; /* local lists */
-	char *name;         /* the DNS zone (lower case, no final dot), or the local list's name */
-	unsigned line;      /* line of the section header */
+	char *name;    /* the DNS zone (lower case, no final dot), or the local list's name */
+	unsigned line; /* line of the section header */
 	/* DNS lists: which answers count, with per-pattern weights. Owned; never NULL in a
 	 * loaded configuration. Kept apart (2.3 KiB, read only when an answer arrives or a
 	 * listing is weighed) so that the lists' own fields, which every request reads, share
 	 * a page instead of each taking one. */
 	struct codes *codes;
-	long weight;        /* what a hit adds (patterns without "*N" for DNS lists) */
-	bool ipv6;          /* DNSBL/DNSWL: IPv6 clients are asked too */
-	unsigned checks;    /* RHSBL: SOURCE_* bits */
+	long weight;     /* what a hit adds (patterns without "*N" for DNS lists) */
+	bool ipv6;       /* DNSBL/DNSWL: IPv6 clients are asked too */
+	unsigned checks; /* RHSBL: SOURCE_* bits */
 	char *help_url_source;
 	struct template *help_url; /* NULL: [policy] help_url */
 	char *text_source;
