@@ -338,8 +338,10 @@ HOT void lru_get_all(struct lru *m, const struct lru_key *keys, size_t n, uint32
 	uint32_t hash[LRU_BATCH_MAX], found[LRU_BATCH_MAX];
 	bool dropped[LRU_BATCH_MAX];
 
-	if (n > LRU_BATCH_MAX)
-		n = LRU_BATCH_MAX;
+	/* More keys than the arrays hold: the same, a batch after another. */
+	for (; n > LRU_BATCH_MAX;
+	     n -= LRU_BATCH_MAX, keys += LRU_BATCH_MAX, values += LRU_BATCH_MAX)
+		lru_get_all(m, keys, LRU_BATCH_MAX, now, values);
 	for (size_t k = 0; k < n; k++) {
 		hash[k] = hash32(m, keys[k].bytes, keys[k].len);
 		prefetch(head(m, hash[k]));

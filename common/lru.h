@@ -48,11 +48,11 @@ struct lru_key {
 	size_t len;
 };
 
-/* The most keys one lru_get_all looks up. */
+/* The most keys whose loads lru_get_all requests together. */
 #define LRU_BATCH_MAX 8
 
 /*
- * lru_get_all - lru_get of keys[0..n-1] (n <= LRU_BATCH_MAX) in turn, into values[]:
+ * lru_get_all - lru_get of keys[0..n-1] in turn, into values[] (LRU_BATCH_MAX at a time):
  * the same values, order, drops and counters as n calls of lru_get, a repeated key
  * included. The memory of the n lookups is requested together, so that their cache
  * and TLB misses overlap instead of waiting one after another: the hit path's keys

@@ -7,8 +7,8 @@
  * log_turn() once per turn, before it waits for events), lines are formatted
  * into a buffer and written together: stderr in one write, syslog as one
  * sendmmsg(2) of datagrams to /dev/log, each a complete RFC 3164 message as
- * syslog(3) would send. They are held until HOLD_BYTES wait or the oldest has
- * waited HOLD_MS: a busy loop turn answers only a handful of requests, and a
+ * syslog(3) would send. They are held until HOLD_BYTES (for syslog, HOLD_DATAGRAMS
+ * lines) wait or the oldest has waited HOLD_MS: a busy loop turn answers only a handful of requests, and a
  * write per turn was a tenth of a system call per request, each costing as much
  * as a decision where every system call empties the TLB. A full buffer is
  * flushed at once, so nothing is dropped and memory is bounded; errors, and
@@ -43,9 +43,14 @@
 #define BATCH_LINES 256
 /* Held lines are written once this many bytes wait (about 50 refusals), or once the
  * oldest has waited HOLD_MS, whichever comes first: a person reading the log sees a line
- * at most that late, and at a busy site a write carries a hundred requests' lines. */
+ * about that late, and at a busy site a write carries a hundred requests' lines. A crash
+ * (SIGKILL, a fault) loses what is held, at most that much. */
 #define HOLD_BYTES (16 * 1024)
 #define HOLD_MS 50
+/* For syslog, at most this many datagrams are held: the kernel's default queue of a
+ * datagram socket is 10 (net.unix.max_dgram_qlen; systemd raises it to 512), and a
+ * larger burst would block the loop in sendmmsg until the syslog daemon reads. */
+#define HOLD_DATAGRAMS 8
 
 /* What follows the program's name in a line at each level. */
 static const char *const level_words[] = { "error: ", "warning: ", "", "debug: " };
@@ -136,7 +141,7 @@ void log_close(void)
 	lg.target = LOG_TO_STDERR;
 }
 
-/* log_batch - while on, lines wait for log_flush(); turning it off flushes. */
+/* log_batch - while on, lines wait for log_turn() or log_flush(); turning it off flushes. */
 void log_batch(bool on)
 {
 	if (!on)
@@ -211,7 +216,8 @@ HOT uint64_t log_turn(uint64_t now_ms)
 		lg.held = true;
 		lg.held_since = now_ms;
 	}
-	if (lg.batch_len >= HOLD_BYTES || now_ms - lg.held_since >= HOLD_MS) {
+	if (lg.batch_len >= HOLD_BYTES || now_ms - lg.held_since >= HOLD_MS ||
+	    (lg.target == LOG_TO_SYSLOG && lg.line_count >= HOLD_DATAGRAMS)) {
 		log_flush();
 		return 0;
 	}

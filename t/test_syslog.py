@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Integration: `log = syslog`. policyd sends each line as its own RFC 3164 datagram to
-/dev/log (in one sendmmsg per loop turn): "<PRI>Mmm dd hh:mm:ss policyd[PID]: text",
+/dev/log (held lines, up to 8, in one sendmmsg): "<PRI>Mmm dd hh:mm:ss policyd[PID]: text",
 facility mail, the level in PRI and, for warnings and errors, in the text. When
 /dev/log takes no datagrams (a stream socket), the lines go through syslog(3),
 which sends the same form, each ended by a NUL, at each line's own level.

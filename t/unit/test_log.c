@@ -2,8 +2,9 @@
  * test_log - unit tests of policyd/log.c's batching: lines held while batching is on
  * are written by log_turn once 16 KiB of them wait or the oldest has waited 50 ms,
  * an error line writes everything at once, and log_flush starts the wait again.
- * stderr is pointed at a temporary file (removed at the end) whose size tells what
- * has been written; the loop's clock is passed in, so no test waits for time.
+ * stderr is pointed at a temporary file whose size tells what has been written (the
+ * real stderr comes back before the end, and the file stays if the test dies, so that a
+ * sanitizer's report is not lost); the loop's clock is passed in, so no test waits.
  */
 #include "log.h"
 #include "tap.h"
@@ -109,13 +110,14 @@ static void test_flush_restarts(void)
 int main(void)
 {
 	char path[] = "/tmp/policyd-test-log-XXXXXX";
+	int saved = dup(STDERR_FILENO);
 
 	out_fd = mkstemp(path);
-	if (out_fd < 0 || dup2(out_fd, STDERR_FILENO) < 0) {
+	if (saved < 0 || out_fd < 0 || dup2(out_fd, STDERR_FILENO) < 0) {
 		perror("test_log");
 		return 1;
 	}
-	unlink(path);
+	printf("# the logger writes to %s until the end\n", path);
 	log_open(LOG_TO_STDERR, LOG_LEVEL_INFO);
 	log_batch(true);
 	test_hold_time();
@@ -123,5 +125,7 @@ int main(void)
 	test_error_flushes();
 	test_flush_restarts();
 	log_close();
+	dup2(saved, STDERR_FILENO);
+	unlink(path);
 	return tap_done();
 }

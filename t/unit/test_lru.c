@@ -442,6 +442,65 @@ static void test_no_free_fn(void)
 	lru_free(m);
 }
 
+/*
+ * test_get_all_edges - lru_get_all of 13 keys (more than one batch) with a repeated live
+ * key, a repeated expired one, a missing one and one longer than LRU_KEY_MAX, against
+ * lru_get of the same keys in turn on a twin map: the same values, counters and, seen
+ * through what a later fill evicts, the same recency order.
+ */
+static void test_get_all_edges(void)
+{
+	static int values[20];
+	static uint8_t big[300];
+	struct lru *a = lru_new(24, seed, NULL), *b = lru_new(24, seed, NULL);
+	uint8_t key[20][2];
+	struct lru_key keys[13];
+	void *got[13];
+	const int pick[13] = { 3, 7, 3, 19, 5, 5, -1, 11, 0, 7, -2, 12, 1 };
+	bool same = true;
+
+	for (int i = 0; i < 20; i++) {
+		key[i][0] = 'k';
+		key[i][1] = (uint8_t)i;
+		/* Keys 5 and 11 expire at 50; the others live until 100. */
+		lru_put(a, key[i], 2, &values[i], i == 5 || i == 11 ? 50 : 100);
+		lru_put(b, key[i], 2, &values[i], i == 5 || i == 11 ? 50 : 100);
+	}
+	for (int i = 0; i < 13; i++) {
+		if (pick[i] == -1)
+			keys[i] = (struct lru_key){ (const uint8_t *)"absent", 6 };
+		else if (pick[i] == -2)
+			keys[i] = (struct lru_key){ big, sizeof(big) };
+		else
+			keys[i] = (struct lru_key){ key[pick[i]], 2 };
+	}
+	lru_get_all(a, keys, 13, 60, got);
+	for (int i = 0; i < 13; i++)
+		same &= lru_get(b, keys[i].bytes, keys[i].len, 60) == got[i];
+	ok(same, "13 keys in two batches: the values of 13 lru_get calls");
+	ok(got[2] == &values[3] && got[4] == NULL && got[5] == NULL && got[6] == NULL &&
+		   got[10] == NULL,
+	   "a repeated key hits twice; an expired one misses twice; absent and too long miss");
+	ok(memcmp(lru_get_stats(a), lru_get_stats(b), sizeof(struct lru_stats)) == 0,
+	   "the same counters (%llu hits, %llu misses, %llu expiries)",
+	   (unsigned long long)lru_get_stats(a)->hits, (unsigned long long)lru_get_stats(a)->misses,
+	   (unsigned long long)lru_get_stats(a)->expiries);
+	/* Twelve more keys evict the twelve least recently used: the same ones in both. */
+	for (int i = 0; i < 12; i++) {
+		uint8_t more[2] = { 'm', (uint8_t)i };
+
+		lru_put(a, more, 2, &values[0], 100);
+		lru_put(b, more, 2, &values[0], 100);
+	}
+	same = true;
+	for (int i = 0; i < 20; i++)
+		same &= (lru_peek(a, key[i], 2, 60, NULL) == NULL) ==
+			(lru_peek(b, key[i], 2, 60, NULL) == NULL);
+	ok(same, "the same recency order: a fill evicts the same keys");
+	lru_free(a);
+	lru_free(b);
+}
+
 /* growth_key - key i of test_growth: 4 to 40 bytes, so that long keys move as well. */
 static size_t growth_key(uint8_t *key, uint32_t i)
 {
@@ -820,6 +879,7 @@ int main(void)
 	test_long_keys();
 	test_sequential();
 	test_no_free_fn();
+	test_get_all_edges();
 	test_growth();
 	test_model();
 	is_int(double_frees, 0, "no value was ever freed twice");
