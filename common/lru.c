@@ -329,14 +329,13 @@ static inline void prefetch(const void *p)
  * lru_get_all - see lru.h. Four passes, each starting the loads the next one needs:
  * the bucket heads, the first entry of each chain, the lookups themselves (which start
  * loading each found entry's recency neighbours), then the recency updates in key order.
- * An entry found twice (a repeated key) takes the first one's outcome, as a second
- * lru_get would: made newest again, or already dropped as expired.
+ * An entry found twice (a repeated key) is made newest twice, or, expired, dropped by
+ * the first lookup and missed by the second, as two lru_get calls would.
  */
 HOT void lru_get_all(struct lru *m, const struct lru_key *keys, size_t n, uint32_t now,
 		     void **values)
 {
 	uint32_t hash[LRU_BATCH_MAX], found[LRU_BATCH_MAX];
-	bool dropped[LRU_BATCH_MAX];
 
 	/* More keys than the arrays hold: the same, a batch after another. */
 	for (; n > LRU_BATCH_MAX;
@@ -358,18 +357,12 @@ HOT void lru_get_all(struct lru *m, const struct lru_key *keys, size_t n, uint32
 		}
 	}
 	for (size_t k = 0; k < n; k++) {
-		size_t first = 0;
-
-		while (first < k && (found[first] != found[k] || found[k] == 0))
-			first++;
-		dropped[k] =
-			first < k ? dropped[first] : found[k] != 0 && m->e[found[k]].expires <= now;
-		if (first < k && dropped[k]) {
-			/* The first lookup of this entry dropped it: this one misses, as it would. */
-			m->stats.misses++;
-			values[k] = NULL;
-			continue;
-		}
+		/* An entry this lookup drops as expired is gone for a later one of the same key:
+		 * that one finds nothing, as a later lru_get would. */
+		if (found[k] != 0 && m->e[found[k]].expires <= now)
+			for (size_t later = k + 1; later < n; later++)
+				if (found[later] == found[k])
+					found[later] = 0;
 		values[k] = hit(m, found[k], now);
 	}
 }
