@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,8 @@ void conn_close(struct conn *c)
 	c->closing = true;
 	unstall(c);
 	server_remove_ready(c);
+	if (srv->outbox != NULL)
+		outbox_remove(srv->outbox, &c->outbox);
 	/* Replies still waiting for lookups are orphaned: the engine's callback frees them. */
 	for (struct reply_slot *r = c->queue_head, *next; r != NULL; r = next) {
 		next = r->next;
@@ -169,16 +172,38 @@ HOT static void write_done(uv_write_t *req, int status)
 }
 
 /*
- * start_write - send the filled buffer: straight to the socket when it takes it
- * all (the common case), else hand the rest to libuv and start filling the other
- * buffer. Trying first matters: a uv_write that completes at once still costs an
- * epoll_ctl on the next loop turn (libuv 1.44 stops and restarts the watcher),
- * one system call per reply.
+ * queue_rest - libuv writes what is left of the filled buffer after its first done
+ * bytes (the socket was full), while the other buffer fills.
  */
-HOT static void start_write(struct conn *c)
+static void queue_rest(struct conn *c, size_t done)
 {
 	char *tmp = c->wbuf;
 	size_t tmp_cap = c->wbuf_cap;
+
+	c->wbuf = c->out;
+	c->wbuf_cap = c->out_cap;
+	uv_buf_t buf = uv_buf_init(c->wbuf + done, (unsigned)(c->out_len - done));
+	c->out = tmp;
+	c->out_cap = tmp_cap;
+	c->out_len = 0;
+	c->write_req.data = c;
+	int rc = uv_write(&c->write_req, &c->h.stream, &buf, 1, write_done);
+	if (rc < 0) {
+		log_info("%s: write failed: %s; closing connection", c->peer, uv_strerror(rc));
+		conn_close(c);
+		return;
+	}
+	c->writing = true;
+}
+
+/*
+ * start_write - send the filled buffer now: straight to the socket when it takes it
+ * all (the common case), else hand the rest to libuv. Trying first matters: a
+ * uv_write that completes at once still costs an epoll_ctl on the next loop turn
+ * (libuv 1.44 stops and restarts the watcher), one system call per reply.
+ */
+HOT static void start_write(struct conn *c)
+{
 	uv_buf_t buf = uv_buf_init(c->out, (unsigned)c->out_len);
 	int rc = uv_try_write(&c->h.stream, &buf, 1);
 
@@ -191,22 +216,72 @@ HOT static void start_write(struct conn *c)
 		conn_close(c);
 		return;
 	}
-	size_t done = rc > 0 ? (size_t)rc : 0;
-	c->wbuf = c->out;
-	c->wbuf_cap = c->out_cap;
-	buf = uv_buf_init(c->wbuf + done, (unsigned)(c->out_len - done));
-	c->out = tmp;
-	c->out_cap = tmp_cap;
-	c->out_len = 0;
-	c->write_req.data = c;
-	rc = uv_write(&c->write_req, &c->h.stream, &buf, 1, write_done);
-	if (rc < 0) {
-		log_info("%s: write failed: %s; closing connection", c->peer, uv_strerror(rc));
+	queue_rest(c, rc > 0 ? (size_t)rc : 0);
+}
+
+/*
+ * send_soon - the replies go out at the end of this loop turn with every other
+ * connection's, in one system call (outbox.h); without an outbox, now.
+ */
+HOT static void send_soon(struct conn *c)
+{
+	if (c->srv->outbox == NULL || !outbox_add(c->srv->outbox, &c->outbox))
+		start_write(c);
+}
+
+/* conn_of - the connection an outbox member is embedded in. */
+static struct conn *conn_of(struct outbox_entry *e)
+{
+	return (struct conn *)(void *)((char *)e - offsetof(struct conn, outbox));
+}
+
+/* outbox_take - what the outbox sends for c: the filled buffer, unless libuv writes already. */
+HOT static bool outbox_take(struct outbox_entry *e, int *fd, const char **buf, size_t *len)
+{
+	struct conn *c = conn_of(e);
+
+	if (c->closing || c->writing || c->out_len == 0)
+		return false;
+	*fd = c->fd;
+	*buf = c->out;
+	*len = c->out_len;
+	return true;
+}
+
+/*
+ * outbox_sent - the outbox wrote result bytes from the start of the filled buffer (or
+ * failed with -errno). Replies appended since it was taken, and what the socket did
+ * not take, go through libuv; then the connection goes on as after any write.
+ */
+HOT static void outbox_sent(struct outbox_entry *e, int result)
+{
+	struct conn *c = conn_of(e);
+
+	if (c->closing)
+		return;
+	if (result < 0 && result != -EAGAIN) {
+		log_info("%s: write failed: %s; closing connection", c->peer, uv_strerror(result));
 		conn_close(c);
 		return;
 	}
-	c->writing = true;
+	size_t done = result > 0 ? (size_t)result : 0;
+	if (done >= c->out_len)
+		c->out_len = 0;
+	else
+		queue_rest(c, done);
+	if (c->writing || c->closing)
+		return;
+	if (c->close_after_write) {
+		if (drained(c))
+			conn_close(c);
+		return;
+	}
+	/* The output had filled up to CONN_OUT_HIGH: reading stopped, and resumes now. */
+	if (!c->reading)
+		conn_process(c);
 }
+
+const struct outbox_calls conn_outbox_calls = { outbox_take, outbox_sent };
 
 /* append_reply - queue bytes for the next write. */
 HOT static bool append_reply(struct conn *c, const char *text, size_t len)
@@ -406,7 +481,7 @@ HOT static void conn_process(struct conn *c)
 		shrink_input(c);
 	}
 	if (c->out_len > 0 && !c->writing)
-		start_write(c);
+		send_soon(c);
 	if (!room(c))
 		stall(c);
 	/* Read more only when what is here has been taken: the buffer is bounded. */
@@ -640,6 +715,7 @@ void conn_accept(struct listener *l)
 	}
 	if (l->is_tcp)
 		uv_tcp_nodelay(&c->h.tcp, 1);
+	uv_fileno(&c->h.handle, &c->fd); /* for the outbox; cannot fail on an accepted stream */
 	int sndbuf = CONN_SNDBUF;
 	uv_send_buffer_size(&c->h.handle, &sndbuf);
 	c->open_handles = 2;

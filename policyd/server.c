@@ -332,6 +332,12 @@ int server_start(struct server *srv)
 			name_bound_port(l);
 		log_info("listening on %s", l->name);
 	}
+	int err;
+	srv->outbox = outbox_new(srv->loop, &conn_outbox_calls, &err);
+	if (srv->outbox == NULL)
+		log_info("io_uring is not available (%s): each reply is written by a system "
+			 "call of its own",
+			 strerror(-err));
 	return 0;
 }
 
@@ -475,6 +481,7 @@ void server_free(struct server *srv)
 {
 	if (srv == NULL)
 		return;
+	outbox_free(srv->outbox);
 	free(srv->listeners);
 	free(srv);
 }

@@ -18,6 +18,7 @@
 
 #include "addr.h"
 #include "engine.h"
+#include "outbox.h"
 #include "request.h"
 #include "server.h"
 
@@ -81,6 +82,9 @@ struct conn {
 	size_t wbuf_cap;
 	bool writing;
 	uv_write_t write_req;
+	struct outbox_entry
+		outbox; /* on the server's outbox while replies wait for the turn's end */
+	uv_os_fd_t fd;  /* the stream's descriptor, for the outbox's sends */
 
 	char peer[64];         /* "[192.0.2.1]:1234" or "unix", for logs */
 	struct addr peer_addr; /* TCP peers: checked against [server] allow */
@@ -101,6 +105,7 @@ struct server {
 	struct conn *ready_head, *ready_tail; /* with complete requests left over after a slice */
 	uv_idle_t ready_idle; /* active while that list is not empty: the loop does not block */
 	bool ready_idle_init;
+	struct outbox *outbox; /* NULL without io_uring: each connection writes by itself */
 	bool shutting_down;
 	void (*on_done)(void *arg);
 	void *done_arg;
@@ -114,6 +119,8 @@ struct server {
 void conn_accept(struct listener *l);
 void conn_shutdown(struct conn *c);
 void conn_close(struct conn *c);
+/* How the server's outbox asks a connection for its replies and tells it the result. */
+extern const struct outbox_calls conn_outbox_calls;
 void conn_idle_changed(struct conn *c);
 void conn_resume(struct conn *c);
 void server_conn_closed(struct server *srv);

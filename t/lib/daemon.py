@@ -79,7 +79,8 @@ class Policyd:
     are read from its log, and change when the same object is started again.
     """
 
-    def __init__(self, server="", extra="", tcp=True, tcp6=False, unix=True, args=(), env=None, start=True):
+    def __init__(self, server="", extra="", tcp=True, tcp6=False, unix=True, args=(), env=None, start=True,
+                 preexec=None):
         self.dir = tempfile.mkdtemp(prefix="policyd-test-")
         self.tcp = tcp
         self.tcp6 = tcp6
@@ -88,6 +89,8 @@ class Policyd:
         self.log_path = os.path.join(self.dir, "policyd.log")
         self.args = list(args)
         self.env = env
+        # Run in the child before exec (a seccomp filter: lib/seccomp.py).
+        self.preexec = preexec
         self.proc = None
         self.log_offset = 0
         # Where the log of the current process starts (the log file is kept across
@@ -183,7 +186,8 @@ class Policyd:
         self.run_offset = self.logf.tell()
         self.ports = {}
         self.proc = subprocess.Popen(
-            VALGRIND + [POLICYD, "-c", self.config] + self.args, stdin=subprocess.DEVNULL, stdout=self.logf, stderr=self.logf, env=env
+            VALGRIND + [POLICYD, "-c", self.config] + self.args, stdin=subprocess.DEVNULL, stdout=self.logf, stderr=self.logf, env=env,
+            preexec_fn=self.preexec,
         )
         if expect_ready:
             self.wait_log(r"started with", timeout=30 if VALGRIND else 10, since=self.run_offset)

@@ -1,0 +1,212 @@
+/*
+ * outbox - the replies of one loop turn written with one system call (see outbox.h).
+ *
+ * Members wait on a list in the order they joined. The flush (a check handle: libuv
+ * runs it after the turn's I/O callbacks) takes them OUTBOX_BATCH at a time, puts
+ * one send per member in the ring and enters the kernel once. MSG_DONTWAIT makes
+ * each send finish inside that call, whether the socket took all, part or nothing,
+ * so no buffer is still in the kernel's hands when the members hear their results.
+ * A member that joins while the flush calls back (a callback answered more
+ * requests) waits for the next turn, and an idle handle keeps that turn from
+ * blocking; so does a member that joins before the turn's poll (a timer answered).
+ *
+ * Memory: struct outbox (calloc) owns the ring (io_uring_queue_exit in outbox_free)
+ * and the two handles; members belong to their owners.
+ */
+#include <errno.h>
+#include <liburing.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "hot.h"
+#include "log.h"
+#include "outbox.h"
+
+/* Sends per entry into the kernel; more members take more rounds of the same flush. */
+#define OUTBOX_BATCH 256
+
+struct outbox {
+	struct io_uring ring;
+	uv_check_t check; /* the flush */
+	uv_idle_t idle;   /* active while members wait: the loop must not block in its poll */
+	const struct outbox_calls *calls;
+	struct outbox_entry *head, *tail; /* the next flush, in the order of joining */
+	size_t count;                     /* members on that list */
+	bool broken;                      /* the ring failed: owners write by themselves */
+	struct outbox_entry *batch[OUTBOX_BATCH];
+	int result[OUTBOX_BATCH];
+};
+
+/* idle_turn - nothing to do: an active idle handle only makes the loop's poll return at once. */
+static void idle_turn(uv_idle_t *h)
+{
+	(void)h;
+}
+
+/* unlink - take e off the list. */
+static void unlink_entry(struct outbox *o, struct outbox_entry *e)
+{
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		o->head = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	else
+		o->tail = e->prev;
+	e->prev = e->next = NULL;
+	e->queued = false;
+	o->count--;
+}
+
+/*
+ * send_batch - send batch[0..n) with one entry into the kernel and wait for the n
+ * results (already there: the sends do not wait). A send that never reached the
+ * kernel reports -EAGAIN, so that its owner writes it by other means.
+ */
+HOT static void send_batch(struct outbox *o, unsigned n)
+{
+	unsigned submitted = 0, reaped = 0;
+	int rc;
+
+	for (unsigned i = 0; i < n; i++)
+		o->result[i] = -EAGAIN;
+	if (o->broken || n == 0)
+		return;
+	do
+		rc = io_uring_submit(&o->ring);
+	while (rc == -EINTR);
+	if (rc > 0)
+		submitted = (unsigned)rc;
+	if (submitted < n) {
+		/* Only a kernel short of memory refuses sends it was given; the rest stays
+		 * in the ring, never entered again. */
+		log_warn("io_uring took %u of %u sends (%s); replies are written one by one "
+			 "from now on",
+			 submitted, n, rc < 0 ? strerror(-rc) : "no error");
+		o->broken = true;
+	}
+	while (reaped < submitted) {
+		struct io_uring_cqe *cqe;
+		rc = io_uring_wait_cqe(&o->ring, &cqe);
+		if (rc == -EINTR)
+			continue;
+		if (rc < 0) {
+			/* Cannot happen with at most OUTBOX_BATCH sends in a ring of that size.
+			 * The members without a result close: their bytes are unaccounted for. */
+			log_error("io_uring: waiting for %u sends failed (%s); their connections "
+				  "close, and replies are written one by one from now on",
+				  submitted - reaped, strerror(-rc));
+			for (unsigned i = 0; i < n; i++)
+				if (o->result[i] == -EAGAIN)
+					o->result[i] = -EIO;
+			o->broken = true;
+			return;
+		}
+		if (cqe->user_data < n)
+			o->result[cqe->user_data] = cqe->res;
+		io_uring_cqe_seen(&o->ring, cqe);
+		reaped++;
+	}
+}
+
+/* flush - send what the members hold, OUTBOX_BATCH at a time, and tell each the result. */
+HOT static void flush(uv_check_t *h)
+{
+	struct outbox *o = h->data;
+	/* Only those on the list now: who joins during the callbacks waits for the next turn. */
+	size_t budget = o->count;
+
+	while (budget > 0 && o->head != NULL) {
+		unsigned n = 0;
+		while (n < OUTBOX_BATCH && budget > 0 && o->head != NULL) {
+			struct outbox_entry *e = o->head;
+			const char *buf;
+			size_t len;
+			int fd;
+
+			unlink_entry(o, e);
+			budget--;
+			if (!o->calls->take(e, &fd, &buf, &len))
+				continue;
+			if (!o->broken) {
+				/* Never NULL: the ring has OUTBOX_BATCH entries, all free here. */
+				struct io_uring_sqe *sqe = io_uring_get_sqe(&o->ring);
+				io_uring_prep_send(sqe, fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+				io_uring_sqe_set_data64(sqe, n);
+			}
+			o->batch[n++] = e;
+		}
+		send_batch(o, n);
+		for (unsigned i = 0; i < n; i++)
+			o->calls->sent(o->batch[i], o->result[i]);
+	}
+	if (o->head == NULL)
+		uv_idle_stop(&o->idle);
+}
+
+/* outbox_new - set up the ring; NULL with *err when io_uring is not to be had. */
+struct outbox *outbox_new(uv_loop_t *loop, const struct outbox_calls *calls, int *err)
+{
+	struct outbox *o = calloc(1, sizeof(*o));
+	int rc;
+
+	if (o == NULL) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	rc = io_uring_queue_init(OUTBOX_BATCH, &o->ring, 0);
+	if (rc < 0) {
+		*err = rc;
+		free(o);
+		return NULL;
+	}
+	o->calls = calls;
+	uv_check_init(loop, &o->check);
+	uv_idle_init(loop, &o->idle);
+	o->check.data = o;
+	o->idle.data = o;
+	/* The check handle runs every turn but keeps no loop alive by itself. */
+	uv_check_start(&o->check, flush);
+	uv_unref((uv_handle_t *)&o->check);
+	uv_unref((uv_handle_t *)&o->idle);
+	return o;
+}
+
+/* outbox_add - join the next flush; the loop's poll must not block before it. */
+HOT bool outbox_add(struct outbox *o, struct outbox_entry *e)
+{
+	if (o->broken)
+		return false;
+	if (e->queued)
+		return true;
+	e->queued = true;
+	e->next = NULL;
+	e->prev = o->tail;
+	if (o->tail)
+		o->tail->next = e;
+	else
+		o->head = e;
+	o->tail = e;
+	if (o->count++ == 0)
+		uv_idle_start(&o->idle, idle_turn);
+	return true;
+}
+
+/* outbox_remove - leave before the flush. */
+void outbox_remove(struct outbox *o, struct outbox_entry *e)
+{
+	if (e->queued)
+		unlink_entry(o, e);
+}
+
+/* outbox_free - the ring and the memory; the handles are closed already. */
+void outbox_free(struct outbox *o)
+{
+	if (o == NULL)
+		return;
+	io_uring_queue_exit(&o->ring);
+	free(o);
+}
