@@ -276,8 +276,9 @@ HOT static void outbox_sent(struct outbox_entry *e, int result)
 			conn_close(c);
 		return;
 	}
-	/* The output had filled up to CONN_OUT_HIGH: reading stopped, and resumes now. */
-	if (!c->reading)
+	/* The output had filled up to CONN_OUT_HIGH: reading stopped, and resumes now.
+	 * A connection on the ready list waits for its next slice like the others. */
+	if (!c->reading && !c->ready)
 		conn_process(c);
 }
 
