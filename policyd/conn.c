@@ -144,6 +144,25 @@ static bool drained(const struct conn *c)
 	return !c->writing && c->out_len == 0 && c->queue_head == NULL && !c->ready;
 }
 
+/*
+ * written - a write has finished (or gone to libuv): a connection that was only
+ * finishing closes once drained; any other takes more requests, since reading may
+ * have stopped at CONN_OUT_HIGH. One on the ready list waits for its next slice
+ * like the others.
+ */
+static void written(struct conn *c)
+{
+	if (c->writing || c->closing)
+		return;
+	if (c->close_after_write) {
+		if (drained(c))
+			conn_close(c);
+		return;
+	}
+	if (!c->ready)
+		conn_process(c);
+}
+
 /* write_done - the batch is out; send what accumulated meanwhile, or take more requests. */
 HOT static void write_done(uv_write_t *req, int status)
 {
@@ -161,14 +180,7 @@ HOT static void write_done(uv_write_t *req, int status)
 	 * then nothing is pending and this is the moment to take more requests. */
 	if (c->out_len > 0)
 		start_write(c);
-	if (c->writing || c->closing)
-		return;
-	if (c->close_after_write) {
-		if (drained(c))
-			conn_close(c);
-		return;
-	}
-	conn_process(c);
+	written(c);
 }
 
 /*
@@ -269,17 +281,7 @@ HOT static void outbox_sent(struct outbox_entry *e, int result)
 		c->out_len = 0;
 	else
 		queue_rest(c, done);
-	if (c->writing || c->closing)
-		return;
-	if (c->close_after_write) {
-		if (drained(c))
-			conn_close(c);
-		return;
-	}
-	/* The output had filled up to CONN_OUT_HIGH: reading stopped, and resumes now.
-	 * A connection on the ready list waits for its next slice like the others. */
-	if (!c->reading && !c->ready)
-		conn_process(c);
+	written(c);
 }
 
 const struct outbox_calls conn_outbox_calls = { outbox_take, outbox_sent };

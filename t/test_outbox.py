@@ -88,12 +88,17 @@ def first_turn(calls):
     return calls[:-1]
 
 
-def test_one_call():
-    d = Policyd(start=False)
+def with_sentinel(d):
+    """d with a local list of SENTINEL alone, whose reply names it."""
     path = os.path.join(d.dir, "sentinel.cidr")
     with open(path, "w") as f:
         f.write(SENTINEL + "\n")
     d.write_config(extra=f"[list sentinel]\nfile = {path}\n")
+    return d
+
+
+def test_one_call():
+    d = with_sentinel(Policyd(start=False))
     with d.start():
         replies, calls, trace = traced_turn(d)
         t.eq(replies, ["action=DUNNO"] * N, f"{N} requests found in one turn are answered")
@@ -113,11 +118,7 @@ def test_one_call():
 
 
 def test_without_io_uring():
-    d = Policyd(start=False, preexec=deny_io_uring)
-    path = os.path.join(d.dir, "sentinel.cidr")
-    with open(path, "w") as f:
-        f.write(SENTINEL + "\n")
-    d.write_config(extra=f"[list sentinel]\nfile = {path}\n")
+    d = with_sentinel(Policyd(start=False, preexec=deny_io_uring))
     with d.start():
         t.ok(d.logged(r"io_uring is not available \(Operation not permitted\): each reply is written by a "
                       r"system call of its own") is not None,
