@@ -567,8 +567,9 @@ static void idle_timeout(uv_timer_t *t)
 	/* idle_timeout = 0 (a reload may set it): no limit. */
 	if (idle == 0)
 		return;
-	/* Data came meanwhile, or we owe replies (they end by request_timeout): not idle. */
-	if (quiet < idle || c->queue_head != NULL || c->writing) {
+	/* Data came meanwhile, or we owe replies (they end by request_timeout), or replies
+	 * wait in the outbox for this turn's end (a timer of this turn answered): not idle. */
+	if (quiet < idle || c->queue_head != NULL || c->writing || c->out_len > 0) {
 		uv_timer_start(&c->idle_timer, idle_timeout, quiet < idle ? idle - quiet : idle, 0);
 		return;
 	}

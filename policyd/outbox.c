@@ -10,6 +10,13 @@
  * requests) waits for the next turn, and an idle handle keeps that turn from
  * blocking; so does a member that joins before the turn's poll (a timer answered).
  *
+ * The flush waits for the results it is owed, which are already there; if that
+ * wait ever failed, buffers would be unaccounted for, and the daemon aborts. A
+ * ring that fails otherwise (a kernel short of memory refuses the batch, or does
+ * not know a send's operation or flag) turns the outbox off for good: a send the
+ * kernel did not take stays in the ring, and entering it again would send stale
+ * bytes. Members then hear -EAGAIN and their owners write by themselves.
+ *
  * Memory: struct outbox (calloc) owns the ring (io_uring_queue_exit in outbox_free)
  * and the two handles; members belong to their owners.
  */
@@ -45,7 +52,7 @@ static void idle_turn(uv_idle_t *h)
 	(void)h;
 }
 
-/* unlink - take e off the list. */
+/* unlink_entry - take e off the list. */
 static void unlink_entry(struct outbox *o, struct outbox_entry *e)
 {
 	if (e->prev)
@@ -59,6 +66,23 @@ static void unlink_entry(struct outbox *o, struct outbox_entry *e)
 	e->prev = e->next = NULL;
 	e->queued = false;
 	o->count--;
+}
+
+/*
+ * unable - a send's result that blames the ring, not the socket (an operation or a
+ * flag this kernel's io_uring does not know): the member writes by other means,
+ * and so does everyone from now on.
+ */
+static bool unable(struct outbox *o, int res)
+{
+	if (res != -EINVAL && res != -EOPNOTSUPP && res != -ENOSYS)
+		return false;
+	if (!o->broken)
+		log_warn("io_uring cannot send here (%s); replies are written one by one from now "
+			 "on",
+			 strerror(-res));
+	o->broken = true;
+	return true;
 }
 
 /*
@@ -95,18 +119,14 @@ HOT static void send_batch(struct outbox *o, unsigned n)
 			continue;
 		if (rc < 0) {
 			/* Cannot happen with at most OUTBOX_BATCH sends in a ring of that size.
-			 * The members without a result close: their bytes are unaccounted for. */
-			log_error("io_uring: waiting for %u sends failed (%s); their connections "
-				  "close, and replies are written one by one from now on",
+			 * Going on would free or reuse buffers the kernel may still read, and
+			 * send their new contents: stop here, and let the supervisor restart. */
+			log_error("io_uring: waiting for %u sends failed (%s); aborting",
 				  submitted - reaped, strerror(-rc));
-			for (unsigned i = 0; i < n; i++)
-				if (o->result[i] == -EAGAIN)
-					o->result[i] = -EIO;
-			o->broken = true;
-			return;
+			abort();
 		}
 		if (cqe->user_data < n)
-			o->result[cqe->user_data] = cqe->res;
+			o->result[cqe->user_data] = unable(o, cqe->res) ? -EAGAIN : cqe->res;
 		io_uring_cqe_seen(&o->ring, cqe);
 		reaped++;
 	}
@@ -135,7 +155,7 @@ HOT static void flush(uv_check_t *h)
 				/* Never NULL: the ring has OUTBOX_BATCH entries, all free here. */
 				struct io_uring_sqe *sqe = io_uring_get_sqe(&o->ring);
 				io_uring_prep_send(sqe, fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-				io_uring_sqe_set_data64(sqe, n);
+				io_uring_sqe_set_data(sqe, (void *)(uintptr_t)n);
 			}
 			o->batch[n++] = e;
 		}
@@ -160,6 +180,17 @@ struct outbox *outbox_new(uv_loop_t *loop, const struct outbox_calls *calls, int
 	rc = io_uring_queue_init(OUTBOX_BATCH, &o->ring, 0);
 	if (rc < 0) {
 		*err = rc;
+		free(o);
+		return NULL;
+	}
+	/* Kernels 5.1 to 5.5 set up a ring but cannot send through it; they have no
+	 * probe either (5.6 brought both). */
+	struct io_uring_probe *probe = io_uring_get_probe_ring(&o->ring);
+	bool sends = probe != NULL && io_uring_opcode_supported(probe, IORING_OP_SEND);
+	io_uring_free_probe(probe);
+	if (!sends) {
+		*err = -EOPNOTSUPP;
+		io_uring_queue_exit(&o->ring);
 		free(o);
 		return NULL;
 	}

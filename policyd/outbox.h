@@ -4,9 +4,9 @@
  * A connection that has replies to send joins the outbox instead of writing at
  * once; when libuv has run every I/O callback of the turn (a check handle), the
  * outbox sends what each member holds with one io_uring_enter, and tells each
- * member what was written. Where io_uring is missing (an old kernel, a seccomp
- * filter, kernel.io_uring_disabled) there is no outbox and connections write one
- * by one, as before.
+ * member what was written. Where io_uring is missing or cannot send (a kernel
+ * before 5.6, a seccomp filter, kernel.io_uring_disabled) there is no outbox and
+ * connections write one by one, as before.
  *
  * Why: on a host where a system call costs a microsecond or more (page-table
  * isolation, a hypervisor), the write per reply was half of a cache hit's kernel
@@ -15,11 +15,12 @@
  *
  * Memory: the outbox owns its ring and its two handles, which the loop's owner
  * closes with the loop's other handles (the exit's uv_walk) before outbox_free.
- * Its members (struct
- * outbox_entry, embedded in their owner) are owned by their owners, who must
- * leave with outbox_remove before they are freed. A buffer handed to the
- * outbox is read by the kernel only inside outbox's flush, before any member
- * hears its result, so owners may change their buffers in their callbacks.
+ * Its members (struct outbox_entry, embedded in their owner) are owned by their
+ * owners, who must leave with outbox_remove before they are freed. A buffer
+ * handed to the outbox is read by the kernel only inside outbox's flush, before
+ * any member hears its result, so owners may change their buffers in their
+ * callbacks. While a member waits, its owner owes those bytes: it must not count
+ * as idle or drained.
  */
 #ifndef POLICYD_OUTBOX_H
 #define POLICYD_OUTBOX_H
@@ -48,7 +49,8 @@ struct outbox_calls {
 
 /*
  * outbox_new - an outbox on loop, or NULL with *err (a negative errno) when the
- * kernel does not give io_uring to this process. calls must outlive the outbox.
+ * kernel does not give io_uring to this process, or gives one that cannot send
+ * (-EOPNOTSUPP). calls must outlive the outbox.
  */
 struct outbox *outbox_new(uv_loop_t *loop, const struct outbox_calls *calls, int *err);
 

@@ -3,9 +3,10 @@
  * IPv4 and IPv6, sockets passed in by systemd (LISTEN_FDS), accepting, and the
  * graceful shutdown of every connection (see server.h).
  *
- * Memory: struct server owns the listener array and, through conn.c, every open
- * connection. Listener handles are closed at shutdown; the array is freed by
- * server_free() after the loop has run their close callbacks.
+ * Memory: struct server owns the listener array, the outbox (outbox.h: NULL
+ * without io_uring) and, through conn.c, every open connection. Listener handles
+ * are closed at shutdown, the outbox's by the exit's uv_walk; the array and the
+ * outbox are freed by server_free() after the loop has run their close callbacks.
  */
 #include <dirent.h>
 #include <errno.h>
