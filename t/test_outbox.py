@@ -238,6 +238,29 @@ def test_without_io_uring():
         t.eq(len([c for c in turn if c[0] in WRITES]), N, f"{N} writes, one per reply", trace[-3000:])
 
 
+def test_ring_failures():
+    """liburing made to fail as some kernels do (t/shim/badring.c): replies still come."""
+    shim = os.environ.get("BADRING_SHIM")
+    if not shim or not os.path.exists(shim):
+        t.ok(False, "the liburing shim is built", shim)
+        return
+    cases = (
+        ("noprobe", r"io_uring is not available \(Operation not supported\): each reply is written by a system "
+                    r"call of its own", "a ring that cannot send (kernels 5.1 to 5.5) is not used"),
+        ("badop", r"io_uring cannot send here \(Invalid argument\); replies are written one by one from now on",
+         "sends that the ring does not know turn the outbox off"),
+        ("eagain", r"io_uring took 0 of 1 sends \(Resource temporarily unavailable\); replies are written one by "
+                   r"one from now on", "a batch the kernel refuses turns the outbox off"),
+    )
+    for mode, line, what in cases:
+        env = {"LD_PRELOAD": shim, "POLICYD_BADRING": mode,
+               "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}
+        with Policyd(env=env) as d:
+            first, second = d.ask(request()), d.ask(request("192.0.2.11"))
+            t.eq((first, second), ("action=DUNNO", "action=DUNNO"), f"{mode}: both requests are answered")
+            t.ok(d.logged(line) is not None, f"{mode}: {what}, and the log says so", d.log()[-1500:])
+
+
 def main():
     if shutil.which("strace") is None and not os.environ.get("CI"):
         t.skip("the outbox tests", "strace is not installed (apt-get install strace)")
@@ -247,6 +270,7 @@ def main():
     t.run("test_socket_full", test_socket_full)
     t.run("test_timer_reply", test_timer_reply)
     t.run("test_without_io_uring", test_without_io_uring)
+    t.run("test_ring_failures", test_ring_failures)
     t.done()
 
 
