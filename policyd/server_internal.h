@@ -36,8 +36,9 @@
  * sends the next request, so a small one costs it nothing, and a client that
  * never reads is held back after a few hundred replies instead of thousands. */
 #define CONN_SNDBUF (32 * 1024)
-/* Requests one connection may have answered per loop turn: pipelined requests of
- * one client must not delay every other client's answer by more than a slice. */
+/* Requests one connection may have answered per read: pipelined requests of one
+ * client must not delay every other client's answer by more than a slice. libuv
+ * reads again in the same turn only while reads fill the buffer (at most 32). */
 #define CONN_SLICE 16
 
 union stream {
