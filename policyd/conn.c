@@ -11,6 +11,8 @@
  * reply slots and its handles; it is freed when the last of its two handles
  * (stream, idle timer) has closed. A slot the engine still holds when the
  * connection closes is orphaned (owner NULL) and freed by the engine's callback.
+ * A connection with replies to send is a member of the server's outbox until the
+ * turn's end (outbox.h); it leaves in conn_close, before it can be freed.
  */
 #include <errno.h>
 #include <netinet/in.h>
