@@ -146,6 +146,13 @@ static bool drained(const struct conn *c)
 	return !c->writing && c->out_len == 0 && c->queue_head == NULL && !c->ready;
 }
 
+/* write_failed - a write's error (a libuv or negative errno code) ends the connection. */
+static void write_failed(struct conn *c, int error)
+{
+	log_info("%s: write failed: %s; closing connection", c->peer, uv_strerror(error));
+	conn_close(c);
+}
+
 /*
  * written - a write has finished (or gone to libuv): a connection that was only
  * finishing closes once drained; any other takes more requests, since reading may
@@ -174,8 +181,7 @@ HOT static void write_done(uv_write_t *req, int status)
 	if (c->closing || uv_is_closing(&c->h.handle))
 		return;
 	if (status < 0) {
-		log_info("%s: write failed: %s; closing connection", c->peer, uv_strerror(status));
-		conn_close(c);
+		write_failed(c, status);
 		return;
 	}
 	/* What accumulated meanwhile may go straight out (start_write tries first):
@@ -203,8 +209,7 @@ static void queue_rest(struct conn *c, size_t done)
 	c->write_req.data = c;
 	int rc = uv_write(&c->write_req, &c->h.stream, &buf, 1, write_done);
 	if (rc < 0) {
-		log_info("%s: write failed: %s; closing connection", c->peer, uv_strerror(rc));
-		conn_close(c);
+		write_failed(c, rc);
 		return;
 	}
 	c->writing = true;
@@ -226,8 +231,7 @@ HOT static void start_write(struct conn *c)
 		return;
 	}
 	if (rc < 0 && rc != UV_EAGAIN) {
-		log_info("%s: write failed: %s; closing connection", c->peer, uv_strerror(rc));
-		conn_close(c);
+		write_failed(c, rc);
 		return;
 	}
 	queue_rest(c, rc > 0 ? (size_t)rc : 0);
@@ -274,8 +278,7 @@ HOT static void outbox_sent(struct outbox_entry *e, int result)
 	if (c->closing)
 		return;
 	if (result < 0 && result != -EAGAIN) {
-		log_info("%s: write failed: %s; closing connection", c->peer, uv_strerror(result));
-		conn_close(c);
+		write_failed(c, result);
 		return;
 	}
 	size_t done = result > 0 ? (size_t)result : 0;
