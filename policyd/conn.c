@@ -1,30 +1,29 @@
 /*
  * conn - one client connection: read bytes, frame requests, answer them in order,
  * write the replies in batches, enforce the protocol limits, the memory bounds of
- * server_internal.h and the idle timeout, and finish what was asked after the
- * client shut down its sending side.
+ * conn.h and the idle timeout, and finish what was asked after the client shut
+ * down its sending side.
  *
  * Everything a client sends is untrusted. A violation closes this connection only,
  * with a log line that carries the peer and a cleaned excerpt. Memory: a conn owns
  * its input buffer (grown on demand up to CONN_IN_MAX and shrunk again when it
  * empties), two output buffers (one being filled, one being written), its queued
- * reply slots and its handles; it is freed when the last of its two handles
- * (stream, idle timer) has closed. A slot the engine still holds when the
- * connection closes is orphaned (owner NULL) and freed by the engine's callback.
- * A connection with replies to send is a member of the server's outbox until the
- * turn's end (outbox.h); it leaves in conn_close, before it can be freed.
+ * replies and its handles; the struct itself belongs to its holder, told by
+ * calls->freed when the last of its two handles (stream, idle timer) has closed.
+ * A reply the engine still holds when the connection closes is orphaned (owner
+ * NULL) and freed when the engine answers it. A connection with replies to send
+ * is a member of the outbox until the turn's end (outbox.h); it leaves in
+ * conn_close, before it can be freed.
  */
 #include <errno.h>
-#include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "addr.h"
+#include "conn.h"
 #include "hot.h"
 #include "log.h"
-#include "server_internal.h"
 #include "stats.h"
 #include "text.h"
 
@@ -32,7 +31,7 @@ static void conn_process(struct conn *c);
 static void alloc_input(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void read_input(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
-/* handle_closed - free the connection when its last handle has closed. */
+/* handle_closed - when the last handle has closed, the buffers go and the holder is told. */
 static void handle_closed(uv_handle_t *h)
 {
 	struct conn *c = h->data;
@@ -43,7 +42,7 @@ static void handle_closed(uv_handle_t *h)
 	free(c->in);
 	free(c->out);
 	free(c->wbuf);
-	free(c);
+	c->host->calls->freed(c);
 }
 
 /* close_handle - close one of the connection's handles unless it is closing already. */
@@ -53,61 +52,33 @@ static void close_handle(uv_handle_t *h)
 		uv_close(h, handle_closed);
 }
 
-/* unstall - take the connection off the server's list of those waiting for room. */
-static void unstall(struct conn *c)
-{
-	struct server *srv = c->srv;
-	struct conn **p = &srv->stalled_head, *prev = NULL;
-
-	if (!c->stalled)
-		return;
-	while (*p != NULL && *p != c) {
-		prev = *p;
-		p = &(*p)->stalled_next;
-	}
-	if (*p == c) {
-		*p = c->stalled_next;
-		if (srv->stalled_tail == c)
-			srv->stalled_tail = prev;
-	}
-	c->stalled = false;
-	c->stalled_next = NULL;
-}
-
 /*
- * conn_close - unlink from the server and close both handles; idempotent, and safe
- * on handles that something else (the exit path) already began to close.
+ * conn_close - leave the holder's queues and the outbox, orphan the replies the
+ * engine still holds, close both handles; idempotent, and safe on handles that
+ * something else (the exit path) already began to close.
  */
 void conn_close(struct conn *c)
 {
-	struct server *srv = c->srv;
+	struct conn_host *host = c->host;
 
 	if (c->closing)
 		return;
 	c->closing = true;
-	unstall(c);
-	server_remove_ready(c);
-	if (srv->outbox != NULL)
-		outbox_remove(srv->outbox, &c->outbox);
-	/* Replies still waiting for lookups are orphaned: the engine's callback frees them. */
-	for (struct reply_slot *r = c->queue_head, *next; r != NULL; r = next) {
-		next = r->next;
-		if (r->ready) {
+	if (host->outbox != NULL)
+		outbox_remove(host->outbox, &c->outbox);
+	/* Replies still waiting for lookups are orphaned: reply_ready frees them. */
+	while (!STAILQ_EMPTY(&c->queue)) {
+		struct conn_reply *r = STAILQ_FIRST(&c->queue);
+		STAILQ_REMOVE_HEAD(&c->queue, link);
+		if (r->ready)
 			free(r);
-		} else {
+		else
 			r->owner = NULL;
-		}
 	}
-	c->queue_head = c->queue_tail = NULL;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		srv->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	c->queued = 0;
 	close_handle(&c->h.handle);
 	close_handle((uv_handle_t *)&c->idle_timer);
-	server_conn_closed(srv);
+	host->calls->closed(c);
 }
 
 /* log_violation - a protocol error: say who, what, and show a cleaned excerpt. */
@@ -117,9 +88,9 @@ static void log_violation(struct conn *c, const char *what, size_t offset)
 	size_t start = offset > c->in_len ? c->in_len : offset;
 	size_t avail = c->in_len - start;
 
+	stats.protocol_errors++;
 	text_clean(excerpt, sizeof(excerpt), c->in + start, avail > 40 ? 40 : avail);
 	log_warn("%s: protocol error: %s near \"%s\"; closing connection", c->peer, what, excerpt);
-	stats.protocol_errors++;
 }
 
 /* reserve - make room for n more bytes in a growable buffer. */
@@ -143,7 +114,13 @@ static void start_write(struct conn *c);
 /* drained - nothing more to write, nothing more to come (no request left over either). */
 static bool drained(const struct conn *c)
 {
-	return !c->writing && c->out_len == 0 && c->queue_head == NULL && !c->ready;
+	return !c->writing && c->out_len == 0 && STAILQ_EMPTY(&c->queue) && !c->wants_turn;
+}
+
+/* moved - output left, or a reply became ready: the connection is not idle. */
+static void moved(struct conn *c)
+{
+	c->last_active = uv_now(c->host->loop);
 }
 
 /* write_failed - a write's error (a libuv or negative errno code) ends the connection. */
@@ -156,8 +133,7 @@ static void write_failed(struct conn *c, int error)
 /*
  * written - a write has finished (or gone to libuv): a connection that was only
  * finishing closes once drained; any other takes more requests, since reading may
- * have stopped at CONN_OUT_HIGH. One on the ready list waits for its next slice
- * like the others.
+ * have stopped at CONN_OUT_HIGH. One that waits for its turn waits like the others.
  */
 static void written(struct conn *c)
 {
@@ -168,7 +144,7 @@ static void written(struct conn *c)
 			conn_close(c);
 		return;
 	}
-	if (!c->ready)
+	if (!c->wants_turn)
 		conn_process(c);
 }
 
@@ -184,6 +160,7 @@ HOT static void write_done(uv_write_t *req, int status)
 		write_failed(c, status);
 		return;
 	}
+	moved(c);
 	/* What accumulated meanwhile may go straight out (start_write tries first):
 	 * then nothing is pending and this is the moment to take more requests. */
 	if (c->out_len > 0)
@@ -243,20 +220,22 @@ HOT static void start_write(struct conn *c)
  */
 HOT static void send_soon(struct conn *c)
 {
-	if (c->srv->outbox == NULL || !outbox_add(c->srv->outbox, &c->outbox))
+	struct outbox *o = c->host->outbox;
+
+	if (o == NULL || !outbox_add(o, &c->outbox))
 		start_write(c);
 }
 
-/* conn_of - the connection an outbox member is embedded in. */
-static struct conn *conn_of(struct outbox_entry *e)
+/* conn_of_member - the connection an outbox member is embedded in. */
+static struct conn *conn_of_member(struct outbox_entry *e)
 {
 	return (struct conn *)(void *)((char *)e - offsetof(struct conn, outbox));
 }
 
-/* outbox_take - what the outbox sends for c: the filled buffer, unless libuv writes already. */
-HOT static bool outbox_take(struct outbox_entry *e, int *fd, const char **buf, size_t *len)
+/* lend_output - what the outbox sends for c: the filled buffer, unless libuv writes already. */
+HOT static bool lend_output(struct outbox_entry *e, int *fd, const char **buf, size_t *len)
 {
-	struct conn *c = conn_of(e);
+	struct conn *c = conn_of_member(e);
 
 	if (c->closing || c->writing || c->out_len == 0)
 		return false;
@@ -267,13 +246,14 @@ HOT static bool outbox_take(struct outbox_entry *e, int *fd, const char **buf, s
 }
 
 /*
- * outbox_sent - the outbox wrote result bytes from the start of the filled buffer (or
- * failed with -errno). Replies appended since it was taken, and what the socket did
- * not take, go through libuv; then the connection goes on as after any write.
+ * lent_output_sent - the outbox wrote result bytes from the start of the filled
+ * buffer (or failed with -errno). Replies appended since it was lent, and what the
+ * socket did not take, go through libuv; then the connection goes on as after any
+ * write.
  */
-HOT static void outbox_sent(struct outbox_entry *e, int result)
+HOT static void lent_output_sent(struct outbox_entry *e, int result)
 {
-	struct conn *c = conn_of(e);
+	struct conn *c = conn_of_member(e);
 
 	if (c->closing)
 		return;
@@ -282,6 +262,8 @@ HOT static void outbox_sent(struct outbox_entry *e, int result)
 		return;
 	}
 	size_t done = result > 0 ? (size_t)result : 0;
+	if (done > 0)
+		moved(c);
 	if (done >= c->out_len)
 		c->out_len = 0;
 	else
@@ -289,29 +271,28 @@ HOT static void outbox_sent(struct outbox_entry *e, int result)
 	written(c);
 }
 
-const struct outbox_calls conn_outbox_calls = { outbox_take, outbox_sent };
+const struct outbox_calls conn_outbox_calls = { lend_output, lent_output_sent };
 
 /* append_reply - queue bytes for the next write. */
-HOT static bool append_reply(struct conn *c, const char *text, size_t len)
+HOT static bool append_reply(struct conn *c, const struct reply *r)
 {
-	if (!reserve(&c->out, &c->out_cap, c->out_len, len)) {
+	if (!reserve(&c->out, &c->out_cap, c->out_len, r->len)) {
 		log_error("%s: out of memory; closing connection", c->peer);
 		return false;
 	}
-	memcpy(c->out + c->out_len, text, len);
-	c->out_len += len;
+	memcpy(c->out + c->out_len, r->text, r->len);
+	c->out_len += r->len;
 	return true;
 }
 
 /* flush_ready - move the replies at the head of the queue that are ready to the output. */
 static bool flush_ready(struct conn *c)
 {
-	while (c->queue_head != NULL && c->queue_head->ready) {
-		struct reply_slot *r = c->queue_head;
-		bool ok = append_reply(c, r->text, r->len);
-		c->queue_head = r->next;
-		if (c->queue_head == NULL)
-			c->queue_tail = NULL;
+	struct conn_reply *r;
+
+	while ((r = STAILQ_FIRST(&c->queue)) != NULL && r->ready) {
+		bool ok = append_reply(c, &r->reply);
+		STAILQ_REMOVE_HEAD(&c->queue, link);
 		c->queued--;
 		free(r);
 		if (!ok)
@@ -320,23 +301,29 @@ static bool flush_ready(struct conn *c)
 	return true;
 }
 
-/*
- * reply_ready - the engine finished a request that waited: it leaves in its turn.
- * One fewer request waits, so a connection stalled on SERVER_WAITING_MAX may go on.
- */
-HOT static void reply_ready(struct reply_slot *slot)
+/* reply_of - the queue entry that embeds a reply the engine hands back. */
+static struct conn_reply *reply_of(struct reply *reply)
 {
-	struct conn *c = slot->owner;
-	struct server *srv;
+	return (struct conn_reply *)(void *)((char *)reply - offsetof(struct conn_reply, reply));
+}
 
-	(*slot->waiting)--;
+/*
+ * reply_ready - the engine answered a request that waited: it leaves in its turn.
+ * One fewer request waits, so the holder may let stalled connections go on.
+ */
+HOT static void reply_ready(struct reply *reply)
+{
+	struct conn_reply *r = reply_of(reply);
+	struct conn *c = r->owner;
+
 	if (c == NULL) {
-		free(slot); /* the connection went away meanwhile */
+		free(r); /* the connection went away meanwhile */
 		return;
 	}
-	srv = c->srv;
-	slot->ready = true;
-	if (slot == c->queue_head) {
+	struct conn_host *host = c->host;
+	r->ready = true;
+	moved(c);
+	if (r == STAILQ_FIRST(&c->queue)) {
 		if (!flush_ready(c)) {
 			conn_close(c);
 		} else if (!c->close_after_write) {
@@ -348,43 +335,33 @@ HOT static void reply_ready(struct reply_slot *slot)
 				conn_close(c);
 		}
 	}
-	server_resume_stalled(srv);
+	host->calls->room(host);
 }
 
 /*
- * take_request - have the engine decide the request parsed into srv->scratch. An answer that comes at
- * once goes straight to the output unless earlier replies still wait; otherwise
- * the slot joins the queue so that replies leave in request order.
+ * take_request - have the engine decide the request parsed into the host's scratch.
+ * An answer that comes at once goes straight to the output unless earlier replies
+ * still wait; otherwise the reply joins the queue so that replies leave in request
+ * order.
  */
 static bool take_request(struct conn *c)
 {
-	struct server *srv = c->srv;
+	struct conn_host *host = c->host;
 
 	if (c->spare == NULL && (c->spare = malloc(sizeof(*c->spare))) == NULL) {
 		log_error("%s: out of memory; closing connection", c->peer);
 		return false;
 	}
 	stats.requests++;
-	struct reply_slot *slot = c->spare;
-	slot->owner = c;
-	slot->ready = false;
-	slot->next = NULL;
-	enum engine_outcome outcome = engine_decide(srv->engine, &srv->scratch, slot, reply_ready);
-	if (outcome == ENGINE_ANSWERED && c->queue_head == NULL)
-		return append_reply(c, slot->text, slot->len);
-	slot->ready = outcome == ENGINE_ANSWERED;
-	if (!slot->ready) {
-		/* Counted until the engine hands it back, even if the connection goes first:
-		 * closing and reconnecting must not escape SERVER_WAITING_MAX. */
-		slot->waiting = &srv->waiting;
-		srv->waiting++;
-	}
+	struct conn_reply *r = c->spare;
+	enum engine_outcome outcome =
+		engine_decide(host->engine, host->scratch, &r->reply, reply_ready);
+	if (outcome == ENGINE_ANSWERED && STAILQ_EMPTY(&c->queue))
+		return append_reply(c, &r->reply);
+	r->owner = c;
+	r->ready = outcome == ENGINE_ANSWERED;
 	c->spare = NULL;
-	if (c->queue_tail)
-		c->queue_tail->next = slot;
-	else
-		c->queue_head = slot;
-	c->queue_tail = slot;
+	STAILQ_INSERT_TAIL(&c->queue, r, link);
 	c->queued++;
 	return true;
 }
@@ -401,32 +378,22 @@ static void set_reading(struct conn *c, bool on)
 	c->reading = on;
 }
 
+/* waiting_full - CONN_WAITING_MAX requests of all connections wait for DNS. */
+static bool waiting_full(const struct conn *c)
+{
+	return engine_waiting(c->host->engine) >= CONN_WAITING_MAX;
+}
+
 /*
  * room - whether this connection may take one more request now. The server-wide
  * cap only holds back connections that already have replies queued, so that a
  * well-behaved client is never made to wait for others' lookups; the total stays
- * bounded by SERVER_WAITING_MAX plus one request per connection.
+ * bounded by CONN_WAITING_MAX plus one request per connection.
  */
 static bool room(const struct conn *c)
 {
 	return c->out_len < CONN_OUT_HIGH && c->queued < CONN_QUEUE_MAX &&
-	       (c->srv->waiting < SERVER_WAITING_MAX || c->queued == 0);
-}
-
-/* stall - wait in line for SERVER_WAITING_MAX to leave room; resumed in order. */
-static void stall(struct conn *c)
-{
-	struct server *srv = c->srv;
-
-	if (c->stalled || c->srv->waiting < SERVER_WAITING_MAX || c->queued == 0)
-		return;
-	c->stalled = true;
-	c->stalled_next = NULL;
-	if (srv->stalled_tail)
-		srv->stalled_tail->stalled_next = c;
-	else
-		srv->stalled_head = c;
-	srv->stalled_tail = c;
+	       (c->queued == 0 || !waiting_full(c));
 }
 
 /* shrink_input - give back a large input buffer once it is empty again. */
@@ -446,13 +413,17 @@ static void shrink_input(struct conn *c)
  */
 HOT static void conn_process(struct conn *c)
 {
+	struct request *scratch = c->host->scratch;
 	size_t consumed = 0;
 	unsigned answered = 0;
 
 	while (!c->closing && room(c)) {
 		if (answered == CONN_SLICE) {
 			/* The rest on a later turn, after the other clients had theirs. */
-			server_add_ready(c);
+			if (!c->wants_turn) {
+				c->wants_turn = true;
+				c->host->calls->ready(c);
+			}
 			break;
 		}
 		const char *err = NULL, *start = c->in + consumed;
@@ -460,8 +431,7 @@ HOT static void conn_process(struct conn *c)
 		if (avail == 0)
 			break;
 		/* Most requests arrive whole: one pass finds and indexes them. */
-		if (c->scan.pos > 0 ||
-		    !request_parse_whole(&c->srv->scratch, start, avail, &request_len)) {
+		if (c->scan.pos > 0 || !request_parse_whole(scratch, start, avail, &request_len)) {
 			enum request_scan r = request_scan(&c->scan, start, avail, &request_len,
 							   &err, &err_offset);
 			if (r == REQUEST_INCOMPLETE)
@@ -471,7 +441,7 @@ HOT static void conn_process(struct conn *c)
 				conn_close(c);
 				return;
 			}
-			request_parse(&c->srv->scratch, start, request_len);
+			request_parse(scratch, start, request_len);
 		}
 		if (!take_request(c)) {
 			conn_close(c);
@@ -490,10 +460,10 @@ HOT static void conn_process(struct conn *c)
 	}
 	if (c->out_len > 0 && !c->writing)
 		send_soon(c);
-	if (!room(c))
-		stall(c);
+	if (!room(c) && c->queued > 0 && waiting_full(c))
+		c->host->calls->stall(c);
 	/* Read more only when what is here has been taken: the buffer is bounded. */
-	set_reading(c, room(c) && !c->ready && !c->close_after_write);
+	set_reading(c, room(c) && !c->wants_turn && !c->close_after_write);
 	if (c->close_after_write && drained(c))
 		conn_close(c);
 }
@@ -558,28 +528,46 @@ HOT static void read_input(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	c->in_len += (size_t)nread;
 	/* The idle timer is re-armed lazily when it fires: no timer work per read. */
-	c->last_read = uv_now(c->srv->loop);
+	moved(c);
 	conn_process(c);
 }
 
-/* idle_timeout - nothing arrived for idle_timeout: close, saying whether a request was cut. */
+/* owed - a reply the engine has not answered yet: it ends by request_timeout. */
+static bool owed(const struct conn *c)
+{
+	const struct conn_reply *r;
+
+	STAILQ_FOREACH(r, &c->queue, link)
+	if (!r->ready)
+		return true;
+	return false;
+}
+
+/*
+ * idle_timeout - nothing moved for idle_timeout: no bytes read, no reply made ready,
+ * no bytes written. A connection whose replies wait for the engine is not idle
+ * (they end by request_timeout); one whose output has not moved is a client that
+ * does not read, and closes like an idle one.
+ */
 static void idle_timeout(uv_timer_t *t)
 {
 	struct conn *c = t->data;
-	uint64_t idle = c->srv->cfg->idle_timeout_ms;
-	uint64_t quiet = uv_now(c->srv->loop) - c->last_read;
+	uint64_t idle = c->host->cfg->idle_timeout_ms;
+	uint64_t quiet = uv_now(c->host->loop) - c->last_active;
 
 	/* idle_timeout = 0 (a reload may set it): no limit. */
 	if (idle == 0)
 		return;
-	/* Data came meanwhile, or we owe replies (they end by request_timeout), or replies
-	 * wait in the outbox for this turn's end (a timer of this turn answered): not idle. */
-	if (quiet < idle || c->queue_head != NULL || c->writing || c->out_len > 0) {
+	if (quiet < idle || owed(c)) {
 		uv_timer_start(&c->idle_timer, idle_timeout, quiet < idle ? idle - quiet : idle, 0);
 		return;
 	}
 	stats.idle_timeouts++;
-	if (c->in_len > 0)
+	if (c->writing || c->out_len > 0)
+		log_warn("%s: timeout: the client has not read its replies (%zu bytes waiting); "
+			 "closing connection",
+			 c->peer, c->out_len);
+	else if (c->in_len > 0)
 		log_warn("%s: timeout with an incomplete request (%zu bytes); closing connection",
 			 c->peer, c->in_len);
 	else
@@ -590,7 +578,7 @@ static void idle_timeout(uv_timer_t *t)
 /* conn_idle_changed - a reload changed idle_timeout: every connection follows the new value. */
 void conn_idle_changed(struct conn *c)
 {
-	uint64_t idle = c->srv->cfg->idle_timeout_ms;
+	uint64_t idle = c->host->cfg->idle_timeout_ms;
 
 	if (c->closing)
 		return;
@@ -600,152 +588,64 @@ void conn_idle_changed(struct conn *c)
 		uv_timer_start(&c->idle_timer, idle_timeout, idle, 0);
 }
 
-/*
- * describe_peer - "[address]:port" for TCP, "unix" for unix sockets; for logs and for
- * [server] allow. False when a TCP peer's address cannot be had: it is then refused,
- * never served unchecked.
- */
-static bool describe_peer(struct conn *c, bool is_tcp)
+/* conn_init - the handles, so that the holder can accept into the stream. */
+void conn_init(struct conn *c, struct conn_host *host, bool is_tcp)
 {
-	struct sockaddr_storage ss;
-	int len = sizeof(ss);
-	struct addr a;
-	char text[ADDR_TEXT_MAX];
-	int rc;
-
+	c->host = host;
+	STAILQ_INIT(&c->queue);
+	if (is_tcp)
+		uv_tcp_init(host->loop, &c->h.tcp);
+	else
+		uv_pipe_init(host->loop, &c->h.pipe, 0);
+	uv_timer_init(host->loop, &c->idle_timer);
+	c->h.handle.data = c;
+	c->idle_timer.data = c;
+	c->open_handles = 2;
 	snprintf(c->peer, sizeof(c->peer), is_tcp ? "[unknown peer]" : "unix");
-	if (!is_tcp)
-		return true;
-	rc = uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len);
-	if (rc != 0 || !addr_from_sockaddr(&a, (struct sockaddr *)&ss)) {
-		log_warn("connection refused: the peer's address is unknown (%s)",
-			 rc != 0 ? uv_strerror(rc) : "not an IP address");
-		return false;
-	}
-	addr_format(&a, text, sizeof(text));
-	unsigned port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-						      : ((struct sockaddr_in6 *)&ss)->sin6_port);
-	snprintf(c->peer, sizeof(c->peer), "[%s]:%u", text, port);
-	c->peer_addr = a;
-	c->peer_is_ip = true;
-	return true;
 }
 
-/* refuse - close an accepted connection that may not be served. */
-static void refuse(struct conn *c)
+/* conn_stream - the connection's stream. */
+uv_stream_t *conn_stream(struct conn *c)
 {
-	stats.connections_refused++;
+	return &c->h.stream;
+}
+
+/* conn_refuse - close at once; the holder hears calls->freed, not calls->closed. */
+void conn_refuse(struct conn *c)
+{
 	c->closing = true;
-	c->open_handles = 2;
 	uv_close(&c->h.handle, handle_closed);
 	uv_close((uv_handle_t *)&c->idle_timer, handle_closed);
 }
 
-/* may_connect - the allow list (TCP) and max_connections, checked at accept. */
-static bool may_connect(struct conn *c, bool is_tcp)
+/* conn_start - an accepted connection that may be served: read it. */
+void conn_start(struct conn *c, const char *peer)
 {
-	struct server *srv = c->srv;
-	const struct config *cfg = srv->cfg;
+	struct conn_host *host = c->host;
 
-	if (is_tcp && (!c->peer_is_ip || !cidr_set_contains(cfg->allow, &c->peer_addr))) {
-		log_warn("%s: connection refused: address not in [server] allow", c->peer);
-		return false;
-	}
-	/* The descriptor limit binds before max_connections when it is lower: refuse
-	 * here, with a log line, rather than let accept fail later without one. */
-	bool by_fds = srv->fd_room < (unsigned long)cfg->max_connections;
-	unsigned long most = by_fds ? srv->fd_room : (unsigned long)cfg->max_connections;
-	if (srv->conn_count >= most) {
-		/* Log at most once a second: a flood must not become a log flood. */
-		uint64_t now = uv_now(srv->loop);
-		if (now - srv->last_refusal_log >= 1000) {
-			srv->last_refusal_log = now;
-			if (by_fds)
-				log_warn("%s: connection refused: %lu connections use the "
-					 "descriptors "
-					 "the limit leaves (out of file descriptors: raise "
-					 "LimitNOFILE "
-					 "or lower max_connections)",
-					 c->peer, srv->conn_count);
-			else
-				log_warn("%s: connection refused: max_connections (%ld) reached",
-					 c->peer, cfg->max_connections);
-		}
-		return false;
-	}
-	return true;
-}
-
-/* accept_failed - say so, at most once a second, with how many failed meanwhile. */
-static void accept_failed(struct server *srv, const char *listener, int rc)
-{
-	uint64_t now = uv_now(srv->loop);
-
-	srv->accept_errors++;
-	if (srv->last_accept_log != 0 && now - srv->last_accept_log < 1000)
-		return;
-	srv->last_accept_log = now ? now : 1;
-	log_warn("%s: accept failed: %s (%lu in the last second)%s", listener, uv_strerror(rc),
-		 srv->accept_errors,
-		 rc == UV_EMFILE || rc == UV_ENFILE
-			 ? "; out of file descriptors: raise LimitNOFILE or lower max_connections"
-			 : "");
-	srv->accept_errors = 0;
-}
-
-/* conn_accept - take one pending connection from a listener. */
-void conn_accept(struct listener *l)
-{
-	struct server *srv = l->srv;
-	struct conn *c = calloc(1, sizeof(*c));
-	int rc;
-
-	if (c == NULL) {
-		log_error("out of memory accepting a connection");
-		return;
-	}
-	c->srv = srv;
-	if (l->is_tcp)
-		uv_tcp_init(srv->loop, &c->h.tcp);
-	else
-		uv_pipe_init(srv->loop, &c->h.pipe, 0);
-	uv_timer_init(srv->loop, &c->idle_timer);
-	c->h.handle.data = c;
-	c->idle_timer.data = c;
-	rc = uv_accept(&l->h.stream, &c->h.stream);
-	if (rc != 0) {
-		accept_failed(srv, l->name, rc);
-		refuse(c);
-		return;
-	}
-	if (!describe_peer(c, l->is_tcp) || !may_connect(c, l->is_tcp)) {
-		refuse(c);
-		return;
-	}
-	if (l->is_tcp)
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	if (c->h.handle.type == UV_TCP)
 		uv_tcp_nodelay(&c->h.tcp, 1);
 	uv_fileno(&c->h.handle, &c->fd); /* for the outbox; cannot fail on an accepted stream */
 	int sndbuf = CONN_SNDBUF;
 	uv_send_buffer_size(&c->h.handle, &sndbuf);
-	c->open_handles = 2;
-	c->next = srv->conns;
-	if (srv->conns)
-		srv->conns->prev = c;
-	srv->conns = c;
-	srv->conn_count++;
-	stats.connections++;
-	log_debug("%s: connected on %s", c->peer, l->name);
-	c->last_read = uv_now(srv->loop);
-	if (srv->cfg->idle_timeout_ms > 0)
-		uv_timer_start(&c->idle_timer, idle_timeout, srv->cfg->idle_timeout_ms, 0);
+	c->last_active = uv_now(host->loop);
+	if (host->cfg->idle_timeout_ms > 0)
+		uv_timer_start(&c->idle_timer, idle_timeout, host->cfg->idle_timeout_ms, 0);
 	set_reading(c, true);
 }
 
-/* conn_resume - the server made room, or a new turn came: take the requests in the buffer. */
+/* conn_turn - the holder gives the turn asked for: the next slice. */
+void conn_turn(struct conn *c)
+{
+	c->wants_turn = false;
+	if (!c->closing)
+		conn_process(c);
+}
+
+/* conn_resume - the holder made room: take the requests in the buffer. */
 void conn_resume(struct conn *c)
 {
-	c->stalled = false;
-	c->stalled_next = NULL;
 	if (!c->closing)
 		conn_process(c);
 }
@@ -758,7 +658,6 @@ void conn_shutdown(struct conn *c)
 {
 	set_reading(c, false);
 	c->close_after_write = true;
-	unstall(c);
 	if (drained(c))
 		conn_close(c);
 }

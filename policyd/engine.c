@@ -51,7 +51,7 @@ struct wait {
 	size_t budget;
 	uv_timer_t deadline;
 	bool finished;
-	struct reply_slot *slot;
+	struct reply *reply;
 	engine_done_fn *done;
 	engine_explain_fn *explain;
 	void *explain_arg;
@@ -395,21 +395,21 @@ HOT static void log_decision(const struct engine *e, const struct config *cfg,
 				  room < 1024 ? room : 1024));
 }
 
-/* respond - render, count and log a decision into the slot. */
+/* respond - render, count and log a decision into the reply. */
 HOT static void respond(const struct engine *e, const struct config *cfg, const struct decision *d,
 			const struct request *req, size_t budget, bool from_cache,
-			uint64_t waited_us, struct reply_slot *slot)
+			uint64_t waited_us, struct reply *reply)
 {
 	count_reply(cfg, d, waited_us);
-	slot->len = reply_render(&cfg->rules, req, &d->verdict,
-				 d->kind == DECISION_CHECKED ? d->tier : TIER_PASS, budget,
-				 slot->text, sizeof(slot->text));
+	reply->len = reply_render(&cfg->rules, req, &d->verdict,
+				  d->kind == DECISION_CHECKED ? d->tier : TIER_PASS, budget,
+				  reply->text, sizeof(reply->text));
 	log_decision(e, cfg, d, req, from_cache);
 }
 
 /* respond_on_error - lookups did not finish in time: never refuse, unless told to defer. */
 static void respond_on_error(const struct config *cfg, const struct request *req,
-			     uint64_t waited_us, struct reply_slot *slot, const char *why)
+			     uint64_t waited_us, struct reply *reply, const char *why)
 {
 	char client[64];
 	size_t len;
@@ -420,13 +420,12 @@ static void respond_on_error(const struct config *cfg, const struct request *req
 	text_clean(client, sizeof(client), value, len);
 	log_warn("client=[%s]: %s; answering %s", client, why,
 		 cfg->rules.on_error == ON_ERROR_DEFER ? "DEFER" : "DUNNO");
-	slot->len = reply_on_error(&cfg->rules, slot->text, sizeof(slot->text));
+	reply->len = reply_on_error(&cfg->rules, reply->text, sizeof(reply->text));
 }
 
 /* explain_now - report an explanation of a decision made at once. */
 static void explain_now(struct engine *e, const struct decision *d, struct result *const *results,
-			bool timed_out, const struct reply_slot *slot, engine_explain_fn *fn,
-			void *arg)
+			bool timed_out, const struct reply *reply, engine_explain_fn *fn, void *arg)
 {
 	struct explanation x = {
 		.cfg = e->cfg,
@@ -434,8 +433,8 @@ static void explain_now(struct engine *e, const struct decision *d, struct resul
 		.results = results,
 		.health = e->health,
 		.timed_out = timed_out,
-		.reply = slot->text,
-		.reply_len = slot->len,
+		.reply = reply->text,
+		.reply_len = reply->len,
 		.now = uv_now(e->loop),
 	};
 	fn(arg, &x);
@@ -469,14 +468,16 @@ static void finish(struct wait *w, bool timed_out)
 	uint64_t waited_us = (uv_hrtime() - w->started_ns) / 1000 + 1;
 	if (timed_out) {
 		stats.lookups_timed_out++;
-		respond_on_error(w->cfg, &e->scratch, waited_us, w->slot,
+		respond_on_error(w->cfg, &e->scratch, waited_us, w->reply,
 				 "list lookups did not finish within request_timeout");
 	} else {
 		/* A local list file that changed meanwhile may have allowlisted the client. */
 		if (decision_wants_dns(&d, &w->cfg->rules))
 			decision_add(&d, &w->cfg->rules, results);
-		respond(e, w->cfg, &d, &e->scratch, w->budget, false, waited_us, w->slot);
+		respond(e, w->cfg, &d, &e->scratch, w->budget, false, waited_us, w->reply);
 	}
+	/* Counted no more before the caller hears of it: its stalled clients may go on. */
+	e->waiting--;
 	if (w->explain != NULL) {
 		struct explanation x = {
 			.cfg = w->cfg,
@@ -484,18 +485,17 @@ static void finish(struct wait *w, bool timed_out)
 			.results = results,
 			.health = w->cfg == e->cfg ? e->health : NULL,
 			.timed_out = timed_out,
-			.reply = w->slot->text,
-			.reply_len = w->slot->len,
+			.reply = w->reply->text,
+			.reply_len = w->reply->len,
 			.now = uv_now(e->loop),
 		};
 		w->explain(w->explain_arg, &x);
 	} else {
-		w->done(w->slot);
+		w->done(w->reply);
 	}
 	for (unsigned i = 0; i < w->keys.count; i++)
 		result_unref(w->key[i].result);
 	config_unref(w->cfg);
-	e->waiting--;
 	uv_close((uv_handle_t *)&w->deadline, wait_closed);
 }
 
@@ -586,10 +586,10 @@ static struct wait *park(struct engine *e, const struct request *req, const stru
  * decide - the one path of engine_decide and engine_explain: local lists, then the
  * cache; only keys the cache lacks make the request wait. A cache hit allocates
  * nothing: the decision and its results live on the stack, and the reply goes
- * straight into the slot.
+ * straight into the caller's reply.
  */
 HOT static enum engine_outcome decide(struct engine *e, const struct request *req,
-				      struct reply_slot *slot, engine_done_fn *done,
+				      struct reply *reply, engine_done_fn *done,
 				      engine_explain_fn *explain, void *arg)
 {
 	struct config *cfg = e->cfg;
@@ -603,7 +603,7 @@ HOT static enum engine_outcome decide(struct engine *e, const struct request *re
 	if (!all_cached) {
 		struct wait *w = park(e, req, &d, results, &failed);
 		if (w != NULL) {
-			w->slot = slot;
+			w->reply = reply;
 			w->done = done;
 			w->explain = explain;
 			w->explain_arg = arg;
@@ -612,31 +612,36 @@ HOT static enum engine_outcome decide(struct engine *e, const struct request *re
 	}
 	if (failed) {
 		saturated(e);
-		respond_on_error(cfg, req, 0, slot, "DNS lookups could not start");
+		respond_on_error(cfg, req, 0, reply, "DNS lookups could not start");
 	} else {
 		if (d.keys.count > 0)
 			decision_add(&d, &cfg->rules, results);
 		respond(e, cfg, &d, req, reply_budget(req), all_cached && d.keys.count > 0, 0,
-			slot);
+			reply);
 	}
 	if (explain != NULL)
-		explain_now(e, &d, results, false, slot, explain, arg);
+		explain_now(e, &d, results, false, reply, explain, arg);
 	return ENGINE_ANSWERED;
 }
 
 /* engine_decide - see engine.h. */
-enum engine_outcome engine_decide(struct engine *e, const struct request *req,
-				  struct reply_slot *slot, engine_done_fn *done)
+enum engine_outcome engine_decide(struct engine *e, const struct request *req, struct reply *reply,
+				  engine_done_fn *done)
 {
-	return decide(e, req, slot, done, NULL, NULL);
+	return decide(e, req, reply, done, NULL, NULL);
 }
 
 /* engine_explain - the same path; the explanation replaces the done callback. */
-void engine_explain(struct engine *e, const struct request *req, engine_explain_fn *fn, void *arg)
+void engine_explain(struct engine *e, const struct request *req, struct reply *reply,
+		    engine_explain_fn *fn, void *arg)
 {
-	static struct reply_slot slot;
+	decide(e, req, reply, NULL, fn, arg);
+}
 
-	decide(e, req, &slot, NULL, fn, arg);
+/* engine_waiting - see engine.h. */
+size_t engine_waiting(const struct engine *e)
+{
+	return e->waiting;
 }
 
 /* engine_settled - no probe is waiting for answers. */

@@ -10,10 +10,11 @@
  * until its key jobs end or request_timeout passes, then renders the reply
  * (reply.h) and logs the decision.
  *
- * Rules: engine_decide() returning ENGINE_PENDING means done(slot) will be called
- * exactly once, no later than request_timeout; ENGINE_ANSWERED means it will not
- * be called. The slot belongs to the caller; the engine only writes its reply
- * into it. The request is untrusted and read only during the call: a request
+ * Rules: engine_decide() returning ENGINE_PENDING means done(reply) will be called
+ * exactly once, no later than request_timeout, after the engine has stopped
+ * counting the request as waiting; ENGINE_ANSWERED means it will not be called.
+ * The reply belongs to the caller and must stay until then; the engine only
+ * writes into it. The request is untrusted and read only during the call: a request
  * that must wait keeps a compact copy of what its reply may show.
  *
  * Memory: the engine holds a reference to the current configuration; requests
@@ -33,17 +34,13 @@
 #include "reply.h"
 #include "request.h"
 
-/* One reply, written now or later, kept in a connection's queue until it can be sent. */
-struct reply_slot {
-	struct reply_slot *next;
-	void *owner; /* the connection; NULL once it has gone (the slot is then freed on done) */
-	size_t *waiting; /* the caller's count of slots not ready, decremented on done */
-	bool ready;
+/* A reply for Postfix, "action=...\n\n": the engine writes it into the caller's buffer. */
+struct reply {
 	size_t len;
 	char text[REPLY_MAX];
 };
 
-typedef void engine_done_fn(struct reply_slot *slot);
+typedef void engine_done_fn(struct reply *reply);
 
 enum engine_outcome { ENGINE_ANSWERED, ENGINE_PENDING };
 
@@ -59,9 +56,12 @@ struct engine *engine_new(uv_loop_t *loop, struct config *cfg);
  */
 bool engine_set_config(struct engine *e, struct config *cfg);
 
-/* engine_decide - answer req into slot now, or park it and call done(slot) later. */
-enum engine_outcome engine_decide(struct engine *e, const struct request *req,
-				  struct reply_slot *slot, engine_done_fn *done);
+/* engine_decide - answer req into reply now, or park it and call done(reply) later. */
+enum engine_outcome engine_decide(struct engine *e, const struct request *req, struct reply *reply,
+				  engine_done_fn *done);
+
+/* engine_waiting - requests parked until their lookups end, of every client. */
+size_t engine_waiting(const struct engine *e);
 
 /* What engine_explain reports: the decision and what every key's result said. */
 struct explanation {
@@ -80,9 +80,11 @@ typedef void engine_explain_fn(void *arg, const struct explanation *x);
 /*
  * engine_explain - decide req as engine_decide would (same lists, same cache, same
  * reply) and report the explanation through fn, exactly once: at once or when
- * the lookups end. For --check.
+ * the lookups end. The reply is written into the caller's buffer, which must stay
+ * until then. For --check.
  */
-void engine_explain(struct engine *e, const struct request *req, engine_explain_fn *fn, void *arg);
+void engine_explain(struct engine *e, const struct request *req, struct reply *reply,
+		    engine_explain_fn *fn, void *arg);
 
 /* engine_settled - the first health checks have answered (--check waits for them). */
 bool engine_settled(const struct engine *e);

@@ -19,6 +19,7 @@
 struct run {
 	struct engine *engine;
 	struct request req;
+	struct reply reply; /* what Postfix would get, written by the engine */
 	uv_timer_t wait;
 	int status;
 	bool reported;
@@ -185,7 +186,7 @@ static void wait_settled(uv_timer_t *t)
 	if (!engine_settled(run->engine))
 		return;
 	uv_timer_stop(t);
-	engine_explain(run->engine, &run->req, report, run);
+	engine_explain(run->engine, &run->req, &run->reply, report, run);
 }
 
 /* close_all - close every handle so that the loop can be closed. */

@@ -39,9 +39,9 @@ struct outbox {
 	uv_check_t check; /* the flush */
 	uv_idle_t idle;   /* active while members wait: the loop must not block in its poll */
 	const struct outbox_calls *calls;
-	struct outbox_entry *head, *tail; /* the next flush, in the order of joining */
-	size_t count;                     /* members on that list */
-	bool broken;                      /* the ring failed: owners write by themselves */
+	TAILQ_HEAD(, outbox_entry) members; /* the next flush, in the order of joining */
+	size_t count;                       /* members on that list */
+	bool broken;                        /* the ring failed: owners write by themselves */
 	struct outbox_entry *batch[OUTBOX_BATCH];
 	int result[OUTBOX_BATCH];
 };
@@ -55,15 +55,7 @@ static void idle_turn(uv_idle_t *h)
 /* unlink_entry - take e off the list. */
 static void unlink_entry(struct outbox *o, struct outbox_entry *e)
 {
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		o->head = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	else
-		o->tail = e->prev;
-	e->prev = e->next = NULL;
+	TAILQ_REMOVE(&o->members, e, link);
 	e->queued = false;
 	o->count--;
 }
@@ -139,10 +131,10 @@ HOT static void flush(uv_check_t *h)
 	/* Only those on the list now: who joins during the callbacks waits for the next turn. */
 	size_t budget = o->count;
 
-	while (budget > 0 && o->head != NULL) {
+	while (budget > 0 && !TAILQ_EMPTY(&o->members)) {
 		unsigned n = 0;
-		while (n < OUTBOX_BATCH && budget > 0 && o->head != NULL) {
-			struct outbox_entry *e = o->head;
+		while (n < OUTBOX_BATCH && budget > 0 && !TAILQ_EMPTY(&o->members)) {
+			struct outbox_entry *e = TAILQ_FIRST(&o->members);
 			const char *buf;
 			size_t len;
 			int fd;
@@ -163,7 +155,7 @@ HOT static void flush(uv_check_t *h)
 		for (unsigned i = 0; i < n; i++)
 			o->calls->sent(o->batch[i], o->result[i]);
 	}
-	if (o->head == NULL)
+	if (TAILQ_EMPTY(&o->members))
 		uv_idle_stop(&o->idle);
 }
 
@@ -195,6 +187,7 @@ struct outbox *outbox_new(uv_loop_t *loop, const struct outbox_calls *calls, int
 		return NULL;
 	}
 	o->calls = calls;
+	TAILQ_INIT(&o->members);
 	uv_check_init(loop, &o->check);
 	uv_idle_init(loop, &o->idle);
 	o->check.data = o;
@@ -214,13 +207,7 @@ HOT bool outbox_add(struct outbox *o, struct outbox_entry *e)
 	if (e->queued)
 		return true;
 	e->queued = true;
-	e->next = NULL;
-	e->prev = o->tail;
-	if (o->tail)
-		o->tail->next = e;
-	else
-		o->head = e;
-	o->tail = e;
+	TAILQ_INSERT_TAIL(&o->members, e, link);
 	if (o->count++ == 0)
 		uv_idle_start(&o->idle, idle_turn);
 	return true;

@@ -27,14 +27,15 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/queue.h>
 #include <uv.h>
 
 struct outbox;
 
 /* A member: embedded in its owner, zeroed before its first outbox_add. */
 struct outbox_entry {
-	struct outbox_entry *prev, *next;
-	bool queued; /* on the list of the next flush */
+	TAILQ_ENTRY(outbox_entry) link; /* on the list of the next flush, while queued */
+	bool queued;
 };
 
 struct outbox_calls {

@@ -1,33 +1,213 @@
 /*
  * server - the listeners: unix sockets (stale file removal, mode, group), TCP on
- * IPv4 and IPv6, sockets passed in by systemd (LISTEN_FDS), accepting, and the
- * graceful shutdown of every connection (see server.h).
+ * IPv4 and IPv6, sockets passed in by systemd (LISTEN_FDS); accepting, with the
+ * checks a connection must pass ([server] allow, max_connections, the descriptors
+ * left); the scheduling of connections (those stalled at CONN_WAITING_MAX, those
+ * with requests left after a slice); and the graceful shutdown of every
+ * connection (see server.h).
  *
  * Memory: struct server owns the listener array, the outbox (outbox.h: NULL
- * without io_uring) and, through conn.c, every open connection. Listener handles
- * are closed at shutdown, the outbox's by the exit's uv_walk; the array and the
+ * without io_uring) and one struct client per connection, which embeds the
+ * connection (conn.h) and its places in the server's three queues: all open
+ * connections, the stalled and the ready. Only this file touches the queues. A
+ * client leaves every queue when its connection closes (conn_calls.closed) and is
+ * freed when its handles have closed (conn_calls.freed). Listener handles are
+ * closed at shutdown, the outbox's by the exit's uv_walk; the array and the
  * outbox are freed by server_free() after the loop has run their close callbacks.
  */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <limits.h>
+#include <sys/queue.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "addr.h"
+#include "conn.h"
 #include "http.h"
 #include "hot.h"
 #include "log.h"
-#include "server_internal.h"
+#include "server.h"
+#include "stats.h"
 
 #define LISTEN_BACKLOG 4096
+
+struct listener {
+	union conn_stream h;
+	struct server *srv;
+	bool is_tcp;
+	char name[128]; /* for logs */
+};
+
+/* One connection as the server holds it: the connection and its places in the queues. */
+struct client {
+	struct conn conn;
+	struct server *srv;
+	TAILQ_ENTRY(client) all;     /* srv->clients: every open connection */
+	TAILQ_ENTRY(client) stalled; /* srv->stalled, while on it */
+	TAILQ_ENTRY(client) ready;   /* srv->ready, while on it */
+	bool open;                   /* on srv->clients */
+	bool is_stalled;             /* on srv->stalled */
+	bool is_ready;               /* on srv->ready */
+	uint64_t stalled_at;         /* srv->pass when it joined the stalled queue */
+	uint64_t ready_at;           /* srv->pass when it joined the ready queue */
+};
+
+TAILQ_HEAD(clients, client);
+
+struct server {
+	/* First: every request is parsed here. The struct is page-aligned so that the
+	 * used part of the request (the first thousand bytes or so) shares one page
+	 * with the fields after it. */
+	struct request scratch;
+	struct conn_host host;
+	struct listener *listeners;
+	size_t listener_count;
+	struct clients clients; /* open connections */
+	unsigned long conn_count;
+	struct clients stalled; /* waiting for CONN_WAITING_MAX to leave room, in order */
+	struct clients ready;   /* with complete requests left over after a slice */
+	uint64_t pass;          /* counts passes over those queues: who joins during one waits */
+	uv_idle_t
+		ready_idle; /* active while the ready queue is not empty: the loop does not block */
+	bool ready_idle_init;
+	bool shutting_down;
+	void (*on_done)(void *arg);
+	void *done_arg;
+	uint64_t last_refusal_log;   /* rate limit for "too many connections" */
+	uint64_t last_accept_log;    /* rate limit for accept errors (descriptors exhausted) */
+	unsigned long fd_room;       /* connections the descriptor limit leaves room for */
+	unsigned long accept_errors; /* since the last such log line */
+};
+
+static const struct conn_calls client_calls;
+
+/* client_of - the client that holds a connection. */
+static struct client *client_of(struct conn *c)
+{
+	return (struct client *)(void *)((char *)c - offsetof(struct client, conn));
+}
+
+/* accept_failed - say so, at most once a second, with how many failed meanwhile. */
+static void accept_failed(struct server *srv, const char *listener, int rc, const char *what)
+{
+	uint64_t now = uv_now(srv->host.loop);
+
+	srv->accept_errors++;
+	if (srv->last_accept_log != 0 && now - srv->last_accept_log < 1000)
+		return;
+	srv->last_accept_log = now ? now : 1;
+	log_warn("%s: %s: %s (%lu in the last second)%s", listener, what, uv_strerror(rc),
+		 srv->accept_errors,
+		 rc == UV_EMFILE || rc == UV_ENFILE
+			 ? "; out of file descriptors: raise LimitNOFILE or lower max_connections"
+			 : "");
+	srv->accept_errors = 0;
+}
+
+/*
+ * describe_peer - "[address]:port" for TCP, "unix" for unix sockets; for logs and for
+ * [server] allow. False when a TCP peer's address cannot be had: it is then refused,
+ * never served unchecked.
+ */
+static bool describe_peer(struct conn *c, bool is_tcp, struct addr *a, char *peer, size_t size)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	char text[ADDR_TEXT_MAX];
+	int rc;
+
+	snprintf(peer, size, "%s", is_tcp ? "[unknown peer]" : "unix");
+	if (!is_tcp)
+		return true;
+	rc = uv_tcp_getpeername((uv_tcp_t *)conn_stream(c), (struct sockaddr *)&ss, &len);
+	if (rc != 0 || !addr_from_sockaddr(a, (struct sockaddr *)&ss)) {
+		log_warn("connection refused: the peer's address is unknown (%s)",
+			 rc != 0 ? uv_strerror(rc) : "not an IP address");
+		return false;
+	}
+	addr_format(a, text, sizeof(text));
+	unsigned port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+						      : ((struct sockaddr_in6 *)&ss)->sin6_port);
+	snprintf(peer, size, "[%s]:%u", text, port);
+	return true;
+}
+
+/* may_connect - the allow list (TCP) and max_connections, checked at accept. */
+static bool may_connect(struct server *srv, bool is_tcp, const struct addr *a, const char *peer)
+{
+	const struct config *cfg = srv->host.cfg;
+
+	if (is_tcp && !cidr_set_contains(cfg->allow, a)) {
+		log_warn("%s: connection refused: address not in [server] allow", peer);
+		return false;
+	}
+	/* The descriptor limit binds before max_connections when it is lower: refuse
+	 * here, with a log line, rather than let accept fail later without one. */
+	bool by_fds = srv->fd_room < (unsigned long)cfg->max_connections;
+	unsigned long most = by_fds ? srv->fd_room : (unsigned long)cfg->max_connections;
+	if (srv->conn_count >= most) {
+		/* Log at most once a second: a flood must not become a log flood. */
+		uint64_t now = uv_now(srv->host.loop);
+		if (now - srv->last_refusal_log >= 1000) {
+			srv->last_refusal_log = now;
+			if (by_fds)
+				log_warn(
+					"%s: connection refused: %lu connections use the descriptors the limit leaves (out of file descriptors: raise LimitNOFILE or lower max_connections)",
+					peer, srv->conn_count);
+			else
+				log_warn("%s: connection refused: max_connections (%ld) reached",
+					 peer, cfg->max_connections);
+		}
+		return false;
+	}
+	return true;
+}
+
+/* accept_client - take one pending connection from a listener, or refuse it. */
+static void accept_client(struct listener *l)
+{
+	struct server *srv = l->srv;
+	struct client *cl = calloc(1, sizeof(*cl));
+	struct addr a;
+	char peer[64];
+	int rc;
+
+	if (cl == NULL) {
+		log_error("out of memory accepting a connection");
+		return;
+	}
+	cl->srv = srv;
+	conn_init(&cl->conn, &srv->host, l->is_tcp);
+	rc = uv_accept(&l->h.stream, conn_stream(&cl->conn));
+	if (rc != 0) {
+		accept_failed(srv, l->name, rc, "accept failed");
+		stats.connections_refused++;
+		conn_refuse(&cl->conn);
+		return;
+	}
+	if (!describe_peer(&cl->conn, l->is_tcp, &a, peer, sizeof(peer)) ||
+	    !may_connect(srv, l->is_tcp, &a, peer)) {
+		stats.connections_refused++;
+		conn_refuse(&cl->conn);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&srv->clients, cl, all);
+	cl->open = true;
+	srv->conn_count++;
+	stats.connections++;
+	log_debug("%s: connected on %s", peer, l->name);
+	conn_start(&cl->conn, peer);
+}
 
 /* on_connection - libuv: a listener has a connection to accept. */
 static void on_connection(uv_stream_t *s, int status)
@@ -37,23 +217,12 @@ static void on_connection(uv_stream_t *s, int status)
 	if (status < 0) {
 		/* EMFILE and friends: libuv has already dropped the connection it could
 		 * not take; say so, at most once a second. */
-		uint64_t now = uv_now(l->srv->loop);
-		l->srv->accept_errors++;
-		if (l->srv->last_accept_log == 0 || now - l->srv->last_accept_log >= 1000) {
-			l->srv->last_accept_log = now ? now : 1;
-			log_warn("%s: connections dropped: %s (%lu in the last second)%s", l->name,
-				 uv_strerror(status), l->srv->accept_errors,
-				 status == UV_EMFILE || status == UV_ENFILE
-					 ? "; out of file descriptors: raise LimitNOFILE or lower "
-					   "max_connections"
-					 : "");
-			l->srv->accept_errors = 0;
-		}
+		accept_failed(l->srv, l->name, status, "connections dropped");
 		return;
 	}
 	if (l->srv->shutting_down)
 		return;
-	conn_accept(l);
+	accept_client(l);
 }
 
 /*
@@ -109,7 +278,7 @@ static bool remove_stale_socket(const char *path)
  */
 static int bind_unix(struct server *srv, struct listener *l, const struct listen_spec *spec)
 {
-	const struct config *cfg = srv->cfg;
+	const struct config *cfg = srv->host.cfg;
 	gid_t egid = getegid();
 	bool switch_group = cfg->socket_group != NULL && cfg->socket_gid != egid;
 	mode_t old_mask;
@@ -118,7 +287,7 @@ static int bind_unix(struct server *srv, struct listener *l, const struct listen
 
 	if (!remove_stale_socket(spec->path))
 		return -1;
-	uv_pipe_init(srv->loop, &l->h.pipe, 0);
+	uv_pipe_init(srv->host.loop, &l->h.pipe, 0);
 	if (switch_group && setegid(cfg->socket_gid) != 0) {
 		log_error("%s: cannot create the socket with group %s: %s", spec->path,
 			  cfg->socket_group, strerror(errno));
@@ -155,7 +324,7 @@ static int bind_tcp(struct server *srv, struct listener *l, const struct listen_
 	int rc;
 
 	l->is_tcp = true;
-	uv_tcp_init(srv->loop, &l->h.tcp);
+	uv_tcp_init(srv->host.loop, &l->h.tcp);
 	rc = uv_tcp_bind(&l->h.tcp, (const struct sockaddr *)&spec->addr, flags);
 	if (rc < 0) {
 		log_error("%s: bind: %s", spec->text, uv_strerror(rc));
@@ -197,10 +366,10 @@ static int take_activated(struct server *srv)
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
 		if (type == UV_TCP) {
 			l->is_tcp = true;
-			uv_tcp_init(srv->loop, &l->h.tcp);
+			uv_tcp_init(srv->host.loop, &l->h.tcp);
 			rc = uv_tcp_open(&l->h.tcp, fd);
 		} else if (type == UV_NAMED_PIPE) {
-			uv_pipe_init(srv->loop, &l->h.pipe, 0);
+			uv_pipe_init(srv->host.loop, &l->h.pipe, 0);
 			rc = uv_pipe_open(&l->h.pipe, fd);
 		} else {
 			log_error("%s: not a stream socket", l->name);
@@ -220,7 +389,7 @@ static int take_activated(struct server *srv)
 /* bind_configured - bind every listen line of the configuration. */
 static bool bind_configured(struct server *srv)
 {
-	const struct config *cfg = srv->cfg;
+	const struct config *cfg = srv->host.cfg;
 
 	srv->listeners = calloc(cfg->listen_count ? cfg->listen_count : 1, sizeof(*srv->listeners));
 	if (srv->listeners == NULL)
@@ -282,9 +451,16 @@ struct server *server_new(uv_loop_t *loop, const struct config *cfg, struct engi
 	if (srv == NULL)
 		return NULL;
 	memset(srv, 0, size);
-	srv->loop = loop;
-	srv->cfg = cfg;
-	srv->engine = engine;
+	srv->host = (struct conn_host){
+		.loop = loop,
+		.cfg = cfg,
+		.engine = engine,
+		.scratch = &srv->scratch,
+		.calls = &client_calls,
+	};
+	TAILQ_INIT(&srv->clients);
+	TAILQ_INIT(&srv->stalled);
+	TAILQ_INIT(&srv->ready);
 	srv->fd_room = fd_room(cfg);
 	activated = take_activated(srv);
 	if (activated < 0 || (activated == 0 && !bind_configured(srv))) {
@@ -334,114 +510,113 @@ int server_start(struct server *srv)
 		log_info("listening on %s", l->name);
 	}
 	int err;
-	srv->outbox = outbox_new(srv->loop, &conn_outbox_calls, &err);
-	if (srv->outbox == NULL)
-		log_info("io_uring is not available (%s): each reply is written by a system "
-			 "call of its own",
-			 strerror(-err));
+	srv->host.outbox = outbox_new(srv->host.loop, &conn_outbox_calls, &err);
+	if (srv->host.outbox == NULL)
+		log_info(
+			"io_uring is not available (%s): each reply is written by a system call of its own",
+			strerror(-err));
 	return 0;
 }
 
 /* server_set_config - the reloaded configuration applies to new work and to idle timers. */
 void server_set_config(struct server *srv, const struct config *cfg)
 {
-	bool idle_changed = srv->cfg->idle_timeout_ms != cfg->idle_timeout_ms;
+	bool idle_changed = srv->host.cfg->idle_timeout_ms != cfg->idle_timeout_ms;
+	struct client *cl;
 
-	srv->cfg = cfg;
+	srv->host.cfg = cfg;
 	if (!idle_changed)
 		return;
-	for (struct conn *c = srv->conns; c != NULL; c = c->next)
-		conn_idle_changed(c);
+	TAILQ_FOREACH(cl, &srv->clients, all)
+	conn_idle_changed(&cl->conn);
+}
+
+/* unstall - take cl off the stalled queue, if it is on it. */
+static void unstall(struct client *cl)
+{
+	if (!cl->is_stalled)
+		return;
+	TAILQ_REMOVE(&cl->srv->stalled, cl, stalled);
+	cl->is_stalled = false;
+}
+
+/* unready - take cl off the ready queue, if it is on it. */
+static void unready(struct client *cl)
+{
+	if (!cl->is_ready)
+		return;
+	TAILQ_REMOVE(&cl->srv->ready, cl, ready);
+	cl->is_ready = false;
+}
+
+/* client_stall - conn_calls.stall: join the stalled queue once, at its end. */
+static void client_stall(struct conn *c)
+{
+	struct client *cl = client_of(c);
+
+	if (cl->is_stalled || !cl->open)
+		return;
+	cl->is_stalled = true;
+	cl->stalled_at = cl->srv->pass;
+	TAILQ_INSERT_TAIL(&cl->srv->stalled, cl, stalled);
 }
 
 /*
- * server_resume_stalled - requests left the engine: connections that waited for
- * room take theirs, in the order they stalled, as long as there is room. Each
- * connection is looked at once per call, so a call ends.
+ * client_room - conn_calls.room: a request left the engine, so connections that
+ * waited for room take theirs, in the order they stalled, as long as there is
+ * room. Each is taken off the queue before it is resumed, and one that stalls
+ * again during this pass waits for the next: a pass ends.
  */
-void server_resume_stalled(struct server *srv)
+static void client_room(struct conn_host *host)
 {
-	struct conn *last = srv->stalled_tail;
+	struct server *srv =
+		(struct server *)(void *)((char *)host - offsetof(struct server, host));
+	uint64_t pass = ++srv->pass;
+	struct client *cl;
 
-	while (srv->stalled_head != NULL && srv->waiting < SERVER_WAITING_MAX) {
-		struct conn *c = srv->stalled_head;
-		srv->stalled_head = c->stalled_next;
-		if (srv->stalled_head == NULL)
-			srv->stalled_tail = NULL;
-		conn_resume(c);
-		if (c == last)
-			break;
+	while ((cl = TAILQ_FIRST(&srv->stalled)) != NULL && cl->stalled_at < pass &&
+	       engine_waiting(host->engine) < CONN_WAITING_MAX) {
+		unstall(cl);
+		conn_resume(&cl->conn);
 	}
 }
 
-/* on_ready_turn - a new loop turn: each connection with requests left over takes a slice. */
+/*
+ * on_ready_turn - a new loop turn: each connection with requests left over takes a
+ * slice, in the order they asked; those that ask again during this pass wait for
+ * the next turn.
+ */
 HOT static void on_ready_turn(uv_idle_t *h)
 {
 	struct server *srv = h->data;
-	struct conn *c = srv->ready_head, *next;
+	uint64_t pass = ++srv->pass;
+	struct client *cl;
 
-	/* Take the list as it is: connections that queue themselves again wait for the next turn. */
-	srv->ready_head = srv->ready_tail = NULL;
-	for (; c != NULL; c = next) {
-		next = c->ready_next;
-		c->ready = false;
-		c->ready_next = NULL;
-		conn_resume(c);
+	while ((cl = TAILQ_FIRST(&srv->ready)) != NULL && cl->ready_at < pass) {
+		unready(cl);
+		conn_turn(&cl->conn);
 	}
-	if (srv->ready_head == NULL)
+	if (TAILQ_EMPTY(&srv->ready))
 		uv_idle_stop(h);
 }
 
-/* server_add_ready - a connection has complete requests left after its slice. */
-void server_add_ready(struct conn *c)
+/* client_ready - conn_calls.ready: a slice later, on the next loop turn. */
+static void client_ready(struct conn *c)
 {
-	struct server *srv = c->srv;
+	struct client *cl = client_of(c);
+	struct server *srv = cl->srv;
 
-	if (c->ready)
+	if (cl->is_ready || !cl->open)
 		return;
-	c->ready = true;
-	c->ready_next = NULL;
-	if (srv->ready_tail)
-		srv->ready_tail->ready_next = c;
-	else
-		srv->ready_head = c;
-	srv->ready_tail = c;
+	cl->is_ready = true;
+	cl->ready_at = srv->pass;
+	TAILQ_INSERT_TAIL(&srv->ready, cl, ready);
 	if (!srv->ready_idle_init) {
-		uv_idle_init(srv->loop, &srv->ready_idle);
+		uv_idle_init(srv->host.loop, &srv->ready_idle);
 		srv->ready_idle.data = srv;
 		srv->ready_idle_init = true;
 	}
 	uv_idle_start(&srv->ready_idle, on_ready_turn);
-}
-
-/* server_remove_ready - a closing connection leaves the list. */
-void server_remove_ready(struct conn *c)
-{
-	struct server *srv = c->srv;
-	struct conn *prev = NULL;
-
-	if (!c->ready)
-		return;
-	for (struct conn *p = srv->ready_head; p != NULL; prev = p, p = p->ready_next) {
-		if (p != c)
-			continue;
-		if (prev)
-			prev->ready_next = c->ready_next;
-		else
-			srv->ready_head = c->ready_next;
-		if (srv->ready_tail == c)
-			srv->ready_tail = prev;
-		break;
-	}
-	c->ready = false;
-	c->ready_next = NULL;
-}
-
-/* server_abort - the exit deadline passed: close every connection now, replies or not. */
-void server_abort(struct server *srv)
-{
-	while (srv->conns != NULL)
-		conn_close(srv->conns);
 }
 
 /* maybe_done - report completion once the last connection has closed. */
@@ -454,25 +629,65 @@ static void maybe_done(struct server *srv)
 	}
 }
 
-/* server_conn_closed - conn.c tells us a connection is gone. */
-void server_conn_closed(struct server *srv)
+/* client_closed - conn_calls.closed: the connection leaves every queue. */
+static void client_closed(struct conn *c)
 {
-	srv->conn_count--;
+	struct client *cl = client_of(c);
+	struct server *srv = cl->srv;
+
+	unstall(cl);
+	unready(cl);
+	if (cl->open) {
+		TAILQ_REMOVE(&srv->clients, cl, all);
+		cl->open = false;
+		srv->conn_count--;
+	}
 	maybe_done(srv);
+}
+
+/* client_freed - conn_calls.freed: the handles have closed; on no queue, it goes. */
+static void client_freed(struct conn *c)
+{
+	struct client *cl = client_of(c);
+
+	/* A client freed while linked is the use-after-free this structure prevents. */
+	assert(!cl->open && !cl->is_stalled && !cl->is_ready);
+	free(cl);
+}
+
+static const struct conn_calls client_calls = {
+	.stall = client_stall,
+	.ready = client_ready,
+	.room = client_room,
+	.closed = client_closed,
+	.freed = client_freed,
+};
+
+/* server_abort - the exit deadline passed: close every connection now, replies or not. */
+void server_abort(struct server *srv)
+{
+	struct client *cl;
+
+	while ((cl = TAILQ_FIRST(&srv->clients)) != NULL)
+		conn_close(&cl->conn);
 }
 
 /* server_shutdown - close listeners, then every connection once its replies are out. */
 void server_shutdown(struct server *srv, void (*done)(void *arg), void *arg)
 {
+	struct client *cl, *next;
+
 	srv->shutting_down = true;
 	srv->on_done = done;
 	srv->done_arg = arg;
 	for (size_t i = 0; i < srv->listener_count; i++)
 		if (!uv_is_closing(&srv->listeners[i].h.handle))
 			uv_close(&srv->listeners[i].h.handle, NULL);
-	for (struct conn *c = srv->conns, *next; c != NULL; c = next) {
-		next = c->next;
-		conn_shutdown(c);
+	/* A stalled connection takes no more requests: it finishes what it has. */
+	for (cl = TAILQ_FIRST(&srv->clients); cl != NULL; cl = next) {
+		next = TAILQ_NEXT(cl, all);
+		unstall(cl);
+		conn_shutdown(&cl->conn);
 	}
 	maybe_done(srv);
 }
@@ -482,7 +697,7 @@ void server_free(struct server *srv)
 {
 	if (srv == NULL)
 		return;
-	outbox_free(srv->outbox);
+	outbox_free(srv->host.outbox);
 	free(srv->listeners);
 	free(srv);
 }
