@@ -17,41 +17,52 @@
 
 static const uint8_t no_code[4];
 
-/* lower_equal - ASCII case-insensitive equality of a request value and a lower-case text. */
-static bool lower_equal(const char *s, const char *lower, size_t len)
+/* same_text - ASCII case-insensitive equality of two texts of len bytes. */
+static bool same_text(const char *a, const char *b, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (c >= 'A' && c <= 'Z')
-			c = (char)(c + ('a' - 'A'));
-		if (c != lower[i])
+		char x = a[i], y = b[i];
+		if (x >= 'A' && x <= 'Z')
+			x = (char)(x + ('a' - 'A'));
+		if (y >= 'A' && y <= 'Z')
+			y = (char)(y + ('a' - 'A'));
+		if (x != y)
 			return false;
 	}
 	return true;
 }
 
+/* local_is - whether the recipient's local part, with or without its extension, is local. */
+static bool local_is(const struct recipient *rc, const char *local, size_t len)
+{
+	return rc->local_len > 0 && (len == rc->local_len || len == rc->user_len) &&
+	       same_text(rc->local, local, len);
+}
+
+/* address_is - whether the recipient, with or without its extension, is the address text. */
+static bool address_is(const struct recipient *rc, const char *text, size_t len)
+{
+	const char *at = memchr(text, '@', len);
+	size_t local = at ? (size_t)(at - text) : 0;
+
+	return at != NULL && rc->domain != NULL && rc->domain_len == len - local - 1 &&
+	       same_text(rc->domain, at + 1, rc->domain_len) && local_is(rc, text, local);
+}
+
 /*
  * exempt - whether the recipient is the contact, or matches exempt_recipients
- * ("postmaster@" any domain, or a whole address). A refused sender must always
- * reach a human: the help page's promise.
+ * ("postmaster@" any domain, or a whole address), with or without its address
+ * extension: a refused sender must always reach a human (the help page's promise),
+ * also one who writes to postmaster+urgent@, which Postfix delivers to postmaster.
  */
-static bool exempt(const struct rules *r, const struct request *req)
+static bool exempt(const struct rules *r, const struct recipient *rc)
 {
-	size_t len;
-	const char *rcpt = request_get(req, REQ_RECIPIENT, &len);
-	const char *at;
-
-	if (len == 0)
-		return false;
-	if (r->contact != NULL && strlen(r->contact) == len && lower_equal(rcpt, r->contact, len) &&
-	    len > 0)
+	if (r->contact != NULL && address_is(rc, r->contact, strlen(r->contact)))
 		return true;
-	at = memchr(rcpt, '@', len);
 	for (size_t i = 0; i < r->exempt_count; i++) {
 		const struct exempt *e = &r->exempt[i];
-		if (e->local_part ? at != NULL && (size_t)(at - rcpt) + 1 == e->len &&
-					    lower_equal(rcpt, e->text, e->len)
-				  : e->len == len && lower_equal(rcpt, e->text, len))
+		if (e->local_part ? local_is(rc, e->text, e->len - 1)
+				  : address_is(rc, e->text, e->len))
 			return true;
 	}
 	return false;
@@ -59,7 +70,7 @@ static bool exempt(const struct rules *r, const struct request *req)
 
 /* local_matches - whether the request value a local list of this type reads is listed. */
 static bool local_matches(const struct list_config *l, const struct decision *d,
-			  const struct request *req)
+			  const struct request *req, const struct recipient *rc)
 {
 	char domain[DOMAIN_SIZE];
 	size_t len, n;
@@ -67,9 +78,7 @@ static bool local_matches(const struct list_config *l, const struct decision *d,
 
 	switch (l->type) {
 	case LOCAL_ADDRESS: return cidr_set_contains(l->set, &d->client);
-	case LOCAL_RECIPIENT:
-		v = request_get(req, REQ_RECIPIENT, &len);
-		return name_set_has_recipient(l->names, v, len);
+	case LOCAL_RECIPIENT: return name_set_has_recipient(l->names, rc);
 	case LOCAL_SENDER_DOMAIN:
 		v = request_get(req, REQ_SENDER, &len);
 		if (!domain_of_address(v, len, &v, &len))
@@ -116,6 +125,7 @@ static void local_hit(struct decision *d, const struct list_config *l, const str
 /* decision_begin - skip, exempt, then the local lists. */
 HOT void decision_begin(struct decision *d, const struct rules *r, const struct request *req)
 {
+	struct recipient rc;
 	size_t len;
 	const char *value;
 
@@ -130,7 +140,9 @@ HOT void decision_begin(struct decision *d, const struct rules *r, const struct 
 	value = request_get(req, REQ_CLIENT_ADDRESS, &len);
 	if (!addr_parse(&d->client, value, len))
 		return;
-	if (exempt(r, req)) {
+	value = request_get(req, REQ_RECIPIENT, &len);
+	recipient_parse(&rc, value, len, r->recipient_delimiter);
+	if (exempt(r, &rc)) {
 		d->kind = DECISION_EXEMPT;
 		return;
 	}
@@ -138,7 +150,7 @@ HOT void decision_begin(struct decision *d, const struct rules *r, const struct 
 	d->client_text_len = addr_format(&d->client, d->client_text, sizeof(d->client_text));
 	for (size_t i = 0; i < r->list_count; i++) {
 		const struct list_config *l = &r->lists[i];
-		if (l->kind == LIST_LOCAL && local_matches(l, d, req))
+		if (l->kind == LIST_LOCAL && local_matches(l, d, req, &rc))
 			local_hit(d, l, req);
 	}
 	d->tier = score_tier(r, d->verdict.score);

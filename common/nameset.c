@@ -5,7 +5,8 @@
  * with the leading '.' of a subdomain entry kept), written one after the other
  * into a text block, and indexed by an array sorted with memcmp order, so that a
  * lookup is a binary search per candidate: the name itself, then each parent
- * domain as ".parent".
+ * domain as ".parent". A recipient is taken apart once (recipient_parse) and then
+ * searched in each of its forms.
  */
 #include "nameset.h"
 
@@ -14,9 +15,10 @@
 #include <string.h>
 
 #include "domain.h"
+#include "hot.h"
 
 /* An address entry: a local part of 64 bytes, '@' and a domain. */
-#define ENTRY_MAX (64 + 1 + DOMAIN_MAX)
+#define ENTRY_MAX (RECIPIENT_LOCAL_MAX + 1 + DOMAIN_MAX)
 
 struct entry {
 	uint32_t off;
@@ -35,6 +37,34 @@ struct name_set {
 static char lower(char c)
 {
 	return c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c;
+}
+
+/*
+ * local_clean - a local part (untrusted) as entries and lookups hold it: lower case,
+ * and a quoted one ("user+ext") unquoted, escapes resolved, as in Postfix's internal
+ * form, so that the quotes a client may add change nothing. Returns its length, or 0
+ * when it is empty, longer than RECIPIENT_LOCAL_MAX, has a broken quote, or holds an
+ * '@', a blank or a control byte: no entry holds such a local part. UTF-8 bytes pass
+ * (RFC 6531 local parts), compared as they are.
+ */
+static size_t local_clean(const char *s, size_t len, char *out)
+{
+	bool quoted = len >= 2 && s[0] == '"' && s[len - 1] == '"';
+	size_t n = 0;
+
+	if (quoted)
+		s++, len -= 2;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (quoted && c == '\\' && i + 1 < len)
+			c = (unsigned char)s[++i];
+		else if (quoted && c == '"')
+			return 0;
+		if (c <= ' ' || c == 0x7f || c == '@' || n == RECIPIENT_LOCAL_MAX)
+			return 0;
+		out[n++] = lower((char)c);
+	}
+	return n;
 }
 
 /* add - append one normalised entry; false when memory runs out. */
@@ -87,22 +117,15 @@ static size_t normalise(enum name_kind kind, const char *s, size_t len, char *ou
 		*err = "an address in a list of domains";
 		return 0;
 	}
-	size_t local = (size_t)(at - s);
-	if (local == 0 || local > 64 || memchr(at + 1, '@', len - local - 1) != NULL) {
+	size_t local = local_clean(s, (size_t)(at - s), out);
+	if (local == 0 || memchr(at + 1, '@', len - (size_t)(at - s) - 1) != NULL) {
 		*err = "not an address or a local part";
 		return 0;
 	}
-	for (size_t i = 0; i < local; i++) {
-		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f) {
-			*err = "not an address or a local part";
-			return 0;
-		}
-		out[i] = lower(s[i]);
-	}
 	out[local] = '@';
-	if (local + 1 == len)
+	if (at + 1 == s + len)
 		return local + 1;
-	n = domain_clean(at + 1, len - local - 1, out + local + 1, DOMAIN_SIZE);
+	n = domain_clean(at + 1, len - (size_t)(at + 1 - s), out + local + 1, DOMAIN_SIZE);
 	if (n == 0) {
 		*err = "not a domain name after '@'";
 		return 0;
@@ -225,23 +248,78 @@ bool name_set_has_domain(const struct name_set *s, const char *d, size_t len)
 	return false;
 }
 
-/* name_set_has_recipient - address, local part, then domain. */
-bool name_set_has_recipient(const struct name_set *s, const char *addr, size_t len)
+/* unsplit - whether Postfix keeps this local part whole whatever the delimiters (split_addr). */
+static bool unsplit(const char *local, size_t len, const char *delimiters)
 {
-	char norm[ENTRY_MAX + 2];
-	const char *err;
-	size_t n, local;
+	static const char *const reserved[] = { "postmaster", "mailer-daemon", "double-bounce" };
 
-	if (s == NULL || s->count == 0 || len == 0 || len > ENTRY_MAX ||
-	    memchr(addr, '@', len) == NULL)
+	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
+		if (strlen(reserved[i]) == len && memcmp(local, reserved[i], len) == 0)
+			return true;
+	/* Postfix's owner_request_special (on by default): mailing list owners and
+	 * request addresses keep their '-'. */
+	if (strchr(delimiters, '-') == NULL)
 		return false;
-	n = normalise(NAMES_RECIPIENTS, addr, len, norm, &err);
-	if (n == 0)
+	return (len >= 6 && memcmp(local, "owner-", 6) == 0) ||
+	       (len > 8 && memcmp(local + len - 8, "-request", 8) == 0);
+}
+
+/* recipient_parse - the local part cleaned and split, the domain found. */
+HOT void recipient_parse(struct recipient *r, const char *addr, size_t len, const char *delimiters)
+{
+	size_t local_len = len;
+
+	r->domain = NULL;
+	r->domain_len = 0;
+	if (domain_of_address(addr, len, &r->domain, &r->domain_len))
+		local_len = (size_t)(r->domain - 1 - addr);
+	else if (memchr(addr, '@', len) != NULL)
+		local_len = 0; /* "user@" or "<>": no domain, and no local part to trust */
+	r->local_len = local_clean(addr, local_len, r->local);
+	r->local[r->local_len] = '\0';
+	r->user_len = r->local_len;
+	if (r->local_len == 0 || unsplit(r->local, r->local_len, delimiters))
+		return;
+	/* A local part that starts with a delimiter is not split: the user would be empty. */
+	for (size_t i = 1; i < r->local_len; i++) {
+		if (strchr(delimiters, r->local[i]) != NULL) {
+			r->user_len = i;
+			break;
+		}
+	}
+}
+
+/* has_address - whether the entry local@domain is listed (domain clean, or empty for "local@"). */
+static bool has_address(const struct name_set *s, const char *local, size_t local_len,
+			const char *domain, size_t domain_len)
+{
+	char key[ENTRY_MAX + 1];
+
+	memcpy(key, local, local_len);
+	key[local_len] = '@';
+	memcpy(key + local_len + 1, domain, domain_len);
+	return has(s, key, local_len + 1 + domain_len);
+}
+
+/* name_set_has_recipient - the address, without its extension, the local parts, the domain. */
+bool name_set_has_recipient(const struct name_set *s, const struct recipient *r)
+{
+	char domain[DOMAIN_SIZE];
+	size_t n = 0;
+	bool extension;
+
+	if (s == NULL || s->count == 0)
 		return false;
-	if (has(s, norm, n))
-		return true;
-	local = (size_t)((char *)memchr(norm, '@', n) - norm);
-	if (has(s, norm, local + 1))
-		return true;
-	return name_set_has_domain(s, norm + local + 1, n - local - 1);
+	if (r->domain != NULL)
+		n = domain_clean(r->domain, r->domain_len, domain, sizeof(domain));
+	if (r->local_len > 0) {
+		extension = r->user_len < r->local_len;
+		if (n > 0 && (has_address(s, r->local, r->local_len, domain, n) ||
+			      (extension && has_address(s, r->local, r->user_len, domain, n))))
+			return true;
+		if (has_address(s, r->local, r->local_len, "", 0) ||
+		    (extension && has_address(s, r->local, r->user_len, "", 0)))
+			return true;
+	}
+	return n > 0 && name_set_has_domain(s, domain, n);
 }

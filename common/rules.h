@@ -76,6 +76,9 @@ struct list_config {
 enum action { ACTION_REJECT, ACTION_DEFER, ACTION_WARN, ACTION_PREPEND };
 enum on_error_action { ON_ERROR_DUNNO, ON_ERROR_DEFER };
 
+/* The most characters recipient_delimiter may list. */
+#define RULES_DELIMITERS_MAX 16
+
 /* One exempt recipient: a whole address, or a local part ("postmaster@"), lower case. */
 struct exempt {
 	char *text;
@@ -99,6 +102,10 @@ struct rules {
 	char *site; /* the site's name on the help page (default: the contact's domain) */
 	struct exempt *exempt; /* never refused: exempt_recipients and the contact */
 	size_t exempt_count;
+	/* The characters that start an address extension (user+ext@domain), as Postfix's
+	 * recipient_delimiter: recipient lists and exemptions also match the address
+	 * without it, since Postfix delivers it to user. Empty: no extensions. */
+	char recipient_delimiter[RULES_DELIMITERS_MAX + 1];
 	enum on_error_action on_error;
 	bool skip_authenticated;
 

@@ -198,6 +198,7 @@ static void set_defaults(struct config *cfg)
 	r->soft_action = ACTION_PREPEND;
 	r->on_error = ON_ERROR_DUNNO;
 	r->skip_authenticated = true;
+	memcpy(r->recipient_delimiter, "+", 2);
 }
 
 /* configure_inih - let long lines through: reply templates easily exceed 200 bytes. */

@@ -288,6 +288,40 @@ static bool set_exempt(struct loader *ld, void *base, const char *value, const c
 	return true;
 }
 
+/*
+ * set_recipient_delimiter - the characters that start an address extension, as in
+ * Postfix's main.cf: "+", or several ("+-", Postfix 2.11 and later); an empty value
+ * turns extensions off. An '@', a quote or a backslash would split the address's
+ * own syntax, and a blank cannot be written in an INI value.
+ */
+static bool set_recipient_delimiter(struct loader *ld, void *base, const char *value,
+				    const char **err)
+{
+	struct rules *r = base;
+	size_t len = strlen(value);
+
+	if (len > RULES_DELIMITERS_MAX) {
+		*err = config_message("%zu characters; at most %d", len, RULES_DELIMITERS_MAX);
+		return false;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)value[i];
+		if (c <= ' ' || c >= 0x7f) {
+			*err = "a blank, control or non-ASCII byte cannot start an address "
+			       "extension: expected characters such as + or -";
+			return false;
+		}
+		if (c == '@' || c == '"' || c == '\\') {
+			*err = config_message("'%c' cannot start an address extension: expected "
+					      "characters such as + or -",
+					      c);
+			return false;
+		}
+	}
+	memcpy(r->recipient_delimiter, value, len + 1);
+	return true;
+}
+
 #define CFG(field) offsetof(struct config, field)
 #define RUL(field) offsetof(struct rules, field)
 #define LST(field) offsetof(struct list_config, field)
@@ -340,6 +374,7 @@ static const struct key_spec policy_keys[] = {
 	{ "contact", V_STRING, RUL(contact), 0, 0, false, NULL },
 	{ "site", V_STRING, RUL(site), 0, 0, false, NULL },
 	{ "exempt_recipients", V_CUSTOM, 0, 0, 0, false, set_exempt },
+	{ "recipient_delimiter", V_CUSTOM, 0, 0, 0, false, set_recipient_delimiter },
 	{ "on_error", V_CUSTOM, 0, 0, 0, false, set_on_error },
 	{ "skip_authenticated", V_BOOL, RUL(skip_authenticated), 0, 0, false, NULL },
 	{ NULL, 0, 0, 0, 0, false, NULL },

@@ -32,6 +32,7 @@ CASES = [
     ("number out of range", HEAD + "[dns]\ntries = 99\n", 7, "tries: number out of range"),
     ("bad boolean", HEAD + "[policy]\nskip_authenticated = maybe\n", 7, "expected yes or no"),
     ("bad action", HEAD + "[policy]\naction = bounce\n", 7, "expected one of: reject defer warn prepend"),
+    ("bad recipient_delimiter", HEAD + "[policy]\nrecipient_delimiter = +@\n", 7, "recipient_delimiter: '@' cannot start an address extension"),
     ("relative unix path", HEAD + "[server]\nlisten = unix:policyd.sock\n", 7, "must be absolute"),
     ("unix path too long", HEAD + "[server]\nlisten = unix:/" + "a" * 120 + "\n", 7, "unix socket path too long"),
     ("inet without port", HEAD + "[server]\nlisten = inet:127.0.0.1\n", 7, "listen:"),

@@ -87,6 +87,28 @@ def test_reload_list_file():
         t.ok(d.ask(request("203.0.113.8")).startswith("action=REJECT"), "SIGHUP re-reads the local list file")
 
 
-for fn in (test_order_and_text, test_weights_and_allowlist, test_actions, test_reload_list_file):
+def test_recipient_extensions():
+    """recipient_delimiter: user+ext@domain is also looked up as user@domain, as Postfix's
+    access maps do, for recipient lists and for the exempt recipients."""
+    d = Policyd(start=False)
+    traps = local_list(d, "traps.txt", ["trap@example.org"])
+    clients = local_list(d, "clients.cidr", ["192.0.2.0/24"])
+    d.write_config(extra=f"recipient_delimiter = +-\n"
+                         f"[list traps]\ntype = recipient\nfile = {traps}\nweight = 10\n"
+                         f"[list clients]\nfile = {clients}\nweight = 10\n")
+    with d.start():
+        r = d.ask(request("198.51.100.7", recipient="trap+x@example.org"))
+        t.ok(r.startswith("action=REJECT"), "a recipient list entry trap@example.org refuses trap+x@example.org", r)
+        r = d.ask(request("198.51.100.7", recipient="trap-x@example.org"))
+        t.ok(r.startswith("action=REJECT"), "... and trap-x@example.org with recipient_delimiter = +-", r)
+        t.eq(d.ask(request("198.51.100.7", recipient="+trap@example.org")), "action=DUNNO",
+             "a local part that starts with the delimiter is not trap")
+        r = d.ask(request("192.0.2.1", recipient="root@mx.test"))
+        t.ok(r.startswith("action=REJECT"), "a listed client is refused", r)
+        t.eq(d.ask(request("192.0.2.1", recipient="postmaster+urgent@example.org")), "action=DUNNO",
+             "... but not when it writes to postmaster+urgent@ (exempt as postmaster@)")
+
+
+for fn in (test_order_and_text, test_weights_and_allowlist, test_actions, test_reload_list_file, test_recipient_extensions):
     t.run(fn.__name__, fn)
 t.done()

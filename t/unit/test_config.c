@@ -372,6 +372,7 @@ static void test_defaults(void)
 	is_int(cfg->request_timeout_ms, 3000, "defaults: request_timeout 3s");
 	is_int(cfg->log, LOG_TO_SYSLOG, "defaults: log = syslog");
 	is_int(cfg->log_level, LOG_LEVEL_INFO, "defaults: log_level = info");
+	is_str(cfg->rules.recipient_delimiter, "+", "defaults: recipient_delimiter = +");
 	is_int(cfg->nameserver_count, 0, "defaults: no nameserver (resolv.conf)");
 	is_int(cfg->dns_timeout_ms, 2000, "defaults: dns timeout 2s");
 	is_int(cfg->dns_tries, 2, "defaults: dns tries 2");
@@ -405,6 +406,11 @@ static void test_defaults(void)
 	} else {
 		ok(0, "three lists expected");
 	}
+	config_unref(cfg);
+
+	cfg = expect_ok("empty recipient_delimiter", BASE "recipient_delimiter =\n");
+	ok(cfg != NULL && cfg->rules.recipient_delimiter[0] == '\0',
+	   "recipient_delimiter empty: no address extensions");
 	config_unref(cfg);
 
 	cfg = expect_ok("text without $contact needs no contact",
@@ -443,6 +449,12 @@ static void test_value_errors(void)
 		     "t.ini:7: action: expected one of: reject defer warn prepend");
 	expect_error("bad socket_mode", BASE "[server]\nsocket_mode = 0668\n",
 		     "t.ini:7: socket_mode: not an octal mode");
+	expect_error("an '@' in recipient_delimiter", BASE "[policy]\nrecipient_delimiter = +@\n",
+		     "t.ini:7: recipient_delimiter: '@' cannot start an address extension: "
+		     "expected characters such as + or -");
+	expect_error("recipient_delimiter too long",
+		     BASE "[policy]\nrecipient_delimiter = +-+-+-+-+-+-+-+-+\n",
+		     "t.ini:7: recipient_delimiter: 17 characters; at most 16");
 	snprintf(text, sizeof(text), BASE "[list l]\nfile = %s\nreason =\n", good_list);
 	expect_error("empty string value", text,
 		     "t.ini:8: reason: empty value");

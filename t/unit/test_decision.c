@@ -156,11 +156,60 @@ static void test_dns_hits(void)
 	reasons_free(t);
 }
 
+/* kind_for - the kind of decision for a request from a listed sender to rcpt, under r. */
+static enum decision_kind kind_for(const struct rules *r, const char *rcpt)
+{
+	struct decision d;
+
+	request("192.0.2.1", "joe@spammer.example", "vm", rcpt, "");
+	decision_begin(&d, r, &req);
+	return d.kind;
+}
+
+/* test_extensions - exemptions and recipient lists see through user+ext@domain. */
+static void test_extensions(void)
+{
+	static const char traps[] = "trap@example.org\n";
+	struct list_config trap_list = { .kind = LIST_LOCAL, .type = LOCAL_RECIPIENT,
+					 .name = "traps", .weight = 5 };
+	struct rules r = rules;
+	struct decision d;
+
+	memcpy(r.recipient_delimiter, "+", 2);
+	is_int(kind_for(&r, "postmaster+urgent@mx.test"), DECISION_EXEMPT,
+	       "postmaster+urgent@: exempt as postmaster@");
+	is_int(kind_for(&r, "HELP+x@Example.ORG"), DECISION_EXEMPT,
+	       "the contact with an extension, in any case: exempt");
+	is_int(kind_for(&r, "abuse+x@example.org"), DECISION_EXEMPT,
+	       "a whole-address exemption with an extension: exempt");
+	is_int(kind_for(&r, "abuse+x@example.net"), DECISION_CHECKED,
+	       "... but only in its own domain");
+	is_int(kind_for(&r, "\"postmaster+x\"@mx.test"), DECISION_EXEMPT,
+	       "a quoted local part: exempt as Postfix's unquoted form");
+	is_int(kind_for(&r, "+postmaster@mx.test"), DECISION_CHECKED,
+	       "a local part that starts with the delimiter is not postmaster");
+	is_int(kind_for(&r, "postmaster"), DECISION_EXEMPT, "RCPT TO:<postmaster>: exempt");
+	memcpy(r.recipient_delimiter, "", 1);
+	is_int(kind_for(&r, "postmaster+urgent@mx.test"), DECISION_CHECKED,
+	       "recipient_delimiter empty: no extensions");
+
+	memcpy(r.recipient_delimiter, "+-", 3);
+	trap_list.names = name_set_load(NAMES_RECIPIENTS, traps, sizeof(traps) - 1, ignore, NULL);
+	r.lists = &trap_list;
+	r.list_count = 1;
+	request("192.0.2.1", "joe@clean.example", "vm", "Trap-x@example.org", "");
+	decision_begin(&d, &r, &req);
+	ok(d.kind == DECISION_CHECKED && d.verdict.score == 5 && d.tier == TIER_REFUSED,
+	   "a recipient list entry trap@ refuses trap-x@ when '-' is a delimiter");
+	name_set_free(trap_list.names);
+}
+
 int main(void)
 {
 	setup();
 	test_kinds();
 	test_dns_hits();
+	test_extensions();
 	name_set_free(lists[0].names);
 	cidr_set_free(lists[1].set);
 	return tap_done();
