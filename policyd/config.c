@@ -173,6 +173,7 @@ static void set_defaults(struct config *cfg)
 
 	cfg->socket_mode = 0660;
 	cfg->max_connections = 4096;
+	cfg->max_peer_connections = 1024;
 	cfg->idle_timeout_ms = 300000;
 	cfg->request_timeout_ms = 3000;
 	cfg->log = LOG_TO_SYSLOG;

@@ -53,6 +53,8 @@ struct config {
 	uid_t uid;
 	gid_t gid;
 	long max_connections;
+	long max_tcp_connections;  /* 0: three quarters of max_connections beside a unix socket */
+	long max_peer_connections; /* from one TCP peer address */
 	unsigned long idle_timeout_ms;
 	unsigned long request_timeout_ms;
 	enum log_target log;

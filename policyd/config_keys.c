@@ -333,6 +333,8 @@ static const struct key_spec server_keys[] = {
 	{ "allow", V_CUSTOM, 0, 0, 0, false, value_allow },
 	{ "user", V_CUSTOM, 0, 0, 0, false, value_user },
 	{ "max_connections", V_LONG, CFG(max_connections), 1, 1000000, false, NULL },
+	{ "max_tcp_connections", V_LONG, CFG(max_tcp_connections), 1, 1000000, false, NULL },
+	{ "max_peer_connections", V_LONG, CFG(max_peer_connections), 1, 1000000, false, NULL },
 	{ "idle_timeout", V_DURATION, CFG(idle_timeout_ms), 0, 86400000, false, NULL },
 	/* A lookup takes at least a round trip: below 100 ms every request would
 	 * get on_error. */

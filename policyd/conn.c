@@ -81,16 +81,24 @@ void conn_close(struct conn *c)
 	host->calls->closed(c);
 }
 
-/* log_violation - a protocol error: say who, what, and show a cleaned excerpt. */
+/*
+ * log_violation - a protocol error: say who, what, and show a cleaned excerpt; at
+ * most a line a second for all connections, with how many were not logged.
+ */
 static void log_violation(struct conn *c, const char *what, size_t offset)
 {
 	char excerpt[64];
 	size_t start = offset > c->in_len ? c->in_len : offset;
 	size_t avail = c->in_len - start;
+	unsigned long held;
+	char more[64];
 
 	stats.protocol_errors++;
+	if (!log_limit_pass(&c->host->violations, uv_now(c->host->loop), &held))
+		return;
 	text_clean(excerpt, sizeof(excerpt), c->in + start, avail > 40 ? 40 : avail);
-	log_warn("%s: protocol error: %s near \"%s\"; closing connection", c->peer, what, excerpt);
+	log_warn("%s: protocol error: %s near \"%s\"; closing connection%s", c->peer, what, excerpt,
+		 log_held_text(more, sizeof(more), held));
 }
 
 /* reserve - make room for n more bytes in a growable buffer. */

@@ -34,6 +34,7 @@
 
 #include "config.h"
 #include "engine.h"
+#include "log.h"
 #include "outbox.h"
 #include "request.h"
 
@@ -83,6 +84,7 @@ struct conn_host {
 	struct outbox *outbox;   /* NULL without io_uring: each connection writes by itself */
 	struct request *scratch; /* the request being answered, parsed in place */
 	const struct conn_calls *calls;
+	struct log_limit violations; /* protocol errors: a line a second for all connections */
 };
 
 union conn_stream {

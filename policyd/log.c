@@ -150,6 +150,39 @@ void log_batch(bool on)
 	lg.batching = on;
 }
 
+/* log_limit_pass - see log.h. */
+bool log_limit_pass(struct log_limit *l, uint64_t now_ms, unsigned long *held)
+{
+	if (!l->started) {
+		l->started = true;
+		l->credit = LOG_LIMIT_BURST;
+		l->refilled_ms = now_ms;
+	}
+	if (now_ms - l->refilled_ms >= 1000) {
+		uint64_t seconds = (now_ms - l->refilled_ms) / 1000;
+		uint64_t credit = l->credit + seconds;
+		l->credit = credit > LOG_LIMIT_BURST ? LOG_LIMIT_BURST : (unsigned)credit;
+		l->refilled_ms += seconds * 1000;
+	}
+	if (l->credit == 0) {
+		l->held++;
+		return false;
+	}
+	l->credit--;
+	*held = l->held;
+	l->held = 0;
+	return true;
+}
+
+/* log_held_text - see log.h. */
+const char *log_held_text(char *buf, size_t size, unsigned long held)
+{
+	if (held == 0)
+		return "";
+	snprintf(buf, size, " (%lu more since the last such line)", held);
+	return buf;
+}
+
 /* log_enabled - whether a message of this level would be written. */
 bool log_enabled(enum log_level level)
 {

@@ -49,6 +49,28 @@ void log_text(enum log_level level, const char *text, size_t len);
 char *log_begin(enum log_level level, size_t *room);
 void log_end(size_t len);
 
+/*
+ * A rate limit for lines that peers can cause (refused connections, protocol
+ * errors): a burst of LOG_LIMIT_BURST lines, then one a second, and each line that
+ * goes out says how many were held back before it, so that a flood costs the log
+ * a line a second, not a line a peer. Zeroed to start.
+ */
+#define LOG_LIMIT_BURST 20
+struct log_limit {
+	uint64_t refilled_ms; /* loop time up to which credit has been given */
+	unsigned credit;      /* lines that may go now */
+	bool started;
+	unsigned long held; /* held back since the last line that went */
+};
+
+/* log_limit_pass - whether a line may go now (now_ms: the loop's clock); when it
+ * may, *held is how many were held back since the last one, and the count restarts. */
+bool log_limit_pass(struct log_limit *l, uint64_t now_ms, unsigned long *held);
+
+/* log_held_text - "" for none held back, else " (N more since the last such line)",
+ * in buf, for the end of the line that went out. */
+const char *log_held_text(char *buf, size_t size, unsigned long held);
+
 __attribute__((format(printf, 1, 2))) void log_error(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void log_warn(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void log_info(const char *fmt, ...);

@@ -56,10 +56,12 @@ struct client {
 	TAILQ_ENTRY(client) stalled; /* srv->stalled, while on it */
 	TAILQ_ENTRY(client) ready;   /* srv->ready, while on it */
 	bool open;                   /* on srv->clients */
-	bool is_stalled;             /* on srv->stalled */
-	bool is_ready;               /* on srv->ready */
-	uint64_t stalled_at;         /* srv->pass when it joined the stalled queue */
-	uint64_t ready_at;           /* srv->pass when it joined the ready queue */
+	bool is_tcp;
+	struct addr peer;    /* TCP: the peer's address, for max_peer_connections */
+	bool is_stalled;     /* on srv->stalled */
+	bool is_ready;       /* on srv->ready */
+	uint64_t stalled_at; /* srv->pass when it joined the stalled queue */
+	uint64_t ready_at;   /* srv->pass when it joined the ready queue */
 };
 
 TAILQ_HEAD(clients, client);
@@ -74,19 +76,20 @@ struct server {
 	size_t listener_count;
 	struct clients clients; /* open connections */
 	unsigned long conn_count;
-	struct clients stalled; /* waiting for CONN_WAITING_MAX to leave room, in order */
-	struct clients ready;   /* with complete requests left over after a slice */
-	uint64_t pass;          /* counts passes over those queues: who joins during one waits */
+	unsigned long tcp_count; /* of those, TCP connections */
+	unsigned long tcp_most;  /* max_tcp_connections, or its default for these listeners */
+	struct clients stalled;  /* waiting for CONN_WAITING_MAX to leave room, in order */
+	struct clients ready;    /* with complete requests left over after a slice */
+	uint64_t pass;           /* counts passes over those queues: who joins during one waits */
 	uv_idle_t
 		ready_idle; /* active while the ready queue is not empty: the loop does not block */
 	bool ready_idle_init;
 	bool shutting_down;
 	void (*on_done)(void *arg);
 	void *done_arg;
-	uint64_t last_refusal_log;   /* rate limit for "too many connections" */
-	uint64_t last_accept_log;    /* rate limit for accept errors (descriptors exhausted) */
-	unsigned long fd_room;       /* connections the descriptor limit leaves room for */
-	unsigned long accept_errors; /* since the last such log line */
+	struct log_limit refused_log; /* connections refused: outside allow, or over a limit */
+	struct log_limit accept_log;  /* accept errors (descriptors exhausted) */
+	unsigned long fd_room;        /* connections the descriptor limit leaves room for */
 };
 
 static const struct conn_calls client_calls;
@@ -100,18 +103,16 @@ static struct client *client_of(struct conn *c)
 /* accept_failed - say so, at most once a second, with how many failed meanwhile. */
 static void accept_failed(struct server *srv, const char *listener, int rc, const char *what)
 {
-	uint64_t now = uv_now(srv->host.loop);
+	unsigned long held;
+	char more[64];
 
-	srv->accept_errors++;
-	if (srv->last_accept_log != 0 && now - srv->last_accept_log < 1000)
+	if (!log_limit_pass(&srv->accept_log, uv_now(srv->host.loop), &held))
 		return;
-	srv->last_accept_log = now ? now : 1;
-	log_warn("%s: %s: %s (%lu in the last second)%s", listener, what, uv_strerror(rc),
-		 srv->accept_errors,
+	log_warn("%s: %s: %s%s%s", listener, what, uv_strerror(rc),
+		 log_held_text(more, sizeof(more), held),
 		 rc == UV_EMFILE || rc == UV_ENFILE
 			 ? "; out of file descriptors: raise LimitNOFILE or lower max_connections"
 			 : "");
-	srv->accept_errors = 0;
 }
 
 /*
@@ -142,35 +143,71 @@ static bool describe_peer(struct conn *c, bool is_tcp, struct addr *a, char *pee
 	return true;
 }
 
-/* may_connect - the allow list (TCP) and max_connections, checked at accept. */
-static bool may_connect(struct server *srv, bool is_tcp, const struct addr *a, const char *peer)
+/* peer_connections - the TCP connections open now from address a. */
+static unsigned long peer_connections(const struct server *srv, const struct addr *a)
+{
+	const struct client *cl;
+	unsigned long n = 0;
+
+	TAILQ_FOREACH(cl, &srv->clients, all)
+	n += cl->is_tcp && addr_equal(&cl->peer, a);
+	return n;
+}
+
+/*
+ * refusal - why a connection may not be served now, or NULL. Beside a unix socket,
+ * TCP clients may hold only max_tcp_connections (by default three quarters of
+ * max_connections): a local user who opens every TCP connection it can must not
+ * lock Postfix out of its unix socket. One TCP peer may hold max_peer_connections.
+ */
+static const char *refusal(const struct server *srv, bool is_tcp, const struct addr *a, char *why,
+			   size_t size)
 {
 	const struct config *cfg = srv->host.cfg;
+	unsigned long most = (unsigned long)cfg->max_connections;
 
-	if (is_tcp && !cidr_set_contains(cfg->allow, a)) {
-		log_warn("%s: connection refused: address not in [server] allow", peer);
-		return false;
-	}
+	if (is_tcp && !cidr_set_contains(cfg->allow, a))
+		return "address not in [server] allow";
 	/* The descriptor limit binds before max_connections when it is lower: refuse
 	 * here, with a log line, rather than let accept fail later without one. */
-	bool by_fds = srv->fd_room < (unsigned long)cfg->max_connections;
-	unsigned long most = by_fds ? srv->fd_room : (unsigned long)cfg->max_connections;
-	if (srv->conn_count >= most) {
-		/* Log at most once a second: a flood must not become a log flood. */
-		uint64_t now = uv_now(srv->host.loop);
-		if (now - srv->last_refusal_log >= 1000) {
-			srv->last_refusal_log = now;
-			if (by_fds)
-				log_warn(
-					"%s: connection refused: %lu connections use the descriptors the limit leaves (out of file descriptors: raise LimitNOFILE or lower max_connections)",
-					peer, srv->conn_count);
-			else
-				log_warn("%s: connection refused: max_connections (%ld) reached",
-					 peer, cfg->max_connections);
-		}
-		return false;
+	if (srv->fd_room < most && srv->conn_count >= srv->fd_room) {
+		snprintf(
+			why, size,
+			"%lu connections use the descriptors the limit leaves (out of file descriptors: raise LimitNOFILE or lower max_connections)",
+			srv->conn_count);
+		return why;
 	}
-	return true;
+	if (srv->conn_count >= most) {
+		snprintf(why, size, "max_connections (%lu) reached", most);
+		return why;
+	}
+	if (is_tcp && srv->tcp_count >= srv->tcp_most) {
+		snprintf(why, size,
+			 "max_tcp_connections (%lu) reached; the rest is kept for unix sockets",
+			 srv->tcp_most);
+		return why;
+	}
+	if (is_tcp && peer_connections(srv, a) >= (unsigned long)cfg->max_peer_connections) {
+		snprintf(why, size, "max_peer_connections (%ld) reached for this address",
+			 cfg->max_peer_connections);
+		return why;
+	}
+	return NULL;
+}
+
+/* may_connect - the checks of refusal(), logged at most once a second with a count. */
+static bool may_connect(struct server *srv, bool is_tcp, const struct addr *a, const char *peer)
+{
+	char why[200], more[64];
+	unsigned long held;
+	const char *reason = refusal(srv, is_tcp, a, why, sizeof(why));
+
+	if (reason == NULL)
+		return true;
+	if (log_limit_pass(&srv->refused_log, uv_now(srv->host.loop), &held))
+		log_warn("%s: connection refused: %s%s", peer, reason,
+			 log_held_text(more, sizeof(more), held));
+	return false;
 }
 
 /* accept_client - take one pending connection from a listener, or refuse it. */
@@ -178,7 +215,7 @@ static void accept_client(struct listener *l)
 {
 	struct server *srv = l->srv;
 	struct client *cl = calloc(1, sizeof(*cl));
-	struct addr a;
+	struct addr a = { 0 };
 	char peer[64];
 	int rc;
 
@@ -203,7 +240,10 @@ static void accept_client(struct listener *l)
 	}
 	TAILQ_INSERT_TAIL(&srv->clients, cl, all);
 	cl->open = true;
+	cl->is_tcp = l->is_tcp;
+	cl->peer = a;
 	srv->conn_count++;
+	srv->tcp_count += l->is_tcp;
 	stats.connections++;
 	log_debug("%s: connected on %s", peer, l->name);
 	conn_start(&cl->conn, peer);
@@ -495,6 +535,20 @@ static void name_bound_port(struct listener *l)
 	}
 }
 
+/* tcp_limit - max_tcp_connections, or three quarters of max_connections beside a unix socket. */
+static unsigned long tcp_limit(const struct server *srv)
+{
+	const struct config *cfg = srv->host.cfg;
+	unsigned long most = (unsigned long)cfg->max_connections;
+
+	if (cfg->max_tcp_connections > 0)
+		return (unsigned long)cfg->max_tcp_connections;
+	for (size_t i = 0; i < srv->listener_count; i++)
+		if (!srv->listeners[i].is_tcp)
+			return most - most / 4;
+	return most;
+}
+
 /* server_start - listen on every socket; errors such as EADDRINUSE surface here. */
 int server_start(struct server *srv)
 {
@@ -509,6 +563,7 @@ int server_start(struct server *srv)
 			name_bound_port(l);
 		log_info("listening on %s", l->name);
 	}
+	srv->tcp_most = tcp_limit(srv);
 	int err;
 	srv->host.outbox = outbox_new(srv->host.loop, &conn_outbox_calls, &err);
 	if (srv->host.outbox == NULL)
@@ -525,6 +580,7 @@ void server_set_config(struct server *srv, const struct config *cfg)
 	struct client *cl;
 
 	srv->host.cfg = cfg;
+	srv->tcp_most = tcp_limit(srv);
 	if (!idle_changed)
 		return;
 	TAILQ_FOREACH(cl, &srv->clients, all)
@@ -641,6 +697,7 @@ static void client_closed(struct conn *c)
 		TAILQ_REMOVE(&srv->clients, cl, all);
 		cl->open = false;
 		srv->conn_count--;
+		srv->tcp_count -= cl->is_tcp;
 	}
 	maybe_done(srv);
 }

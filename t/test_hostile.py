@@ -46,7 +46,7 @@ def test_violations(d, bystander):
         check_bystander(bystander, name)
 
 
-def test_excerpt_is_clean(d):
+def test_excerpt_is_clean(d, bystander):
     d.mark()
     with d.connect("tcp") as s:
         s.sendall(b"evil\x1b[31mred\x07\xff\n\n")
@@ -85,6 +85,32 @@ def test_silent_and_stalled(d, bystander):
     stalled.close()
 
 
+# LOG_LIMIT_BURST in policyd/log.h: lines a peer can cause that go out before the
+# limit of one a second.
+LOG_BURST = 20
+
+
+def poll_log_summary(d, bystander, source, rx, seconds=4):
+    """Once a second has passed since a flood, the next such line carries the count
+    of those held back: cause one every 0.25 s (bounded) until it is logged. The
+    bystander asks meanwhile, so that its idle timeout of 1 s does not pass."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        bystander.sendall(request())
+        read_replies(bystander, 1)
+        if source:
+            with d.connect("tcp", source=source) as s:
+                closed_by_peer(s)
+        else:
+            with d.connect("tcp") as s:
+                s.sendall(b"\n")
+                closed_by_peer(s)
+        m = d.logged(rx, 0.25)
+        if m:
+            return m
+    return None
+
+
 def test_not_allowed(d, bystander):
     d.mark()
     with d.connect("tcp", source="127.0.0.2") as s:
@@ -92,6 +118,22 @@ def test_not_allowed(d, bystander):
     t.ok(d.logged(r"\[127\.0\.0\.2\]:\d+: connection refused: address not in \[server\] allow", LOGGED) is not None,
          "the refused peer is logged", d.log()[d.log_offset:][-1500:])
     check_bystander(bystander, "after a refused peer")
+    # A flood of refused peers costs the log a burst, then a line a second, and the
+    # line after a pause says how many were not logged.
+    mark = d.mark()
+    start = time.monotonic()
+    for _ in range(300):
+        with d.connect("tcp", source="127.0.0.2") as s:
+            closed_by_peer(s)
+    elapsed = time.monotonic() - start
+    summary = poll_log_summary(d, bystander, "127.0.0.2", r"connection refused: address not in \[server\] allow \((\d+) more since the last such line\)")
+    t.ok(summary is not None and int(summary.group(1)) > 0,
+         "a later refusal says how many were not logged", summary.group(0) if summary else d.log()[mark:][-800:])
+    # Lines come out in order: all those of the flood are in the log before the summary.
+    before = d.log()[mark:][:summary.start()] if summary else d.log()[mark:]
+    lines = before.count("connection refused: address not in [server] allow")
+    t.ok(lines <= LOG_BURST + elapsed + 2,
+         f"300 refused peers in {elapsed:.1f} s: {lines} log lines (a burst of {LOG_BURST}, then one a second)")
 
 
 def test_disconnect_mid_reply(d, bystander):
@@ -123,11 +165,20 @@ def test_memory_flat(d, bystander):
         bystander.sendall(request())
         read_replies(bystander, 1)
     rss0, fds0 = d.rss_kib(), d.fd_count()
+    mark, start = d.mark(), time.monotonic()
     for _ in range(60):
         junk_round(d)
         bystander.sendall(request())
         read_replies(bystander, 1)
     check_bystander(bystander, "after 360 junk connections")
+    elapsed = time.monotonic() - start
+    summary = poll_log_summary(d, bystander, None, r"protocol error: [^\n]*; closing connection \((\d+) more since the last such line\)")
+    t.ok(summary is not None and int(summary.group(1)) > 0,
+         "a later protocol error says how many were not logged", summary.group(0) if summary else "")
+    before = d.log()[mark:][:summary.start()] if summary else d.log()[mark:]
+    lines = before.count("protocol error:")
+    t.ok(lines <= LOG_BURST + elapsed + 2,
+         f"360 protocol errors in {elapsed:.1f} s: {lines} log lines (a burst of {LOG_BURST}, then one a second)")
     rss1, fds1 = d.rss_kib(), d.fd_count()
     if os.environ.get("POLICYD_SANITIZED"):
         t.skip(f"resident memory does not grow with junk ({rss0} KiB -> {rss1} KiB)",
@@ -141,12 +192,12 @@ def main():
     server = "allow = 127.0.0.1/32, ::1\nidle_timeout = 1s\n"
     with Policyd(server=server) as d:
         with d.connect("unix") as bystander:
-            for fn in (test_violations, test_silent_and_stalled, test_not_allowed, test_disconnect_mid_reply, test_memory_flat):
+            for fn in (test_violations, test_excerpt_is_clean, test_silent_and_stalled, test_not_allowed,
+                       test_disconnect_mid_reply, test_memory_flat):
                 t.run(fn.__name__, fn, d, bystander)
                 # The bystander must survive the idle timeout of 1 s between tests.
                 bystander.sendall(request())
                 read_replies(bystander, 1)
-        t.run("test_excerpt_is_clean", test_excerpt_is_clean, d)
         t.eq(d.stop(), 0, "the daemon exits 0 on SIGTERM after all this")
     t.done()
 

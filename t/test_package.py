@@ -44,7 +44,7 @@ There is no systemd as PID 1 on this machine, so the test runs one of its own:
   refuses test mode as root; generators off) loads the installed unit from the
   standard paths, drop-ins included, with systemd's own parser and dumps the
   effective settings. The test checks them: ListenStream
-  /var/spool/postfix/private/policyd and 127.0.0.1:10063, SocketUser policyd,
+  /var/spool/postfix/private/policyd only (no TCP by default), SocketUser policyd,
   SocketGroup postfix, SocketMode 0660, RemoveOnStop yes, and that the socket
   triggers policyd.service.
 - Then the real thing (TransientSystemd): `unshare` starts /lib/systemd/systemd
@@ -59,8 +59,8 @@ There is no systemd as PID 1 on this machine, so the test runs one of its own:
   connection, with the unit's user and sandbox; the installed policyd answers
   with the installed configuration (192.0.2.99 refused by local.cidr, 192.0.2.10
   passed). The test checks that the service runs as policyd with no
-  capabilities, no_new_privs and a seccomp filter, that 127.0.0.1:10063 answers
-  inside the namespace, and that `systemctl stop` ends policyd cleanly and
+  capabilities, no_new_privs and a seccomp filter, that nothing listens on
+  127.0.0.1:10063 inside the namespace, and that `systemctl stop` ends policyd cleanly and
   removes the socket file. Then it kills that systemd by its PID, which ends
   every process of its PID namespace, and removes its cgroups.
 - Where that systemd cannot run (no unshare, no cgroup v2 to make a subtree in),
@@ -105,7 +105,6 @@ PKG = "policyd"
 CONFFILES = ["/etc/policyd/policyd.ini", "/etc/policyd/local.cidr"]
 UNITDIR = "/lib/systemd/system"
 SOCKET_PATH = "/var/spool/postfix/private/policyd"
-TCP_ADDR = ("127.0.0.1", 10063)
 # What Debian policy lets a purge leave behind: the system user (and its group).
 KEPT_BY_POLICY = "the system user policyd"
 
@@ -551,8 +550,8 @@ def check_socket_systemd(sd):
          "policyd runs as user policyd with no capabilities, no_new_privs and its system call filter",
          "\n".join(status) or "no process in policyd.service's cgroup")
     rc, out = sd.nsenter_net(sys.executable, "-c", TCP_CLIENT, stdin=request("192.0.2.99").decode())
-    t.ok(rc == 0 and re.match(r"action=(REJECT|5\d\d) ", out) is not None,
-         "inet:127.0.0.1:10063 of the socket unit serves (inside systemd's network namespace)",
+    t.ok(rc != 0 and "ConnectionRefusedError" in out,
+         "nothing listens on 127.0.0.1:10063 by default (inside systemd's network namespace)",
          f"rc={rc}\n{out}\n{log()}")
     rc, out = sd.systemctl("stop", "policyd.socket", "policyd.service")
     rc, show = sd.systemctl("show", "-p", "ActiveState", "-p", "Result", "-p", "ExecMainStatus", "policyd.service")
@@ -592,7 +591,7 @@ def check_socket(tmp, cleanup):
     settings, why = unit_settings("policyd.socket", tmp)
     if not t.ok(settings is not None, "systemd's unit loader reads the installed policyd.socket (systemd --test)", why):
         return
-    want = {"ListenStream": [SOCKET_PATH, "%s:%d" % TCP_ADDR], "SocketUser": ["policyd"],
+    want = {"ListenStream": [SOCKET_PATH], "SocketUser": ["policyd"],
             "SocketGroup": ["postfix"], "SocketMode": ["0660"], "RemoveOnStop": ["yes"],
             "Triggers": ["policyd.service (origin-implicit)"]}
     for key, value in want.items():
@@ -681,22 +680,13 @@ def check_socket_emulated(settings, tmp, cleanup):
         return read(log_path)
 
     check_smtpd_client(log)
-    listed = request("192.0.2.99")
-    try:
-        with socket.create_connection(TCP_ADDR, timeout=10) as c:
-            c.sendall(listed)
-            got = read_replies(c, 1, timeout=10)
-        t.ok(re.match(r"action=(REJECT|5\d\d) ", got[0]) is not None,
-             "inet:127.0.0.1:10063 from the socket unit serves", f"{got}\n--- policyd log:\n{log()}")
-    except OSError as e:
-        t.ok(False, "inet:127.0.0.1:10063 from the socket unit serves", f"{e}\n--- policyd log:\n{log()}")
     proc.send_signal(signal.SIGTERM)
     try:
         rc = proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         rc = None
-    t.ok(rc == 0 and "2 socket(s) passed by systemd" in log(),
-         "policyd (user policyd) took both sockets and exits 0 on SIGTERM", f"rc={rc}\n{log()}")
+    t.ok(rc == 0 and "1 socket(s) passed by systemd" in log(),
+         "policyd (user policyd) took the socket and exits 0 on SIGTERM", f"rc={rc}\n{log()}")
     # RemoveOnStop=yes: systemd removes the file when the socket unit stops.
     os.unlink(SOCKET_PATH)
 
