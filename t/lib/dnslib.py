@@ -28,6 +28,7 @@ import tempfile
 import time
 
 from . import procnet
+from .wait import poll_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAKEDNS = os.path.join(HERE, "fakedns.py")
@@ -277,16 +278,9 @@ def _matching(entries, name=None, qtype=None):
                and (qtype is None or t == qtype))
 
 
-def _wait_for(get, n, timeout, step=0.02):
-    """Poll get() (bounded in time and count) until it is at least n."""
-    deadline = time.monotonic() + timeout
-    for _ in range(int(timeout / step) + 2):
-        if get() >= n:
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(step)
-    return get() >= n
+def _wait_for(get, n, timeout):
+    """Poll get() (bounded) until it is at least n; whether it got there."""
+    return poll_until(lambda: get() >= n, timeout, interval=0.02)
 
 
 class _QueryLog:
@@ -464,16 +458,13 @@ class Rbldnsd(_QueryLog):
         return r.answers == [self._serial_text().encode()]
 
     def _await_serial(self, what):
-        deadline = time.monotonic() + self.start_timeout
-        for _ in range(int(self.start_timeout / 0.05) + 2):
-            if self._ctl_ok():
-                return
-            if self.proc.poll() is not None:
-                raise RuntimeError("rbldnsd exited (%s): %s"
-                                   % (what, self.output()))
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
+        """Until the control zone answers with the serial just written; raises
+        RuntimeError when it does not (rbldnsd exited, or no answer in time)."""
+        if poll_until(self._ctl_ok, self.start_timeout, interval=0.05,
+                      gone=lambda: self.proc.poll() is not None):
+            return
+        if self.proc.poll() is not None:
+            raise RuntimeError("rbldnsd exited (%s): %s" % (what, self.output()))
         raise RuntimeError("rbldnsd not ready (%s): %s" % (what, self.output()))
 
     def start(self):
@@ -535,21 +526,20 @@ class Rbldnsd(_QueryLog):
         while: then rbldnsd fails with "Address already in use" and is tried
         again (bounded). Only an answer with this instance's token counts, so a
         stranger's server on the port is never taken for ours."""
-        deadline = time.monotonic() + timeout
-        for _ in range(int(timeout / 0.2) + 1):
+        def attempt():
             mark = len(self.output())
             self.proc = self._spawn(self.cmd)
             try:
                 self._await_serial("restart")
-                return
+                return True
             except RuntimeError:
-                taken = "Address already in use" in self.output()[mark:]
                 if self.proc.poll() is None:
                     _stop_pid(self.proc)
-                if not taken or time.monotonic() > deadline:
+                if "Address already in use" not in self.output()[mark:]:
                     raise
-                time.sleep(0.2)
-        raise RuntimeError("rbldnsd: port %d stayed taken" % self.port)
+                return False
+
+        poll_until(attempt, timeout, interval=0.2, what="rbldnsd on port %d (it stayed taken)" % self.port)
 
     def reload(self, zone, data):
         """Replace zone's data (same dataset types as at start) and wait
