@@ -28,6 +28,7 @@ import tempfile
 import time
 
 from . import procnet
+from .files import write_atomic
 from .wait import poll_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -238,14 +239,6 @@ def _stop_pid(proc, timeout=5):
             proc.wait(timeout)
 
 
-def _write_atomic(path, data, mode=0o644):
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(data if isinstance(data, bytes) else data.encode("utf-8"))
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
-
-
 class _LineReader:
     """Read lines from a child's pipe with a deadline (no blocking forever)."""
 
@@ -335,7 +328,7 @@ class FakeDNS(_QueryLog):
         self.rules_path = os.path.join(self.dir, "rules.json")
         self.log_path = os.path.join(self.dir, "queries.log")
         self.sent_path = os.path.join(self.dir, "sent.log")
-        _write_atomic(self.rules_path, json.dumps(self.rules))
+        write_atomic(self.rules_path, json.dumps(self.rules))
         open(self.log_path, "w").close()
         open(self.sent_path, "w").close()
         self.proc = subprocess.Popen(
@@ -354,7 +347,7 @@ class FakeDNS(_QueryLog):
     def set_rules(self, rules, timeout=5):
         """Replace the rules in the running server (SIGHUP, await RELOADED)."""
         self.rules = rules
-        _write_atomic(self.rules_path, json.dumps(rules))
+        write_atomic(self.rules_path, json.dumps(rules))
         os.kill(self.proc.pid, signal.SIGHUP)
         line = self.out.readline(timeout)
         if not line or not line.startswith("RELOADED"):
@@ -438,7 +431,7 @@ class Rbldnsd(_QueryLog):
             old = int(os.stat(path).st_mtime)
         except FileNotFoundError:
             old = 0
-        _write_atomic(path, text)
+        write_atomic(path, text)
         new = max(int(time.time()), old + 1)
         os.utime(path, (new, new))
 
