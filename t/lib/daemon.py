@@ -16,7 +16,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 
@@ -53,24 +52,17 @@ def fixtures():
     return {n: fixture(n) for n in sorted(os.listdir(FIXTURES)) if n.endswith(".txt")}
 
 
+_RCPT = {}
+
+
 def request(client_address="192.0.2.10", **attrs):
-    """A request shaped like Postfix's, with some attributes replaced."""
-    base = {
-        "request": "smtpd_access_policy",
-        "protocol_state": "RCPT",
-        "protocol_name": "ESMTP",
-        "client_address": client_address,
-        "client_name": "unknown",
-        "reverse_client_name": "unknown",
-        "helo_name": "vm",
-        "sender": "root@vm",
-        "recipient": "root@mx.test",
-        "recipient_count": "0",
-        "queue_id": "",
-        "instance": "3445.6b09feaf.d9274.0",
-        "size": "0",
-        "sasl_username": "",
-    }
+    """The request Postfix sent at RCPT time (the fixture rcpt-ipv4.txt, its
+    attributes in its order), with client_address and the given attributes
+    replaced, or added after the others."""
+    if not _RCPT:
+        lines = fixture("rcpt-ipv4.txt").decode().split("\n")
+        _RCPT.update(line.split("=", 1) for line in lines if line)
+    base = dict(_RCPT, client_address=client_address)
     base.update(attrs)
     return "".join(f"{k}={v}\n" for k, v in base.items()).encode() + b"\n"
 

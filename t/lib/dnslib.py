@@ -28,6 +28,7 @@ import tempfile
 import time
 
 from . import procnet
+from .dnswire import QTYPES, decode_name, encode_name
 from .files import write_atomic
 from .wait import poll_until
 
@@ -35,9 +36,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 FAKEDNS = os.path.join(HERE, "fakedns.py")
 RBLDNSD = shutil.which("rbldnsd") or "/usr/sbin/rbldnsd"
 
-QTYPES = {"A": 1, "NS": 2, "CNAME": 5, "SOA": 6, "PTR": 12, "MX": 15,
-          "TXT": 16, "AAAA": 28, "ANY": 255}
-QTYPE_NAMES = {v: k for k, v in QTYPES.items()}
 RCODE_NAMES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN",
                4: "NOTIMP", 5: "REFUSED"}
 NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED = range(6)
@@ -55,18 +53,6 @@ def qtype_num(qtype):
     return QTYPES[qtype.upper()]
 
 
-def encode_name(name):
-    """Wire form of a name; labels may hold any byte (given as latin-1)."""
-    out = b""
-    for label in name.rstrip(".").split("."):
-        if label:
-            raw = label.encode("latin-1")
-            if len(raw) > 63:
-                raise ValueError("label too long: %r" % label)
-            out += bytes([len(raw)]) + raw
-    return out + b"\0"
-
-
 def build_query(name, qtype="A", qid=None, edns=None):
     """A recursion-desired query; edns=N adds an OPT RR advertising N bytes."""
     if qid is None:
@@ -80,27 +66,8 @@ def build_query(name, qtype="A", qid=None, edns=None):
 
 def _name(pkt, off):
     """Decode a possibly compressed name: (lowercase text, offset after)."""
-    labels, end, jumps = [], None, 0
-    while True:
-        if off >= len(pkt):
-            raise MalformedReply("name past end")
-        n = pkt[off]
-        if n == 0:
-            off += 1
-            break
-        if n & 0xC0 == 0xC0:
-            if off + 1 >= len(pkt) or jumps > 20:
-                raise MalformedReply("bad pointer")
-            jumps += 1
-            if end is None:
-                end = off + 2
-            off = ((n & 0x3F) << 8) | pkt[off + 1]
-            continue
-        if n & 0xC0 or off + 1 + n > len(pkt):
-            raise MalformedReply("bad label")
-        labels.append(pkt[off + 1:off + 1 + n].decode("latin-1"))
-        off += 1 + n
-    return ".".join(labels).lower(), (end if end is not None else off)
+    labels, off = decode_name(pkt, off, MalformedReply)
+    return ".".join(l.decode("latin-1") for l in labels).lower(), off
 
 
 class Reply(tuple):
