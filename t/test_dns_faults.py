@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Integration: DNS faults (spec section 5, and the reply limits of section 4).
+"""Integration: DNS faults (silence, error codes, junk and late answers, the
+circuit breaker) and the limits of the reply text they feed.
 
-One DNSBL, bl.test, is served by the hostile fake server (t/fakedns.py). Its RFC
+One DNSBL, bl.test, is served by the hostile fake server (t/lib/fakedns.py). Its RFC
 5782 test points answer correctly unless a case says otherwise; the case's rules
 follow. Each case gets its own daemon and fake server (ended by PID through the
 context managers), waits for the health check before asking, and bounds every
