@@ -11,8 +11,9 @@ rspamd, against a real rbldnsd on loopback:
 - --from-postscreen on the examples of Postfix's documentation gives sections
   that -t accepts and that score what postscreen would;
 - the decision log line: queue id, client name, recipient, reason, the RHSBL
-  domain that matched; and the RHSBL bypasses of the review (the sender domain is
-  the one after the LAST '@', quoted local parts, internationalised names).
+  domain that matched; and RHSBL lookups that a crafted sender must not evade
+  (the sender domain is the one after the LAST '@', quoted local parts,
+  internationalised names).
 """
 
 import os
@@ -175,7 +176,7 @@ def test_list_edit_under_load():
         edited = time.monotonic()
         m = d.logged(r"\[list local\]: \S+ changed; read again", timeout=3)
         t.ok(m is not None, "an edited list file is read again without a SIGHUP")
-        time.sleep(1)
+        time.sleep(1)  # let the clients run against the new list (load, not synchronisation)
         # A half-written file with an error never replaces the good one.
         with open(path, "w") as f:
             f.write("192.0.2.1\n192.0.2.2\nnot-an-address\n")

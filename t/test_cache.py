@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Integration: the verdict cache and coalesced lookups (spec section 6, issue 4).
+"""Integration: the verdict cache and coalesced lookups.
 
 A fake DNS server counts every query, so each check says how many queries a
 scenario must cost: a cached verdict costs none, a new key one per list, a

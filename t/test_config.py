@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Integration: `policyd -t` reports every configuration error as FILE:LINE (spec
-sections 2 and 3), accepts the sample configuration, and keeps long lines whole."""
+"""Integration: `policyd -t` reports every configuration error as FILE:LINE (the
+command line, the sections and their keys), accepts the sample configuration,
+and keeps long lines whole."""
 
 import os
 import subprocess

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Integration: DNS lists against a real rbldnsd on loopback (spec sections 3 to 5).
+"""Integration: DNS lists (block, allow, RHSBL) against a real rbldnsd on loopback.
 
 Every scenario starts its own rbldnsd (so its query log counts only that
 scenario's queries) and one or more policyd processes pointed at it, waits for

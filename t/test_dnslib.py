@@ -1,9 +1,8 @@
 #!/usr/bin/python3
-"""Self-test of t/lib/fakedns.py, t/lib/dnslib.py and t/lib/procnet.py; prints TAP."""
+"""Self-test of t/lib/fakedns.py, dnslib.py, dnswire.py, procnet.py and wait.py; prints TAP."""
 
 import os
 import socket
-import sys
 import time
 
 from lib import procnet
@@ -11,16 +10,10 @@ from lib.tap import Tap
 from lib.dnslib import (FakeDNS, Rbldnsd, query, raw_query, parse_reply,   # noqa
                     reverse_ip, build_query, NOERROR, NXDOMAIN, SERVFAIL,
                     REFUSED, FORMERR, MalformedReply)
+from lib.dnswire import decode_name, encode_name
+from lib.wait import poll_until
 
 t = Tap()
-
-
-def attempt(desc, fn):
-    """Run one check; an exception is a failure, not a crash of the suite."""
-    try:
-        fn()
-    except Exception as e:                       # noqa: BLE001
-        t.ok(False, desc, "%s: %s" % (type(e).__name__, e))
 
 
 def gone(pid):
@@ -316,10 +309,42 @@ def rbldnsd_tests():
     t.ok(rbl.proc is None and gone(pid), "rbldnsd stopped on exit")
 
 
+def wait_tests():
+    started = time.monotonic()
+    t.eq(poll_until(lambda: 0, 0.2), 0, "poll_until: the predicate's last value when it never holds")
+    took = time.monotonic() - started
+    t.ok(0.2 <= took < 1, "... once its timeout is over (%.2f s)" % took)
+    calls = []
+    poll_until(lambda: calls.append(1), 0.1, interval=0.01)
+    t.ok(len(calls) <= 12, "... calling it at most timeout / interval + 2 times (%d)" % len(calls))
+    t.eq(poll_until(lambda: "found", 5), "found", "poll_until: the first truthy value, at once")
+    t.ok(raises(AssertionError, lambda: poll_until(lambda: None, 0.05, what="thing")),
+         "poll_until(what=...): AssertionError when it never holds")
+    started = time.monotonic()
+    t.eq(poll_until(lambda: False, 5, gone=lambda: True), False, "poll_until(gone=...): ends the wait")
+    t.ok(time.monotonic() - started < 0.5, "... at once")
+
+
+def wire_tests():
+    wire = encode_name("2.0.0.127.bl.test")
+    t.eq(decode_name(b"\0" * 12 + wire, 12), ([b"2", b"0", b"0", b"127", b"bl", b"test"], 12 + len(wire)),
+         "dnswire: a name decodes to what was encoded, and the offset after it")
+    pointer = b"\0" * 12 + wire + b"\xc0\x0c"
+    t.eq(decode_name(pointer, 12 + len(wire))[1], 12 + len(wire) + 2, "dnswire: a pointer ends the name where it stands")
+    t.ok(raises(MalformedReply, lambda: decode_name(b"\0" * 12 + b"\xc0\x0c", 12, MalformedReply)),
+         "dnswire: a pointer loop raises the caller's error")
+    t.ok(raises(ValueError, lambda: decode_name(b"\0" * 12 + b"\x3f" + b"a" * 63 * 5, 12)),
+         "dnswire: a name over 255 bytes raises")
+    t.ok(raises(ValueError, lambda: decode_name(b"\0" * 12 + b"\x05ab", 12)),
+         "dnswire: a label past the packet raises")
+
+
 def main():
-    attempt("fakedns tests ran", fake_tests)
+    t.run("wait tests", wait_tests)
+    t.run("wire tests", wire_tests)
+    t.run("fakedns tests", fake_tests)
     if os.path.exists("/usr/sbin/rbldnsd"):
-        attempt("rbldnsd tests ran", rbldnsd_tests)
+        t.run("rbldnsd tests", rbldnsd_tests)
     else:
         t.ok(False, "rbldnsd installed (apt-get install rbldnsd)")
     t.done()

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Integration: policyd against its neighbours (a local user, a compromised smtpd,
-a hostile DNS server). One scenario per finding of the adversarial review; each
-asserts what the fix guarantees and fails on a daemon without it:
+a hostile DNS server). One scenario per attack; each asserts what the daemon
+guarantees against it and fails on a daemon without that guarantee:
 
 - the unix socket is created with its mode and group, never changed by path
   afterwards (strace shows no chmod/chown of the path);

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Integration: RFC 5782 health checks (spec section 5): a list whose test point
+"""Integration: RFC 5782 health checks: a list whose test point
 is not listed is disabled and refuses nobody; once it is fixed, a reload (SIGHUP)
 checks it again at once and it is enabled and refuses again.
 

@@ -39,7 +39,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.parse
 import urllib.request
 
@@ -47,6 +46,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib.browser import Browser  # noqa: E402
 from lib.daemon import POLICYD, Policyd, Tap, request  # noqa: E402
 from lib.dnslib import Rbldnsd  # noqa: E402
+from lib.wait import poll_until  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HELP_DIR = os.path.normpath(os.path.join(HERE, "..", "contrib", "help"))
@@ -152,8 +152,8 @@ class Ocr:
 
     def add(self, label, png, want):
         env = dict(os.environ, OMP_THREAD_LIMIT="1")
-        while sum(1 for j in self.jobs if j[2].poll() is None) >= 2:
-            time.sleep(0.05)
+        poll_until(lambda: sum(1 for j in self.jobs if j[2].poll() is None) < 2, OCR_TIMEOUT,
+                   interval=0.05, what="free OCR slot (two tesseract jobs ran on)")
         p = subprocess.Popen([TESSERACT, png, "stdout", "-l", "eng"], stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
                              start_new_session=True)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Integration: hostile clients (spec section 4, issue 2). Each violation closes only
+"""Integration: hostile policy clients. Each violation closes only
 that connection, with a log line naming the peer; a normal client on another
 connection is answered throughout; memory and descriptors do not grow with junk."""
 

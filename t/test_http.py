@@ -39,6 +39,7 @@ import time
 import urllib.parse
 
 from lib.daemon import POLICYD, Policyd, Tap, read_replies, request
+from lib.wait import poll_until
 
 t = Tap()
 
@@ -245,15 +246,6 @@ def config(d, http_port, site="Example Org", extra_http=""):
             f"metrics_allow = 127.0.0.1/32\n" + lists)
 
 
-def wait_until(pred, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
-
-
 def closed(s):
     """Whether the server has closed s (EOF or reset readable now)."""
     poller = select.poll()
@@ -315,17 +307,17 @@ def test_idle(d, port, base):
     t.ok(status == 200 and time.monotonic() - t0 < 1, f"... and another HTTP client gets the page ({time.monotonic() - t0:.3f} s)")
     one = [http_connect(port, source="127.0.0.3") for _ in range(PER_IP + 50)]
     # The 50 over the limit are accepted and closed at once: wait for those closes.
-    wait_until(lambda: sum(closed(s) for s in one) >= 50, 5)
+    poll_until(lambda: sum(closed(s) for s in one) >= 50, 5, interval=0.05)
     kept = sum(not closed(s) for s in one)
     t.eq(kept, PER_IP, f"one address gets no more than per_ip_connections ({PER_IP}) of them")
     for s in one:
         s.close()
-    t.ok(wait_until(lambda: all(closed(s) for s in socks), HTTP_TIMEOUT_S + 5),
+    t.ok(poll_until(lambda: all(closed(s) for s in socks), HTTP_TIMEOUT_S + 5, interval=0.05),
          f"the idle connections are closed by the server after [http] timeout ({HTTP_TIMEOUT_S} s)",
          f"{sum(not closed(s) for s in socks)} still open")
     for s in socks:
         s.close()
-    t.ok(wait_until(lambda: d.fd_count() < 100, 5), f"... and their descriptors are released ({d.fd_count()})")
+    t.ok(poll_until(lambda: d.fd_count() < 100, 5, interval=0.05), f"... and their descriptors are released ({d.fd_count()})")
 
 
 def test_slow_readers(d, port, base):
@@ -355,7 +347,7 @@ def test_malformed(d, port, base):
              f"{name}: answered {status or 'by closing'}, nothing of it reflected", f"{head[:300]} {reflected}")
     counter = multiprocessing.get_context("fork").Value("l", 0)
     loads = [run_load(load_malformed, port, 8, f"127.0.3.{i}", counter) for i in (1, 2)]
-    wait_until(lambda: counter.value >= 10, 5)  # both under way
+    poll_until(lambda: counter.value >= 10, 5, interval=0.05, what="10 malformed requests of the two loads")
     started, t_start = counter.value, time.monotonic()
     lat = p99_under_load(d, base)
     rate = (counter.value - started) / (time.monotonic() - t_start)

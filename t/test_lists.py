@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Integration: local [list] files, scoring and the reply text (spec sections 3 to 5).
+"""Integration: local [list] files, scoring and the reply text.
 DNS lists are exercised by their own tests once the resolver is wired in."""
 
 import os

@@ -20,6 +20,7 @@ import time
 from lib.daemon import Policyd, Tap, replies_until, request
 from lib.dnslib import FakeDNS
 from lib.seccomp import deny_io_uring, supported as seccomp_supported
+from lib.wait import poll_until
 
 t = Tap()
 N = 20
@@ -28,14 +29,6 @@ SENTINEL = "203.0.113.250"
 WRITES = ("write", "writev", "sendto", "sendmsg")
 CALL_RX = re.compile(r"^(?:\[pid\s+\d+\]\s+|\d+\s+)?(\w+)\((\d+),\s*([^,)]*)")
 ZONE = "bl.test"
-
-
-def wait_until(what, cond, timeout=10):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def tracer(pid):
@@ -66,7 +59,7 @@ class Trace:
                                       "-o", self.path, "-p", str(d.pid())], stderr=subprocess.DEVNULL)
         # Attached once the kernel names strace as the tracer; a reply then shows in
         # the trace once strace is past its set-up.
-        wait_until("strace to attach", lambda: tracer(d.pid()) == self.proc.pid)
+        poll_until(lambda: tracer(d.pid()) == self.proc.pid, 10, what="strace attached to the daemon")
         for _ in range(200):
             probe()
             if os.path.getsize(self.path) > 0:
@@ -123,12 +116,12 @@ def traced_turn(d):
         try:
             os.kill(d.pid(), signal.SIGSTOP)
             stopped = re.compile(rf"^{d.pid()}\s+--- stopped by SIGSTOP ---", re.M)
-            wait_until("the daemon to stop", lambda: stopped.search(trace.text()) is not None)
+            poll_until(lambda: stopped.search(trace.text()), 10, what="stop of the daemon in the trace")
             for s, address in zip(socks, ADDRESSES):
                 s.sendall(request(address))
             peers = {s.getsockname()[1] for s in socks}
-            wait_until("the requests to reach the daemon's sockets",
-                       lambda: sum(1 for v in queued(d.port, peers).values() if v > 0) == N)
+            poll_until(lambda: sum(1 for v in queued(d.port, peers).values() if v > 0) == N, 10,
+                       what="request queued on each of the daemon's sockets")
             os.kill(d.pid(), signal.SIGCONT)
             answers = [replies_until(s, f"[{address}]") for s, address in zip(socks, ADDRESSES)]
             # The reply that ends the trace: answered after the N, in a later turn.
@@ -182,8 +175,8 @@ def test_socket_full():
                                              + request(SENTINEL)))
                 sender.start()
                 # A write of the daemon's own: libuv writing what a send left over.
-                wait_until("a write after a short send",
-                           lambda: any(c[0] in WRITES for c in trace.calls()[start:]), timeout=20)
+                poll_until(lambda: any(c[0] in WRITES for c in trace.calls()[start:]), 20,
+                           what="write after a short send")
                 got = replies_until(s, f"[{SENTINEL}]", limit=100000, timeout=30)
                 sender.join(30)
             finally:

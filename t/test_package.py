@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The Debian package, as an administrator meets it (issue 12), in TAP.
+"""The Debian package, as an administrator meets it, in TAP.
 
 What it does, as root, on this machine, leaving it as it found it:
 

@@ -55,6 +55,7 @@ import time
 from lib import procnet
 from lib.daemon import Policyd, Tap, hold_port
 from lib.dnslib import RBLDNSD, Rbldnsd
+from lib.wait import poll_until
 
 t = Tap()
 
@@ -227,16 +228,11 @@ postlog   unix-dgram n - n - 1 postlogd
             raise RuntimeError(f"master listens on {found}, not on {self.HOST} and {self.HOST_TCP}")
         self.smtpd = f"{self.HOST}:{ports[self.HOST]}"
         self.smtpd_tcp = f"{self.HOST_TCP}:{ports[self.HOST_TCP]}"
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
         for server in (self.smtpd, self.smtpd_tcp):
-            for _ in range(int(timeout / 0.1) + 1):
-                if self._banner(server):
-                    break
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"master exited ({self.proc.returncode}):\n{self.log()[-2000:]}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"no SMTP banner on {server} within {timeout}s:\n{self.log()[-2000:]}")
-                time.sleep(0.1)
+            poll_until(lambda: self._banner(server), max(0, started + timeout - time.monotonic()), interval=0.1,
+                       what=f"SMTP banner on {server}", gone=lambda: self.proc.poll() is not None,
+                       detail=lambda: f"master's exit status: {self.proc.poll()}\n{self.log()[-2000:]}")
         return self
 
     def running(self):
@@ -273,13 +269,7 @@ postlog   unix-dgram n - n - 1 postlogd
     def wait_log(self, pattern, since=0, timeout=15):
         """A maillog line matching pattern, written after offset since; None after timeout."""
         rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        for _ in range(int(timeout / 0.05) + 2):
-            m = rx.search(self.log()[since:])
-            if m or time.monotonic() > deadline:
-                return m
-            time.sleep(0.05)
-        return rx.search(self.log()[since:])
+        return poll_until(lambda: rx.search(self.log()[since:]), timeout, interval=0.05)
 
     def stop(self, timeout=20):
         if self.proc is not None:
@@ -293,11 +283,7 @@ postlog   unix-dgram n - n - 1 postlogd
                     self.proc.wait(timeout)
             # master made itself leader of process group `pid` and SIGTERMs it when it
             # exits; wait (bounded) for its children to go, then make sure they did.
-            deadline = time.monotonic() + timeout
-            for _ in range(int(timeout / 0.1) + 1):
-                if not self._group_alive(pid) or time.monotonic() > deadline:
-                    break
-                time.sleep(0.1)
+            poll_until(lambda: not self._group_alive(pid), timeout, interval=0.1)
             if self._group_alive(pid):
                 try:
                     os.killpg(pid, signal.SIGKILL)

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Integration: the built daemon serves Postfix's protocol on a unix socket, TCP on
-IPv4 and TCP on IPv6 at once (spec sections 4 and 7, issue 2).
+IPv4 and TCP on IPv6 at once.
 
 One local list holds a single address, SENTINEL, that no other request uses: its
 reply names it, so a request for it tells where a connection's replies end."""

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Integration: operations (spec section 7, issue 2): SIGHUP reload (a broken file
+"""Integration: operations: SIGHUP reload (a broken file
 keeps the old configuration, connections survive), SIGTERM/SIGINT graceful exit,
 SIGUSR1 statistics, stale unix socket handling, socket mode and group, systemd
 socket activation, privilege drop."""

@@ -357,6 +357,22 @@ def test_module_map():
     report(all(len(job.split()) >= 4 for _, job in rows), "each file's job is said in a line")
 
 
+def test_test_map():
+    """doc/HACKING.md's map of t/ names every t/*.py and every file of t/lib/ once, and no other."""
+    doc = read(os.path.join(SRC, "doc", "HACKING.md"))
+    rows = re.findall(r"^\| `(t/[^`]+)` \| (.+?) \| (.+?) \|$", doc, re.M)
+    named = [f for f, _, _ in rows]
+    want = {f"t/{name}" for name in os.listdir(os.path.join(SRC, "t")) if name.endswith(".py")}
+    want |= {f"t/lib/{name}" for name in os.listdir(os.path.join(SRC, "t", "lib"))
+             if os.path.isfile(os.path.join(SRC, "t", "lib", name))}
+    twice = sorted({f for f in named if named.count(f) > 1})
+    report(not twice, "doc/HACKING.md's map of t/ names each file once", f"twice: {twice}")
+    report(set(named) == want, "doc/HACKING.md's map of t/ matches t/*.py and t/lib/",
+           f"not in the map: {sorted(want - set(named))}\nnot in the tree: {sorted(set(named) - want)}")
+    report(all(len(covers.split()) >= 4 and needs.strip() for _, covers, needs in rows),
+           "each test file and helper says what it covers and what it needs")
+
+
 def test_format():
     """The C of common/ and policyd/ is as .clang-format lays it out (the house style)."""
     tool = shutil.which("clang-format")
@@ -372,6 +388,7 @@ def test_format():
 
 def main():
     test_module_map()
+    test_test_map()
     test_format()
     with tempfile.TemporaryDirectory(prefix="policyd-units-") as tmp:
         t.run("test_units", test_units, tmp)

@@ -2,7 +2,9 @@
 
 Policyd runs with a temporary configuration that logs to stderr; stderr goes to a
 file that tests read to wait for log lines (an event, with a deadline, never a
-bare sleep). Its TCP listeners ask for port 0, so that the kernel picks a port no
+bare sleep): logged() returns the match or None, wait_log() raises. The file is
+read from where the last read stopped, so a wait costs what was appended, not
+the whole log. Its TCP listeners ask for port 0, so that the kernel picks a port no
 other process can take first, and the ports it got are read back from its log
 ("listening on inet:127.0.0.1:PORT") at every start. A test that restarts policyd
 and needs the same port again holds it in between (hold_port()). Every process
@@ -14,9 +16,10 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
+
+from .wait import poll_until
 
 POLICYD = os.environ.get("POLICYD", os.path.join(os.path.dirname(__file__), "..", "..", "build", "policyd", "policyd"))
 # Requests captured from Postfix 3.7.11, kept in the repository as they were captured.
@@ -49,24 +52,17 @@ def fixtures():
     return {n: fixture(n) for n in sorted(os.listdir(FIXTURES)) if n.endswith(".txt")}
 
 
+_RCPT = {}
+
+
 def request(client_address="192.0.2.10", **attrs):
-    """A request shaped like Postfix's, with some attributes replaced."""
-    base = {
-        "request": "smtpd_access_policy",
-        "protocol_state": "RCPT",
-        "protocol_name": "ESMTP",
-        "client_address": client_address,
-        "client_name": "unknown",
-        "reverse_client_name": "unknown",
-        "helo_name": "vm",
-        "sender": "root@vm",
-        "recipient": "root@mx.test",
-        "recipient_count": "0",
-        "queue_id": "",
-        "instance": "3445.6b09feaf.d9274.0",
-        "size": "0",
-        "sasl_username": "",
-    }
+    """The request Postfix sent at RCPT time (the fixture rcpt-ipv4.txt, its
+    attributes in its order), with client_address and the given attributes
+    replaced, or added after the others."""
+    if not _RCPT:
+        lines = fixture("rcpt-ipv4.txt").decode().split("\n")
+        _RCPT.update(line.split("=", 1) for line in lines if line)
+    base = dict(_RCPT, client_address=client_address)
     base.update(attrs)
     return "".join(f"{k}={v}\n" for k, v in base.items()).encode() + b"\n"
 
@@ -93,6 +89,10 @@ class Policyd:
         self.preexec = preexec
         self.proc = None
         self.log_offset = 0
+        # What log() has read of the log file: bytes, whole lines as text, the rest.
+        self._log_read = 0
+        self._log_text = ""
+        self._log_rest = b""
         # Where the log of the current process starts (the log file is kept across
         # restarts), and the ports that process logged.
         self.run_offset = 0
@@ -166,14 +166,11 @@ class Policyd:
         return int(m.group(1))
 
     def wait_fds(self, want, timeout=10):
-        """Wait (bounded) until the process holds at least `want` descriptors; the count."""
-        deadline = time.monotonic() + timeout
-        for _ in range(int(timeout / 0.01) + 2):
-            n = self.fd_count()
-            if n >= want or time.monotonic() > deadline:
-                return n
-            time.sleep(0.01)
-        return self.fd_count()
+        """Wait (bounded) until the process holds at least `want` descriptors; the
+        last count read (below `want` when the time ran out; never raises)."""
+        counts = []
+        poll_until(lambda: counts.append(self.fd_count()) or counts[-1] >= want, timeout)
+        return counts[-1]
 
     def write_config(self, server="", extra="", text=None):
         with open(self.config, "w") as f:
@@ -198,9 +195,27 @@ class Policyd:
         return self
 
     # Logs -----------------------------------------------------------------
+    # The log file only grows (every start appends to it). What was read of it is
+    # kept: a wait reads only what was appended since, from the saved offset.
+    # Offsets (since=, mark(), the positions of a match) count characters of
+    # log().
     def log(self):
+        """The whole log so far, as text."""
         with open(self.log_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
+            f.seek(self._log_read)
+            data = f.read()
+        self._log_read += len(data)
+        if data:
+            # Whole lines are decoded once and kept; a line still being written
+            # waits in bytes, so that no UTF-8 sequence is decoded in halves.
+            self._log_rest += data
+            cut = self._log_rest.rfind(b"\n") + 1
+            if cut:
+                self._log_text += self._log_rest[:cut].decode("utf-8", "replace")
+                self._log_rest = self._log_rest[cut:]
+        if not self._log_rest:
+            return self._log_text
+        return self._log_text + self._log_rest.decode("utf-8", "replace")
 
     def logged(self, pattern, timeout=5, since=None):
         """The first match of pattern in the log after offset `since` (default: the
@@ -208,21 +223,11 @@ class Policyd:
 
         Never raises: a check is written t.ok(d.logged(...) is not None, ...), and
         can fail on its own without ending the scenario. Stops waiting as soon as
-        the process has exited (its log can grow no more)."""
+        the process has exited (its log can grow no more). The match's positions
+        are offsets in log(): since=m.end() waits for a later line."""
         start = self.log_offset if since is None else since
-        deadline = time.monotonic() + timeout
         rx = re.compile(pattern)
-        for _ in range(int(timeout / 0.01) + 2):
-            m = rx.search(self.log()[start:])
-            if m:
-                return m
-            exited = self.proc is not None and self.proc.poll() is not None
-            if exited:
-                return rx.search(self.log()[start:])  # what it wrote before exiting
-            if time.monotonic() > deadline:
-                return None
-            time.sleep(0.01)
-        return None
+        return poll_until(lambda: rx.search(self.log(), start), timeout, gone=self.exited)
 
     def wait_log(self, pattern, timeout=5, since=None):
         """Like logged(), for a step a scenario cannot go on without (a readiness or
@@ -232,14 +237,19 @@ class Policyd:
         m = self.logged(pattern, timeout, since)
         if m:
             return m
-        if self.proc is not None and self.proc.poll() is not None:
+        if self.exited():
             raise AssertionError(f"policyd exited ({self.proc.returncode}) waiting for /{pattern}/:\n{self.log()[-2000:]}")
         raise AssertionError(f"no log line /{pattern}/ within {timeout}s:\n{self.log()[start:][-2000:]}")
 
     def mark(self):
-        """Only log lines written after this call count for the next wait_log()."""
+        """Only log lines written after this call count for the next logged() or
+        wait_log() without since=; returns the offset."""
         self.log_offset = len(self.log())
         return self.log_offset
+
+    def exited(self):
+        """Whether the process was started and has exited."""
+        return self.proc is not None and self.proc.poll() is not None
 
     # Clients --------------------------------------------------------------
     def connect(self, kind="tcp", source=None, timeout=5):

@@ -28,14 +28,14 @@ import tempfile
 import time
 
 from . import procnet
+from .dnswire import QTYPES, decode_name, encode_name
+from .files import write_atomic
+from .wait import poll_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAKEDNS = os.path.join(HERE, "fakedns.py")
 RBLDNSD = shutil.which("rbldnsd") or "/usr/sbin/rbldnsd"
 
-QTYPES = {"A": 1, "NS": 2, "CNAME": 5, "SOA": 6, "PTR": 12, "MX": 15,
-          "TXT": 16, "AAAA": 28, "ANY": 255}
-QTYPE_NAMES = {v: k for k, v in QTYPES.items()}
 RCODE_NAMES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN",
                4: "NOTIMP", 5: "REFUSED"}
 NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED = range(6)
@@ -53,18 +53,6 @@ def qtype_num(qtype):
     return QTYPES[qtype.upper()]
 
 
-def encode_name(name):
-    """Wire form of a name; labels may hold any byte (given as latin-1)."""
-    out = b""
-    for label in name.rstrip(".").split("."):
-        if label:
-            raw = label.encode("latin-1")
-            if len(raw) > 63:
-                raise ValueError("label too long: %r" % label)
-            out += bytes([len(raw)]) + raw
-    return out + b"\0"
-
-
 def build_query(name, qtype="A", qid=None, edns=None):
     """A recursion-desired query; edns=N adds an OPT RR advertising N bytes."""
     if qid is None:
@@ -78,27 +66,8 @@ def build_query(name, qtype="A", qid=None, edns=None):
 
 def _name(pkt, off):
     """Decode a possibly compressed name: (lowercase text, offset after)."""
-    labels, end, jumps = [], None, 0
-    while True:
-        if off >= len(pkt):
-            raise MalformedReply("name past end")
-        n = pkt[off]
-        if n == 0:
-            off += 1
-            break
-        if n & 0xC0 == 0xC0:
-            if off + 1 >= len(pkt) or jumps > 20:
-                raise MalformedReply("bad pointer")
-            jumps += 1
-            if end is None:
-                end = off + 2
-            off = ((n & 0x3F) << 8) | pkt[off + 1]
-            continue
-        if n & 0xC0 or off + 1 + n > len(pkt):
-            raise MalformedReply("bad label")
-        labels.append(pkt[off + 1:off + 1 + n].decode("latin-1"))
-        off += 1 + n
-    return ".".join(labels).lower(), (end if end is not None else off)
+    labels, off = decode_name(pkt, off, MalformedReply)
+    return ".".join(l.decode("latin-1") for l in labels).lower(), off
 
 
 class Reply(tuple):
@@ -237,14 +206,6 @@ def _stop_pid(proc, timeout=5):
             proc.wait(timeout)
 
 
-def _write_atomic(path, data, mode=0o644):
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(data if isinstance(data, bytes) else data.encode("utf-8"))
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
-
-
 class _LineReader:
     """Read lines from a child's pipe with a deadline (no blocking forever)."""
 
@@ -277,16 +238,9 @@ def _matching(entries, name=None, qtype=None):
                and (qtype is None or t == qtype))
 
 
-def _wait_for(get, n, timeout, step=0.02):
-    """Poll get() (bounded in time and count) until it is at least n."""
-    deadline = time.monotonic() + timeout
-    for _ in range(int(timeout / step) + 2):
-        if get() >= n:
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(step)
-    return get() >= n
+def _wait_for(get, n, timeout):
+    """Poll get() (bounded) until it is at least n; whether it got there."""
+    return poll_until(lambda: get() >= n, timeout, interval=0.02)
 
 
 class _QueryLog:
@@ -341,7 +295,7 @@ class FakeDNS(_QueryLog):
         self.rules_path = os.path.join(self.dir, "rules.json")
         self.log_path = os.path.join(self.dir, "queries.log")
         self.sent_path = os.path.join(self.dir, "sent.log")
-        _write_atomic(self.rules_path, json.dumps(self.rules))
+        write_atomic(self.rules_path, json.dumps(self.rules))
         open(self.log_path, "w").close()
         open(self.sent_path, "w").close()
         self.proc = subprocess.Popen(
@@ -360,7 +314,7 @@ class FakeDNS(_QueryLog):
     def set_rules(self, rules, timeout=5):
         """Replace the rules in the running server (SIGHUP, await RELOADED)."""
         self.rules = rules
-        _write_atomic(self.rules_path, json.dumps(rules))
+        write_atomic(self.rules_path, json.dumps(rules))
         os.kill(self.proc.pid, signal.SIGHUP)
         line = self.out.readline(timeout)
         if not line or not line.startswith("RELOADED"):
@@ -444,7 +398,7 @@ class Rbldnsd(_QueryLog):
             old = int(os.stat(path).st_mtime)
         except FileNotFoundError:
             old = 0
-        _write_atomic(path, text)
+        write_atomic(path, text)
         new = max(int(time.time()), old + 1)
         os.utime(path, (new, new))
 
@@ -464,16 +418,13 @@ class Rbldnsd(_QueryLog):
         return r.answers == [self._serial_text().encode()]
 
     def _await_serial(self, what):
-        deadline = time.monotonic() + self.start_timeout
-        for _ in range(int(self.start_timeout / 0.05) + 2):
-            if self._ctl_ok():
-                return
-            if self.proc.poll() is not None:
-                raise RuntimeError("rbldnsd exited (%s): %s"
-                                   % (what, self.output()))
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
+        """Until the control zone answers with the serial just written; raises
+        RuntimeError when it does not (rbldnsd exited, or no answer in time)."""
+        if poll_until(self._ctl_ok, self.start_timeout, interval=0.05,
+                      gone=lambda: self.proc.poll() is not None):
+            return
+        if self.proc.poll() is not None:
+            raise RuntimeError("rbldnsd exited (%s): %s" % (what, self.output()))
         raise RuntimeError("rbldnsd not ready (%s): %s" % (what, self.output()))
 
     def start(self):
@@ -535,21 +486,20 @@ class Rbldnsd(_QueryLog):
         while: then rbldnsd fails with "Address already in use" and is tried
         again (bounded). Only an answer with this instance's token counts, so a
         stranger's server on the port is never taken for ours."""
-        deadline = time.monotonic() + timeout
-        for _ in range(int(timeout / 0.2) + 1):
+        def attempt():
             mark = len(self.output())
             self.proc = self._spawn(self.cmd)
             try:
                 self._await_serial("restart")
-                return
+                return True
             except RuntimeError:
-                taken = "Address already in use" in self.output()[mark:]
                 if self.proc.poll() is None:
                     _stop_pid(self.proc)
-                if not taken or time.monotonic() > deadline:
+                if "Address already in use" not in self.output()[mark:]:
                     raise
-                time.sleep(0.2)
-        raise RuntimeError("rbldnsd: port %d stayed taken" % self.port)
+                return False
+
+        poll_until(attempt, timeout, interval=0.2, what="rbldnsd on port %d (it stayed taken)" % self.port)
 
     def reload(self, zone, data):
         """Replace zone's data (same dataset types as at start) and wait

@@ -48,18 +48,16 @@ A queries get the "a" list (NODATA if none), TXT queries get the TXT data
 import argparse
 import heapq
 import json
-import os
 import random
 import select
 import signal
 import socket
 import struct
-import sys
 import time
 
-QTYPES = {1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 15: "MX",
-          16: "TXT", 28: "AAAA", 33: "SRV", 41: "OPT", 255: "ANY"}
-QTYPE_NUM = {v: k for k, v in QTYPES.items()}
+# A script of its own (python3 t/lib/fakedns.py): dnswire comes from this directory.
+from dnswire import QTYPE_NAMES, QTYPES, decode_name, encode_name
+
 RCODES = {"noerror": 0, "formerr": 1, "servfail": 2, "nxdomain": 3,
           "notimp": 4, "refused": 5}
 ACTIONS = {"answer", "nxdomain", "servfail", "refused", "nodata", "drop",
@@ -72,15 +70,15 @@ class BadQuery(Exception):
 
 
 def qtype_name(t):
-    return QTYPES.get(t, "TYPE%d" % t)
+    return QTYPE_NAMES.get(t, "TYPE%d" % t)
 
 
 def parse_qtype(v):
     if isinstance(v, int):
         return v
     v = str(v).upper()
-    if v in QTYPE_NUM:
-        return QTYPE_NUM[v]
+    if v in QTYPES:
+        return QTYPES[v]
     if v.startswith("TYPE") and v[4:].isdigit():
         return int(v[4:])
     raise ValueError("unknown qtype %r" % v)
@@ -140,52 +138,6 @@ def load_rules(path):
     return [Rule(d) for d in data]
 
 
-def encode_name(name):
-    out = b""
-    for label in name.rstrip(".").split("."):
-        if label:
-            raw = label.encode("latin-1")
-            out += bytes([len(raw)]) + raw
-    return out + b"\0"
-
-
-def decode_name(pkt, off):
-    """Read a (possibly compressed) name; return (labels, offset after it).
-
-    Defensive: bounded number of pointer jumps and strict bounds checks, so
-    a hostile or broken query raises BadQuery instead of looping or crashing.
-    """
-    labels = []
-    end = None
-    jumps = 0
-    while True:
-        if off >= len(pkt):
-            raise BadQuery("name runs past packet")
-        n = pkt[off]
-        if n == 0:
-            off += 1
-            break
-        if n & 0xC0 == 0xC0:
-            if off + 1 >= len(pkt):
-                raise BadQuery("truncated pointer")
-            jumps += 1
-            if jumps > 20:
-                raise BadQuery("pointer loop")
-            if end is None:
-                end = off + 2
-            off = ((n & 0x3F) << 8) | pkt[off + 1]
-            continue
-        if n & 0xC0:
-            raise BadQuery("bad label type")
-        if off + 1 + n > len(pkt):
-            raise BadQuery("label runs past packet")
-        labels.append(pkt[off + 1:off + 1 + n])
-        off += 1 + n
-        if sum(len(l) + 1 for l in labels) > 255:
-            raise BadQuery("name too long")
-    return labels, (end if end is not None else off)
-
-
 def present(labels):
     """Presentation form: printable bytes as is, others as \\DDD."""
     parts = []
@@ -209,10 +161,11 @@ class Query:
             raise BadQuery("is a response")
         if qd < 1:
             raise BadQuery("no question")
-        labels, off = decode_name(pkt, 12)
+        labels, off = decode_name(pkt, 12, BadQuery)
         if off + 4 > len(pkt):
             raise BadQuery("question truncated")
         self.qtype, self.qclass = struct.unpack(">HH", pkt[off:off + 4])
+        self.labels = labels
         self.name = present(labels)
         self.question = pkt[12:off + 4]        # echoed verbatim
         self.udpsize = 512
@@ -223,7 +176,7 @@ class Query:
         if qd == 1 and an == 0 and ns == 0 and ar >= 1:
             try:
                 p = off + 4
-                _, p = decode_name(pkt, p)
+                _, p = decode_name(pkt, p, BadQuery)
                 rtype, rclass = struct.unpack(">HH", pkt[p:p + 4])
                 if rtype == 41:
                     self.edns = True
@@ -273,7 +226,7 @@ def compressed_question(q, rule):
     flags = 0x8000 | (q.flags & 0x7900) | 0x0400 | 0x0080
     owner_at = 12 + 2 + 4                   # after the 2-byte pointer and type/class
     question = struct.pack(">H", 0xC000 | owner_at) + q.question[-4:]
-    owner = encode_name(q.name)
+    owner = b"".join(bytes([len(l)]) + l for l in q.labels) + b"\0"
     ips = rule.a or [socket.inet_aton("127.0.0.2")]
     rrs = b"".join(owner + struct.pack(">HHIH", 1, 1, rule.ttl, 4) + ip for ip in ips[:1])
     return header(q.id, flags, 0, 1, 1) + question + rrs

@@ -13,7 +13,8 @@ local address of every socket by inode.
 import os
 import socket
 import struct
-import time
+
+from .wait import poll_until
 
 TCP_LISTEN = "0A"
 
@@ -71,12 +72,8 @@ def bound(pid, proto):
 def wait_bound(pid, proto, count=1, timeout=10, alive=None):
     """Poll (bounded in time and count) until `pid` has at least `count` such sockets;
     returns them, or None on timeout or once alive() says the process is gone."""
-    deadline = time.monotonic() + timeout
-    for _ in range(int(timeout / 0.01) + 1):
+    def enough():
         found = bound(pid, proto)
-        if len(found) >= count:
-            return found
-        if (alive is not None and not alive()) or time.monotonic() > deadline:
-            return None
-        time.sleep(0.01)
-    return None
+        return found if len(found) >= count else None
+
+    return poll_until(enough, timeout, gone=None if alive is None else lambda: not alive())

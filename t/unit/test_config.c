@@ -152,11 +152,11 @@ static bool code_matches(const struct list_config *l, int a, int b, int c, int d
 	return codes_match(l->codes, answer);
 }
 
-static const char spec_text[] =
+static const char default_text[] =
 	"Your host [$client_address] is blacklisted by $rbl_domain${rbl_reason?: $rbl_reason}. "
 	"See $help_url or send your questions to $contact";
 
-/* test_full - the spec's example (values changed where they equal the defaults). */
+/* test_full - a full configuration, every section and comment form (values not the defaults). */
 static void test_full(void)
 {
 	char text[8192];
@@ -225,7 +225,7 @@ static void test_full(void)
 		 "file = %s\n"
 		 "weight = 10\n"
 		 "reason = Listed by the local policy of example.org\n",
-		 spec_text, good_list);
+		 default_text, good_list);
 	cfg = expect_ok("full configuration", text);
 	if (cfg == NULL)
 		return;
@@ -274,7 +274,7 @@ static void test_full(void)
 	is_int(cfg->rules.threshold, 3, "threshold");
 	is_int(cfg->rules.allowlist_threshold, -2, "allowlist_threshold");
 	is_int(cfg->rules.action, ACTION_DEFER, "action = defer");
-	is_str(cfg->rules.text_source, spec_text, "text: the whole template, longer than 128 bytes");
+	is_str(cfg->rules.text_source, default_text, "text: the whole template, longer than 128 bytes");
 	ok(cfg->rules.text != NULL, "text compiled");
 	is_str(cfg->rules.help_url_source, "https://www.example.org/blacklisted.html?ip=$client_address",
 	       "help_url");
@@ -501,7 +501,7 @@ static void test_listen_errors(void)
 }
 
 /* test_structure_errors - sections, lists, templates, codes and whole-file checks. */
-/* test_hardening_errors - values an adversarial review found accepted, now refused. */
+/* test_hardening_errors - harmful values (a threshold of 0, ...) refused with their line. */
 static void test_hardening_errors(void)
 {
 	char text[1024], url[400];

@@ -90,7 +90,7 @@ static const struct entry base[] = {
 	{ "y", "Y", 0, TEMPLATE_CUT_LATER },
 };
 
-/* test_default - the spec's default text, with and without a reason. */
+/* test_default - the default reply text, with and without a reason. */
 static void test_default(void)
 {
 	struct entry e[8];
