@@ -24,6 +24,7 @@ import socket
 
 from lib.daemon import Policyd, Tap, read_replies, request
 from lib.dnslib import FakeDNS
+from lib.wait import poll_until
 
 t = Tap()
 
@@ -32,40 +33,32 @@ PER_CONN = 64       # CONN_QUEUE_MAX: replies one connection may have queued
 REQUEST_TIMEOUT = 8  # seconds: the parked requests must outlive the scenario
 
 
-def waiting_now(d):
-    """The engine's count of parked requests, from a fresh statistics line (SIGUSR1)."""
+def statistic(d, rx):
+    """One value of a fresh statistics line: SIGUSR1, then the line it writes."""
     mark = d.mark()
     d.signal(signal.SIGUSR1)
-    m = d.wait_log(r"statistics: cache .* waiting=(\d+) ", since=mark)
-    return int(m.group(1))
+    return int(d.wait_log(rx, since=mark).group(1))
 
 
-def wait_waiting(d, want, limit=200):
-    """Ask for statistics until `want` requests are parked (bounded in count and by
-    wait_log's deadline per line); returns the last count seen."""
-    got = -1
-    for _ in range(limit):
-        got = waiting_now(d)
-        if got >= want:
-            break
-    return got
+def waiting(d):
+    """The engine's count of requests parked until their lookups end."""
+    return statistic(d, r"statistics: cache .* waiting=(\d+) ")
 
 
 def open_connections(d):
-    """The daemon's count of open connections, from a fresh statistics line."""
-    mark = d.mark()
-    d.signal(signal.SIGUSR1)
-    m = d.wait_log(r"statistics: connections=\d+ open=(\d+) ", since=mark)
-    return int(m.group(1))
+    """The daemon's count of open connections."""
+    return statistic(d, r"statistics: connections=\d+ open=(\d+) ")
 
 
-def wait_open(d, want, limit=200):
-    got = -1
-    for _ in range(limit):
-        got = open_connections(d)
-        if got == want:
-            break
-    return got
+def wait_count(d, count, want, timeout=10):
+    """Ask for statistics until count(d) reaches want (bounded); the last count seen."""
+    seen = [None]
+
+    def reached():
+        seen[0] = count(d)
+        return seen[0] == want
+    poll_until(reached, timeout, interval=0.02)
+    return seen[0]
 
 
 def slow(n):
@@ -101,13 +94,13 @@ def test_stalled_then_ready_then_closed():
                 n = PER_CONN - 1 if i == CAP // PER_CONN - 1 else PER_CONN
                 s.sendall(slow(i) * n)
                 parked.append(s)
-            got = wait_waiting(d, CAP - 1)
+            got = wait_count(d, waiting, CAP - 1)
             t.eq(got, CAP - 1, "2,047 requests wait for a DNS server that never answers")
 
             # D: the 2,048th request, and a second one that must wait for room.
             conn_d = d.connect("unix")
             conn_d.sendall(slow(100) * 2)
-            t.eq(wait_waiting(d, CAP), CAP, "connection D took the 2,048th and stalled")
+            t.eq(wait_count(d, waiting, CAP), CAP, "connection D took the 2,048th and stalled")
 
             # C: one request DNS answers at once, then 20 that need no DNS.
             conn_c = d.connect("unix")
@@ -120,12 +113,12 @@ def test_stalled_then_ready_then_closed():
                  "C's replies are DUNNO", replies[:2])
             before = open_connections(d)
             conn_c.close()
-            t.eq(wait_open(d, before - 1), before - 1, "C's close reached the daemon")
+            t.eq(wait_count(d, open_connections, before - 1), before - 1, "C's close reached the daemon")
 
             # E: one more connection parks a request and stalls with a second.
             conn_e = d.connect("unix")
             conn_e.sendall(slow(101) * 2)
-            t.ok(wait_waiting(d, CAP + 1) >= CAP + 1, "connection E parked one and stalled")
+            t.eq(wait_count(d, waiting, CAP + 1), CAP + 1, "connection E parked one and stalled")
 
             # The daemon still answers a fresh client at once (sasl: no DNS).
             reply = d.ask(request("192.0.2.97", sasl_username="user"), kind="unix")
