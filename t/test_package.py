@@ -549,6 +549,8 @@ def check_socket_systemd(sd):
                         and re.search(r"^CapEff:\s+0+$", s, re.M) for s in status),
          "policyd runs as user policyd with no capabilities, no_new_privs and its system call filter",
          "\n".join(status) or "no process in policyd.service's cgroup")
+    t.ok("io_uring is not available" in log(),
+         "the unit's filter denies io_uring: policyd says so at start and writes each reply itself", log()[-2000:])
     rc, out = sd.nsenter_net(sys.executable, "-c", TCP_CLIENT, stdin=request("192.0.2.99").decode())
     t.ok(rc != 0 and "ConnectionRefusedError" in out,
          "nothing listens on 127.0.0.1:10063 by default (inside systemd's network namespace)",
