@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <uv.h>
 
 #include "breaker.h"
@@ -45,7 +46,7 @@ struct resolver;
 
 /* A request waiting for a key; embedded in the request's own record. */
 struct keyjob_waiter {
-	struct keyjob_waiter *next, *prev;
+	LIST_ENTRY(keyjob_waiter) link;                            /* on its job's waiters */
 	struct keyjob *job;                                        /* NULL when not waiting */
 	void (*done)(struct keyjob_waiter *w, struct result *res); /* res is lent: ref to keep */
 };

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "codes.h"
 #include "log.h"
@@ -32,7 +33,7 @@ struct probe {
 	uint64_t interval_ms;
 	struct target *targets; /* the current configuration's DNS lists */
 	size_t target_count;
-	struct check *checks; /* in flight */
+	LIST_HEAD(, check) checks; /* in flight */
 	bool retry_soon;
 	bool first_round_done;
 };
@@ -41,7 +42,7 @@ enum point { POINT_PENDING, POINT_LISTED, POINT_NOT_LISTED, POINT_FAILED };
 
 /* One list's check: two queries, the listed and the unlisted test point. */
 struct check {
-	struct check *next;
+	LIST_ENTRY(check) link; /* on p->checks */
 	struct probe *p;
 	struct list_health *health;
 	struct resolver_query *rq[2];
@@ -64,12 +65,7 @@ static enum point point_result(enum resolver_status status, const uint8_t (*addr
 /* unlink_check - remove a finished check and drop its health reference. */
 static void unlink_check(struct check *c)
 {
-	for (struct check **q = &c->p->checks; *q != NULL; q = &(*q)->next) {
-		if (*q == c) {
-			*q = c->next;
-			break;
-		}
-	}
+	LIST_REMOVE(c, link);
 	c->health->check_running = false;
 	health_unref(c->health);
 	free(c);
@@ -138,8 +134,7 @@ static void start_check(struct probe *p, const struct target *t)
 		return;
 	}
 	t->health->check_running = true;
-	c->next = p->checks;
-	p->checks = c;
+	LIST_INSERT_HEAD(&p->checks, c, link);
 }
 
 /* on_timer - a round of checks; the next one comes sooner if this one lacked answers. */
@@ -165,6 +160,7 @@ struct probe *probe_new(uv_loop_t *loop, struct resolver *resolver, uint64_t int
 	if (p == NULL)
 		return NULL;
 	p->loop = loop;
+	LIST_INIT(&p->checks);
 	p->resolver = resolver;
 	p->interval_ms = interval_ms;
 	uv_timer_init(loop, &p->timer);
@@ -220,7 +216,7 @@ void probe_set_lists(struct probe *p, const struct rules *r, struct list_health 
 /* probe_busy - checks in flight, or the first round not begun. */
 bool probe_busy(const struct probe *p)
 {
-	return !p->first_round_done || p->checks != NULL;
+	return !p->first_round_done || !LIST_EMPTY(&p->checks);
 }
 
 /* close_timer - free the probe once its timer has closed. */
@@ -232,10 +228,11 @@ static void close_timer(uv_handle_t *handle)
 /* probe_free - cancel what is in flight (the resolver drops those answers). */
 void probe_free(struct probe *p)
 {
+	struct check *c;
+
 	if (p == NULL)
 		return;
-	while (p->checks != NULL) {
-		struct check *c = p->checks;
+	while ((c = LIST_FIRST(&p->checks)) != NULL) {
 		resolver_cancel(c->rq[0]);
 		resolver_cancel(c->rq[1]);
 		unlink_check(c);

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
+#include <sys/queue.h>
 #include <udns.h>
 
 #include "log.h"
@@ -42,9 +43,9 @@ _Static_assert(sizeof(struct in_addr) == 4, "udns addresses are passed as 4-byte
 
 struct resolver_query {
 	struct resolver *r;
-	struct resolver_query *prev, *next; /* on r->queries */
-	bool txt;                           /* TXT, else A */
-	bool live;                          /* the callback is still due */
+	LIST_ENTRY(resolver_query) link; /* on r->queries */
+	bool txt;                        /* TXT, else A */
+	bool live;                       /* the callback is still due */
 	union {
 		resolver_a_fn *a;
 		resolver_txt_fn *txt;
@@ -58,11 +59,11 @@ struct resolver {
 	struct dns_ctx *ctx;
 	uv_poll_t poll;
 	uv_timer_t timer;
-	struct resolver_query *queries; /* every query udns has not finished */
-	size_t pending;                 /* of those, the ones whose callback is due */
-	time_t now;                     /* the clock value last handed to udns */
-	unsigned busy;                  /* inside dns_ioevent/dns_timeouts */
-	int handles;                    /* open uv handles; r is freed at 0 */
+	LIST_HEAD(, resolver_query) queries; /* every query udns has not finished */
+	size_t pending;                      /* of those, the ones whose callback is due */
+	time_t now;                          /* the clock value last handed to udns */
+	unsigned busy;                       /* inside dns_ioevent/dns_timeouts */
+	int handles;                         /* open uv handles; r is freed at 0 */
 	bool poll_init, timer_init;
 	bool closing;  /* resolver_free was called */
 	bool released; /* udns and the handles are gone */
@@ -110,14 +111,7 @@ static const char *clean_name(char *buf, size_t size, const char *name)
 /* query_free - take q off the resolver's list and free it. */
 static void query_free(struct resolver_query *q)
 {
-	struct resolver *r = q->r;
-
-	if (q->prev)
-		q->prev->next = q->next;
-	else
-		r->queries = q->next;
-	if (q->next)
-		q->next->prev = q->prev;
+	LIST_REMOVE(q, link);
 	free(q);
 }
 
@@ -276,8 +270,8 @@ static void release(struct resolver *r)
 		uv_timer_stop(&r->timer);
 		uv_close((uv_handle_t *)&r->timer, on_close);
 	}
-	while (r->queries)
-		query_free(r->queries);
+	while (!LIST_EMPTY(&r->queries))
+		query_free(LIST_FIRST(&r->queries));
 	if (r->handles == 0)
 		free(r);
 }
@@ -412,6 +406,7 @@ struct resolver *resolver_new(uv_loop_t *loop, const struct config *cfg)
 		return NULL;
 	}
 	r->loop = loop;
+	LIST_INIT(&r->queries);
 	r->poll.data = r;
 	r->timer.data = r;
 	if (dns_init(NULL, 0) < 0 || !(r->ctx = dns_new(NULL))) {
@@ -479,10 +474,7 @@ static struct resolver_query *submit(struct resolver *r, const char *name, resol
 		free(q);
 		return NULL;
 	}
-	q->next = r->queries;
-	if (r->queries)
-		r->queries->prev = q;
-	r->queries = q;
+	LIST_INSERT_HEAD(&r->queries, q, link);
 	r->pending++;
 	/* udns asks for a timer only when its idea of the deadline changed: make sure. */
 	if (!uv_is_active((uv_handle_t *)&r->timer))
@@ -527,10 +519,14 @@ size_t resolver_pending(const struct resolver *r)
  */
 void resolver_free(struct resolver *r)
 {
+	struct resolver_query *q;
+
 	if (!r || r->closing)
 		return;
 	r->closing = true;
-	for (struct resolver_query *q = r->queries; q; q = q->next) {
+	/* Callbacks cannot unlink a query here (only udns's answer or release does),
+	 * nor add one (submit refuses while closing). */
+	LIST_FOREACH(q, &r->queries, link) {
 		if (!q->live)
 			continue;
 		q->live = false;
