@@ -291,8 +291,8 @@ static void start_queries(struct keyjob *job, struct list_health *const *health)
 {
 	const struct rules *r = &job->cfg->rules;
 	uint64_t now = uv_now(job->t->loop);
-	bool is_domain = key_is_domain(&job->key);
-	bool v6 = !is_domain && job->key.bytes[0] == '6';
+	bool is_domain = key_family(&job->key) == KEY_DOMAIN;
+	bool v6 = key_family(&job->key) == KEY_V6;
 
 	for (size_t i = 0; i < r->list_count; i++) {
 		const struct list_config *l = &r->lists[i];
