@@ -155,7 +155,7 @@ static void complete(struct keyjob *job)
 		if (l->outcome >= OUTCOME_NOT_LISTED && l->health != NULL)
 			health_record(l->health, &t->breaker, l->outcome != OUTCOME_FAILED, now);
 		if (l->outcome == OUTCOME_LISTED && l->health != NULL)
-			l->health->listed++;
+			health_count_listed(l->health);
 	}
 	struct result *res = build(job);
 	if (res != NULL && job->generation == t->generation && t->cache != NULL)
@@ -242,7 +242,7 @@ static void on_a(void *arg, enum resolver_status status, const uint8_t (*addrs)[
 			if (q->rq != NULL) {
 				stats.dns_queries++;
 				if (l->health)
-					l->health->queries++;
+					health_count_query(l->health);
 				return;
 			}
 		}
@@ -281,7 +281,7 @@ static void submit(struct keyjob *job, size_t i)
 	}
 	stats.dns_queries++;
 	if (job->lists[i].health)
-		job->lists[i].health->queries++;
+		health_count_query(job->lists[i].health);
 	job->lists[i].outcome = OUTCOME_PENDING;
 	job->pending++;
 }

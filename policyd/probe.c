@@ -66,7 +66,7 @@ static enum point point_result(enum resolver_status status, const uint8_t (*addr
 static void unlink_check(struct check *c)
 {
 	LIST_REMOVE(c, link);
-	c->health->check_running = false;
+	health_check_end(c->health);
 	health_unref(c->health);
 	free(c);
 }
@@ -82,8 +82,7 @@ static void on_point(struct check *c, int which, enum resolver_status status,
 	if (c->point[0] == POINT_PENDING || c->point[1] == POINT_PENDING)
 		return;
 	if (c->point[0] == POINT_FAILED || c->point[1] == POINT_FAILED) {
-		log_warn("[%s %s]: health check got no usable answer; %s", list_kind_name(h->kind),
-			 h->name, h->healthy ? "keeping it enabled" : "not consulting it yet");
+		health_unanswered(h);
 		c->p->retry_soon = true;
 	} else {
 		health_judge(h, c->point[0] == POINT_LISTED, c->point[1] == POINT_NOT_LISTED);
@@ -112,10 +111,11 @@ static void start_check(struct probe *p, const struct target *t)
 	char listed[300], unlisted[300];
 	struct check *c;
 
-	if (t->health->check_running)
+	if (!health_check_begin(t->health))
 		return;
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
+		health_check_end(t->health);
 		p->retry_soon = true;
 		return;
 	}
@@ -128,12 +128,12 @@ static void start_check(struct probe *p, const struct target *t)
 	if (c->rq[0] == NULL || c->rq[1] == NULL) {
 		resolver_cancel(c->rq[0]);
 		resolver_cancel(c->rq[1]);
+		health_check_end(c->health);
 		health_unref(c->health);
 		free(c);
 		p->retry_soon = true;
 		return;
 	}
-	t->health->check_running = true;
 	LIST_INSERT_HEAD(&p->checks, c, link);
 }
 
@@ -209,7 +209,7 @@ void probe_set_lists(struct probe *p, const struct rules *r, struct list_health 
 	if (!p->first_round_done)
 		return;
 	for (size_t i = 0; i < p->target_count; i++)
-		if (!p->targets[i].health->checked || !p->targets[i].health->healthy)
+		if (!health_enabled(p->targets[i].health))
 			start_check(p, &p->targets[i]);
 }
 
