@@ -101,6 +101,22 @@ HOT enum outcome health_usable(const struct list_health *h, const struct breaker
 	return OUTCOME_PENDING;
 }
 
+/* health_usable_all - one bit per list that health_usable lets read, and one per list it lets ask. */
+HOT struct decision_lists health_usable_all(struct list_health *const *h, size_t n,
+					    const struct breaker_params *p, uint64_t now)
+{
+	struct decision_lists u = { 0, 0 };
+
+	for (size_t i = 0; i < n; i++) {
+		enum outcome o = h[i] != NULL ? health_usable(h[i], p, now) : OUTCOME_UNHEALTHY;
+		if (o != OUTCOME_UNHEALTHY)
+			u.readable |= (uint64_t)1 << i;
+		if (o == OUTCOME_PENDING)
+			u.askable |= (uint64_t)1 << i;
+	}
+	return u;
+}
+
 /* health_record - count, and say once when the breaker opens or closes. */
 void health_record(struct list_health *h, const struct breaker_params *p, bool answered,
 		   uint64_t now)

@@ -16,9 +16,11 @@
 #define POLICYD_HEALTH_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "breaker.h"
+#include "decision.h"
 #include "result.h"
 #include "rules.h"
 
@@ -57,6 +59,13 @@ const struct health_counters *health_counters(const struct list_health *h);
  */
 enum outcome health_usable(const struct list_health *h, const struct breaker_params *p,
 			   uint64_t now);
+
+/*
+ * health_usable_all - health_usable for lists 0..n-1 at once, as one request
+ * uses it (h[i] NULL: a local list, neither readable nor askable).
+ */
+struct decision_lists health_usable_all(struct list_health *const *h, size_t n,
+					const struct breaker_params *p, uint64_t now);
 
 /* health_count_query / health_count_listed - a query sent for a lookup; a lookup found a listing. */
 void health_count_query(struct list_health *h);

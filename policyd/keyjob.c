@@ -286,11 +286,11 @@ static void submit(struct keyjob *job, size_t i)
 	job->pending++;
 }
 
-/* start_queries - one A query per usable list of the key's kind. */
-static void start_queries(struct keyjob *job, struct list_health *const *health)
+/* start_queries - one A query per askable list of the key's kind. */
+static void start_queries(struct keyjob *job, struct list_health *const *health,
+			  const struct decision_lists *usable)
 {
 	const struct rules *r = &job->cfg->rules;
-	uint64_t now = uv_now(job->t->loop);
 	bool is_domain = key_family(&job->key) == KEY_DOMAIN;
 	bool v6 = key_family(&job->key) == KEY_V6;
 
@@ -302,7 +302,7 @@ static void start_queries(struct keyjob *job, struct list_health *const *health)
 		    (v6 && !l->ipv6) || health[i] == NULL)
 			continue;
 		st->health = health_ref(health[i]);
-		st->outcome = health_usable(health[i], &job->t->breaker, now);
+		st->outcome = decision_list_outcome(usable, i);
 		if (st->outcome == OUTCOME_PENDING)
 			submit(job, i);
 	}
@@ -333,7 +333,8 @@ static void attach(struct keyjob *job, struct keyjob_waiter *w)
 
 /* keyjob_wait - join or start the job of a key. */
 bool keyjob_wait(struct keyjob_table *t, struct config *cfg, struct list_health *const *health,
-		 const struct key *key, struct keyjob_waiter *w)
+		 const struct decision_lists *usable, const struct key *key,
+		 struct keyjob_waiter *w)
 {
 	uint64_t hash = siphash13(t->seed, key->bytes, key->len);
 	struct keyjob *job = find(t, key, hash);
@@ -359,7 +360,7 @@ bool keyjob_wait(struct keyjob_table *t, struct config *cfg, struct list_health 
 	job->cfg = config_ref(cfg);
 	job->generation = t->generation;
 	t->in_flight++;
-	start_queries(job, health);
+	start_queries(job, health, usable);
 	if (job->pending == 0) {
 		free_job(job);
 		return false;
