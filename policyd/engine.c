@@ -313,11 +313,11 @@ HOT static void derive_keys(struct engine *e, const struct request *req, struct 
 /* count_reply - the statistics of one reply: its action, and how long it waited. */
 HOT static void count_reply(const struct config *cfg, const struct decision *d, uint64_t waited_us)
 {
-	static const enum reply_kind kinds[] = {
-		[ACTION_REJECT] = REPLY_REJECT,
-		[ACTION_DEFER] = REPLY_DEFER,
-		[ACTION_WARN] = REPLY_WARN,
-		[ACTION_PREPEND] = REPLY_PREPEND,
+	static const enum stats_action kinds[] = {
+		[ACTION_REJECT] = STATS_REJECT,
+		[ACTION_DEFER] = STATS_DEFER,
+		[ACTION_WARN] = STATS_WARN,
+		[ACTION_PREPEND] = STATS_PREPEND,
 	};
 
 	if (d->kind == DECISION_EXEMPT)
@@ -327,7 +327,7 @@ HOT static void count_reply(const struct config *cfg, const struct decision *d, 
 	if (d->kind == DECISION_CHECKED && tier_refuses(d->tier))
 		stats_reply(kinds[tier_action(&cfg->rules, d->tier)], waited_us);
 	else
-		stats_reply(REPLY_DUNNO, waited_us);
+		stats_reply(STATS_DUNNO, waited_us);
 }
 
 /*
@@ -415,7 +415,7 @@ static void respond_on_error(const struct config *cfg, const struct request *req
 	const char *value = request_get(req, REQ_CLIENT_ADDRESS, &len);
 
 	stats.replies_on_error++;
-	stats_reply(cfg->rules.on_error == ON_ERROR_DEFER ? REPLY_DEFER : REPLY_DUNNO, waited_us);
+	stats_reply(cfg->rules.on_error == ON_ERROR_DEFER ? STATS_DEFER : STATS_DUNNO, waited_us);
 	text_clean(client, sizeof(client), value, len);
 	log_warn("client=[%s]: %s; answering %s", client, why,
 		 cfg->rules.on_error == ON_ERROR_DEFER ? "DEFER" : "DUNNO");

@@ -12,7 +12,7 @@
 #include "log.h"
 
 /* engine_peek - the cached result for the address key, list by list; never a query. */
-size_t engine_peek(struct engine *e, const struct addr *a, struct peek *out, size_t max)
+size_t engine_peek(struct engine *e, const struct addr *a, struct engine_list_peek *out, size_t max)
 {
 	const struct rules *r = &e->cfg->rules;
 	uint64_t now = uv_now(e->loop);
@@ -27,7 +27,7 @@ size_t engine_peek(struct engine *e, const struct addr *a, struct peek *out, siz
 	res = lru_peek(e->cache, key.bytes, key.len, (uint32_t)(now / 1000), &expires);
 	for (size_t i = 0; i < r->list_count && n < max; i++) {
 		const struct list_config *l = &r->lists[i];
-		struct peek *p = &out[n];
+		struct engine_list_peek *p = &out[n];
 		struct answer ans;
 		if (l->kind == LIST_LOCAL || l->kind == LIST_RHSBL)
 			continue;

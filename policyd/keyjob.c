@@ -253,8 +253,8 @@ static void on_a(void *arg, enum resolver_status status, const uint8_t (*addrs)[
 	query_done(q);
 }
 
-/* submit - the A query of list i for the job's key. */
-static void submit(struct keyjob *job, size_t i)
+/* keyjob_submit_a - the A query of list i for the job's key. */
+static void keyjob_submit_a(struct keyjob *job, size_t i)
 {
 	char name[KEYS_QUERY_MAX];
 	size_t len = key_query(&job->key, job->cfg->rules.lists[i].name, name, sizeof(name));
@@ -304,7 +304,7 @@ static void start_queries(struct keyjob *job, struct list_health *const *health,
 		st->health = health_ref(health[i]);
 		st->outcome = decision_list_outcome(usable, i);
 		if (st->outcome == OUTCOME_PENDING)
-			submit(job, i);
+			keyjob_submit_a(job, i);
 	}
 }
 

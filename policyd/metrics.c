@@ -157,8 +157,8 @@ static void histogram(struct out *o)
 /* metrics_render - every family, in a fixed order. */
 char *metrics_render(const struct engine *e, unsigned long open_connections, size_t *len)
 {
-	static const char *const actions[REPLY_KINDS] = { "dunno", "reject", "defer", "warn",
-							  "prepend" };
+	static const char *const actions[STATS_ACTIONS] = { "dunno", "reject", "defer", "warn",
+							    "prepend" };
 	struct out o = { .cap = 8192 };
 	struct engine_counters c;
 
@@ -169,7 +169,7 @@ char *metrics_render(const struct engine *e, unsigned long open_connections, siz
 	counter(&o, "policyd_requests_total", "Requests received (each gets one reply).",
 		stats.requests);
 	family(&o, "policyd_replies_total", "counter", "Replies sent, by action.");
-	for (unsigned k = 0; k < REPLY_KINDS; k++)
+	for (unsigned k = 0; k < STATS_ACTIONS; k++)
 		put(&o, "policyd_replies_total{action=\"%s\"} %" PRIu64 "\n", actions[k],
 		    stats.replies[k]);
 	counter(&o, "policyd_replies_on_error_total",

@@ -137,8 +137,8 @@ static void start_check(struct probe *p, const struct target *t)
 	LIST_INSERT_HEAD(&p->checks, c, link);
 }
 
-/* on_timer - a round of checks; the next one comes sooner if this one lacked answers. */
-static void on_timer(uv_timer_t *timer)
+/* probe_on_timer - a round of checks; the next one comes sooner if this one lacked answers. */
+static void probe_on_timer(uv_timer_t *timer)
 {
 	struct probe *p = timer->data;
 
@@ -146,7 +146,7 @@ static void on_timer(uv_timer_t *timer)
 	for (size_t i = 0; i < p->target_count; i++)
 		start_check(p, &p->targets[i]);
 	p->first_round_done = true;
-	uv_timer_start(&p->timer, on_timer,
+	uv_timer_start(&p->timer, probe_on_timer,
 		       p->retry_soon && PROBE_RETRY_MS < p->interval_ms ? PROBE_RETRY_MS
 									: p->interval_ms,
 		       0);
@@ -165,7 +165,7 @@ struct probe *probe_new(uv_loop_t *loop, struct resolver *resolver, uint64_t int
 	p->interval_ms = interval_ms;
 	uv_timer_init(loop, &p->timer);
 	p->timer.data = p;
-	uv_timer_start(&p->timer, on_timer, 0, 0);
+	uv_timer_start(&p->timer, probe_on_timer, 0, 0);
 	uv_unref((uv_handle_t *)&p->timer);
 	return p;
 }
@@ -204,7 +204,7 @@ void probe_set_lists(struct probe *p, const struct rules *r, struct list_health 
 	if (interval_ms != p->interval_ms) {
 		p->interval_ms = interval_ms;
 		if (p->first_round_done)
-			uv_timer_start(&p->timer, on_timer, interval_ms, 0);
+			uv_timer_start(&p->timer, probe_on_timer, interval_ms, 0);
 	}
 	if (!p->first_round_done)
 		return;

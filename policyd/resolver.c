@@ -69,7 +69,7 @@ struct resolver {
 	bool released; /* udns and the handles are gone */
 };
 
-static void on_timer(uv_timer_t *t);
+static void resolver_on_timer(uv_timer_t *t);
 
 /* udns_clock - the seconds clock handed to udns: loop time, monotonic, never 0. */
 static time_t udns_clock(const struct resolver *r)
@@ -77,13 +77,13 @@ static time_t udns_clock(const struct resolver *r)
 	return (time_t)(uv_now(r->loop) / 1000) + 1;
 }
 
-/* arm_timer - run on_timer when udns_clock() reaches deadline (0: at once). */
+/* arm_timer - run resolver_on_timer when udns_clock() reaches deadline (0: at once). */
 static void arm_timer(struct resolver *r, time_t deadline)
 {
 	uint64_t now = uv_now(r->loop);
 	uint64_t due = deadline > 1 ? (uint64_t)(deadline - 1) * 1000 : 0;
 
-	uv_timer_start(&r->timer, on_timer, due > now ? due - now : 0, 0);
+	uv_timer_start(&r->timer, resolver_on_timer, due > now ? due - now : 0, 0);
 }
 
 /* on_utm - udns: arm the timer timeout seconds after r->now, or stop it (< 0). */
@@ -96,7 +96,7 @@ static void on_utm(struct dns_ctx *ctx, int timeout, void *data)
 	if (ctx == NULL || timeout < 0)
 		uv_timer_stop(&r->timer);
 	else if (timeout == 0)
-		uv_timer_start(&r->timer, on_timer, 0, 0);
+		uv_timer_start(&r->timer, resolver_on_timer, 0, 0);
 	else
 		arm_timer(r, r->now + timeout);
 }
@@ -286,11 +286,11 @@ static void after_udns(struct resolver *r)
 		return;
 	}
 	if (dns_active(r->ctx) > 0 && !uv_is_active((uv_handle_t *)&r->timer))
-		uv_timer_start(&r->timer, on_timer, 0, 0);
+		uv_timer_start(&r->timer, resolver_on_timer, 0, 0);
 }
 
-/* on_timer - libuv: let udns retransmit and expire; re-arm if udns did not. */
-static void on_timer(uv_timer_t *t)
+/* resolver_on_timer - libuv: let udns retransmit and expire; re-arm if udns did not. */
+static void resolver_on_timer(uv_timer_t *t)
 {
 	struct resolver *r = t->data;
 	int wait;
@@ -445,9 +445,10 @@ fail:
 	return NULL;
 }
 
-/* submit - one query; NULL (callback never called) when udns refuses it. */
-static struct resolver_query *submit(struct resolver *r, const char *name, resolver_a_fn *a_cb,
-				     resolver_txt_fn *txt_cb, void *arg)
+/* resolver_submit - one query; NULL (callback never called) when udns refuses it. */
+static struct resolver_query *resolver_submit(struct resolver *r, const char *name,
+					      resolver_a_fn *a_cb, resolver_txt_fn *txt_cb,
+					      void *arg)
 {
 	size_t len = strlen(name);
 	bool txt = txt_cb != NULL;
@@ -478,7 +479,7 @@ static struct resolver_query *submit(struct resolver *r, const char *name, resol
 	r->pending++;
 	/* udns asks for a timer only when its idea of the deadline changed: make sure. */
 	if (!uv_is_active((uv_handle_t *)&r->timer))
-		uv_timer_start(&r->timer, on_timer, 0, 0);
+		uv_timer_start(&r->timer, resolver_on_timer, 0, 0);
 	return q;
 }
 
@@ -486,14 +487,14 @@ static struct resolver_query *submit(struct resolver *r, const char *name, resol
 struct resolver_query *resolver_query_a(struct resolver *r, const char *name, resolver_a_fn *cb,
 					void *arg)
 {
-	return cb ? submit(r, name, cb, NULL, arg) : NULL;
+	return cb ? resolver_submit(r, name, cb, NULL, arg) : NULL;
 }
 
 /* resolver_query_txt - see resolver.h. */
 struct resolver_query *resolver_query_txt(struct resolver *r, const char *name, resolver_txt_fn *cb,
 					  void *arg)
 {
-	return cb ? submit(r, name, NULL, cb, arg) : NULL;
+	return cb ? resolver_submit(r, name, NULL, cb, arg) : NULL;
 }
 
 /* resolver_cancel - see resolver.h: the udns query runs on; its answer is dropped. */
@@ -525,7 +526,7 @@ void resolver_free(struct resolver *r)
 		return;
 	r->closing = true;
 	/* Callbacks cannot unlink a query here (only udns's answer or release does),
-	 * nor add one (submit refuses while closing). */
+	 * nor add one (resolver_submit refuses while closing). */
 	LIST_FOREACH(q, &r->queries, link) {
 		if (!q->live)
 			continue;
