@@ -7,10 +7,12 @@
  * configuration has one struct list_health, found by kind and name, so that a
  * reload keeps the state of lists that stay, and lookups or checks begun under
  * an older configuration write into the same object (never into a configuration
- * that may already be gone). The struct is opaque: key jobs and probes write
- * through the functions below, the engine, metrics and --check read through
- * them. Memory: reference-counted; the engine's table holds
- * one reference per list, and each lookup or check in flight holds its own.
+ * that may already be gone).
+ *
+ * Rules: the struct is opaque; key jobs and probes write through the functions
+ * below, and the engine, metrics and --check read through them. Memory:
+ * reference-counted; the engine's table holds one reference per list, and each
+ * lookup or check in flight holds its own.
  */
 #ifndef POLICYD_HEALTH_H
 #define POLICYD_HEALTH_H
