@@ -32,8 +32,8 @@ static bool octet_has(const uint64_t set[4], unsigned v)
 	return (set[v / 64] >> (v % 64)) & 1;
 }
 
-/* peek - the next character, or '\0' at the end (the text may hold NULs: they are errors). */
-static char peek(const struct cursor *c)
+/* cursor_char - the character at the cursor, '\0' at the end (a NUL in the text is an error). */
+static char cursor_char(const struct cursor *c)
 {
 	return c->pos < c->len ? c->s[c->pos] : '\0';
 }
@@ -60,10 +60,10 @@ static bool number(struct cursor *c, unsigned *out)
 {
 	unsigned v = 0, digits = 0;
 
-	while (!at_end(c) && peek(c) >= '0' && peek(c) <= '9') {
+	while (!at_end(c) && cursor_char(c) >= '0' && cursor_char(c) <= '9') {
 		if (++digits > 3)
 			return fail(c, "number out of range (0..255)");
-		v = v * 10 + (unsigned)(peek(c) - '0');
+		v = v * 10 + (unsigned)(cursor_char(c) - '0');
 		c->pos++;
 	}
 	if (digits == 0)
@@ -82,7 +82,7 @@ static bool bracket_item(struct cursor *c, uint64_t set[4])
 	if (!number(c, &lo))
 		return false;
 	hi = lo;
-	if (peek(c) == '.') {
+	if (cursor_char(c) == '.') {
 		if (c->pos + 1 >= c->len || c->s[c->pos + 1] != '.')
 			return fail(c, "expected '..' in a range");
 		c->pos += 2;
@@ -100,7 +100,7 @@ static bool octet(struct cursor *c, uint64_t set[4])
 {
 	unsigned v;
 
-	if (peek(c) != '[') {
+	if (cursor_char(c) != '[') {
 		if (!number(c, &v))
 			return false;
 		octet_set(set, v, v);
@@ -110,11 +110,11 @@ static bool octet(struct cursor *c, uint64_t set[4])
 	for (;;) {
 		if (!bracket_item(c, set))
 			return false;
-		if (peek(c) == ']')
+		if (cursor_char(c) == ']')
 			break;
 		if (at_end(c))
 			return fail(c, "missing ']'");
-		if (peek(c) != ';')
+		if (cursor_char(c) != ';')
 			return fail(c, "expected ';' or ']'");
 		c->pos++;
 	}
@@ -128,7 +128,7 @@ static bool pattern(struct cursor *c, struct codes_pattern *p)
 	memset(p, 0, sizeof(*p));
 	for (int i = 0; i < 4; i++) {
 		if (i > 0) {
-			if (peek(c) != '.')
+			if (cursor_char(c) != '.')
 				return fail(c, "expected four octets separated by '.'");
 			c->pos++;
 		}
@@ -148,17 +148,17 @@ static bool weight(struct cursor *c, struct codes_pattern *p)
 	long v = 0;
 	unsigned digits = 0;
 
-	if (peek(c) != '*')
+	if (cursor_char(c) != '*')
 		return true;
 	c->pos++;
-	if (peek(c) == '-' || peek(c) == '+') {
-		negative = peek(c) == '-';
+	if (cursor_char(c) == '-' || cursor_char(c) == '+') {
+		negative = cursor_char(c) == '-';
 		c->pos++;
 	}
-	while (!at_end(c) && peek(c) >= '0' && peek(c) <= '9') {
+	while (!at_end(c) && cursor_char(c) >= '0' && cursor_char(c) <= '9') {
 		if (++digits > 7)
 			return fail(c, "weight out of range");
-		v = v * 10 + (peek(c) - '0');
+		v = v * 10 + (cursor_char(c) - '0');
 		c->pos++;
 	}
 	if (digits == 0)
@@ -179,7 +179,7 @@ static bool is_sep(char ch)
 /* skip_seps - move past separators; at_end() tells whether anything follows. */
 static void skip_seps(struct cursor *c)
 {
-	while (!at_end(c) && is_sep(peek(c)))
+	while (!at_end(c) && is_sep(cursor_char(c)))
 		c->pos++;
 }
 
@@ -204,7 +204,7 @@ bool codes_parse(struct codes *out, const char *s, size_t len, const char **err)
 		}
 		tmp.count++;
 		/* "127.0.0.2x" must not pass as 127.0.0.2 followed by a bad pattern "x". */
-		if (!at_end(&c) && !is_sep(peek(&c))) {
+		if (!at_end(&c) && !is_sep(cursor_char(&c))) {
 			*err = "unexpected text after a pattern";
 			return false;
 		}

@@ -131,6 +131,7 @@ HOT void decision_begin(struct decision *d, const struct rules *r, const struct 
 
 	verdict_clear(&d->verdict);
 	d->keys.count = 0;
+	d->lists = (struct decision_lists){ 0, 0 };
 	d->tier = TIER_PASS;
 	d->client_text_len = 0;
 	d->kind = DECISION_SKIPPED;
@@ -156,13 +157,13 @@ HOT void decision_begin(struct decision *d, const struct rules *r, const struct 
 	d->tier = score_tier(r, d->verdict.score);
 }
 
-/* decision_sources - the attributes the usable RHSBLs check. */
-unsigned decision_sources(const struct rules *r, const bool *usable)
+/* decision_sources - the attributes the readable RHSBLs check. */
+unsigned decision_sources(const struct rules *r, uint64_t readable)
 {
 	unsigned sources = 0;
 
 	for (size_t i = 0; i < r->list_count; i++)
-		if (r->lists[i].kind == LIST_RHSBL && usable[i])
+		if (r->lists[i].kind == LIST_RHSBL && ((readable >> i) & 1))
 			sources |= r->lists[i].checks;
 	return sources;
 }

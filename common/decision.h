@@ -21,6 +21,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "addr.h"
 #include "keys.h"
@@ -36,12 +37,34 @@ enum decision_kind {
 	DECISION_CHECKED,
 };
 
+/*
+ * decision_lists - what each DNS list may do for one request, as the engine
+ * finds it from the lists' health once per request (bit i: list i of the rules).
+ * An open circuit breaker stops queries, not the verdicts already cached.
+ */
+struct decision_lists {
+	uint64_t readable; /* healthy: its verdicts count, cached or asked */
+	uint64_t askable;  /* healthy and its breaker not open: it may be queried now */
+};
+_Static_assert(RULES_MAX_LISTS <= 64, "a list's bit fits in a uint64_t");
+
+/* decision_list_outcome - OUTCOME_PENDING (ask list i), OUTCOME_BREAKER or OUTCOME_UNHEALTHY. */
+static inline enum outcome decision_list_outcome(const struct decision_lists *u, size_t i)
+{
+	uint64_t bit = (uint64_t)1 << i;
+
+	return (u->askable & bit)    ? OUTCOME_PENDING
+	       : (u->readable & bit) ? OUTCOME_BREAKER
+				     : OUTCOME_UNHEALTHY;
+}
+
 struct decision {
 	enum decision_kind kind;
 	struct addr client;
 	char client_text[ADDR_TEXT_MAX]; /* canonical, for reasons that hold the address */
 	size_t client_text_len;
 	struct keyset keys;
+	struct decision_lists lists; /* set with the keys; none until then */
 	struct verdict verdict;
 	enum tier tier;
 };
@@ -67,10 +90,10 @@ static inline bool decision_wants_dns(const struct decision *d, const struct rul
 }
 
 /*
- * decision_sources - the SOURCE_* bits that the RHSBLs among `usable` (one flag
- * per list of r, true when the list may be asked now) check.
+ * decision_sources - the SOURCE_* bits that the RHSBLs among `readable` (bit i
+ * set when list i of r may be read now) check.
  */
-unsigned decision_sources(const struct rules *r, const bool *usable);
+unsigned decision_sources(const struct rules *r, uint64_t readable);
 
 /*
  * decision_add - add the hits of results[i], the result for d->keys.key[i] (NULL:

@@ -36,7 +36,7 @@ void key_for_domain(struct key *k, const char *domain, size_t len)
 void key_address(const struct key *k, struct addr *out)
 {
 	memset(out, 0, sizeof(*out));
-	out->family = k->bytes[0] == '4' ? ADDR_V4 : ADDR_V6;
+	out->family = key_family(k) == KEY_V4 ? ADDR_V4 : ADDR_V6;
 	memcpy(out->bytes, k->bytes + 1, out->family == ADDR_V4 ? 4 : 16);
 }
 

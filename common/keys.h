@@ -41,9 +41,18 @@ struct keyset {
 void key_for_address(struct key *k, const struct addr *a);
 void key_for_domain(struct key *k, const char *domain, size_t len);
 
+/* What a key identifies, read from its kind byte. */
+enum key_family { KEY_V4, KEY_V6, KEY_DOMAIN };
+
+/* key_family - KEY_V4 ('4'), KEY_V6 ('6') or KEY_DOMAIN ('D'). */
+static inline enum key_family key_family(const struct key *k)
+{
+	return k->bytes[0] == 'D' ? KEY_DOMAIN : k->bytes[0] == '6' ? KEY_V6 : KEY_V4;
+}
+
 static inline bool key_is_domain(const struct key *k)
 {
-	return k->bytes[0] == 'D';
+	return key_family(k) == KEY_DOMAIN;
 }
 
 /* key_address - the address of an address key. */

@@ -236,35 +236,36 @@ bool engine_set_config(struct engine *e, struct config *cfg)
 }
 
 /*
- * usable_lists - which lists may be asked or read now. A list skipped by the
- * circuit breaker still counts: the breaker stops queries, not the verdicts
- * already in the cache. Returns whether some address list applies to family.
+ * usable_lists - which lists may be read or asked now, from their health: the one
+ * time a request asks it (its log line asks again only if it waited). A list
+ * skipped by the circuit breaker is still readable: the breaker stops queries,
+ * not the verdicts already in the cache. Returns whether some readable address
+ * list applies to family.
  */
-HOT static bool usable_lists(const struct engine *e, int family, bool *usable)
+HOT static bool usable_lists(const struct engine *e, int family, struct decision_lists *u)
 {
 	const struct rules *r = &e->cfg->rules;
-	uint64_t now = uv_now(e->loop);
 	bool address = false;
 
+	*u = health_usable_all(e->health, r->list_count, &e->breaker, uv_now(e->loop));
 	for (size_t i = 0; i < r->list_count; i++) {
 		const struct list_config *l = &r->lists[i];
-		usable[i] = l->kind != LIST_LOCAL && e->health[i] != NULL &&
-			    health_usable(e->health[i], &e->breaker, now) != OUTCOME_UNHEALTHY;
-		if (usable[i] && l->kind != LIST_RHSBL && (family == ADDR_V4 || l->ipv6))
+		if (((u->readable >> i) & 1) && l->kind != LIST_RHSBL &&
+		    (family == ADDR_V4 || l->ipv6))
 			address = true;
 	}
 	return address;
 }
 
 /* stale - a cached result that skipped a list which may be asked now counts as missing. */
-HOT static bool stale(const struct engine *e, const struct result *res, uint64_t now)
+HOT static bool stale(const struct engine *e, const struct result *res,
+		      const struct decision_lists *u)
 {
 	const struct rules *r = &e->cfg->rules;
 
 	for (size_t i = 0; i < r->list_count; i++) {
 		enum outcome o = result_outcome(res, i);
-		if ((o == OUTCOME_UNHEALTHY || o == OUTCOME_BREAKER) && e->health[i] != NULL &&
-		    health_usable(e->health[i], &e->breaker, now) == OUTCOME_PENDING)
+		if ((o == OUTCOME_UNHEALTHY || o == OUTCOME_BREAKER) && ((u->askable >> i) & 1))
 			return true;
 	}
 	return false;
@@ -272,9 +273,10 @@ HOT static bool stale(const struct engine *e, const struct result *res, uint64_t
 
 _Static_assert(KEYS_MAX <= LRU_BATCH_MAX, "one lru_get_all takes every key of a request");
 
-/* cached - every key from the cache; true when all are there. Allocates nothing. */
-HOT static bool cached(struct engine *e, const struct keyset *keys, struct result **results)
+/* cached - every key of d from the cache; true when all are there. Allocates nothing. */
+HOT static bool cached(struct engine *e, const struct decision *d, struct result **results)
 {
+	const struct keyset *keys = &d->keys;
 	uint64_t now = uv_now(e->loop);
 	struct lru_key wanted[KEYS_MAX];
 	void *values[KEYS_MAX];
@@ -290,34 +292,32 @@ HOT static bool cached(struct engine *e, const struct keyset *keys, struct resul
 			__builtin_prefetch(results[i]);
 	}
 	for (unsigned i = 0; i < keys->count; i++) {
-		if (results[i] != NULL && stale(e, results[i], now))
+		if (results[i] != NULL && stale(e, results[i], &d->lists))
 			results[i] = NULL;
 		all = all && results[i] != NULL;
 	}
 	return all;
 }
 
-/* derive_keys - the keys the usable DNS lists need for this request. */
+/* derive_keys - which DNS lists are usable, and the keys they need for this request. */
 HOT static void derive_keys(struct engine *e, const struct request *req, struct decision *d)
 {
-	bool usable[RULES_MAX_LISTS];
-
 	d->keys.count = 0;
 	if (e->resolver == NULL || !decision_wants_dns(d, &e->cfg->rules))
 		return;
-	bool address = usable_lists(e, d->client.family, usable);
-	keys_derive(req, address ? &d->client : NULL, decision_sources(&e->cfg->rules, usable),
-		    &d->keys);
+	bool address = usable_lists(e, d->client.family, &d->lists);
+	keys_derive(req, address ? &d->client : NULL,
+		    decision_sources(&e->cfg->rules, d->lists.readable), &d->keys);
 }
 
 /* count_reply - the statistics of one reply: its action, and how long it waited. */
 HOT static void count_reply(const struct config *cfg, const struct decision *d, uint64_t waited_us)
 {
-	static const enum reply_kind kinds[] = {
-		[ACTION_REJECT] = REPLY_REJECT,
-		[ACTION_DEFER] = REPLY_DEFER,
-		[ACTION_WARN] = REPLY_WARN,
-		[ACTION_PREPEND] = REPLY_PREPEND,
+	static const enum stats_action kinds[] = {
+		[ACTION_REJECT] = STATS_REJECT,
+		[ACTION_DEFER] = STATS_DEFER,
+		[ACTION_WARN] = STATS_WARN,
+		[ACTION_PREPEND] = STATS_PREPEND,
 	};
 
 	if (d->kind == DECISION_EXEMPT)
@@ -327,7 +327,7 @@ HOT static void count_reply(const struct config *cfg, const struct decision *d, 
 	if (d->kind == DECISION_CHECKED && tier_refuses(d->tier))
 		stats_reply(kinds[tier_action(&cfg->rules, d->tier)], waited_us);
 	else
-		stats_reply(REPLY_DUNNO, waited_us);
+		stats_reply(STATS_DUNNO, waited_us);
 }
 
 /*
@@ -340,7 +340,6 @@ static void skipped_lists(const struct engine *e, const struct config *cfg,
 			  const struct decision *d, char *out, size_t size)
 {
 	const struct rules *r = &cfg->rules;
-	uint64_t now = uv_now(e->loop);
 	size_t used = 0;
 
 	out[0] = '\0';
@@ -352,7 +351,7 @@ static void skipped_lists(const struct engine *e, const struct config *cfg,
 		if (e->health[i] == NULL ||
 		    (l->kind != LIST_RHSBL && d->client.family == ADDR_V6 && !l->ipv6))
 			continue;
-		o = health_usable(e->health[i], &e->breaker, now);
+		o = decision_list_outcome(&d->lists, i);
 		if (o == OUTCOME_PENDING)
 			continue;
 		int n = snprintf(out + used, size - used, "%s%s(%s)",
@@ -416,7 +415,7 @@ static void respond_on_error(const struct config *cfg, const struct request *req
 	const char *value = request_get(req, REQ_CLIENT_ADDRESS, &len);
 
 	stats.replies_on_error++;
-	stats_reply(cfg->rules.on_error == ON_ERROR_DEFER ? REPLY_DEFER : REPLY_DUNNO, waited_us);
+	stats_reply(cfg->rules.on_error == ON_ERROR_DEFER ? STATS_DEFER : STATS_DUNNO, waited_us);
 	text_clean(client, sizeof(client), value, len);
 	log_warn("client=[%s]: %s; answering %s", client, why,
 		 cfg->rules.on_error == ON_ERROR_DEFER ? "DEFER" : "DUNNO");
@@ -464,6 +463,10 @@ static void finish(struct wait *w, bool timed_out)
 	request_parse(&e->scratch, w->text, w->text_len);
 	decision_begin(&d, &w->cfg->rules, &e->scratch);
 	d.keys = w->keys;
+	/* For the log line: the lists' health now, as the hit path's log line has it. */
+	if (w->cfg == e->cfg && e->resolver != NULL)
+		d.lists = health_usable_all(e->health, e->cfg->rules.list_count, &e->breaker,
+					    uv_now(e->loop));
 	/* At least 1 us: 0 means "answered at once" to the statistics. */
 	uint64_t waited_us = (uv_hrtime() - w->started_ns) / 1000 + 1;
 	if (timed_out) {
@@ -561,7 +564,7 @@ static struct wait *park(struct engine *e, const struct request *req, const stru
 		k->result = result_ref(results[i]);
 		if (results[i] != NULL)
 			continue;
-		if (keyjob_wait(e->jobs, e->cfg, e->health, &d->keys.key[i], &k->waiter))
+		if (keyjob_wait(e->jobs, e->cfg, e->health, &d->lists, &d->keys.key[i], &k->waiter))
 			w->unresolved++;
 		else if (keyjob_in_flight(e->jobs) >= KEYJOB_MAX)
 			*failed = true;
@@ -599,7 +602,7 @@ HOT static enum engine_outcome decide(struct engine *e, const struct request *re
 
 	decision_begin(&d, &cfg->rules, req);
 	derive_keys(e, req, &d);
-	all_cached = d.keys.count == 0 || cached(e, &d.keys, results);
+	all_cached = d.keys.count == 0 || cached(e, &d, results);
 	if (!all_cached) {
 		struct wait *w = park(e, req, &d, results, &failed);
 		if (w != NULL) {

@@ -90,7 +90,7 @@ void engine_explain(struct engine *e, const struct request *req, struct reply *r
 bool engine_settled(const struct engine *e);
 
 /* What the cache knows now about one list for one address: for the help page. */
-struct peek {
+struct engine_list_peek {
 	const struct list_config *list;
 	enum outcome outcome; /* OUTCOME_PENDING: nothing cached */
 	uint8_t code[4];
@@ -105,7 +105,8 @@ struct peek {
  * current configuration (out[i] for list i; up to max). Never sends a query.
  * Returns the number of lists filled in.
  */
-size_t engine_peek(struct engine *e, const struct addr *a, struct peek *out, size_t max);
+size_t engine_peek(struct engine *e, const struct addr *a, struct engine_list_peek *out,
+		   size_t max);
 
 /* engine_config - the configuration new requests use. */
 const struct config *engine_config(const struct engine *e);

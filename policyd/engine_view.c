@@ -12,7 +12,7 @@
 #include "log.h"
 
 /* engine_peek - the cached result for the address key, list by list; never a query. */
-size_t engine_peek(struct engine *e, const struct addr *a, struct peek *out, size_t max)
+size_t engine_peek(struct engine *e, const struct addr *a, struct engine_list_peek *out, size_t max)
 {
 	const struct rules *r = &e->cfg->rules;
 	uint64_t now = uv_now(e->loop);
@@ -27,14 +27,13 @@ size_t engine_peek(struct engine *e, const struct addr *a, struct peek *out, siz
 	res = lru_peek(e->cache, key.bytes, key.len, (uint32_t)(now / 1000), &expires);
 	for (size_t i = 0; i < r->list_count && n < max; i++) {
 		const struct list_config *l = &r->lists[i];
-		struct peek *p = &out[n];
+		struct engine_list_peek *p = &out[n];
 		struct answer ans;
 		if (l->kind == LIST_LOCAL || l->kind == LIST_RHSBL)
 			continue;
 		memset(p, 0, sizeof(*p));
 		p->list = l;
-		p->disabled =
-			e->health[i] == NULL || !e->health[i]->checked || !e->health[i]->healthy;
+		p->disabled = e->health[i] == NULL || !health_enabled(e->health[i]);
 		p->outcome = OUTCOME_PENDING;
 		if (res != NULL && !(a->family == ADDR_V6 && !l->ipv6)) {
 			result_get(res, i, &ans);
@@ -102,18 +101,20 @@ void engine_log_stats(const struct engine *e)
 		 c.reasons, c.waiting, c.keyjobs_in_flight);
 	for (size_t i = 0; i < r->list_count; i++) {
 		const struct list_health *h = e->health[i];
+		const struct health_counters *n;
 		enum outcome o;
 		if (h == NULL)
 			continue;
+		n = health_counters(h);
 		o = health_usable(h, &e->breaker, now);
 		log_info("statistics: [%s %s] state=%s queries=%llu listed=%llu errors=%llu "
 			 "failures=%llu",
-			 list_kind_name(h->kind), h->name,
+			 list_kind_name(health_kind(h)), health_name(h),
 			 o == OUTCOME_PENDING   ? "enabled"
 			 : o == OUTCOME_BREAKER ? "breaker-open"
-			 : h->checked           ? "disabled"
+			 : health_checked(h)    ? "disabled"
 						: "unchecked",
-			 (unsigned long long)h->queries, (unsigned long long)h->listed,
-			 (unsigned long long)h->errors, (unsigned long long)h->failures);
+			 (unsigned long long)n->queries, (unsigned long long)n->listed,
+			 (unsigned long long)n->errors, (unsigned long long)n->failures);
 	}
 }

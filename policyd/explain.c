@@ -70,10 +70,10 @@ static const char *why_not(const struct explanation *x, size_t i)
 		return "not applicable (the recipient is exempt)";
 	if (x->decision->tier == TIER_ALLOWLISTED)
 		return "not asked (allowlisted by a local list)";
-	if (h != NULL && (!h->checked || !h->healthy))
-		return h->checked ? "disabled (health check failed)"
-				  : "disabled (health check got "
-				    "no answer)";
+	if (h != NULL && !health_enabled(h))
+		return health_checked(h) ? "disabled (health check failed)"
+					 : "disabled (health check got "
+					   "no answer)";
 	if (l->kind != LIST_RHSBL && x->decision->client.family == ADDR_V6 && !l->ipv6)
 		return "not applicable (IPv4 only: ipv6 = no)";
 	if (l->kind == LIST_RHSBL)
@@ -145,7 +145,7 @@ static size_t usable_count(const struct explanation *x, size_t *dns)
 		if (x->cfg->rules.lists[i].kind == LIST_LOCAL)
 			continue;
 		(*dns)++;
-		n += x->health && x->health[i] && x->health[i]->checked && x->health[i]->healthy;
+		n += x->health && x->health[i] && health_enabled(x->health[i]);
 	}
 	return n;
 }

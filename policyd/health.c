@@ -14,6 +14,18 @@
 
 #define ERROR_LOG_INTERVAL_MS (60 * 1000)
 
+struct list_health {
+	unsigned refs;
+	enum list_kind kind;
+	char *name;   /* a copy: the list's zone */
+	bool checked; /* a health check has given a verdict */
+	bool healthy; /* it passed: the list may be asked */
+	bool check_running;
+	struct breaker breaker;
+	uint64_t last_error_log; /* loop time of the last "error answer" warning */
+	struct health_counters counters;
+};
+
 /* health_new - not checked, not healthy: nothing it says can refuse mail before a check. */
 struct list_health *health_new(enum list_kind kind, const char *name)
 {
@@ -43,6 +55,41 @@ void health_unref(struct list_health *h)
 	free(h);
 }
 
+enum list_kind health_kind(const struct list_health *h)
+{
+	return h->kind;
+}
+
+const char *health_name(const struct list_health *h)
+{
+	return h->name;
+}
+
+bool health_checked(const struct list_health *h)
+{
+	return h->checked;
+}
+
+bool health_enabled(const struct list_health *h)
+{
+	return h->checked && h->healthy;
+}
+
+const struct health_counters *health_counters(const struct list_health *h)
+{
+	return &h->counters;
+}
+
+void health_count_query(struct list_health *h)
+{
+	h->counters.queries++;
+}
+
+void health_count_listed(struct list_health *h)
+{
+	h->counters.listed++;
+}
+
 /* health_usable - healthy and not skipped by the breaker (half-open after the wait). */
 HOT enum outcome health_usable(const struct list_health *h, const struct breaker_params *p,
 			       uint64_t now)
@@ -54,12 +101,28 @@ HOT enum outcome health_usable(const struct list_health *h, const struct breaker
 	return OUTCOME_PENDING;
 }
 
+/* health_usable_all - one bit per list that health_usable lets read, and one per list it lets ask. */
+HOT struct decision_lists health_usable_all(struct list_health *const *h, size_t n,
+					    const struct breaker_params *p, uint64_t now)
+{
+	struct decision_lists u = { 0, 0 };
+
+	for (size_t i = 0; i < n; i++) {
+		enum outcome o = h[i] != NULL ? health_usable(h[i], p, now) : OUTCOME_UNHEALTHY;
+		if (o != OUTCOME_UNHEALTHY)
+			u.readable |= (uint64_t)1 << i;
+		if (o == OUTCOME_PENDING)
+			u.askable |= (uint64_t)1 << i;
+	}
+	return u;
+}
+
 /* health_record - count, and say once when the breaker opens or closes. */
 void health_record(struct list_health *h, const struct breaker_params *p, bool answered,
 		   uint64_t now)
 {
 	if (!answered)
-		h->failures++;
+		h->counters.failures++;
 	switch (breaker_record(&h->breaker, p, answered, now)) {
 	case BREAKER_OPENED:
 		log_warn("[%s %s]: %u lookups in a row failed; skipping the list for %llu s "
@@ -78,7 +141,7 @@ void health_record(struct list_health *h, const struct breaker_params *p, bool a
 /* health_error_code - explain an error answer, at most once a minute per list. */
 void health_error_code(struct list_health *h, const uint8_t code[4], uint64_t now)
 {
-	h->errors++;
+	h->counters.errors++;
 	if (h->last_error_log != 0 && now - h->last_error_log < ERROR_LOG_INTERVAL_MS)
 		return;
 	h->last_error_log = now ? now : 1;
@@ -91,6 +154,20 @@ void health_error_code(struct list_health *h, const uint8_t code[4], uint64_t no
 		log_warn("[%s %s]: answered %u.%u.%u.%u, outside 127.0.0.0/8: not counted as a "
 			 "listing",
 			 list_kind_name(h->kind), h->name, code[0], code[1], code[2], code[3]);
+}
+
+/* health_check_begin - at most one check of a list at a time. */
+bool health_check_begin(struct list_health *h)
+{
+	if (h->check_running)
+		return false;
+	h->check_running = true;
+	return true;
+}
+
+void health_check_end(struct list_health *h)
+{
+	h->check_running = false;
 }
 
 /* health_judge - passed, wildcard (the unlisted point is listed) or dead (the listed one is not). */
@@ -111,4 +188,11 @@ void health_judge(struct list_health *h, bool listed_ok, bool unlisted_ok)
 		log_error("[%s %s]: the test point that must be listed is NOT listed: the list is "
 			  "dead or not served. Disabled until it passes again",
 			  kind, h->name);
+}
+
+/* health_unanswered - SERVFAIL, a timeout or only error codes: not a verdict. */
+void health_unanswered(struct list_health *h)
+{
+	log_warn("[%s %s]: health check got no usable answer; %s", list_kind_name(h->kind), h->name,
+		 h->healthy ? "keeping it enabled" : "not consulting it yet");
 }

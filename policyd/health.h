@@ -7,32 +7,34 @@
  * configuration has one struct list_health, found by kind and name, so that a
  * reload keeps the state of lists that stay, and lookups or checks begun under
  * an older configuration write into the same object (never into a configuration
- * that may already be gone). Memory: reference-counted; the engine's table holds
- * one reference per list, and each lookup or check in flight holds its own.
+ * that may already be gone).
+ *
+ * Rules: the struct is opaque; key jobs and probes write through the functions
+ * below, and the engine, metrics and --check read through them. Memory:
+ * reference-counted; the engine's table holds one reference per list, and each
+ * lookup or check in flight holds its own.
  */
 #ifndef POLICYD_HEALTH_H
 #define POLICYD_HEALTH_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "breaker.h"
+#include "decision.h"
 #include "result.h"
 #include "rules.h"
 
-struct list_health {
-	unsigned refs;
-	enum list_kind kind;
-	char *name;   /* a copy: the list's zone */
-	bool checked; /* a health check has given a verdict */
-	bool healthy; /* it passed: the list may be asked */
-	bool check_running;
-	struct breaker breaker;
-	uint64_t last_error_log; /* loop time of the last "error answer" warning */
-	/* Counters since start: DNS queries sent for lookups (A and TXT), listings,
-	 * error answers (127.255.255.x, outside 127/8), failures (SERVFAIL, timeouts),
-	 * and requests that skipped it (disabled or breaker open). */
-	uint64_t queries, listed, errors, failures, skipped;
+/* Opaque: only health.c reads or writes its fields. */
+struct list_health;
+
+/* Counters since start. */
+struct health_counters {
+	uint64_t queries;  /* DNS queries sent for lookups (A and TXT) */
+	uint64_t listed;   /* lookups that found the key listed */
+	uint64_t errors;   /* error answers (127.255.255.x, outside 127/8) */
+	uint64_t failures; /* SERVFAIL, timeouts, unusable answers */
 };
 
 /* health_new - the state of a list never checked (not consulted until a check passes). */
@@ -40,12 +42,36 @@ struct list_health *health_new(enum list_kind kind, const char *name);
 struct list_health *health_ref(struct list_health *h);
 void health_unref(struct list_health *h);
 
+/* health_kind / health_name - the list it is the state of (name: its zone). */
+enum list_kind health_kind(const struct list_health *h);
+const char *health_name(const struct list_health *h);
+
+/* health_checked - a health check has given a verdict (passed or not). */
+bool health_checked(const struct list_health *h);
+
+/* health_enabled - the last verdict passed: the list may be asked (breaker aside). */
+bool health_enabled(const struct list_health *h);
+
+/* health_counters - its counters, valid while h is referenced. */
+const struct health_counters *health_counters(const struct list_health *h);
+
 /*
  * health_usable - whether the list may be asked now: OUTCOME_PENDING (yes),
  * OUTCOME_UNHEALTHY (disabled or not checked yet) or OUTCOME_BREAKER.
  */
 enum outcome health_usable(const struct list_health *h, const struct breaker_params *p,
 			   uint64_t now);
+
+/*
+ * health_usable_all - health_usable for lists 0..n-1 at once, as one request
+ * uses it (h[i] NULL: a local list, neither readable nor askable).
+ */
+struct decision_lists health_usable_all(struct list_health *const *h, size_t n,
+					const struct breaker_params *p, uint64_t now);
+
+/* health_count_query / health_count_listed - a query sent for a lookup; a lookup found a listing. */
+void health_count_query(struct list_health *h);
+void health_count_listed(struct list_health *h);
 
 /* health_record - one lookup of the list answered or failed: the breaker, logged when it changes. */
 void health_record(struct list_health *h, const struct breaker_params *p, bool answered,
@@ -55,9 +81,19 @@ void health_record(struct list_health *h, const struct breaker_params *p, bool a
 void health_error_code(struct list_health *h, const uint8_t code[4], uint64_t now);
 
 /*
+ * health_check_begin / health_check_end - one RFC 5782 check of the list runs
+ * between them; begin is false (and nothing changes) when one is running already.
+ */
+bool health_check_begin(struct list_health *h);
+void health_check_end(struct list_health *h);
+
+/*
  * health_judge - the verdict of an RFC 5782 check: both test points answered as
  * they must (healthy), or not; logged loudly when the state changes.
  */
 void health_judge(struct list_health *h, bool listed_ok, bool unlisted_ok);
+
+/* health_unanswered - a check got no usable answer: no verdict, the state stays; logged. */
+void health_unanswered(struct list_health *h);
 
 #endif

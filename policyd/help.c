@@ -64,8 +64,8 @@ struct view {
 	struct page_field page[PAGE_FIELDS];
 	struct page_scope scopes[RULES_MAX_LISTS];
 	struct list_view lists[RULES_MAX_LISTS];
-	struct peek peeks[RULES_MAX_LISTS];
-	const struct peek *peek_of[RULES_MAX_LISTS]; /* by list index; NULL: none */
+	struct engine_list_peek peeks[RULES_MAX_LISTS];
+	const struct engine_list_peek *peek_of[RULES_MAX_LISTS]; /* by list index; NULL: none */
 	char ip[ADDR_TEXT_MAX];
 	char domain[DOMAIN_SIZE];
 	char postmaster[DOMAIN_SIZE + 16];
@@ -212,8 +212,8 @@ struct status {
 };
 
 /* status_of_peek - what the cache said about a DNS list. */
-static struct status status_of_peek(const struct peek *p, const struct addr *a, uint64_t now_ms,
-				    char *until, size_t until_size)
+static struct status status_of_peek(const struct engine_list_peek *p, const struct addr *a,
+				    uint64_t now_ms, char *until, size_t until_size)
 {
 	struct status s = { .known = true };
 

@@ -76,7 +76,8 @@ static void on_poll(uv_poll_t *p, int status, int events)
 	drive(p->data);
 }
 
-static void on_timer(uv_timer_t *t)
+/* http_on_timer - the wait MHD asked for has passed (0: it has buffered work). */
+static void http_on_timer(uv_timer_t *t)
 {
 	drive(t->data);
 }
@@ -95,7 +96,7 @@ static void drive(struct endpoint *ep)
 		return;
 	MHD_run(ep->mhd);
 	if (MHD_get_timeout(ep->mhd, &ms) == MHD_YES)
-		uv_timer_start(&ep->timer, on_timer, ms, 0);
+		uv_timer_start(&ep->timer, http_on_timer, ms, 0);
 	else
 		uv_timer_stop(&ep->timer);
 }

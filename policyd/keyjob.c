@@ -36,7 +36,7 @@ struct list_state {
 };
 
 struct query {
-	struct query *next;
+	SLIST_ENTRY(query) link; /* on its job's queries */
 	struct keyjob *job;
 	struct resolver_query *rq;
 	size_t list;
@@ -44,16 +44,16 @@ struct query {
 };
 
 struct keyjob {
-	struct keyjob *next; /* bucket chain */
+	LIST_ENTRY(keyjob) link; /* on its bucket */
 	struct keyjob_table *t;
 	uint64_t hash;
 	struct key key;
 	struct config *cfg;
 	unsigned generation;
-	struct keyjob_waiter *waiters;
+	LIST_HEAD(, keyjob_waiter) waiters;
 	struct list_state *lists;
 	unsigned pending;
-	struct query *queries;
+	SLIST_HEAD(, query) queries; /* freed with the job */
 };
 
 struct keyjob_table {
@@ -66,7 +66,7 @@ struct keyjob_table {
 	unsigned generation;
 	size_t in_flight;
 	uint64_t coalesced;
-	struct keyjob *buckets[TABLE_BUCKETS];
+	LIST_HEAD(keyjob_bucket, keyjob) buckets[TABLE_BUCKETS]; /* all-zero is empty */
 };
 
 /* clamp - a TTL in ms within [lo, hi]. */
@@ -121,22 +121,13 @@ static struct result *build(struct keyjob *job)
 	return res;
 }
 
-/* unlink_job - take a job out of its bucket. */
-static void unlink_job(struct keyjob *job)
-{
-	struct keyjob **p = &job->t->buckets[job->hash % TABLE_BUCKETS];
-
-	while (*p != NULL && *p != job)
-		p = &(*p)->next;
-	if (*p == job)
-		*p = job->next;
-}
-
 /* free_job - the job's memory, its references, and its place in the count. */
 static void free_job(struct keyjob *job)
 {
-	for (struct query *q = job->queries, *next; q != NULL; q = next) {
-		next = q->next;
+	struct query *q;
+
+	while ((q = SLIST_FIRST(&job->queries)) != NULL) {
+		SLIST_REMOVE_HEAD(&job->queries, link);
 		free(q);
 	}
 	for (size_t i = 0; i < job->cfg->rules.list_count; i++) {
@@ -154,8 +145,9 @@ static void complete(struct keyjob *job)
 {
 	struct keyjob_table *t = job->t;
 	uint64_t now = uv_now(t->loop);
+	struct keyjob_waiter *w;
 
-	unlink_job(job);
+	LIST_REMOVE(job, link);
 	for (size_t i = 0; i < job->cfg->rules.list_count; i++) {
 		struct list_state *l = &job->lists[i];
 		if (l->outcome == OUTCOME_PENDING)
@@ -163,7 +155,7 @@ static void complete(struct keyjob *job)
 		if (l->outcome >= OUTCOME_NOT_LISTED && l->health != NULL)
 			health_record(l->health, &t->breaker, l->outcome != OUTCOME_FAILED, now);
 		if (l->outcome == OUTCOME_LISTED && l->health != NULL)
-			l->health->listed++;
+			health_count_listed(l->health);
 	}
 	struct result *res = build(job);
 	if (res != NULL && job->generation == t->generation && t->cache != NULL)
@@ -171,13 +163,10 @@ static void complete(struct keyjob *job)
 		 * least its TTL (and less than one second more). */
 		lru_put(t->cache, job->key.bytes, job->key.len, result_ref(res),
 			(uint32_t)((now + result_ttl_ms(job) + 999) / 1000));
-	while (job->waiters != NULL) {
-		struct keyjob_waiter *w = job->waiters;
-		job->waiters = w->next;
-		if (job->waiters)
-			job->waiters->prev = NULL;
+	/* Pop the head each time: a waiter's done may unwait others of this job. */
+	while ((w = LIST_FIRST(&job->waiters)) != NULL) {
+		LIST_REMOVE(w, link);
 		w->job = NULL;
-		w->next = w->prev = NULL;
 		w->done(w, res);
 	}
 	result_unref(res);
@@ -253,7 +242,7 @@ static void on_a(void *arg, enum resolver_status status, const uint8_t (*addrs)[
 			if (q->rq != NULL) {
 				stats.dns_queries++;
 				if (l->health)
-					l->health->queries++;
+					health_count_query(l->health);
 				return;
 			}
 		}
@@ -264,8 +253,8 @@ static void on_a(void *arg, enum resolver_status status, const uint8_t (*addrs)[
 	query_done(q);
 }
 
-/* submit - the A query of list i for the job's key. */
-static void submit(struct keyjob *job, size_t i)
+/* keyjob_submit_a - the A query of list i for the job's key. */
+static void keyjob_submit_a(struct keyjob *job, size_t i)
 {
 	char name[KEYS_QUERY_MAX];
 	size_t len = key_query(&job->key, job->cfg->rules.lists[i].name, name, sizeof(name));
@@ -284,8 +273,7 @@ static void submit(struct keyjob *job, size_t i)
 	q->job = job;
 	q->list = i;
 	memcpy(q->name, name, len + 1);
-	q->next = job->queries;
-	job->queries = q;
+	SLIST_INSERT_HEAD(&job->queries, q, link);
 	q->rq = resolver_query_a(job->t->resolver, q->name, on_a, q);
 	if (q->rq == NULL) {
 		job->lists[i].outcome = OUTCOME_FAILED;
@@ -293,18 +281,18 @@ static void submit(struct keyjob *job, size_t i)
 	}
 	stats.dns_queries++;
 	if (job->lists[i].health)
-		job->lists[i].health->queries++;
+		health_count_query(job->lists[i].health);
 	job->lists[i].outcome = OUTCOME_PENDING;
 	job->pending++;
 }
 
-/* start_queries - one A query per usable list of the key's kind. */
-static void start_queries(struct keyjob *job, struct list_health *const *health)
+/* start_queries - one A query per askable list of the key's kind. */
+static void start_queries(struct keyjob *job, struct list_health *const *health,
+			  const struct decision_lists *usable)
 {
 	const struct rules *r = &job->cfg->rules;
-	uint64_t now = uv_now(job->t->loop);
-	bool is_domain = key_is_domain(&job->key);
-	bool v6 = !is_domain && job->key.bytes[0] == '6';
+	bool is_domain = key_family(&job->key) == KEY_DOMAIN;
+	bool v6 = key_family(&job->key) == KEY_V6;
 
 	for (size_t i = 0; i < r->list_count; i++) {
 		const struct list_config *l = &r->lists[i];
@@ -314,9 +302,9 @@ static void start_queries(struct keyjob *job, struct list_health *const *health)
 		    (v6 && !l->ipv6) || health[i] == NULL)
 			continue;
 		st->health = health_ref(health[i]);
-		st->outcome = health_usable(health[i], &job->t->breaker, now);
+		st->outcome = decision_list_outcome(usable, i);
 		if (st->outcome == OUTCOME_PENDING)
-			submit(job, i);
+			keyjob_submit_a(job, i);
 	}
 }
 
@@ -327,7 +315,9 @@ static void start_queries(struct keyjob *job, struct list_health *const *health)
  */
 static struct keyjob *find(struct keyjob_table *t, const struct key *key, uint64_t hash)
 {
-	for (struct keyjob *job = t->buckets[hash % TABLE_BUCKETS]; job != NULL; job = job->next)
+	struct keyjob *job;
+
+	LIST_FOREACH(job, &t->buckets[hash % TABLE_BUCKETS], link)
 		if (job->hash == hash && job->generation == t->generation &&
 		    job->key.len == key->len && memcmp(job->key.bytes, key->bytes, key->len) == 0)
 			return job;
@@ -338,16 +328,13 @@ static struct keyjob *find(struct keyjob_table *t, const struct key *key, uint64
 static void attach(struct keyjob *job, struct keyjob_waiter *w)
 {
 	w->job = job;
-	w->prev = NULL;
-	w->next = job->waiters;
-	if (job->waiters)
-		job->waiters->prev = w;
-	job->waiters = w;
+	LIST_INSERT_HEAD(&job->waiters, w, link);
 }
 
 /* keyjob_wait - join or start the job of a key. */
 bool keyjob_wait(struct keyjob_table *t, struct config *cfg, struct list_health *const *health,
-		 const struct key *key, struct keyjob_waiter *w)
+		 const struct decision_lists *usable, const struct key *key,
+		 struct keyjob_waiter *w)
 {
 	uint64_t hash = siphash13(t->seed, key->bytes, key->len);
 	struct keyjob *job = find(t, key, hash);
@@ -365,19 +352,20 @@ bool keyjob_wait(struct keyjob_table *t, struct config *cfg, struct list_health 
 		free(job);
 		return false;
 	}
+	LIST_INIT(&job->waiters);
+	SLIST_INIT(&job->queries);
 	job->t = t;
 	job->hash = hash;
 	job->key = *key;
 	job->cfg = config_ref(cfg);
 	job->generation = t->generation;
 	t->in_flight++;
-	start_queries(job, health);
+	start_queries(job, health, usable);
 	if (job->pending == 0) {
 		free_job(job);
 		return false;
 	}
-	job->next = t->buckets[hash % TABLE_BUCKETS];
-	t->buckets[hash % TABLE_BUCKETS] = job;
+	LIST_INSERT_HEAD(&t->buckets[hash % TABLE_BUCKETS], job, link);
 	attach(job, w);
 	return true;
 }
@@ -385,18 +373,10 @@ bool keyjob_wait(struct keyjob_table *t, struct config *cfg, struct list_health 
 /* keyjob_unwait - leave the waiters of a job that goes on without us. */
 void keyjob_unwait(struct keyjob_waiter *w)
 {
-	struct keyjob *job = w->job;
-
-	if (job == NULL)
+	if (w->job == NULL)
 		return;
-	if (w->prev)
-		w->prev->next = w->next;
-	else
-		job->waiters = w->next;
-	if (w->next)
-		w->next->prev = w->prev;
+	LIST_REMOVE(w, link);
 	w->job = NULL;
-	w->next = w->prev = NULL;
 }
 
 /* keyjob_table_new - an empty table. */

@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <uv.h>
 
 #include "breaker.h"
@@ -45,7 +46,7 @@ struct resolver;
 
 /* A request waiting for a key; embedded in the request's own record. */
 struct keyjob_waiter {
-	struct keyjob_waiter *next, *prev;
+	LIST_ENTRY(keyjob_waiter) link;                            /* on its job's waiters */
 	struct keyjob *job;                                        /* NULL when not waiting */
 	void (*done)(struct keyjob_waiter *w, struct result *res); /* res is lent: ref to keep */
 };
@@ -66,12 +67,15 @@ void keyjob_table_new_generation(struct keyjob_table *t);
 void keyjob_table_free(struct keyjob_table *t);
 
 /*
- * keyjob_wait - make w wait for key under cfg (health[i]: list i's state): join the
- * job in flight, or start one. False when nothing could be sent (no usable list,
- * no memory, KEYJOB_MAX reached): w->done is then never called.
+ * keyjob_wait - make w wait for key under cfg (health[i]: list i's state; usable:
+ * what the request found it allows now, health_usable_all): join the job in
+ * flight, or start one that asks the askable lists. False when nothing could be
+ * sent (no usable list, no memory, KEYJOB_MAX reached): w->done is then never
+ * called.
  */
 bool keyjob_wait(struct keyjob_table *t, struct config *cfg, struct list_health *const *health,
-		 const struct key *key, struct keyjob_waiter *w);
+		 const struct decision_lists *usable, const struct key *key,
+		 struct keyjob_waiter *w);
 
 /* keyjob_unwait - stop waiting (the request's deadline passed); the job goes on. */
 void keyjob_unwait(struct keyjob_waiter *w);

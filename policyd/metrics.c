@@ -77,7 +77,8 @@ static void gauge(struct out *o, const char *name, const char *help, uint64_t v)
 /* list_labels - the labels of one list; zone names hold no quote or backslash (checked at load). */
 static void list_labels(char *buf, size_t size, const struct list_health *h)
 {
-	snprintf(buf, size, "list=\"%s\",kind=\"%s\"", h->name, list_kind_name(h->kind));
+	snprintf(buf, size, "list=\"%s\",kind=\"%s\"", health_name(h),
+		 list_kind_name(health_kind(h)));
 }
 
 /* per_list - one family with a sample per DNS list of the running configuration. */
@@ -101,31 +102,31 @@ static void per_list(struct out *o, const struct engine *e, const char *name, co
 static uint64_t list_queries(const struct engine *e, const struct list_health *h)
 {
 	(void)e;
-	return h->queries;
+	return health_counters(h)->queries;
 }
 
 static uint64_t list_listed(const struct engine *e, const struct list_health *h)
 {
 	(void)e;
-	return h->listed;
+	return health_counters(h)->listed;
 }
 
 static uint64_t list_errors(const struct engine *e, const struct list_health *h)
 {
 	(void)e;
-	return h->errors;
+	return health_counters(h)->errors;
 }
 
 static uint64_t list_failures(const struct engine *e, const struct list_health *h)
 {
 	(void)e;
-	return h->failures;
+	return health_counters(h)->failures;
 }
 
 static uint64_t list_enabled(const struct engine *e, const struct list_health *h)
 {
 	(void)e;
-	return h->checked && h->healthy;
+	return health_enabled(h);
 }
 
 static uint64_t list_breaker(const struct engine *e, const struct list_health *h)
@@ -156,8 +157,8 @@ static void histogram(struct out *o)
 /* metrics_render - every family, in a fixed order. */
 char *metrics_render(const struct engine *e, unsigned long open_connections, size_t *len)
 {
-	static const char *const actions[REPLY_KINDS] = { "dunno", "reject", "defer", "warn",
-							  "prepend" };
+	static const char *const actions[STATS_ACTIONS] = { "dunno", "reject", "defer", "warn",
+							    "prepend" };
 	struct out o = { .cap = 8192 };
 	struct engine_counters c;
 
@@ -168,7 +169,7 @@ char *metrics_render(const struct engine *e, unsigned long open_connections, siz
 	counter(&o, "policyd_requests_total", "Requests received (each gets one reply).",
 		stats.requests);
 	family(&o, "policyd_replies_total", "counter", "Replies sent, by action.");
-	for (unsigned k = 0; k < REPLY_KINDS; k++)
+	for (unsigned k = 0; k < STATS_ACTIONS; k++)
 		put(&o, "policyd_replies_total{action=\"%s\"} %" PRIu64 "\n", actions[k],
 		    stats.replies[k]);
 	counter(&o, "policyd_replies_on_error_total",

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "codes.h"
 #include "log.h"
@@ -32,7 +33,7 @@ struct probe {
 	uint64_t interval_ms;
 	struct target *targets; /* the current configuration's DNS lists */
 	size_t target_count;
-	struct check *checks; /* in flight */
+	LIST_HEAD(, check) checks; /* in flight */
 	bool retry_soon;
 	bool first_round_done;
 };
@@ -41,7 +42,7 @@ enum point { POINT_PENDING, POINT_LISTED, POINT_NOT_LISTED, POINT_FAILED };
 
 /* One list's check: two queries, the listed and the unlisted test point. */
 struct check {
-	struct check *next;
+	LIST_ENTRY(check) link; /* on p->checks */
 	struct probe *p;
 	struct list_health *health;
 	struct resolver_query *rq[2];
@@ -64,13 +65,8 @@ static enum point point_result(enum resolver_status status, const uint8_t (*addr
 /* unlink_check - remove a finished check and drop its health reference. */
 static void unlink_check(struct check *c)
 {
-	for (struct check **q = &c->p->checks; *q != NULL; q = &(*q)->next) {
-		if (*q == c) {
-			*q = c->next;
-			break;
-		}
-	}
-	c->health->check_running = false;
+	LIST_REMOVE(c, link);
+	health_check_end(c->health);
 	health_unref(c->health);
 	free(c);
 }
@@ -86,8 +82,7 @@ static void on_point(struct check *c, int which, enum resolver_status status,
 	if (c->point[0] == POINT_PENDING || c->point[1] == POINT_PENDING)
 		return;
 	if (c->point[0] == POINT_FAILED || c->point[1] == POINT_FAILED) {
-		log_warn("[%s %s]: health check got no usable answer; %s", list_kind_name(h->kind),
-			 h->name, h->healthy ? "keeping it enabled" : "not consulting it yet");
+		health_unanswered(h);
 		c->p->retry_soon = true;
 	} else {
 		health_judge(h, c->point[0] == POINT_LISTED, c->point[1] == POINT_NOT_LISTED);
@@ -116,10 +111,11 @@ static void start_check(struct probe *p, const struct target *t)
 	char listed[300], unlisted[300];
 	struct check *c;
 
-	if (t->health->check_running)
+	if (!health_check_begin(t->health))
 		return;
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
+		health_check_end(t->health);
 		p->retry_soon = true;
 		return;
 	}
@@ -132,18 +128,17 @@ static void start_check(struct probe *p, const struct target *t)
 	if (c->rq[0] == NULL || c->rq[1] == NULL) {
 		resolver_cancel(c->rq[0]);
 		resolver_cancel(c->rq[1]);
+		health_check_end(c->health);
 		health_unref(c->health);
 		free(c);
 		p->retry_soon = true;
 		return;
 	}
-	t->health->check_running = true;
-	c->next = p->checks;
-	p->checks = c;
+	LIST_INSERT_HEAD(&p->checks, c, link);
 }
 
-/* on_timer - a round of checks; the next one comes sooner if this one lacked answers. */
-static void on_timer(uv_timer_t *timer)
+/* probe_on_timer - a round of checks; the next one comes sooner if this one lacked answers. */
+static void probe_on_timer(uv_timer_t *timer)
 {
 	struct probe *p = timer->data;
 
@@ -151,7 +146,7 @@ static void on_timer(uv_timer_t *timer)
 	for (size_t i = 0; i < p->target_count; i++)
 		start_check(p, &p->targets[i]);
 	p->first_round_done = true;
-	uv_timer_start(&p->timer, on_timer,
+	uv_timer_start(&p->timer, probe_on_timer,
 		       p->retry_soon && PROBE_RETRY_MS < p->interval_ms ? PROBE_RETRY_MS
 									: p->interval_ms,
 		       0);
@@ -165,11 +160,12 @@ struct probe *probe_new(uv_loop_t *loop, struct resolver *resolver, uint64_t int
 	if (p == NULL)
 		return NULL;
 	p->loop = loop;
+	LIST_INIT(&p->checks);
 	p->resolver = resolver;
 	p->interval_ms = interval_ms;
 	uv_timer_init(loop, &p->timer);
 	p->timer.data = p;
-	uv_timer_start(&p->timer, on_timer, 0, 0);
+	uv_timer_start(&p->timer, probe_on_timer, 0, 0);
 	uv_unref((uv_handle_t *)&p->timer);
 	return p;
 }
@@ -208,19 +204,19 @@ void probe_set_lists(struct probe *p, const struct rules *r, struct list_health 
 	if (interval_ms != p->interval_ms) {
 		p->interval_ms = interval_ms;
 		if (p->first_round_done)
-			uv_timer_start(&p->timer, on_timer, interval_ms, 0);
+			uv_timer_start(&p->timer, probe_on_timer, interval_ms, 0);
 	}
 	if (!p->first_round_done)
 		return;
 	for (size_t i = 0; i < p->target_count; i++)
-		if (!p->targets[i].health->checked || !p->targets[i].health->healthy)
+		if (!health_enabled(p->targets[i].health))
 			start_check(p, &p->targets[i]);
 }
 
 /* probe_busy - checks in flight, or the first round not begun. */
 bool probe_busy(const struct probe *p)
 {
-	return !p->first_round_done || p->checks != NULL;
+	return !p->first_round_done || !LIST_EMPTY(&p->checks);
 }
 
 /* close_timer - free the probe once its timer has closed. */
@@ -232,10 +228,11 @@ static void close_timer(uv_handle_t *handle)
 /* probe_free - cancel what is in flight (the resolver drops those answers). */
 void probe_free(struct probe *p)
 {
+	struct check *c;
+
 	if (p == NULL)
 		return;
-	while (p->checks != NULL) {
-		struct check *c = p->checks;
+	while ((c = LIST_FIRST(&p->checks)) != NULL) {
 		resolver_cancel(c->rq[0]);
 		resolver_cancel(c->rq[1]);
 		unlink_check(c);

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
+#include <sys/queue.h>
 #include <udns.h>
 
 #include "log.h"
@@ -42,9 +43,9 @@ _Static_assert(sizeof(struct in_addr) == 4, "udns addresses are passed as 4-byte
 
 struct resolver_query {
 	struct resolver *r;
-	struct resolver_query *prev, *next; /* on r->queries */
-	bool txt;                           /* TXT, else A */
-	bool live;                          /* the callback is still due */
+	LIST_ENTRY(resolver_query) link; /* on r->queries */
+	bool txt;                        /* TXT, else A */
+	bool live;                       /* the callback is still due */
 	union {
 		resolver_a_fn *a;
 		resolver_txt_fn *txt;
@@ -58,17 +59,17 @@ struct resolver {
 	struct dns_ctx *ctx;
 	uv_poll_t poll;
 	uv_timer_t timer;
-	struct resolver_query *queries; /* every query udns has not finished */
-	size_t pending;                 /* of those, the ones whose callback is due */
-	time_t now;                     /* the clock value last handed to udns */
-	unsigned busy;                  /* inside dns_ioevent/dns_timeouts */
-	int handles;                    /* open uv handles; r is freed at 0 */
+	LIST_HEAD(, resolver_query) queries; /* every query udns has not finished */
+	size_t pending;                      /* of those, the ones whose callback is due */
+	time_t now;                          /* the clock value last handed to udns */
+	unsigned busy;                       /* inside dns_ioevent/dns_timeouts */
+	int handles;                         /* open uv handles; r is freed at 0 */
 	bool poll_init, timer_init;
 	bool closing;  /* resolver_free was called */
 	bool released; /* udns and the handles are gone */
 };
 
-static void on_timer(uv_timer_t *t);
+static void resolver_on_timer(uv_timer_t *t);
 
 /* udns_clock - the seconds clock handed to udns: loop time, monotonic, never 0. */
 static time_t udns_clock(const struct resolver *r)
@@ -76,13 +77,13 @@ static time_t udns_clock(const struct resolver *r)
 	return (time_t)(uv_now(r->loop) / 1000) + 1;
 }
 
-/* arm_timer - run on_timer when udns_clock() reaches deadline (0: at once). */
+/* arm_timer - run resolver_on_timer when udns_clock() reaches deadline (0: at once). */
 static void arm_timer(struct resolver *r, time_t deadline)
 {
 	uint64_t now = uv_now(r->loop);
 	uint64_t due = deadline > 1 ? (uint64_t)(deadline - 1) * 1000 : 0;
 
-	uv_timer_start(&r->timer, on_timer, due > now ? due - now : 0, 0);
+	uv_timer_start(&r->timer, resolver_on_timer, due > now ? due - now : 0, 0);
 }
 
 /* on_utm - udns: arm the timer timeout seconds after r->now, or stop it (< 0). */
@@ -95,7 +96,7 @@ static void on_utm(struct dns_ctx *ctx, int timeout, void *data)
 	if (ctx == NULL || timeout < 0)
 		uv_timer_stop(&r->timer);
 	else if (timeout == 0)
-		uv_timer_start(&r->timer, on_timer, 0, 0);
+		uv_timer_start(&r->timer, resolver_on_timer, 0, 0);
 	else
 		arm_timer(r, r->now + timeout);
 }
@@ -110,14 +111,7 @@ static const char *clean_name(char *buf, size_t size, const char *name)
 /* query_free - take q off the resolver's list and free it. */
 static void query_free(struct resolver_query *q)
 {
-	struct resolver *r = q->r;
-
-	if (q->prev)
-		q->prev->next = q->next;
-	else
-		r->queries = q->next;
-	if (q->next)
-		q->next->prev = q->prev;
+	LIST_REMOVE(q, link);
 	free(q);
 }
 
@@ -276,8 +270,8 @@ static void release(struct resolver *r)
 		uv_timer_stop(&r->timer);
 		uv_close((uv_handle_t *)&r->timer, on_close);
 	}
-	while (r->queries)
-		query_free(r->queries);
+	while (!LIST_EMPTY(&r->queries))
+		query_free(LIST_FIRST(&r->queries));
 	if (r->handles == 0)
 		free(r);
 }
@@ -292,11 +286,11 @@ static void after_udns(struct resolver *r)
 		return;
 	}
 	if (dns_active(r->ctx) > 0 && !uv_is_active((uv_handle_t *)&r->timer))
-		uv_timer_start(&r->timer, on_timer, 0, 0);
+		uv_timer_start(&r->timer, resolver_on_timer, 0, 0);
 }
 
-/* on_timer - libuv: let udns retransmit and expire; re-arm if udns did not. */
-static void on_timer(uv_timer_t *t)
+/* resolver_on_timer - libuv: let udns retransmit and expire; re-arm if udns did not. */
+static void resolver_on_timer(uv_timer_t *t)
 {
 	struct resolver *r = t->data;
 	int wait;
@@ -412,6 +406,7 @@ struct resolver *resolver_new(uv_loop_t *loop, const struct config *cfg)
 		return NULL;
 	}
 	r->loop = loop;
+	LIST_INIT(&r->queries);
 	r->poll.data = r;
 	r->timer.data = r;
 	if (dns_init(NULL, 0) < 0 || !(r->ctx = dns_new(NULL))) {
@@ -450,9 +445,10 @@ fail:
 	return NULL;
 }
 
-/* submit - one query; NULL (callback never called) when udns refuses it. */
-static struct resolver_query *submit(struct resolver *r, const char *name, resolver_a_fn *a_cb,
-				     resolver_txt_fn *txt_cb, void *arg)
+/* resolver_submit - one query; NULL (callback never called) when udns refuses it. */
+static struct resolver_query *resolver_submit(struct resolver *r, const char *name,
+					      resolver_a_fn *a_cb, resolver_txt_fn *txt_cb,
+					      void *arg)
 {
 	size_t len = strlen(name);
 	bool txt = txt_cb != NULL;
@@ -479,14 +475,11 @@ static struct resolver_query *submit(struct resolver *r, const char *name, resol
 		free(q);
 		return NULL;
 	}
-	q->next = r->queries;
-	if (r->queries)
-		r->queries->prev = q;
-	r->queries = q;
+	LIST_INSERT_HEAD(&r->queries, q, link);
 	r->pending++;
 	/* udns asks for a timer only when its idea of the deadline changed: make sure. */
 	if (!uv_is_active((uv_handle_t *)&r->timer))
-		uv_timer_start(&r->timer, on_timer, 0, 0);
+		uv_timer_start(&r->timer, resolver_on_timer, 0, 0);
 	return q;
 }
 
@@ -494,14 +487,14 @@ static struct resolver_query *submit(struct resolver *r, const char *name, resol
 struct resolver_query *resolver_query_a(struct resolver *r, const char *name, resolver_a_fn *cb,
 					void *arg)
 {
-	return cb ? submit(r, name, cb, NULL, arg) : NULL;
+	return cb ? resolver_submit(r, name, cb, NULL, arg) : NULL;
 }
 
 /* resolver_query_txt - see resolver.h. */
 struct resolver_query *resolver_query_txt(struct resolver *r, const char *name, resolver_txt_fn *cb,
 					  void *arg)
 {
-	return cb ? submit(r, name, NULL, cb, arg) : NULL;
+	return cb ? resolver_submit(r, name, NULL, cb, arg) : NULL;
 }
 
 /* resolver_cancel - see resolver.h: the udns query runs on; its answer is dropped. */
@@ -527,10 +520,14 @@ size_t resolver_pending(const struct resolver *r)
  */
 void resolver_free(struct resolver *r)
 {
+	struct resolver_query *q;
+
 	if (!r || r->closing)
 		return;
 	r->closing = true;
-	for (struct resolver_query *q = r->queries; q; q = q->next) {
+	/* Callbacks cannot unlink a query here (only udns's answer or release does),
+	 * nor add one (resolver_submit refuses while closing). */
+	LIST_FOREACH(q, &r->queries, link) {
 		if (!q->live)
 			continue;
 		q->live = false;

@@ -16,7 +16,7 @@ const uint64_t stats_bucket_us[STATS_BUCKETS - 1] = {
 };
 
 /* stats_reply - count the reply and put its latency in its bucket. */
-HOT void stats_reply(enum reply_kind kind, uint64_t waited_us)
+HOT void stats_reply(enum stats_action kind, uint64_t waited_us)
 {
 	unsigned b = 0;
 
@@ -42,9 +42,9 @@ void stats_log(unsigned long open_connections)
 		 " dns_failures=%" PRIu64 " list_errors=%" PRIu64 " lookups_timed_out=%" PRIu64,
 		 stats.connections, open_connections, stats.connections_refused,
 		 stats.protocol_errors, stats.idle_timeouts, stats.requests,
-		 stats.replies[REPLY_DUNNO], stats.replies[REPLY_REJECT],
-		 stats.replies[REPLY_DEFER], stats.replies[REPLY_WARN],
-		 stats.replies[REPLY_PREPEND], stats.replies_on_error, stats.replies_exempt,
+		 stats.replies[STATS_DUNNO], stats.replies[STATS_REJECT],
+		 stats.replies[STATS_DEFER], stats.replies[STATS_WARN],
+		 stats.replies[STATS_PREPEND], stats.replies_on_error, stats.replies_exempt,
 		 stats.dns_queries, stats.dns_failures, stats.list_errors, stats.lookups_timed_out);
 	log_info("statistics: waited_for_dns=%" PRIu64 " avg_ms=%.1f max_ms=%.1f", stats.waited,
 		 stats.waited ? stats.latency_us_total / 1000.0 / (double)stats.waited : 0.0,

@@ -8,8 +8,15 @@
 
 #include <stdint.h>
 
-/* What a reply said: the action word Postfix got. */
-enum reply_kind { REPLY_DUNNO, REPLY_REJECT, REPLY_DEFER, REPLY_WARN, REPLY_PREPEND, REPLY_KINDS };
+/* What a reply said, as counted: the action word Postfix got. */
+enum stats_action {
+	STATS_DUNNO,
+	STATS_REJECT,
+	STATS_DEFER,
+	STATS_WARN,
+	STATS_PREPEND,
+	STATS_ACTIONS
+};
 
 /* The upper bounds (microseconds) of the latency histogram's buckets; the last is +Inf. */
 #define STATS_BUCKETS 12
@@ -21,10 +28,10 @@ struct stats {
 	uint64_t protocol_errors;     /* connections closed for a protocol violation */
 	uint64_t idle_timeouts;
 	uint64_t requests;
-	uint64_t replies[REPLY_KINDS]; /* every reply by its action: they add up to requests */
-	uint64_t replies_on_error;     /* of those, answered with on_error (lookups unfinished) */
-	uint64_t replies_exempt;       /* of those, DUNNO because the recipient is exempt */
-	uint64_t replies_cached;       /* of those, decided from the cache without waiting */
+	uint64_t replies[STATS_ACTIONS]; /* every reply by its action: they add up to requests */
+	uint64_t replies_on_error;       /* of those, answered with on_error (lookups unfinished) */
+	uint64_t replies_exempt;         /* of those, DUNNO because the recipient is exempt */
+	uint64_t replies_cached;         /* of those, decided from the cache without waiting */
 	uint64_t dns_queries;
 	uint64_t dns_failures;      /* SERVFAIL, timeouts and unusable answers */
 	uint64_t list_errors;       /* error answers such as 127.255.255.254 */
@@ -41,7 +48,7 @@ struct stats {
 extern struct stats stats;
 
 /* stats_reply - one reply of this kind; waited_us is 0 for one answered at once. */
-void stats_reply(enum reply_kind kind, uint64_t waited_us);
+void stats_reply(enum stats_action kind, uint64_t waited_us);
 
 /* stats_log - info lines with every counter and the open connection count. */
 void stats_log(unsigned long open_connections);

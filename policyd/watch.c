@@ -91,8 +91,8 @@ static void reload(struct watch *w, struct watched *f)
 		 set ? cidr_set_size(set) : name_set_size(names));
 }
 
-/* on_timer - look at every file; read again those that changed and settled. */
-static void on_timer(uv_timer_t *t)
+/* watch_on_timer - look at every file; read again those that changed and settled. */
+static void watch_on_timer(uv_timer_t *t)
 {
 	struct watch *w = t->data;
 	struct timespec now;
@@ -148,7 +148,7 @@ void watch_set(struct watch *w, struct config *cfg)
 		w->count++;
 	}
 	if (w->count > 0) {
-		uv_timer_start(&w->timer, on_timer, WATCH_INTERVAL_MS, WATCH_INTERVAL_MS);
+		uv_timer_start(&w->timer, watch_on_timer, WATCH_INTERVAL_MS, WATCH_INTERVAL_MS);
 		uv_unref((uv_handle_t *)&w->timer);
 	} else {
 		uv_timer_stop(&w->timer);

@@ -250,7 +250,7 @@ static void render(size_t config, size_t request, const struct list_answer *answ
 	static struct decision d;
 	const struct config *cfg = configs[config];
 	const struct request *req = &requests[request];
-	const bool usable[3] = { true, true, true };
+	const uint64_t usable = 7; /* lists 0, 1 and 2 */
 	struct result *results[KEYS_MAX] = { NULL };
 	char out[1024], line[1024];
 	size_t n;

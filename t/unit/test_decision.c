@@ -108,7 +108,7 @@ static void test_dns_hits(void)
 {
 	static const uint8_t seed[16] = "decision-test!!!";
 	struct reasons *t = reasons_new(seed);
-	bool usable[4] = { false, false, true, true };
+	uint64_t usable = (UINT64_C(1) << 2) | (UINT64_C(1) << 3); /* lists 2 and 3 */
 	struct result *results[KEYS_MAX] = { NULL };
 	struct decision d;
 	char line[1024];

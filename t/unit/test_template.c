@@ -10,7 +10,8 @@
 #include <stdbool.h>
 #include <string.h>
 
-#define REPLY_MAX 400
+/* The most text a reply carries after its action word (REPLY_TEXT_MAX in reply.h). */
+#define TEXT_MAX 400
 
 #define DEFAULT_TEXT                                                                               \
 	"Your host [$client_address] is blacklisted by $rbl_domain${rbl_reason?: $rbl_reason}. "   \
@@ -95,11 +96,11 @@ static void test_default(void)
 {
 	struct entry e[8];
 	struct table tab = { e, 7, 0 };
-	char out[REPLY_MAX + 1];
+	char out[TEXT_MAX + 1];
 	size_t n;
 
 	memcpy(e, base, sizeof(base));
-	n = expand(DEFAULT_TEXT, &tab, out, sizeof(out), REPLY_MAX);
+	n = expand(DEFAULT_TEXT, &tab, out, sizeof(out), TEXT_MAX);
 	is_str(out,
 	       "Your host [192.0.2.10] is blacklisted by zen.spamhaus.org. See "
 	       "https://check.spamhaus.org/results/?query=192.0.2.10 or send your questions to "
@@ -111,7 +112,7 @@ static void test_default(void)
 	e[7] = (struct entry){ "rbl_reason", "Listed in XBL, see https://www.spamhaus.org/", 0,
 			       TEMPLATE_CUT_FIRST };
 	tab.n = 8;
-	expand(DEFAULT_TEXT, &tab, out, sizeof(out), REPLY_MAX);
+	expand(DEFAULT_TEXT, &tab, out, sizeof(out), TEXT_MAX);
 	is_str(out,
 	       "Your host [192.0.2.10] is blacklisted by zen.spamhaus.org: Listed in XBL, see "
 	       "https://www.spamhaus.org/. See "
@@ -190,15 +191,15 @@ static void test_long_reason(void)
 	static char reason[2001];
 	struct entry e[8];
 	struct table tab = { e, 8, 0 };
-	char out[REPLY_MAX + 1];
+	char out[TEXT_MAX + 1];
 	size_t n;
 
 	memset(reason, 'r', 2000);
 	memcpy(e, base, sizeof(base));
 	e[7] = (struct entry){ "rbl_reason", reason, 0, TEMPLATE_CUT_FIRST };
-	n = expand(DEFAULT_TEXT, &tab, out, sizeof(out), REPLY_MAX);
-	ok(n <= REPLY_MAX, "output fits 400 bytes");
-	is_int(n, REPLY_MAX, "the reason takes all the room left");
+	n = expand(DEFAULT_TEXT, &tab, out, sizeof(out), TEXT_MAX);
+	ok(n <= TEXT_MAX, "output fits 400 bytes");
+	is_int(n, TEXT_MAX, "the reason takes all the room left");
 	is_int(strlen(out), n, "terminated at the returned length");
 	static const char head[] = "Your host [192.0.2.10] is blacklisted by zen.spamhaus.org: rrr";
 
@@ -282,15 +283,15 @@ static void test_literal_too_long(void)
 	static char src[601];
 	const struct entry e[] = { { "rbl_reason", "reason", 0, TEMPLATE_CUT_FIRST } };
 	struct table tab = { e, 1, 0 };
-	char out[REPLY_MAX + 1];
+	char out[TEXT_MAX + 1];
 	size_t n;
 
 	memset(src, 'a', 600);
 	memcpy(src + 10, "${rbl_reason}", 13);
-	n = expand(src, &tab, out, sizeof(out), REPLY_MAX);
-	is_int(n, REPLY_MAX, "cut to exactly max");
+	n = expand(src, &tab, out, sizeof(out), TEXT_MAX);
+	is_int(n, TEXT_MAX, "cut to exactly max");
 	ok(strstr(out, "reason") == NULL, "the cuttable value went first");
-	ok(strcmp(out + REPLY_MAX - 3, "...") == 0, "the tail cut ends in '...'");
+	ok(strcmp(out + TEXT_MAX - 3, "...") == 0, "the tail cut ends in '...'");
 }
 
 /* test_fair_share - several values of one class share the room. */
