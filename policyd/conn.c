@@ -546,8 +546,8 @@ static bool owed(const struct conn *c)
 	const struct conn_reply *r;
 
 	STAILQ_FOREACH(r, &c->queue, link)
-	if (!r->ready)
-		return true;
+		if (!r->ready)
+			return true;
 	return false;
 }
 

@@ -150,7 +150,7 @@ static unsigned long peer_connections(const struct server *srv, const struct add
 	unsigned long n = 0;
 
 	TAILQ_FOREACH(cl, &srv->clients, all)
-	n += cl->is_tcp && addr_equal(&cl->peer, a);
+		n += cl->is_tcp && addr_equal(&cl->peer, a);
 	return n;
 }
 
@@ -584,7 +584,7 @@ void server_set_config(struct server *srv, const struct config *cfg)
 	if (!idle_changed)
 		return;
 	TAILQ_FOREACH(cl, &srv->clients, all)
-	conn_idle_changed(&cl->conn);
+		conn_idle_changed(&cl->conn);
 }
 
 /* unstall - take cl off the stalled queue, if it is on it. */
