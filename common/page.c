@@ -272,10 +272,10 @@ static bool compile_tag(struct page_template *t, size_t start, size_t len, unsig
 		name_start++, name_len--;
 	const char *name = t->src + name_start;
 	if (!valid_name(name, name_len))
-		return fail(err, line,
-			    "expected {{name}}, {{#name}}, {{?name}}, {{^name}}, "
-			    "{{/name}} or {{!comment}}; a name is 1 to %d of a-z, 0-9, _",
-			    PAGE_NAME_MAX);
+		return fail(
+			err, line,
+			"expected {{name}}, {{#name}}, {{?name}}, {{^name}}, {{/name}} or {{!comment}}; a name is 1 to %d of a-z, 0-9, _",
+			PAGE_NAME_MAX);
 	if (sigil == '/') {
 		if (*depth == 0)
 			return fail(err, line, "{{/%.*s}} closes no block", (int)name_len, name);

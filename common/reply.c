@@ -291,11 +291,11 @@ size_t reply_word(const char *word, char *out, size_t size)
 /* reply_on_error - never refuse for our own failure, unless told to defer. */
 size_t reply_on_error(const struct rules *r, char *out, size_t size)
 {
-	return reply_word(r->on_error == ON_ERROR_DEFER
-				  ? "DEFER 4.7.1 Blocklist lookups did not finish in time; "
-				    "please try again later"
-				  : "DUNNO",
-			  out, size);
+	return reply_word(
+		r->on_error == ON_ERROR_DEFER
+			? "DEFER 4.7.1 Blocklist lookups did not finish in time; please try again later"
+			: "DUNNO",
+		out, size);
 }
 
 /* text_template - the top hit's list's own text, the local or DNS default. */

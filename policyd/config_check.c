@@ -26,11 +26,9 @@
 
 /* The built-in reply texts; "Your $rbl_listed" says what is listed: host, sender domain, ... */
 static const char default_text[] =
-	"Your $rbl_listed is blacklisted by $rbl_domain${rbl_reason?: $rbl_reason}. "
-	"See $help_url or send your questions to $contact";
+	"Your $rbl_listed is blacklisted by $rbl_domain${rbl_reason?: $rbl_reason}. See $help_url or send your questions to $contact";
 static const char default_local_text[] =
-	"Your $rbl_listed is blacklisted by this site${rbl_reason?: $rbl_reason}. "
-	"See $help_url or send your questions to $contact";
+	"Your $rbl_listed is blacklisted by this site${rbl_reason?: $rbl_reason}. See $help_url or send your questions to $contact";
 
 /* The longest text of an address a URL may carry: an IPv6 address. */
 #define ADDRESS_TEXT_LONGEST 39
@@ -268,8 +266,7 @@ static size_t check_help_url(struct loader *ld, const struct template *t, unsign
 	if (worst > REPLY_HELP_URL_MAX)
 		loader_error(
 			ld, line,
-			"%s: the URL can be %zu bytes long with its macros expanded; at most %d "
-			"fit, and a URL is never cut (shorten it)",
+			"%s: the URL can be %zu bytes long with its macros expanded; at most %d fit, and a URL is never cut (shorten it)",
 			where, worst, REPLY_HELP_URL_MAX);
 	return worst;
 }
@@ -284,9 +281,9 @@ static void check_contact(struct loader *ld, const char *contact, unsigned line)
 			     "contact: %zu bytes; at most %d fit, and the contact is never cut",
 			     len, REPLY_CONTACT_MAX);
 	if (strchr(contact, '@') == NULL || strpbrk(contact, " \t<>\"") != NULL)
-		loader_error(ld, line,
-			     "contact: expected a plain mail address such as "
-			     "postmaster@example.org");
+		loader_error(
+			ld, line,
+			"contact: expected a plain mail address such as postmaster@example.org");
 }
 
 /* check_reply - the text's own words, the longest help URL and the contact must fit 400 bytes. */
@@ -297,10 +294,10 @@ static void check_reply(struct loader *ld, const struct template *text, size_t u
 	size_t fixed = template_literal_len(text) + url + contact;
 
 	if (fixed > REPLY_TEXT_MAX)
-		loader_error(ld, line,
-			     "text: its own words (%zu bytes), the help URL (up to %zu) and the "
-			     "contact (%zu) need more than the %d bytes of a reply",
-			     template_literal_len(text), url, contact, REPLY_TEXT_MAX);
+		loader_error(
+			ld, line,
+			"text: its own words (%zu bytes), the help URL (up to %zu) and the contact (%zu) need more than the %d bytes of a reply",
+			template_literal_len(text), url, contact, REPLY_TEXT_MAX);
 }
 
 /* add_attr - remember one request attribute that a template shows. */
@@ -343,10 +340,10 @@ static void check_templates(struct loader *ld)
 			l->help_url ? check_help_url(ld, l->help_url, l->line, "help_url") : url;
 		if (text != NULL && template_uses(text, "help_url") && list_url == 0 &&
 		    r->help_url == NULL)
-			loader_error(ld, l->line,
-				     "[%s %s]: the reply text uses $help_url: set "
-				     "help_url = URL in [policy] or in this section",
-				     list_kind_name(l->kind), l->name);
+			loader_error(
+				ld, l->line,
+				"[%s %s]: the reply text uses $help_url: set help_url = URL in [policy] or in this section",
+				list_kind_name(l->kind), l->name);
 		if (text != NULL)
 			check_reply(ld, text, list_url, l->text ? l->line : policy_line);
 		if (l->text)
@@ -380,9 +377,9 @@ static void check_thresholds(struct loader *ld)
 			     "allowlist_threshold must be below threshold");
 	if (r->soft_threshold != 0 &&
 	    (r->soft_threshold >= r->threshold || r->soft_threshold <= r->allowlist_threshold))
-		loader_error(ld, loader_key_line(ld, SECTION_POLICY, "soft_threshold"),
-			     "soft_threshold must be above allowlist_threshold and below threshold "
-			     "(or 0: off)");
+		loader_error(
+			ld, loader_key_line(ld, SECTION_POLICY, "soft_threshold"),
+			"soft_threshold must be above allowlist_threshold and below threshold (or 0: off)");
 	(void)line;
 }
 
@@ -406,8 +403,8 @@ static void check_resolver(struct loader *ld)
 {
 	const struct config *cfg = ld->cfg;
 	unsigned line = loader_key_line(ld, SECTION_DNS, "nameserver");
-	static const char why[] = "udns uses one source port and no 0x20, so answers from a "
-				  "resolver off this host can be spoofed; run unbound on loopback";
+	static const char why[] =
+		"udns uses one source port and no 0x20, so answers from a resolver off this host can be spoofed; run unbound on loopback";
 
 	if (!config_has_dns_lists(cfg))
 		return;
@@ -437,10 +434,10 @@ static void check_resolver(struct loader *ld)
 		    !(a.family == ADDR_V4
 			      ? a.bytes[0] == 127
 			      : memcmp(a.bytes, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16) == 0))
-			loader_warn(ld, line,
-				    "no nameserver lines: /etc/resolv.conf's nameserver %s "
-				    "is not on loopback: %s",
-				    host, why);
+			loader_warn(
+				ld, line,
+				"no nameserver lines: /etc/resolv.conf's nameserver %s is not on loopback: %s",
+				host, why);
 	}
 	free(text);
 }
@@ -458,14 +455,14 @@ static void check_examples(struct loader *ld)
 	const struct rules *r = &ld->cfg->rules;
 
 	if (example_domain(r->contact))
-		loader_warn(ld, loader_key_line(ld, SECTION_POLICY, "contact"),
-			    "contact still names an example domain (%s): refused senders would "
-			    "write to nobody",
-			    r->contact);
+		loader_warn(
+			ld, loader_key_line(ld, SECTION_POLICY, "contact"),
+			"contact still names an example domain (%s): refused senders would write to nobody",
+			r->contact);
 	if (example_domain(r->help_url_source))
-		loader_warn(ld, loader_key_line(ld, SECTION_POLICY, "help_url"),
-			    "help_url still points at an example domain: refused senders would "
-			    "find no page");
+		loader_warn(
+			ld, loader_key_line(ld, SECTION_POLICY, "help_url"),
+			"help_url still points at an example domain: refused senders would find no page");
 }
 
 /* set_exempt_defaults - postmaster@ and abuse@ unless exempt_recipients was given. */

@@ -307,14 +307,13 @@ static bool set_recipient_delimiter(struct loader *ld, void *base, const char *v
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)value[i];
 		if (c <= ' ' || c >= 0x7f) {
-			*err = "a blank, control or non-ASCII byte cannot start an address "
-			       "extension: expected characters such as + or -";
+			*err = "a blank, control or non-ASCII byte cannot start an address extension: expected characters such as + or -";
 			return false;
 		}
 		if (c == '@' || c == '"' || c == '\\') {
-			*err = config_message("'%c' cannot start an address extension: expected "
-					      "characters such as + or -",
-					      c);
+			*err = config_message(
+				"'%c' cannot start an address extension: expected characters such as + or -",
+				c);
 			return false;
 		}
 	}
@@ -552,10 +551,10 @@ static bool list_name(struct loader *ld, enum list_kind kind, const char *name, 
 {
 	if (kind != LIST_LOCAL) {
 		if (len > DOMAIN_MAX + 1 || domain_clean(name, len, out, DOMAIN_SIZE) == 0) {
-			loader_error(ld, ld->line,
-				     "[%s %.*s]: not a DNS zone name (letters, digits, '-' and '_' "
-				     "in two or more labels of 1 to 63 bytes, 253 bytes in all)",
-				     list_kind_name(kind), (int)(len > 60 ? 60 : len), name);
+			loader_error(
+				ld, ld->line,
+				"[%s %.*s]: not a DNS zone name (letters, digits, '-' and '_' in two or more labels of 1 to 63 bytes, 253 bytes in all)",
+				list_kind_name(kind), (int)(len > 60 ? 60 : len), name);
 			return false;
 		}
 		return true;
@@ -567,8 +566,7 @@ static bool list_name(struct loader *ld, enum list_kind kind, const char *name, 
 		    len > 63) {
 			loader_error(
 				ld, ld->line,
-				"[list %.*s]: a list name is letters, digits, '.', '-' and '_' "
-				"(at most 63)",
+				"[list %.*s]: a list name is letters, digits, '.', '-' and '_' (at most 63)",
 				(int)(len > 60 ? 60 : len), name);
 			return false;
 		}

@@ -572,9 +572,9 @@ static void idle_timeout(uv_timer_t *t)
 	}
 	stats.idle_timeouts++;
 	if (c->writing || c->out_len > 0)
-		log_warn("%s: timeout: the client has not read its replies (%zu bytes waiting); "
-			 "closing connection",
-			 c->peer, c->out_len);
+		log_warn(
+			"%s: timeout: the client has not read its replies (%zu bytes waiting); closing connection",
+			c->peer, c->out_len);
 	else if (c->in_len > 0)
 		log_warn("%s: timeout with an incomplete request (%zu bytes); closing connection",
 			 c->peer, c->in_len);

@@ -206,8 +206,7 @@ bool engine_set_config(struct engine *e, struct config *cfg)
 	}
 	if (e->resolver != NULL && dns_changed(e->cfg, cfg))
 		log_warn(
-			"reload: [dns] servers, timeout or tries changed; they take effect after a "
-			"restart");
+			"reload: [dns] servers, timeout or tries changed; they take effect after a restart");
 	if (cache != NULL || cache_changed(e->cfg, cfg)) {
 		log_info("reload: lists or cache settings changed; the verdict cache is emptied");
 		if (e->jobs)
@@ -527,9 +526,9 @@ static void saturated(struct engine *e)
 	if (e->last_saturated_log != 0 && now - e->last_saturated_log < 60000)
 		return;
 	e->last_saturated_log = now ? now : 1;
-	log_warn("%zu DNS lookups in flight (the most is %d): requests beyond are answered with "
-		 "on_error until lookups end; is the resolver answering?",
-		 keyjob_in_flight(e->jobs), KEYJOB_MAX);
+	log_warn(
+		"%zu DNS lookups in flight (the most is %d): requests beyond are answered with on_error until lookups end; is the resolver answering?",
+		keyjob_in_flight(e->jobs), KEYJOB_MAX);
 }
 
 /*

@@ -93,12 +93,12 @@ void engine_log_stats(const struct engine *e)
 	uint64_t now = uv_now(e->loop);
 
 	engine_counters(e, &c);
-	log_info("statistics: cache entries=%zu/%zu hits=%llu misses=%llu coalesced=%llu "
-		 "evictions=%llu expiries=%llu reasons=%zu waiting=%zu lookups=%zu",
-		 c.cache_entries, c.cache_capacity, (unsigned long long)c.cache_hits,
-		 (unsigned long long)c.cache_misses, (unsigned long long)c.coalesced,
-		 (unsigned long long)c.cache_evictions, (unsigned long long)c.cache_expiries,
-		 c.reasons, c.waiting, c.keyjobs_in_flight);
+	log_info(
+		"statistics: cache entries=%zu/%zu hits=%llu misses=%llu coalesced=%llu evictions=%llu expiries=%llu reasons=%zu waiting=%zu lookups=%zu",
+		c.cache_entries, c.cache_capacity, (unsigned long long)c.cache_hits,
+		(unsigned long long)c.cache_misses, (unsigned long long)c.coalesced,
+		(unsigned long long)c.cache_evictions, (unsigned long long)c.cache_expiries,
+		c.reasons, c.waiting, c.keyjobs_in_flight);
 	for (size_t i = 0; i < r->list_count; i++) {
 		const struct list_health *h = e->health[i];
 		const struct health_counters *n;
@@ -107,14 +107,14 @@ void engine_log_stats(const struct engine *e)
 			continue;
 		n = health_counters(h);
 		o = health_usable(h, &e->breaker, now);
-		log_info("statistics: [%s %s] state=%s queries=%llu listed=%llu errors=%llu "
-			 "failures=%llu",
-			 list_kind_name(health_kind(h)), health_name(h),
-			 o == OUTCOME_PENDING   ? "enabled"
-			 : o == OUTCOME_BREAKER ? "breaker-open"
-			 : health_checked(h)    ? "disabled"
-						: "unchecked",
-			 (unsigned long long)n->queries, (unsigned long long)n->listed,
-			 (unsigned long long)n->errors, (unsigned long long)n->failures);
+		log_info(
+			"statistics: [%s %s] state=%s queries=%llu listed=%llu errors=%llu failures=%llu",
+			list_kind_name(health_kind(h)), health_name(h),
+			o == OUTCOME_PENDING   ? "enabled"
+			: o == OUTCOME_BREAKER ? "breaker-open"
+			: health_checked(h)    ? "disabled"
+					       : "unchecked",
+			(unsigned long long)n->queries, (unsigned long long)n->listed,
+			(unsigned long long)n->errors, (unsigned long long)n->failures);
 	}
 }

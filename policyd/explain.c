@@ -72,8 +72,7 @@ static const char *why_not(const struct explanation *x, size_t i)
 		return "not asked (allowlisted by a local list)";
 	if (h != NULL && !health_enabled(h))
 		return health_checked(h) ? "disabled (health check failed)"
-					 : "disabled (health check got "
-					   "no answer)";
+					 : "disabled (health check got no answer)";
 	if (l->kind != LIST_RHSBL && x->decision->client.family == ADDR_V6 && !l->ipv6)
 		return "not applicable (IPv4 only: ipv6 = no)";
 	if (l->kind == LIST_RHSBL)
@@ -170,8 +169,8 @@ static void report(void *arg, const struct explanation *x)
 		run->status = 2;
 	}
 	if (usable_count(x, &dns) == 0 && dns > 0) {
-		fprintf(stderr, "policyd: --check: warning: every DNS list is disabled (failed or "
-				"unanswered health check): nothing was looked up\n");
+		fprintf(stderr,
+			"policyd: --check: warning: every DNS list is disabled (failed or unanswered health check): nothing was looked up\n");
 		run->status = 2;
 	}
 	run->reported = true;
@@ -211,8 +210,8 @@ int explain_run(struct config *cfg, const struct explain_request *req, bool debu
 	log_open(LOG_TO_STDERR, debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARNING);
 	for (size_t i = 0; i < sizeof(args) / sizeof(args[0]); i++) {
 		if (!printable(args[i])) {
-			fprintf(stderr, "policyd: --check: arguments must not hold control "
-					"characters (a line feed would add attributes)\n");
+			fprintf(stderr,
+				"policyd: --check: arguments must not hold control characters (a line feed would add attributes)\n");
 			return 2;
 		}
 	}

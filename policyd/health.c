@@ -125,10 +125,10 @@ void health_record(struct list_health *h, const struct breaker_params *p, bool a
 		h->counters.failures++;
 	switch (breaker_record(&h->breaker, p, answered, now)) {
 	case BREAKER_OPENED:
-		log_warn("[%s %s]: %u lookups in a row failed; skipping the list for %llu s "
-			 "(circuit breaker open)",
-			 list_kind_name(h->kind), h->name, h->breaker.failures,
-			 (unsigned long long)((h->breaker.backoff_ms + 999) / 1000));
+		log_warn(
+			"[%s %s]: %u lookups in a row failed; skipping the list for %llu s (circuit breaker open)",
+			list_kind_name(h->kind), h->name, h->breaker.failures,
+			(unsigned long long)((h->breaker.backoff_ms + 999) / 1000));
 		break;
 	case BREAKER_CLOSED:
 		log_info("[%s %s]: answers again; circuit breaker closed", list_kind_name(h->kind),
@@ -146,14 +146,13 @@ void health_error_code(struct list_health *h, const uint8_t code[4], uint64_t no
 		return;
 	h->last_error_log = now ? now : 1;
 	if (codes_classify(code) == CODES_ANSWER_REFUSED)
-		log_warn("[%s %s]: answered %u.%u.%u.%u, an error code (the operator refuses "
-			 "queries through public resolvers, or rate-limits us): not counted as a "
-			 "listing. Use a local recursive resolver or mirror the zone (see README)",
-			 list_kind_name(h->kind), h->name, code[0], code[1], code[2], code[3]);
+		log_warn(
+			"[%s %s]: answered %u.%u.%u.%u, an error code (the operator refuses queries through public resolvers, or rate-limits us): not counted as a listing. Use a local recursive resolver or mirror the zone (see README)",
+			list_kind_name(h->kind), h->name, code[0], code[1], code[2], code[3]);
 	else
-		log_warn("[%s %s]: answered %u.%u.%u.%u, outside 127.0.0.0/8: not counted as a "
-			 "listing",
-			 list_kind_name(h->kind), h->name, code[0], code[1], code[2], code[3]);
+		log_warn(
+			"[%s %s]: answered %u.%u.%u.%u, outside 127.0.0.0/8: not counted as a listing",
+			list_kind_name(h->kind), h->name, code[0], code[1], code[2], code[3]);
 }
 
 /* health_check_begin - at most one check of a list at a time. */
@@ -181,13 +180,13 @@ void health_judge(struct list_health *h, bool listed_ok, bool unlisted_ok)
 	if (h->healthy && !was)
 		log_info("[%s %s]: health check passed; list enabled", kind, h->name);
 	else if (!h->healthy && !unlisted_ok)
-		log_error("[%s %s]: the test point that must not be listed IS listed: the list "
-			  "answers everything (wildcard or dead). Disabled until it passes again",
-			  kind, h->name);
+		log_error(
+			"[%s %s]: the test point that must not be listed IS listed: the list answers everything (wildcard or dead). Disabled until it passes again",
+			kind, h->name);
 	else if (!h->healthy)
-		log_error("[%s %s]: the test point that must be listed is NOT listed: the list is "
-			  "dead or not served. Disabled until it passes again",
-			  kind, h->name);
+		log_error(
+			"[%s %s]: the test point that must be listed is NOT listed: the list is dead or not served. Disabled until it passes again",
+			kind, h->name);
 }
 
 /* health_unanswered - SERVFAIL, a timeout or only error codes: not a verdict. */

@@ -40,8 +40,8 @@
 #define HTTP_BACKLOG 1024
 
 /* The same policy as the page's meta tag, plus what only a header can say. */
-static const char CSP[] = "default-src 'none'; style-src 'self'; img-src 'self'; "
-			  "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+static const char CSP[] =
+	"default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 struct http;
 
@@ -295,9 +295,9 @@ static bool start_daemon(struct http *h, struct endpoint *ep, const struct confi
 	unsigned long limit = http_connection_limit(cfg);
 
 	if (limit < (unsigned long)cfg->http_max_connections)
-		log_warn("[http] %s: max_connections %lu lowered to %lu: the descriptor limit "
-			 "keeps three quarters for policy connections",
-			 ep->name, (unsigned long)cfg->http_max_connections, limit);
+		log_warn(
+			"[http] %s: max_connections %lu lowered to %lu: the descriptor limit keeps three quarters for policy connections",
+			ep->name, (unsigned long)cfg->http_max_connections, limit);
 	/* MHD counts whole seconds; a timeout of 1.5 s becomes 2. */
 	unsigned timeout_s = (unsigned)((cfg->http_timeout_ms + 999) / 1000);
 

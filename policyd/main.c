@@ -112,8 +112,8 @@ static void reload(struct daemon *d)
 	if (!config_listen_equal(d->cfg, next))
 		log_warn("reload: listen addresses changed; they take effect after a restart");
 	if (!http_listen_equal(d->cfg, next))
-		log_warn("reload: [http] listen addresses changed; they take effect after a "
-			 "restart");
+		log_warn(
+			"reload: [http] listen addresses changed; they take effect after a restart");
 	if (d->http != NULL)
 		http_reload(d->http, next);
 	server_set_config(d->srv, next);
@@ -199,8 +199,8 @@ static bool drop_privileges(const struct config *cfg)
 {
 	if (cfg->user == NULL) {
 		if (geteuid() == 0)
-			log_warn("running as root: set [server] user = policyd (a system user) so "
-				 "that a flaw in policyd cannot become root");
+			log_warn(
+				"running as root: set [server] user = policyd (a system user) so that a flaw in policyd cannot become root");
 		return true;
 	}
 	if (geteuid() != 0) {
@@ -234,9 +234,9 @@ static void raise_fd_limit(const struct config *cfg)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)cfg->max_connections + 64)
-		log_warn("the descriptor limit (%llu) is below max_connections (%ld) plus room for "
-			 "listeners and DNS; raise LimitNOFILE or ulimit -n",
-			 (unsigned long long)rl.rlim_cur, cfg->max_connections);
+		log_warn(
+			"the descriptor limit (%llu) is below max_connections (%ld) plus room for listeners and DNS; raise LimitNOFILE or ulimit -n",
+			(unsigned long long)rl.rlim_cur, cfg->max_connections);
 }
 
 /* log_due - the held log lines have waited long enough (the loop was idle meanwhile). */
@@ -357,10 +357,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: policyd [-c FILE] [-t] [-d] [-V]\n"
-		"       policyd [-c FILE] --check ADDRESS [--sender ADDR] [--helo NAME]"
-		" [--client-name NAME] [--recipient ADDR]\n"
-		"       policyd [-c FILE] --help-page [--ip ADDRESS] [--list NAME]"
-		" [--domain DOMAIN]\n"
+		"       policyd [-c FILE] --check ADDRESS [--sender ADDR] [--helo NAME] [--client-name NAME] [--recipient ADDR]\n"
+		"       policyd [-c FILE] --help-page [--ip ADDRESS] [--list NAME] [--domain DOMAIN]\n"
 		"  -c FILE   configuration (default %s)\n"
 		"  -t        check the configuration and exit\n"
 		"  -d        debug logging to stderr\n"

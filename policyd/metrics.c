@@ -140,8 +140,7 @@ static void histogram(struct out *o)
 	uint64_t cumulative = 0, count = 0;
 
 	family(o, "policyd_reply_duration_seconds", "histogram",
-	       "Time from a request to its reply; requests answered from the cache at once count "
-	       "in the first bucket.");
+	       "Time from a request to its reply; requests answered from the cache at once count in the first bucket.");
 	for (unsigned b = 0; b < STATS_BUCKETS; b++)
 		count += stats.latency[b];
 	for (unsigned b = 0; b < STATS_BUCKETS - 1; b++) {

@@ -70,9 +70,9 @@ static bool unable(struct outbox *o, int res)
 	if (res != -EINVAL && res != -EOPNOTSUPP && res != -ENOSYS)
 		return false;
 	if (!o->broken)
-		log_warn("io_uring cannot send here (%s); replies are written one by one from now "
-			 "on",
-			 strerror(-res));
+		log_warn(
+			"io_uring cannot send here (%s); replies are written one by one from now on",
+			strerror(-res));
 	o->broken = true;
 	return true;
 }
@@ -99,9 +99,9 @@ HOT static void send_batch(struct outbox *o, unsigned n)
 	if (submitted < n) {
 		/* Only a kernel short of memory refuses sends it was given; the rest stays
 		 * in the ring, never entered again. */
-		log_warn("io_uring took %u of %u sends (%s); replies are written one by one "
-			 "from now on",
-			 submitted, n, rc < 0 ? strerror(-rc) : "no error");
+		log_warn(
+			"io_uring took %u of %u sends (%s); replies are written one by one from now on",
+			submitted, n, rc < 0 ? strerror(-rc) : "no error");
 		o->broken = true;
 	}
 	while (reaped < submitted) {

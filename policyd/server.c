@@ -347,11 +347,10 @@ static int bind_unix(struct server *srv, struct listener *l, const struct listen
 	if (lstat(spec->path, &st) != 0 || !S_ISSOCK(st.st_mode) ||
 	    (st.st_mode & 0777) != (cfg->socket_mode & 0777) ||
 	    (cfg->socket_group != NULL && st.st_gid != cfg->socket_gid)) {
-		log_error("%s: the socket did not come out with mode %04o%s%s (a setgid directory, "
-			  "or the path was changed); not touching it",
-			  spec->path, cfg->socket_mode & 0777,
-			  cfg->socket_group ? " and group " : "",
-			  cfg->socket_group ? cfg->socket_group : "");
+		log_error(
+			"%s: the socket did not come out with mode %04o%s%s (a setgid directory, or the path was changed); not touching it",
+			spec->path, cfg->socket_mode & 0777, cfg->socket_group ? " and group " : "",
+			cfg->socket_group ? cfg->socket_group : "");
 		return -1;
 	}
 	return 0;

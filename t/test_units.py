@@ -390,10 +390,24 @@ def test_format():
            "(clang-format -i to fix)", "\n".join(err.splitlines()[:20]))
 
 
+def test_messages_whole():
+    """No message is split into string literals (other than at a line feed), so that
+    every log line and error can be found in the source by grep."""
+    split = re.compile(r'(?<!\\n)"[ \t]*\n[ \t]*"')
+    found = []
+    for folder in ("common", "policyd"):
+        for name in sorted(os.listdir(os.path.join(SRC, folder))):
+            if name.endswith((".c", ".h")):
+                text = read(os.path.join(SRC, folder, name))
+                found += [f"{folder}/{name}:{text.count(chr(10), 0, m.start()) + 1}" for m in split.finditer(text)]
+    report(not found, "no message of common/ or policyd/ is split into string literals", "\n".join(found[:20]))
+
+
 def main():
     test_module_map()
     test_test_map()
     test_format()
+    test_messages_whole()
     with tempfile.TemporaryDirectory(prefix="policyd-units-") as tmp:
         t.run("test_units", test_units, tmp)
     for page in (MAN8, MAN5):
