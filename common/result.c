@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "keys.h"
 #include "siphash.h"
@@ -33,7 +34,7 @@
 #define LISTED_BYTES (3 + 4 + 2 + sizeof(struct pattern *))
 
 struct pattern {
-	struct pattern *next;
+	LIST_ENTRY(pattern) link; /* its bucket's chain */
 	struct reasons *owner;
 	uint64_t hash;
 	uint32_t refs;
@@ -42,11 +43,13 @@ struct pattern {
 	char bytes[];
 };
 
+LIST_HEAD(chain, pattern);
+
 struct reasons {
 	uint8_t seed[16];
 	size_t count;
 	size_t buckets;
-	struct pattern **bucket;
+	struct chain *bucket; /* zeroed memory is an array of empty chains */
 };
 
 struct result {
@@ -119,8 +122,9 @@ void reasons_free(struct reasons *t)
 	if (t == NULL)
 		return;
 	for (size_t b = 0; b < t->buckets; b++) {
-		for (struct pattern *p = t->bucket[b], *next; p != NULL; p = next) {
-			next = p->next;
+		struct pattern *p;
+		while ((p = LIST_FIRST(&t->bucket[b])) != NULL) {
+			LIST_REMOVE(p, link);
 			free(p);
 		}
 	}
@@ -142,15 +146,15 @@ size_t reasons_buckets(const struct reasons *t)
 static void grow(struct reasons *t)
 {
 	size_t n = t->buckets * 2;
-	struct pattern **bucket = calloc(n, sizeof(*bucket));
+	struct chain *bucket = calloc(n, sizeof(*bucket));
 
 	if (bucket == NULL)
 		return;
 	for (size_t b = 0; b < t->buckets; b++) {
-		for (struct pattern *p = t->bucket[b], *next; p != NULL; p = next) {
-			next = p->next;
-			p->next = bucket[p->hash % n];
-			bucket[p->hash % n] = p;
+		struct pattern *p;
+		while ((p = LIST_FIRST(&t->bucket[b])) != NULL) {
+			LIST_REMOVE(p, link);
+			LIST_INSERT_HEAD(&bucket[p->hash % n], p, link);
 		}
 	}
 	free(t->bucket);
@@ -168,7 +172,7 @@ static struct pattern *pattern_get(struct reasons *t, const char *bytes, size_t 
 	memcpy(buf, &split, 2);
 	memcpy(buf + 2, bytes, len);
 	hash = siphash13(t->seed, buf, len + 2);
-	for (p = t->bucket[hash % t->buckets]; p != NULL; p = p->next) {
+	LIST_FOREACH(p, &t->bucket[hash % t->buckets], link) {
 		if (p->hash == hash && p->len == len && p->split == split &&
 		    memcmp(p->bytes, bytes, len) == 0) {
 			p->refs++;
@@ -186,8 +190,7 @@ static struct pattern *pattern_get(struct reasons *t, const char *bytes, size_t 
 	memcpy(p->bytes, bytes, len);
 	if (t->count + 1 > t->buckets * 2)
 		grow(t);
-	p->next = t->bucket[hash % t->buckets];
-	t->bucket[hash % t->buckets] = p;
+	LIST_INSERT_HEAD(&t->bucket[hash % t->buckets], p, link);
 	t->count++;
 	return p;
 }
@@ -200,12 +203,7 @@ static void pattern_put(struct pattern *p)
 	if (p == NULL || --p->refs > 0)
 		return;
 	t = p->owner;
-	for (struct pattern **q = &t->bucket[p->hash % t->buckets]; *q != NULL; q = &(*q)->next) {
-		if (*q == p) {
-			*q = p->next;
-			break;
-		}
-	}
+	LIST_REMOVE(p, link);
 	t->count--;
 	free(p);
 }
