@@ -403,7 +403,22 @@ def test_messages_whole():
     report(not found, "no message of common/ or policyd/ is split into string literals", "\n".join(found[:20]))
 
 
+def test_seams():
+    """Calls cross the seam between the server and its connections one way: server.c
+    includes conn.h; conn.c and conn.h include nothing of the server (they reach it
+    through struct conn_host's calls), so no include circle can hide a shared list."""
+    found = []
+    for name in ("conn.c", "conn.h"):
+        text = read(os.path.join(SRC, "policyd", name))
+        found += [f"policyd/{name}: {m.group(0)}"
+                  for m in re.finditer(r'^#include "(server[^"]*|main)\.h"', text, re.M)]
+    report(not found, "conn.c and conn.h include nothing of server.c (one-way seam)", "\n".join(found))
+    server = read(os.path.join(SRC, "policyd", "server.c"))
+    report('#include "conn.h"' in server, "server.c includes conn.h")
+
+
 def main():
+    test_seams()
     test_module_map()
     test_test_map()
     test_format()
