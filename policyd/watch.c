@@ -195,7 +195,7 @@ static void read_done(uv_work_t *req, int status)
 	w->job = NULL;
 	/* Cancelled at shutdown, shut down since, or reloaded since (the new configuration
 	 * read its files itself): the result is of no use. */
-	if (status == 0 && !w->closing && j->cfg == w->cfg)
+	if (status == 0 && !w->closing && j->cfg == w->cfg && j->file < w->count)
 		apply(w, &w->files[j->file], j);
 	job_free(j);
 	maybe_free(w);
