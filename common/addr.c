@@ -259,7 +259,7 @@ static bool parse_prefix(const char *s, size_t len, unsigned *out)
 	return true;
 }
 
-/* cidr_parse - parse an untrusted "address/prefix" or bare address, masking host bits. */
+/* cidr_parse - parse an untrusted "address/prefix" or bare address; host bits are refused. */
 bool cidr_parse(struct cidr *out, const char *s, size_t len, const char **err)
 {
 	const char *slash;
@@ -306,7 +306,17 @@ bool cidr_parse(struct cidr *out, const char *s, size_t len, const char **err)
 		*err = "prefix length out of range";
 		return false;
 	}
-	mask_bytes(a.bytes, prefix);
+	/*
+	 * Set host bits are refused, as Postfix's cidr tables refuse them: they are a typo
+	 * or a line cut short ("198.51.100.0/24" read as "198.51.100.0/2" while a pipeline
+	 * rewrites the file), and masking them would take a quarter of IPv4 for a /24.
+	 */
+	struct addr masked = a;
+	mask_bytes(masked.bytes, prefix);
+	if (!addr_equal(&masked, &a)) {
+		*err = "host bits set after the prefix length";
+		return false;
+	}
 	out->base = a;
 	out->prefix = (uint8_t)prefix;
 	return true;

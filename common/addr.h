@@ -61,9 +61,11 @@ struct cidr {
 
 /*
  * cidr_parse - parse "192.0.2.0/24", "2001:db8::/32" or a bare address (a /32 or
- * /128). Set host bits are cleared (as Postfix's cidr tables do not, we accept and
- * mask them rather than guess). On failure returns false and sets *err to a static
- * message such as "invalid address" or "prefix length out of range".
+ * /128). An address with bits set after the prefix ("192.0.2.1/24") is refused, as
+ * Postfix's cidr tables refuse it: it is a typo or a line cut short, never a range
+ * to guess. On failure returns false and sets *err to a static message such as
+ * "invalid address", "prefix length out of range" or "host bits set after the
+ * prefix length".
  */
 bool cidr_parse(struct cidr *out, const char *s, size_t len, const char **err);
 

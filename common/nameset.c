@@ -140,8 +140,11 @@ static int compare_bytes(const char *a, size_t alen, const char *b, size_t blen)
 	return c != 0 ? c : (alen > blen) - (alen < blen);
 }
 
-/* The set being sorted, for qsort's comparison (one thread). */
-static const struct name_set *sorting;
+/*
+ * The set being sorted, for qsort's comparison. One per thread: sets are loaded on
+ * the thread pool while the loop thread may load a configuration of its own.
+ */
+static _Thread_local const struct name_set *sorting;
 
 static int compare_entries(const void *x, const void *y)
 {

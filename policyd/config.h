@@ -140,10 +140,14 @@ struct name_set;
  * address) or name set (other types), reporting each bad line as LISTFILE:LINE,
  * and a file that cannot be read as CONFIG:LINE (the list's section in the
  * configuration file config_name). On any error nothing is returned (both NULL)
- * and false: a half-read list never replaces a good one.
+ * and false: a half-read list never replaces a good one. *open_line is set to the
+ * number of the file's last line when that line has no newline (the file may still
+ * be being written; the caller decides), 0 otherwise. It logs nothing and touches
+ * no shared state, so that it can run on a thread of libuv's pool (watch.c).
  */
 bool config_load_list(const struct list_config *l, const char *config_name, struct cidr_set **set,
-		      struct name_set **names, config_error_fn *on_error, void *ctx);
+		      struct name_set **names, config_error_fn *on_error, void *ctx,
+		      unsigned *open_line);
 
 /* The largest local list file read: ten million entries of a typical length. */
 #define CONFIG_LIST_FILE_MAX ((size_t)256 << 20)

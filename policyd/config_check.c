@@ -118,7 +118,8 @@ static void file_error(void *arg, unsigned line, const char *message)
 
 /* config_load_list - see config.h. */
 bool config_load_list(const struct list_config *l, const char *config_name, struct cidr_set **set,
-		      struct name_set **names, config_error_fn *on_error, void *ctx)
+		      struct name_set **names, config_error_fn *on_error, void *ctx,
+		      unsigned *open_line)
 {
 	struct file_errors fe = { l->file, on_error, ctx, 0 };
 	size_t len = 0;
@@ -127,6 +128,7 @@ bool config_load_list(const struct list_config *l, const char *config_name, stru
 
 	*set = NULL;
 	*names = NULL;
+	*open_line = 0;
 	if (text == NULL) {
 		snprintf(message, sizeof(message), "%s:%u: [list %s] cannot read %s: %s",
 			 config_name, l->line, l->name, l->file,
@@ -135,6 +137,14 @@ bool config_load_list(const struct list_config *l, const char *config_name, stru
 					  : strerror(errno));
 		on_error(ctx, message);
 		return false;
+	}
+	/* A writer that has not finished leaves the last line open: count it for the caller. */
+	if (len > 0 && text[len - 1] != '\n') {
+		unsigned lines = 1;
+		for (const char *p = text; (p = memchr(p, '\n', len - (size_t)(p - text))) != NULL;
+		     p++)
+			lines++;
+		*open_line = lines;
 	}
 	if (l->type == LOCAL_ADDRESS) {
 		*set = cidr_set_new();
@@ -197,7 +207,22 @@ static void finish_list(struct loader *ld, struct list_config *l)
 		return;
 	}
 	resolve_relative(ld, l);
-	config_load_list(l, ld->name, &l->set, &l->names, loader_file_error, ld);
+	unsigned open_line = 0;
+	/*
+	 * A last line without a newline may be a file caught while it is written; at start,
+	 * in -t and on SIGHUP it is read as it is (an empty list would be worse), with a
+	 * warning, and the watch reads the file again when its writer finishes.
+	 */
+	if (config_load_list(l, ld->name, &l->set, &l->names, loader_file_error, ld, &open_line) &&
+	    open_line > 0) {
+		char message[1200];
+
+		snprintf(
+			message, sizeof(message),
+			"%s:%u: warning: the last line has no newline (a file still being written?); read as it is",
+			l->file, open_line);
+		ld->on_error(ld->ctx, message);
+	}
 }
 
 /* set_cidrs - a default CIDR list. */

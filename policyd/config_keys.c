@@ -29,8 +29,10 @@ struct key_spec {
 	custom_fn *custom;
 };
 
-/* A buffer for messages that name the bad part of a value. */
-static char value_message[512];
+/* A buffer for messages that name the bad part of a value. One per thread: a
+ * reload loads the configuration on libuv's thread pool while another pool thread
+ * may read a changed list file. */
+static _Thread_local char value_message[512];
 
 /* config_message - format into the one message buffer. */
 const char *config_message(const char *fmt, ...)

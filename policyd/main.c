@@ -27,6 +27,7 @@
 #include "http.h"
 #include "postscreen.h"
 #include "log.h"
+#include "reload.h"
 #include "metrics.h"
 #include "server.h"
 #include "stats.h"
@@ -47,6 +48,8 @@ struct daemon {
 	uv_prepare_t flush_log;
 	uv_timer_t log_timer;
 	uv_timer_t exit_timer;
+	struct reload *reload; /* the SIGHUP reload on the thread pool, or NULL */
+	bool reload_again;     /* a SIGHUP came while it ran: load once more after it */
 	int exit_code;
 };
 
@@ -76,16 +79,6 @@ static void log_start_warnings(bool show)
 	start_warning_count = 0;
 }
 
-/* log_config_error - during start-up and reloads, errors and warnings go to the log. */
-static void log_config_error(void *ctx, const char *message)
-{
-	(void)ctx;
-	if (strstr(message, ": warning: ") != NULL)
-		log_warn("%s", message);
-	else
-		log_error("%s", message);
-}
-
 /* apply_logging - the configured target and level; -d forces debug on stderr. */
 static void apply_logging(const struct daemon *d)
 {
@@ -95,11 +88,24 @@ static void apply_logging(const struct daemon *d)
 		log_open(d->cfg->log, d->cfg->log_level);
 }
 
-/* reload - SIGHUP: a broken new file is reported and the old configuration stays. */
-static void reload(struct daemon *d)
-{
-	struct config *next = config_load(d->config_path, log_config_error, NULL);
+static void reload(struct daemon *d);
 
+/*
+ * reloaded - the configuration loaded on the thread pool (reload.c) is put in force
+ * here, on the loop thread; a broken new file was reported and the old one stays.
+ */
+static void reloaded(void *arg, struct config *next)
+{
+	struct daemon *d = arg;
+
+	d->reload = NULL;
+	if (d->reload_again) {
+		/* The files changed again while they were read: what was read may be old. */
+		d->reload_again = false;
+		config_unref(next);
+		reload(d);
+		return;
+	}
 	if (next == NULL) {
 		log_error("reload failed: keeping the previous configuration");
 		return;
@@ -121,6 +127,22 @@ static void reload(struct daemon *d)
 	d->cfg = next;
 	apply_logging(d);
 	log_info("configuration reloaded from %s", d->config_path);
+}
+
+/*
+ * reload - SIGHUP: load the configuration on the thread pool, so that reading large
+ * list files does not hold the replies; one load at a time, and a SIGHUP that comes
+ * meanwhile makes one more load once it is done.
+ */
+static void reload(struct daemon *d)
+{
+	if (d->reload != NULL) {
+		d->reload_again = true;
+		return;
+	}
+	d->reload = reload_start(d->loop, d->config_path, reloaded, d);
+	if (d->reload == NULL)
+		log_error("reload failed: out of memory; keeping the previous configuration");
 }
 
 /* closed_all - the last connection is gone: leave the loop. */
@@ -150,6 +172,9 @@ static void begin_shutdown(struct daemon *d, int signum)
 	if (uv_is_active((uv_handle_t *)&d->exit_timer))
 		return;
 	log_info("signal %d: shutting down", signum);
+	/* A configuration still being loaded is not put in force any more. */
+	reload_cancel(d->reload);
+	d->reload = NULL;
 	uv_timer_start(&d->exit_timer, exit_deadline, d->cfg->request_timeout_ms + 1000, 0);
 	uv_timer_stop(&d->stats_timer);
 	http_shutdown(d->http);
@@ -325,6 +350,8 @@ static int run_daemon(struct daemon *d)
 	log_info("policyd %s started with %s", POLICYD_VERSION, d->config_path);
 	uv_run(d->loop, UV_RUN_DEFAULT);
 out:
+	reload_cancel(d->reload);
+	d->reload = NULL;
 	engine_free(d->engine);
 	/* uv_stop only leaves uv_run: run again so close callbacks fire (HACKING.md, traps). */
 	uv_walk(d->loop, close_handle, NULL);
