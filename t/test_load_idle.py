@@ -104,7 +104,9 @@ def test_many_idle():
     listed = [f"{LISTED_NET}.{i}" for i in range(1, 40)]
     clean = [f"{CLEAN_NET}.{i}" for i in range(1, 40)]
     with Policyd(start=False) as d:
-        server = "max_connections = 20000\nidle_timeout = 5m\nallow = 127.0.0.1/32\n"
+        # All the TCP connections come from 127.0.0.1: one peer, allowed them all.
+        server = ("max_connections = 20000\nmax_peer_connections = 20000\nidle_timeout = 5m\n"
+                  "allow = 127.0.0.1/32\n")
         d.write_config(text=config_text(d, server, local_list_section(d, [LISTED_NET + ".0/24"])))
         d.start()
         since = d.mark()
