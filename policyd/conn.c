@@ -323,12 +323,13 @@ HOT static void reply_ready(struct reply *reply)
 {
 	struct conn_reply *r = reply_of(reply);
 	struct conn *c = r->owner;
+	struct conn_host *host = r->host;
 
 	if (c == NULL) {
-		free(r); /* the connection went away meanwhile */
+		free(r); /* the connection went away meanwhile; its room is still room */
+		host->calls->room(host);
 		return;
 	}
-	struct conn_host *host = c->host;
 	r->ready = true;
 	moved(c);
 	if (r == STAILQ_FIRST(&c->queue)) {
@@ -367,6 +368,7 @@ static bool take_request(struct conn *c)
 	if (outcome == ENGINE_ANSWERED && STAILQ_EMPTY(&c->queue))
 		return append_reply(c, &r->reply);
 	r->owner = c;
+	r->host = host;
 	r->ready = outcome == ENGINE_ANSWERED;
 	c->spare = NULL;
 	STAILQ_INSERT_TAIL(&c->queue, r, link);

@@ -98,6 +98,7 @@ union conn_stream {
 struct conn_reply {
 	STAILQ_ENTRY(conn_reply) link; /* the connection's queue, in request order */
 	struct conn *owner;            /* NULL once the connection has gone: freed when answered */
+	struct conn_host *host;        /* told of the room an answer makes, owner or not */
 	bool ready;
 	struct reply reply;
 };
