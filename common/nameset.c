@@ -267,6 +267,26 @@ static bool unsplit(const char *local, size_t len, const char *delimiters)
 	       (len > 8 && memcmp(local + len - 8, "-request", 8) == 0);
 }
 
+/*
+ * split_at - where the extension starts: the first delimiter after the first byte
+ * (a local part that starts with a delimiter is not split: the user would be
+ * empty), or len. Most recipients have none; one delimiter, the usual "+", is a
+ * memchr.
+ */
+static size_t split_at(const char *local, size_t len, const char *delimiters)
+{
+	if (len < 2 || delimiters[0] == '\0')
+		return len;
+	if (delimiters[1] == '\0') {
+		const char *d = memchr(local + 1, delimiters[0], len - 1);
+		return d != NULL ? (size_t)(d - local) : len;
+	}
+	for (size_t i = 1; i < len; i++)
+		if (strchr(delimiters, local[i]) != NULL)
+			return i;
+	return len;
+}
+
 /* recipient_parse - the local part cleaned and split, the domain found. */
 HOT void recipient_parse(struct recipient *r, const char *addr, size_t len, const char *delimiters)
 {
@@ -281,15 +301,9 @@ HOT void recipient_parse(struct recipient *r, const char *addr, size_t len, cons
 	r->local_len = local_clean(addr, local_len, r->local);
 	r->local[r->local_len] = '\0';
 	r->user_len = r->local_len;
-	if (r->local_len == 0 || unsplit(r->local, r->local_len, delimiters))
-		return;
-	/* A local part that starts with a delimiter is not split: the user would be empty. */
-	for (size_t i = 1; i < r->local_len; i++) {
-		if (strchr(delimiters, r->local[i]) != NULL) {
-			r->user_len = i;
-			break;
-		}
-	}
+	size_t at = split_at(r->local, r->local_len, delimiters);
+	if (at < r->local_len && !unsplit(r->local, r->local_len, delimiters))
+		r->user_len = at;
 }
 
 /* has_address - whether the entry local@domain is listed (domain clean, or empty for "local@"). */
