@@ -723,6 +723,13 @@ static void test_keyed_zones(void)
 	   "an RHSBL takes a keyed zone too, lower-cased");
 	config_unref(cfg);
 
+	struct config *a = load(BASE "[dnsbl zen.example]\nzone = zen.one.example\n");
+	struct config *b = load(BASE "[dnsbl zen.example]\nzone = zen.two.example\n");
+	ok(a != NULL && b != NULL && !config_lists_equal(a, b) && config_lists_equal(a, a),
+	   "a list whose zone changed is another list for the cache (a new key may see other data)");
+	config_unref(a);
+	config_unref(b);
+
 	expect_key_error("a key file that group can read", open_key,
 			 BASE "[dnsbl zen.example]\nzone = $key.zen.dq.example\nkey_file = @FILE@\n",
 			 "t.ini:8: [dnsbl zen.example]: key_file @FILE@: group or others may read it (mode 0640): make policyd its owner and chmod 600 it");
