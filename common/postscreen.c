@@ -18,19 +18,75 @@
 #define MAX_PATTERNS 64
 
 struct pattern {
-	char domain[DOMAIN_SIZE];
-	char filter[128]; /* "" when none was given */
+	char domain[DOMAIN_SIZE]; /* the zone queried, as postscreen has it */
+	char filter[128];         /* "" when none was given */
 	long weight;
+	/* A keyed zone (KEY.zen.dq.spamhaus.net): the list's public name, the zone with
+	 * "$key" for the key, and the key file; public[0] is '\0' for other zones. */
+	char public[DOMAIN_SIZE];
+	char zone[DOMAIN_SIZE];
+	const char *key_file;
+	const char *service;
+};
+
+/*
+ * Keyed services: a zone "KEY.LIST" + suffix holds a customer's key in its first
+ * label. The section is named public_prefix LIST public_suffix, its zone is
+ * "$key.LIST" + suffix, and the key is read from key_file.
+ */
+static const struct keyed_service {
+	const char *suffix;        /* after the list's label, with its dot */
+	const char *public_suffix; /* after the list's label in the public name */
+	const char *key_file;
+	const char *service;
+} keyed_services[] = {
+	{ ".dq.spamhaus.net", ".spamhaus.org", "/etc/policyd/dqs.key", "Spamhaus DQS" },
+	{ ".mail.abusix.zone", ".mail.abusix.zone", "/etc/policyd/abusix.key",
+	  "Abusix Mail Intelligence" },
 };
 
 /* is_sep - postscreen separates patterns with commas and whitespace. */
 static bool is_sep(char c)
 {
-	return c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r';
+	return c == ',' || c == ' ' || c == '\t';
 }
 
-/* parse_pattern - "domain[=filter][*weight]" of len bytes into p. */
-static bool parse_pattern(const char *s, size_t len, struct pattern *p, const char **err)
+/*
+ * keyed_zone - whether p->domain is a keyed service's zone, "KEY.LIST" + suffix
+ * with one label each; if so its public name, shown zone and key file are set, and
+ * the length of the key is returned (0: not keyed).
+ */
+static size_t keyed_zone(struct pattern *p)
+{
+	size_t len = strlen(p->domain);
+	const char *dot = strchr(p->domain, '.');
+
+	p->public[0] = '\0';
+	if (dot == NULL)
+		return 0;
+	for (size_t i = 0; i < sizeof(keyed_services) / sizeof(keyed_services[0]); i++) {
+		const struct keyed_service *k = &keyed_services[i];
+		size_t slen = strlen(k->suffix);
+		const char *list = dot + 1, *suffix = p->domain + len - slen;
+		if (len <= slen || suffix <= list || strcmp(suffix, k->suffix) != 0 ||
+		    memchr(list, '.', (size_t)(suffix - list)) != NULL)
+			continue;
+		int n = (int)(suffix - list);
+		snprintf(p->public, sizeof(p->public), "%.*s%s", n, list, k->public_suffix);
+		snprintf(p->zone, sizeof(p->zone), "$key.%.*s%s", n, list, k->suffix);
+		p->key_file = k->key_file;
+		p->service = k->service;
+		return (size_t)(dot - p->domain);
+	}
+	return 0;
+}
+
+/*
+ * parse_pattern - "domain[=filter][*weight]" of len bytes into p. A keyed zone's
+ * key is left out of what *bad points to, since the caller shows that.
+ */
+static bool parse_pattern(const char *s, size_t len, struct pattern *p, const char **err,
+			  const char **bad)
 {
 	const char *star = NULL, *eq = memchr(s, '=', len), *end = s + len;
 	struct codes check;
@@ -42,6 +98,16 @@ static bool parse_pattern(const char *s, size_t len, struct pattern *p, const ch
 			break;
 		}
 	}
+	if (eq != NULL && star != NULL && eq > star)
+		eq = NULL;
+	size_t dlen = (size_t)((eq ? eq : star ? star : end) - s);
+	if (domain_clean(s, dlen, p->domain, sizeof(p->domain)) == 0) {
+		*err = "not a DNS zone";
+		return false;
+	}
+	size_t key_len = keyed_zone(p);
+	if (key_len > 0)
+		*bad = s + key_len + 1;
 	if (star != NULL) {
 		char num[16], *stop;
 		size_t n = (size_t)(end - star - 1);
@@ -57,13 +123,6 @@ static bool parse_pattern(const char *s, size_t len, struct pattern *p, const ch
 			return false;
 		}
 		end = star;
-	}
-	if (eq != NULL && eq > end)
-		eq = NULL;
-	size_t dlen = (size_t)((eq ? eq : end) - s);
-	if (domain_clean(s, dlen, p->domain, sizeof(p->domain)) == 0) {
-		*err = "not a DNS zone";
-		return false;
 	}
 	p->filter[0] = '\0';
 	if (eq != NULL) {
@@ -98,10 +157,25 @@ __attribute__((format(printf, 4, 5))) static bool append(char *out, size_t size,
 	return true;
 }
 
+/* header - a section's header and its keys before codes. */
+static bool header(const struct pattern *p, bool allow, char *out, size_t size, size_t *used)
+{
+	const char *kind = allow ? "dnswl" : "dnsbl";
+
+	if (p->public[0] == '\0')
+		return append(out, size, used, "[%s %s]\nipv6 = yes\ncodes =", kind, p->domain);
+	return append(
+		out, size, used,
+		"; %s through %s, a keyed zone: put your key alone on one line in\n; %s, owner policyd, mode 0600 (policyd -t refuses a key file\n; that group or others can read). The key is never shown.\n[%s %s]\nzone = %s\nkey_file = %s\nipv6 = yes\ncodes =",
+		p->public, p->service, p->key_file, kind, p->public, p->zone, p->key_file);
+}
+
 /*
  * section - one [KIND domain] section with the patterns of that domain whose
  * weight has the section's sign. A pattern without a filter takes any answer:
- * every 127/8 address (error answers never count, whatever the filter).
+ * every 127/8 address (error answers never count, whatever the filter). A keyed
+ * zone's section is named after the public list, queries the zone with "$key",
+ * and says where the key goes: the key itself is never written out.
  */
 static bool section(const struct pattern *pats, size_t n, size_t first, bool allow, char *out,
 		    size_t size, size_t *used)
@@ -112,8 +186,7 @@ static bool section(const struct pattern *pats, size_t n, size_t first, bool all
 		if (strcmp(pats[i].domain, pats[first].domain) != 0 ||
 		    (pats[i].weight < 0) != allow)
 			continue;
-		if (!any && !append(out, size, used, "[%s %s]\nipv6 = yes\ncodes =",
-				    allow ? "dnswl" : "dnsbl", pats[first].domain))
+		if (!any && !header(&pats[first], allow, out, size, used))
 			return false;
 		if (!append(out, size, used, "%s %s*%ld", any ? "," : "",
 			    pats[i].filter[0] ? pats[i].filter : "127.[0..255].[0..255].[0..255]",
@@ -135,6 +208,14 @@ bool postscreen_convert(const char *sites, char *out, size_t size, const char **
 	if (size == 0)
 		return false;
 	out[0] = '\0';
+	/* postconf -h prints one line: a line feed would start an INI line of its own. */
+	for (const char *c = sites; *c; c++) {
+		if (((unsigned char)*c < ' ' && *c != '\t') || *c == 0x7f) {
+			*err = "a control character (a line feed?): expected the one line of postconf -h postscreen_dnsbl_sites";
+			*bad = c + strlen(c); /* nothing of it is shown */
+			return false;
+		}
+	}
 	while (*p) {
 		while (*p && is_sep(*p))
 			p++;
@@ -148,7 +229,7 @@ bool postscreen_convert(const char *sites, char *out, size_t size, const char **
 			*err = "too many patterns";
 			return false;
 		}
-		if (!parse_pattern(start, (size_t)(p - start), &pats[n], err))
+		if (!parse_pattern(start, (size_t)(p - start), &pats[n], err, bad))
 			return false;
 		n++;
 	}

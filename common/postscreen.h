@@ -9,8 +9,12 @@
  * that is not an error. That is exactly what weighted codes patterns do
  * (codes.h), so each domain becomes one section whose codes are its patterns,
  * each with its weight: [dnsbl D] for the positive ones, [dnswl D] for the
- * negative ones (postscreen's allowlisting). The input is untrusted text; the
- * output is plain INI. Memory: the caller's buffers only.
+ * negative ones (postscreen's allowlisting). A keyed zone (Spamhaus DQS
+ * "KEY.zen.dq.spamhaus.net", Abusix "KEY.combined.mail.abusix.zone") becomes a
+ * section named after the public list, with zone = $key... and a key_file: the
+ * key is never written out, nor pointed at by an error. The input is untrusted
+ * text (one line: a control character is refused, since it could start an INI
+ * line of its own); the output is plain INI. Memory: the caller's buffers only.
  */
 #ifndef POLICYD_POSTSCREEN_H
 #define POLICYD_POSTSCREEN_H

@@ -51,8 +51,19 @@ enum local_type {
 struct list_config {
 	enum list_kind kind;
 	enum local_type type; /* local lists */
-	char *name;    /* the DNS zone (lower case, no final dot), or the local list's name */
+	/* The list's public name, from the section header: a DNS list's is a domain (lower case,
+	 * no final dot). Replies, the help page, logs, metrics and every command show it. */
+	char *name;
 	unsigned line; /* line of the section header */
+	/* DNS lists: the zone queried (lower case, no final dot; the name unless `zone =` is
+	 * given). A keyed zone holds the site's key: only query names may use it. */
+	char *zone;
+	/* DNS lists: the zone as it may be shown (debug log lines, --check's query=): as written,
+	 * with "$key" where the key goes; the zone itself when it has no key. */
+	char *zone_shown;
+	char *key_file;     /* DNS lists: the file whose one line is $key, absolute */
+	unsigned zone_line; /* lines of `zone =` and `key_file =`, 0 when not given */
+	unsigned key_file_line;
 	/* DNS lists: which answers count, with per-pattern weights. Owned; never NULL in a
 	 * loaded configuration. Kept apart (2.3 KiB, read only when an answer arrives or a
 	 * listing is weighed) so that the lists' own fields, which every request reads, share

@@ -278,6 +278,11 @@ struct config *config_load(const char *path, config_error_fn *on_error, void *ct
 static void free_list(struct list_config *l)
 {
 	free(l->name);
+	if (l->zone != NULL)
+		explicit_bzero(l->zone, strlen(l->zone)); /* a keyed zone holds the site's key */
+	free(l->zone);
+	free(l->zone_shown);
+	free(l->key_file);
 	free(l->codes);
 	free(l->help_url_source);
 	template_free(l->help_url);
@@ -345,8 +350,8 @@ void config_unref(struct config *cfg)
 
 /*
  * config_lists_equal - whether cached results stay meaningful: the same DNS lists in
- * the same order with the same kinds, pattern layouts (a result keeps which
- * patterns matched) and checks. Weights, reasons and texts are read when a
+ * the same order with the same kinds, zones (a new key may see other data),
+ * pattern layouts (a result keeps which patterns matched) and checks. Weights, reasons and texts are read when a
  * result is used, so they may change; local lists are never cached.
  */
 bool config_lists_equal(const struct config *a, const struct config *b)
@@ -358,7 +363,9 @@ bool config_lists_equal(const struct config *a, const struct config *b)
 	for (size_t i = 0; i < ra->list_count; i++) {
 		const struct list_config *x = &ra->lists[i], *y = &rb->lists[i];
 		if (x->kind != y->kind || strcmp(x->name, y->name) != 0 || x->ipv6 != y->ipv6 ||
-		    x->checks != y->checks || !codes_same_layout(x->codes, y->codes))
+		    x->checks != y->checks || !codes_same_layout(x->codes, y->codes) ||
+		    (x->zone != NULL) != (y->zone != NULL) ||
+		    (x->zone != NULL && strcmp(x->zone, y->zone) != 0))
 			return false;
 	}
 	return true;

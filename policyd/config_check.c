@@ -178,35 +178,38 @@ static void loader_file_error(void *arg, const char *message)
 }
 
 /*
- * resolve_relative - a relative list file is taken relative to the configuration
- * file's directory, so that a configuration and its lists can move together.
+ * loader_resolve_relative - a relative list or key file is taken relative to the
+ * configuration file's directory, so that a configuration and its files can move
+ * together.
  */
-static void resolve_relative(struct loader *ld, struct list_config *l)
+void loader_resolve_relative(struct loader *ld, char **path)
 {
 	const char *slash = strrchr(ld->name, '/');
 	char *joined;
 
-	if (l->file[0] == '/' || slash == NULL)
+	if ((*path)[0] == '/' || slash == NULL)
 		return;
 	size_t dir_len = (size_t)(slash - ld->name);
-	joined = malloc(dir_len + 1 + strlen(l->file) + 1);
+	joined = malloc(dir_len + 1 + strlen(*path) + 1);
 	if (joined == NULL)
 		return;
-	sprintf(joined, "%.*s/%s", (int)dir_len, ld->name, l->file);
-	free(l->file);
-	l->file = joined;
+	sprintf(joined, "%.*s/%s", (int)dir_len, ld->name, *path);
+	free(*path);
+	*path = joined;
 }
 
 /* finish_list - checks of one list section that need all its keys; local files are read. */
 static void finish_list(struct loader *ld, struct list_config *l)
 {
-	if (l->kind != LIST_LOCAL)
+	if (l->kind != LIST_LOCAL) {
+		loader_finish_zone(ld, l);
 		return;
+	}
 	if (l->file == NULL) {
 		loader_error(ld, l->line, "[list %s] needs file = PATH", l->name);
 		return;
 	}
-	resolve_relative(ld, l);
+	loader_resolve_relative(ld, &l->file);
 	unsigned open_line = 0;
 	/*
 	 * A last line without a newline may be a file caught while it is written; at start,

@@ -406,13 +406,15 @@ static const struct key_spec list_keys[] = {
 	{ "type", V_CUSTOM, 0, 0, 0, false, set_type },
 	{ "file", V_STRING, LST(file), 0, 0, false, NULL },
 	{ "reason", V_STRING, LST(reason), 0, 0, false, NULL },
+	{ "zone", V_CUSTOM, 0, 0, 0, false, value_zone },
+	{ "key_file", V_CUSTOM, 0, 0, 0, false, value_key_file },
 	{ NULL, 0, 0, 0, 0, false, NULL },
 };
 
 /* list_key_applies - whether a list key makes sense for the list's kind. */
 static bool list_key_applies(const char *key, enum list_kind kind)
 {
-	if (strcmp(key, "codes") == 0)
+	if (strcmp(key, "codes") == 0 || strcmp(key, "zone") == 0 || strcmp(key, "key_file") == 0)
 		return kind != LIST_LOCAL;
 	if (strcmp(key, "ipv6") == 0)
 		return kind == LIST_DNSBL || kind == LIST_DNSWL;

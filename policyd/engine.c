@@ -81,7 +81,8 @@ static struct list_health **make_health(const struct config *cfg, struct list_he
 			continue;
 		for (size_t j = 0; old_cfg != NULL && j < old_cfg->rules.list_count; j++) {
 			const struct list_config *o = &old_cfg->rules.lists[j];
-			if (old[j] != NULL && o->kind == l->kind && strcmp(o->name, l->name) == 0)
+			if (old[j] != NULL && o->kind == l->kind && strcmp(o->name, l->name) == 0 &&
+			    strcmp(o->zone, l->zone) == 0)
 				h[i] = health_ref(old[j]);
 		}
 		if (h[i] == NULL && (h[i] = health_new(l->kind, l->name)) == NULL) {

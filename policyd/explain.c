@@ -115,7 +115,8 @@ static void print_list(const struct explanation *x, size_t i)
 	}
 	const struct key *key = &x->decision->keys.key[k];
 	printf("%s %s: %s", list_kind_name(l->kind), l->name, outcome_name(a.outcome));
-	if (key_query(key, l->name, name, sizeof(name)) > 0)
+	/* The zone as it may be shown: a keyed zone's key stays out of the output. */
+	if (key_query(key, l->zone_shown, name, sizeof(name)) > 0)
 		printf(" query=%s", name);
 	if (a.outcome == OUTCOME_LISTED) {
 		printf(" answer=%u.%u.%u.%u ttl=%u weight=%ld", a.code[0], a.code[1], a.code[2],

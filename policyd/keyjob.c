@@ -238,7 +238,9 @@ static void on_a(void *arg, enum resolver_status status, const uint8_t (*addrs)[
 		take_answers(q, addrs, count, ttl);
 		if (l->outcome == OUTCOME_LISTED &&
 		    codes_weight(lc->codes, l->mask, lc->weight) > 0) {
-			q->rq = resolver_query_txt(job->t->resolver, q->name, on_txt, q);
+			char shown[KEYS_QUERY_MAX];
+			key_query(&job->key, lc->zone_shown, shown, sizeof(shown));
+			q->rq = resolver_query_txt(job->t->resolver, q->name, shown, on_txt, q);
 			if (q->rq != NULL) {
 				stats.dns_queries++;
 				if (l->health)
@@ -253,11 +255,15 @@ static void on_a(void *arg, enum resolver_status status, const uint8_t (*addrs)[
 	query_done(q);
 }
 
-/* keyjob_submit_a - the A query of list i for the job's key. */
+/*
+ * keyjob_submit_a - the A query of list i for the job's key, in its zone (a keyed
+ * zone's key is in the query name only; debug lines show "$key" instead).
+ */
 static void keyjob_submit_a(struct keyjob *job, size_t i)
 {
-	char name[KEYS_QUERY_MAX];
-	size_t len = key_query(&job->key, job->cfg->rules.lists[i].name, name, sizeof(name));
+	const struct list_config *lc = &job->cfg->rules.lists[i];
+	char name[KEYS_QUERY_MAX], shown[KEYS_QUERY_MAX];
+	size_t len = key_query(&job->key, lc->zone, name, sizeof(name));
 	struct query *q;
 
 	/* A domain and a zone longer than a DNS name together cannot be asked. */
@@ -274,7 +280,8 @@ static void keyjob_submit_a(struct keyjob *job, size_t i)
 	q->list = i;
 	memcpy(q->name, name, len + 1);
 	SLIST_INSERT_HEAD(&job->queries, q, link);
-	q->rq = resolver_query_a(job->t->resolver, q->name, on_a, q);
+	key_query(&job->key, lc->zone_shown, shown, sizeof(shown));
+	q->rq = resolver_query_a(job->t->resolver, q->name, shown, on_a, q);
 	if (q->rq == NULL) {
 		job->lists[i].outcome = OUTCOME_FAILED;
 		return;

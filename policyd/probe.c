@@ -22,7 +22,8 @@
 
 struct target {
 	enum list_kind kind;
-	char *name;
+	char *zone;  /* what is queried (a keyed zone holds the site's key) */
+	char *shown; /* the zone as debug log lines may show it */
 	struct list_health *health;
 };
 
@@ -108,7 +109,7 @@ static void on_unlisted_point(void *arg, enum resolver_status s, const uint8_t (
 static void start_check(struct probe *p, const struct target *t)
 {
 	bool domains = t->kind == LIST_RHSBL;
-	char listed[300], unlisted[300];
+	char listed[300], unlisted[300], shown[2][300];
 	struct check *c;
 
 	if (!health_check_begin(t->health))
@@ -121,10 +122,12 @@ static void start_check(struct probe *p, const struct target *t)
 	}
 	c->p = p;
 	c->health = health_ref(t->health);
-	snprintf(listed, sizeof(listed), "%s.%s", domains ? "test" : "2.0.0.127", t->name);
-	snprintf(unlisted, sizeof(unlisted), "%s.%s", domains ? "invalid" : "1.0.0.127", t->name);
-	c->rq[0] = resolver_query_a(p->resolver, listed, on_listed_point, c);
-	c->rq[1] = resolver_query_a(p->resolver, unlisted, on_unlisted_point, c);
+	snprintf(listed, sizeof(listed), "%s.%s", domains ? "test" : "2.0.0.127", t->zone);
+	snprintf(unlisted, sizeof(unlisted), "%s.%s", domains ? "invalid" : "1.0.0.127", t->zone);
+	snprintf(shown[0], sizeof(shown[0]), "%s.%s", domains ? "test" : "2.0.0.127", t->shown);
+	snprintf(shown[1], sizeof(shown[1]), "%s.%s", domains ? "invalid" : "1.0.0.127", t->shown);
+	c->rq[0] = resolver_query_a(p->resolver, listed, shown[0], on_listed_point, c);
+	c->rq[1] = resolver_query_a(p->resolver, unlisted, shown[1], on_unlisted_point, c);
 	if (c->rq[0] == NULL || c->rq[1] == NULL) {
 		resolver_cancel(c->rq[0]);
 		resolver_cancel(c->rq[1]);
@@ -174,7 +177,8 @@ struct probe *probe_new(uv_loop_t *loop, struct resolver *resolver, uint64_t int
 static void free_targets(struct probe *p)
 {
 	for (size_t i = 0; i < p->target_count; i++) {
-		free(p->targets[i].name);
+		free(p->targets[i].zone);
+		free(p->targets[i].shown);
 		health_unref(p->targets[i].health);
 	}
 	free(p->targets);
@@ -195,9 +199,13 @@ void probe_set_lists(struct probe *p, const struct rules *r, struct list_health 
 		if (r->lists[i].kind == LIST_LOCAL || health[i] == NULL)
 			continue;
 		t->kind = r->lists[i].kind;
-		t->name = strdup(r->lists[i].name);
-		if (t->name == NULL)
+		t->zone = strdup(r->lists[i].zone);
+		t->shown = strdup(r->lists[i].zone_shown);
+		if (t->zone == NULL || t->shown == NULL) {
+			free(t->zone);
+			free(t->shown);
 			continue;
+		}
 		t->health = health_ref(health[i]);
 		p->target_count++;
 	}

@@ -51,7 +51,7 @@ struct resolver_query {
 		resolver_txt_fn *txt;
 	} cb;
 	void *arg;
-	char name[]; /* as submitted, for debug logs only */
+	char name[]; /* as it may be shown (no key of a keyed zone), for debug logs only */
 };
 
 struct resolver {
@@ -447,8 +447,8 @@ fail:
 
 /* resolver_submit - one query; NULL (callback never called) when udns refuses it. */
 static struct resolver_query *resolver_submit(struct resolver *r, const char *name,
-					      resolver_a_fn *a_cb, resolver_txt_fn *txt_cb,
-					      void *arg)
+					      const char *shown, resolver_a_fn *a_cb,
+					      resolver_txt_fn *txt_cb, void *arg)
 {
 	size_t len = strlen(name);
 	bool txt = txt_cb != NULL;
@@ -457,7 +457,10 @@ static struct resolver_query *resolver_submit(struct resolver *r, const char *na
 
 	if (r->closing || len == 0 || len >= DNS_MAXNAME)
 		return NULL;
-	q = malloc(sizeof(*q) + len + 1);
+	if (shown == NULL)
+		shown = name;
+	size_t shown_len = strlen(shown);
+	q = malloc(sizeof(*q) + shown_len + 1);
 	if (!q) {
 		log_warn("resolver: out of memory");
 		return NULL;
@@ -467,10 +470,10 @@ static struct resolver_query *resolver_submit(struct resolver *r, const char *na
 		q->cb.txt = txt_cb;
 	else
 		q->cb.a = a_cb;
-	memcpy(q->name, name, len + 1);
+	memcpy(q->name, shown, shown_len + 1);
 	if (!dns_submit_p(r->ctx, name, DNS_C_IN, txt ? DNS_T_TXT : DNS_T_A, DNS_NOSRCH,
 			  txt ? parse_txt : parse_a, on_answer, q)) {
-		log_debug("resolver: cannot query %s: %s", clean_name(buf, sizeof(buf), name),
+		log_debug("resolver: cannot query %s: %s", clean_name(buf, sizeof(buf), shown),
 			  dns_strerror(dns_status(r->ctx)));
 		free(q);
 		return NULL;
@@ -484,17 +487,17 @@ static struct resolver_query *resolver_submit(struct resolver *r, const char *na
 }
 
 /* resolver_query_a - see resolver.h. */
-struct resolver_query *resolver_query_a(struct resolver *r, const char *name, resolver_a_fn *cb,
-					void *arg)
+struct resolver_query *resolver_query_a(struct resolver *r, const char *name, const char *shown,
+					resolver_a_fn *cb, void *arg)
 {
-	return cb ? resolver_submit(r, name, cb, NULL, arg) : NULL;
+	return cb ? resolver_submit(r, name, shown, cb, NULL, arg) : NULL;
 }
 
 /* resolver_query_txt - see resolver.h. */
-struct resolver_query *resolver_query_txt(struct resolver *r, const char *name, resolver_txt_fn *cb,
-					  void *arg)
+struct resolver_query *resolver_query_txt(struct resolver *r, const char *name, const char *shown,
+					  resolver_txt_fn *cb, void *arg)
 {
-	return cb ? resolver_submit(r, name, NULL, cb, arg) : NULL;
+	return cb ? resolver_submit(r, name, shown, NULL, cb, arg) : NULL;
 }
 
 /* resolver_cancel - see resolver.h: the udns query runs on; its answer is dropped. */

@@ -45,10 +45,15 @@ typedef void resolver_txt_fn(void *arg, enum resolver_status status, const char 
  */
 struct resolver *resolver_new(uv_loop_t *loop, const struct config *cfg);
 
-struct resolver_query *resolver_query_a(struct resolver *r, const char *name, resolver_a_fn *cb,
-					void *arg);
-struct resolver_query *resolver_query_txt(struct resolver *r, const char *name, resolver_txt_fn *cb,
-					  void *arg);
+/*
+ * resolver_query_a, resolver_query_txt - ask for name. shown is the name as debug log
+ * lines may show it (NULL: name): a keyed zone's query name holds the site's key,
+ * which nothing but the query may carry.
+ */
+struct resolver_query *resolver_query_a(struct resolver *r, const char *name, const char *shown,
+					resolver_a_fn *cb, void *arg);
+struct resolver_query *resolver_query_txt(struct resolver *r, const char *name, const char *shown,
+					  resolver_txt_fn *cb, void *arg);
 
 /* resolver_cancel - the callback will not be called; the query's memory is reclaimed later. */
 void resolver_cancel(struct resolver_query *q);

@@ -354,8 +354,8 @@ int main(int argc, char **argv)
 
 	for (size_t k = 0; k < P.count; k++) {
 		struct item *it = &P.items[k];
-		it->q = it->txt ? resolver_query_txt(P.r, it->name, on_txt, it)
-				: resolver_query_a(P.r, it->name, on_a, it);
+		it->q = it->txt ? resolver_query_txt(P.r, it->name, NULL, on_txt, it)
+				: resolver_query_a(P.r, it->name, NULL, on_a, it);
 		if (!it->q) {
 			printf("%s %s NOSUBMIT 0 -\n", it->txt ? "TXT" : "A", it->name);
 			continue;

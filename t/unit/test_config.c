@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* The errors of the last load: one per line, and how many. */
@@ -628,6 +629,142 @@ static void test_structure_errors(void)
 		     "t.ini:4: the reply text uses $help_url: set help_url = URL");
 }
 
+/* A key as Spamhaus DQS hands them out, and the key files of test_keyed_zones. */
+#define KEY "secretkey0123456789abcdefgh"
+
+/* key_file_with - a temporary key file holding text, with mode; its name into path. */
+static void key_file_with(char *path, const char *text, mode_t mode)
+{
+	temp_file(path, text);
+	if (chmod(path, mode) != 0) {
+		printf("Bail out! cannot chmod %s\n", path);
+		exit(1);
+	}
+}
+
+/* no_key - neither the errors nor the warnings of the last load show the key. */
+static void no_key(const char *what)
+{
+	ok(strstr(errors, KEY) == NULL && strstr(warnings, KEY) == NULL,
+	   "%s: no message shows the key", what);
+}
+
+/* with_file - text with every @FILE@ replaced by file, into out. */
+static void with_file(char *out, size_t size, const char *text, const char *file)
+{
+	size_t used = 0;
+	const char *m;
+
+	while ((m = strstr(text, "@FILE@")) != NULL && used < size) {
+		used += (size_t)snprintf(out + used, size - used, "%.*s%s", (int)(m - text), text,
+					 file);
+		text = m + 6;
+	}
+	if (used < size)
+		snprintf(out + used, size - used, "%s", text);
+}
+
+/* expect_key_error - text fails with want (@FILE@ in both: the key file), showing no key. */
+static void expect_key_error(const char *what, const char *file, const char *text,
+			     const char *want)
+{
+	char conf[1024], line[1024];
+
+	with_file(conf, sizeof(conf), text, file);
+	with_file(line, sizeof(line), want, file);
+	expect_error(what, conf, line);
+	no_key(what);
+}
+
+/*
+ * test_keyed_zones - the section's name is public, `zone` is what is queried, and
+ * its $key comes from key_file: a key file group or others can read, a $key
+ * without key_file, a key_file without $key, an unreadable, empty or malformed key
+ * file are FILE:LINE errors that never show the key; the zone after substitution
+ * must be a DNS zone name.
+ */
+static void test_keyed_zones(void)
+{
+	char key[64], open_key[64], empty_key[64], two_lines[64], bad_key[64], conf[1024];
+	struct config *cfg;
+
+	key_file_with(key, KEY "\n", 0600);
+	key_file_with(open_key, KEY "\n", 0640);
+	key_file_with(empty_key, "\n", 0600);
+	key_file_with(two_lines, KEY "\nmore\n", 0600);
+	key_file_with(bad_key, "secret.key\n", 0600);
+
+	cfg = expect_ok("a list without zone", BASE "[dnsbl ZEN.example.]\n");
+	ok(cfg != NULL && strcmp(cfg->rules.lists[0].zone, "zen.example") == 0 &&
+		   strcmp(cfg->rules.lists[0].zone_shown, "zen.example") == 0,
+	   "without zone =, the zone is the section's name");
+	config_unref(cfg);
+
+	cfg = expect_ok("a zone apart from the name",
+			BASE "[dnsbl zen.example]\nzone = ZEN.Mirror.example.\n");
+	ok(cfg != NULL && strcmp(cfg->rules.lists[0].name, "zen.example") == 0 &&
+		   strcmp(cfg->rules.lists[0].zone, "zen.mirror.example") == 0 &&
+		   strcmp(cfg->rules.lists[0].zone_shown, "zen.mirror.example") == 0,
+	   "zone = is queried (lower case, no final dot), the name stays the section's");
+	config_unref(cfg);
+
+	snprintf(conf, sizeof(conf),
+		 BASE "[dnsbl zen.example]\nzone = $key.zen.dq.example\nkey_file = %s\n"
+		      "[rhsbl dbl.example]\nzone = $key.DBL.dq.example\nkey_file = %s\n",
+		 key, key);
+	cfg = expect_ok("keyed zones", conf);
+	no_key("keyed zones");
+	ok(cfg != NULL && strcmp(cfg->rules.lists[0].name, "zen.example") == 0 &&
+		   strcmp(cfg->rules.lists[0].zone, KEY ".zen.dq.example") == 0 &&
+		   strcmp(cfg->rules.lists[0].zone_shown, "$key.zen.dq.example") == 0,
+	   "$key is replaced by the key file's line in the zone only; the shown zone keeps $key");
+	ok(cfg != NULL && strcmp(cfg->rules.lists[1].zone, KEY ".dbl.dq.example") == 0 &&
+		   strcmp(cfg->rules.lists[1].zone_shown, "$key.dbl.dq.example") == 0,
+	   "an RHSBL takes a keyed zone too, lower-cased");
+	config_unref(cfg);
+
+	struct config *a = load(BASE "[dnsbl zen.example]\nzone = zen.one.example\n");
+	struct config *b = load(BASE "[dnsbl zen.example]\nzone = zen.two.example\n");
+	ok(a != NULL && b != NULL && !config_lists_equal(a, b) && config_lists_equal(a, a),
+	   "a list whose zone changed is another list for the cache (a new key may see other data)");
+	config_unref(a);
+	config_unref(b);
+
+	expect_key_error("a key file that group can read", open_key,
+			 BASE "[dnsbl zen.example]\nzone = $key.zen.dq.example\nkey_file = @FILE@\n",
+			 "t.ini:8: [dnsbl zen.example]: key_file @FILE@: group or others may read it (mode 0640): make policyd its owner and chmod 600 it");
+	expect_key_error("$key without key_file", key,
+			 BASE "[dnsbl zen.example]\nweight = 2\nzone = $key.zen.dq.example\n",
+			 "t.ini:8: [dnsbl zen.example]: zone uses $key: set key_file = FILE");
+	expect_key_error("key_file without $key", key,
+			 BASE "[dnsbl zen.example]\nzone = zen.dq.example\nkey_file = @FILE@\n",
+			 "t.ini:8: [dnsbl zen.example]: key_file is given, but zone has no $key to put the key in");
+	expect_key_error("an unreadable key file", "/nonexistent/policyd-test.key",
+			 BASE "[dnsbl zen.example]\nzone = $key.zen.dq.example\nkey_file = @FILE@\n",
+			 "t.ini:8: [dnsbl zen.example]: key_file @FILE@: cannot read: No such file or directory");
+	expect_key_error("an empty key file", empty_key,
+			 BASE "[dnsbl zen.example]\nzone = $key.zen.dq.example\nkey_file = @FILE@\n",
+			 "t.ini:8: [dnsbl zen.example]: key_file @FILE@: empty: expected the key on one line");
+	expect_key_error("a key file of two lines", two_lines,
+			 BASE "[dnsbl zen.example]\nzone = $key.zen.dq.example\nkey_file = @FILE@\n",
+			 "t.ini:8: [dnsbl zen.example]: key_file @FILE@: the key is not a DNS label (one line of letters, digits and '-', at most 63)");
+	expect_key_error("a key that is not a label", bad_key,
+			 BASE "[dnsbl zen.example]\nzone = $key.zen.dq.example\nkey_file = @FILE@\n",
+			 "t.ini:8: [dnsbl zen.example]: key_file @FILE@: the key is not a DNS label (one line of letters, digits and '-', at most 63)");
+	expect_key_error("a zone that is no DNS name once the key is in", key,
+			 BASE "[dnsbl zen.example]\nzone = $key..dq.example\nkey_file = @FILE@\n",
+			 "t.ini:7: [dnsbl zen.example]: zone $key..dq.example: not a DNS zone name (letters, digits, '-' and '_' in two or more labels of 1 to 63 bytes, 253 bytes in all)");
+	expect_key_error("zone in a local list", good_list,
+			 BASE "[list l]\nfile = @FILE@\nzone = x.example\n",
+			 "t.ini:8: unknown key 'zone'");
+
+	unlink(key);
+	unlink(open_key);
+	unlink(empty_key);
+	unlink(two_lines);
+	unlink(bad_key);
+}
+
 /* test_syntax - lines, comments, indentation, long values, several errors at once. */
 static void test_syntax(void)
 {
@@ -818,6 +955,7 @@ int main(void)
 	test_value_errors();
 	test_listen_errors();
 	test_structure_errors();
+	test_keyed_zones();
 	test_hardening_errors();
 	test_syntax();
 	test_config_load();

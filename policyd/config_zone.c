@@ -1,0 +1,228 @@
+/*
+ * config_zone - the zone a DNS list queries (policyd.ini(5), `zone` and
+ * `key_file`). The section's name is the list's public name; `zone` is what is
+ * queried, and may hold `$key`, replaced at load by the one line of `key_file`:
+ * the per-customer key of services such as Spamhaus DQS and Abusix. The key is a
+ * secret of the site: it goes into list_config.zone, which only query names use,
+ * and into no message (errors name the file, never its content). The key file
+ * must be a regular file that neither group nor others can read. Strings stored
+ * here belong to the config being loaded.
+ */
+#include "config_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "domain.h"
+
+/* The longest key file read: a key is one DNS label (63 bytes) and a newline. */
+#define KEY_FILE_MAX 128
+
+/* The placeholder for the key in `zone =`. */
+static const char key_macro[] = "$key";
+
+/* value_zone - `zone =`: kept as written; checked once the section is complete. */
+bool value_zone(struct loader *ld, void *base, const char *value, const char **err)
+{
+	struct list_config *l = base;
+
+	if (*value == '\0') {
+		*err = "empty value";
+		return false;
+	}
+	if (strlen(value) > DOMAIN_MAX) {
+		*err = "too long for a DNS zone (at most 253 bytes)";
+		return false;
+	}
+	l->zone_line = ld->line;
+	return config_copy(&l->zone, value, err);
+}
+
+/* value_key_file - `key_file =`: the path, read once the section is complete. */
+bool value_key_file(struct loader *ld, void *base, const char *value, const char **err)
+{
+	struct list_config *l = base;
+
+	if (*value == '\0') {
+		*err = "empty value";
+		return false;
+	}
+	l->key_file_line = ld->line;
+	return config_copy(&l->key_file, value, err);
+}
+
+/* is_label - a DNS label: letters, digits and '-', 1 to 63 bytes. */
+static bool is_label(const char *s, size_t len)
+{
+	if (len == 0 || len > 63)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* key_error - "[KIND NAME]: key_file PATH: why" at the key_file line. */
+static void key_error(struct loader *ld, const struct list_config *l, const char *why)
+{
+	loader_error(ld, l->key_file_line, "[%s %s]: key_file %s: %s", list_kind_name(l->kind),
+		     l->name, l->key_file, why);
+}
+
+/*
+ * read_key - the key of list l into key (size > 63): the file's one line without
+ * its newline. False with the error reported; the content is never reported.
+ */
+static bool read_key(struct loader *ld, const struct list_config *l, char *key, size_t size)
+{
+	char buf[KEY_FILE_MAX + 1];
+	struct stat st;
+	ssize_t n;
+	int fd = open(l->key_file, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0) {
+		key_error(ld, l, config_message("cannot read: %s", strerror(errno)));
+		return false;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		key_error(ld, l, "not a regular file");
+		return false;
+	}
+	if ((st.st_mode & 077) != 0) {
+		close(fd);
+		key_error(
+			ld, l,
+			config_message(
+				"group or others may read it (mode %04o): make policyd its owner and chmod 600 it",
+				(unsigned)(st.st_mode & 07777)));
+		return false;
+	}
+	do
+		n = read(fd, buf, sizeof(buf));
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n < 0) {
+		key_error(ld, l, config_message("cannot read: %s", strerror(errno)));
+		return false;
+	}
+	size_t len = (size_t)n;
+	if (len > 0 && buf[len - 1] == '\n')
+		len--;
+	if (len == 0) {
+		key_error(ld, l, "empty: expected the key on one line");
+		return false;
+	}
+	if (!is_label(buf, len) || len >= size) {
+		explicit_bzero(buf, sizeof(buf));
+		key_error(
+			ld, l,
+			"the key is not a DNS label (one line of letters, digits and '-', at most 63)");
+		return false;
+	}
+	memcpy(key, buf, len);
+	key[len] = '\0';
+	explicit_bzero(buf, sizeof(buf));
+	return true;
+}
+
+/* substitute - source with every "$key" replaced by key into out; false when too long. */
+static bool substitute(const char *source, const char *key, char *out, size_t size)
+{
+	size_t used = 0, klen = strlen(key);
+	const char *p = source, *m;
+
+	while ((m = strstr(p, key_macro)) != NULL) {
+		size_t before = (size_t)(m - p);
+		if (used + before + klen >= size)
+			return false;
+		memcpy(out + used, p, before);
+		memcpy(out + used + before, key, klen);
+		used += before + klen;
+		p = m + sizeof(key_macro) - 1;
+	}
+	if (used + strlen(p) >= size)
+		return false;
+	strcpy(out + used, p);
+	return true;
+}
+
+/* shown_copy - the zone as written, lower case, without a final dot: what may be shown. */
+static char *shown_copy(const char *source)
+{
+	char *s = strdup(source);
+	size_t len;
+
+	if (s == NULL)
+		return NULL;
+	for (char *p = s; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p + ('a' - 'A'));
+	len = strlen(s);
+	if (len > 0 && s[len - 1] == '.')
+		s[len - 1] = '\0';
+	return s;
+}
+
+/*
+ * loader_finish_zone - a DNS list's zone: the name unless `zone =` was given, its
+ * `$key` replaced by the key file's line, checked as a DNS zone name. Errors at
+ * the line of the key that is wrong, naming the zone as written.
+ */
+void loader_finish_zone(struct loader *ld, struct list_config *l)
+{
+	const char *source = l->zone != NULL ? l->zone : l->name;
+	unsigned zone_line = l->zone_line ? l->zone_line : l->line;
+	bool keyed = strstr(source, key_macro) != NULL;
+	char key[64] = "", full[2 * DOMAIN_SIZE], clean[DOMAIN_SIZE];
+	char *zone, *shown;
+
+	if (keyed && l->key_file == NULL) {
+		loader_error(ld, zone_line, "[%s %s]: zone uses $key: set key_file = FILE",
+			     list_kind_name(l->kind), l->name);
+		return;
+	}
+	if (!keyed && l->key_file != NULL) {
+		loader_error(ld, l->key_file_line,
+			     "[%s %s]: key_file is given, but zone has no $key to put the key in",
+			     list_kind_name(l->kind), l->name);
+		return;
+	}
+	if (keyed) {
+		loader_resolve_relative(ld, &l->key_file);
+		if (!read_key(ld, l, key, sizeof(key)))
+			return;
+	}
+	bool fits = substitute(source, key, full, sizeof(full));
+	size_t len = fits ? domain_clean(full, strlen(full), clean, sizeof(clean)) : 0;
+	explicit_bzero(full, sizeof(full));
+	explicit_bzero(key, sizeof(key));
+	if (len == 0) {
+		loader_error(
+			ld, zone_line,
+			"[%s %s]: zone %.100s: not a DNS zone name (letters, digits, '-' and '_' in two or more labels of 1 to 63 bytes, 253 bytes in all)",
+			list_kind_name(l->kind), l->name, source);
+		explicit_bzero(clean, sizeof(clean));
+		return;
+	}
+	zone = strdup(clean);
+	shown = keyed ? shown_copy(source) : strdup(clean);
+	explicit_bzero(clean, sizeof(clean));
+	if (zone == NULL || shown == NULL) {
+		free(zone);
+		free(shown);
+		loader_error(ld, zone_line, "out of memory");
+		return;
+	}
+	free(l->zone);
+	l->zone = zone;
+	l->zone_shown = shown;
+}
