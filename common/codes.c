@@ -95,11 +95,42 @@ static bool bracket_item(struct cursor *c, uint64_t set[4])
 	return true;
 }
 
-/* octet - read one octet: a number, or "[item;item...]" where an item is n or a..b. */
+/*
+ * octet_mask - after '&', a bit mask N (1..255): every value with a bit of N set. Its
+ * own digits loop, so that "&0" and "&256" get the mask's range in their message.
+ */
+static bool octet_mask(struct cursor *c, uint64_t set[4])
+{
+	unsigned n = 0, digits = 0;
+
+	while (!at_end(c) && cursor_char(c) >= '0' && cursor_char(c) <= '9') {
+		if (++digits > 3)
+			return fail(c, "bit mask out of range (1..255)");
+		n = n * 10 + (unsigned)(cursor_char(c) - '0');
+		c->pos++;
+	}
+	if (digits == 0)
+		return fail(c, "expected a bit mask after '&'");
+	if (n < 1 || n > 255)
+		return fail(c, "bit mask out of range (1..255)");
+	for (unsigned v = 1; v <= 255; v++)
+		if (v & n)
+			octet_set(set, v, v);
+	return true;
+}
+
+/*
+ * octet - read one octet: a number, "&N" (a bit mask), or "[item;item...]" where an
+ * item is n or a..b.
+ */
 static bool octet(struct cursor *c, uint64_t set[4])
 {
 	unsigned v;
 
+	if (cursor_char(c) == '&') {
+		c->pos++;
+		return octet_mask(c, set);
+	}
 	if (cursor_char(c) != '[') {
 		if (!number(c, &v))
 			return false;

@@ -9,7 +9,10 @@
  * ranges in brackets. A pattern may carry its own weight as in Postfix's
  * postscreen_dnsbl_sites: "127.0.0.[2..3]*3, 127.0.0.[10..11]*1". Each weighted
  * pattern that matches one of a list's answers adds its weight once; the patterns
- * without a weight together add the list's own weight once. The configuration text is untrusted only in the sense that
+ * without a weight together add the list's own weight once. An octet may also be a
+ * bit mask "&N" (N 1..255): it matches a value with any bit of N set, as URIBL's and
+ * SURBL's "multi" zones encode several lists in the last octet ("127.0.0.&2*3,
+ * 127.0.0.&4*1": an answer 127.0.0.6 scores 4). The configuration text is untrusted only in the sense that
  * it may be wrong: every error has a message. struct codes is a plain value with
  * a fixed size; nothing is allocated.
  */

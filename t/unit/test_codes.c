@@ -6,6 +6,7 @@
 #include "codes.h"
 #include "tap.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* parse - parse the NUL-terminated s into *c; returns NULL or the error message. */
@@ -204,11 +205,78 @@ static void test_classify(void)
 		is_int(codes_classify(cases[i].a), cases[i].want, "classify %s", cases[i].what);
 }
 
+/* take - codes_take of answers given as "a.b.c.d" strings; *score its weight (list weight 1). */
+static enum codes_verdict take(const struct codes *c, const char *const *answers, size_t n,
+			       long *score, char error[16])
+{
+	uint8_t a[8][4], code[4] = { 0 };
+	const uint8_t *bad = NULL;
+	uint32_t mask = 0;
+	enum codes_verdict v;
+
+	for (size_t i = 0; i < n && i < 8; i++) {
+		unsigned x[4] = { 0 };
+		sscanf(answers[i], "%u.%u.%u.%u", &x[0], &x[1], &x[2], &x[3]);
+		for (int k = 0; k < 4; k++)
+			a[i][k] = (uint8_t)x[k];
+	}
+	v = codes_take(c, (const uint8_t(*)[4])a, n, code, &mask, &bad);
+	*score = codes_weight(c, mask, 1);
+	error[0] = '\0';
+	if (bad != NULL)
+		snprintf(error, 16, "%u.%u.%u.%u", bad[0], bad[1], bad[2], bad[3]);
+	return v;
+}
+
+/* test_bitmask - "&N": any bit of N set in the octet; weights add once per pattern. */
+static void test_bitmask(void)
+{
+	struct codes c;
+	long score = 0;
+	char error[16];
+
+	is_str(parse(&c, "127.0.0.&2"), NULL, "a bit mask parses");
+	ok(m(&c, 127, 0, 0, 2) && m(&c, 127, 0, 0, 3) && m(&c, 127, 0, 0, 6) &&
+		   m(&c, 127, 0, 0, 254),
+	   "&2 matches 2, 3, 6, 254");
+	ok(!m(&c, 127, 0, 0, 0) && !m(&c, 127, 0, 0, 1) && !m(&c, 127, 0, 0, 4) &&
+		   !m(&c, 127, 0, 0, 8) && !m(&c, 127, 0, 1, 2),
+	   "&2 does not match 0, 1, 4, 8, nor 127.0.1.2");
+	is_int(count_last(&c, 127, 0, 0), 128, "&2: half of the values");
+	is_str(parse(&c, "127.0.0.&14"), NULL, "&14 (2, 4 and 8)");
+	ok(m(&c, 127, 0, 0, 2) && m(&c, 127, 0, 0, 4) && m(&c, 127, 0, 0, 8) &&
+		   !m(&c, 127, 0, 0, 1) && !m(&c, 127, 0, 0, 16),
+	   "&14: any of the bits 2, 4, 8");
+	is_str(parse(&c, "127.0.0.&255"), NULL, "&255");
+	is_int(count_last(&c, 127, 0, 0), 255, "&255: every value but 0");
+
+	is_str(parse(&c, "127.0.0.&2*3, 127.0.0.&4*1"), NULL, "URIBL multi with weights");
+	is_int(take(&c, (const char *const[]){ "127.0.0.6" }, 1, &score, error), CODES_LISTED,
+	       "127.0.0.6 is listed");
+	is_int(score, 4, "127.0.0.6 (black and grey) scores 3 + 1");
+	take(&c, (const char *const[]){ "127.0.0.2" }, 1, &score, error);
+	is_int(score, 3, "127.0.0.2 (black) scores 3");
+	take(&c, (const char *const[]){ "127.0.0.4" }, 1, &score, error);
+	is_int(score, 1, "127.0.0.4 (grey) scores 1");
+	is_int(take(&c, (const char *const[]){ "127.0.0.8" }, 1, &score, error), CODES_NOT_LISTED,
+	       "127.0.0.8 (red only) is not listed by this filter");
+	take(&c, (const char *const[]){ "127.0.0.2", "127.0.0.6" }, 2, &score, error);
+	is_int(score, 4, "two answers matching the same patterns: each weight once");
+
+	is_str(parse(&c, "127.0.0.&0"), "bit mask out of range (1..255)", "&0");
+	is_str(parse(&c, "127.0.0.&256"), "bit mask out of range (1..255)", "&256");
+	is_str(parse(&c, "127.0.0.&1000"), "bit mask out of range (1..255)", "&1000");
+	is_str(parse(&c, "127.0.0.&"), "expected a bit mask after '&'", "& alone");
+	is_str(parse(&c, "127.0.0.&x"), "expected a bit mask after '&'", "&x");
+	is_str(parse(&c, "127.0.0.&2x"), "unexpected text after a pattern", "&2x");
+}
+
 int main(void)
 {
 	test_valid();
 	test_invalid();
 	test_default_equal();
 	test_classify();
+	test_bitmask();
 	return tap_done();
 }
