@@ -30,7 +30,7 @@ BL4 = """:127.0.0.2:Listed: see http://bl.test/lookup?$
 127.0.0.2
 192.0.2.10 :127.0.0.3:Spam trap hit from $
 192.0.2.20 :127.0.0.20:Outside the filter
-192.0.2.30 :127.255.255.254:Query refused
+192.0.2.30 :127.255.255.253:An error code
 192.0.2.50 :127.0.0.2:Open proxy at $
 192.0.2.60 :127.0.0.2:Also on the allowlist
 192.0.2.80 :127.0.0.2:Local and DNS
@@ -295,10 +295,10 @@ def test_error_code():
     with Rbldnsd(ZONES) as r, daemon(r, [("dnsbl", "bl.test", "")]) as d:
         d.mark()
         t.eq(d.ask(request("192.0.2.30")), "action=DUNNO",
-             "an answer 127.255.255.254 (operator refuses us) never refuses, even with the default codes: DUNNO")
+             "an answer 127.255.255.253 (an operator's error code) never refuses, even with the default codes: DUNNO")
         m = d.logged(r"[^\n]*error code[^\n]*")
         line = m.group(0) if m else ""
-        t.ok("bl.test" in line and "127.255.255.254" in line, "a warning names the list, the answer and 'error code'", line)
+        t.ok("bl.test" in line and "127.255.255.253" in line, "a warning names the list, the answer and 'error code'", line)
         t.ok(re.search(r"(?i)warn", line) is not None, "... at warning level", line)
 
 
