@@ -95,11 +95,42 @@ static bool bracket_item(struct cursor *c, uint64_t set[4])
 	return true;
 }
 
-/* octet - read one octet: a number, or "[item;item...]" where an item is n or a..b. */
+/*
+ * octet_mask - after '&', a bit mask N (1..255): every value with a bit of N set. Its
+ * own digits loop, so that "&0" and "&256" get the mask's range in their message.
+ */
+static bool octet_mask(struct cursor *c, uint64_t set[4])
+{
+	unsigned n = 0, digits = 0;
+
+	while (!at_end(c) && cursor_char(c) >= '0' && cursor_char(c) <= '9') {
+		if (++digits > 3)
+			return fail(c, "bit mask out of range (1..255)");
+		n = n * 10 + (unsigned)(cursor_char(c) - '0');
+		c->pos++;
+	}
+	if (digits == 0)
+		return fail(c, "expected a bit mask after '&'");
+	if (n < 1 || n > 255)
+		return fail(c, "bit mask out of range (1..255)");
+	for (unsigned v = 1; v <= 255; v++)
+		if (v & n)
+			octet_set(set, v, v);
+	return true;
+}
+
+/*
+ * octet - read one octet: a number, "&N" (a bit mask), or "[item;item...]" where an
+ * item is n or a..b.
+ */
 static bool octet(struct cursor *c, uint64_t set[4])
 {
 	unsigned v;
 
+	if (cursor_char(c) == '&') {
+		c->pos++;
+		return octet_mask(c, set);
+	}
 	if (cursor_char(c) != '[') {
 		if (!number(c, &v))
 			return false;
@@ -217,6 +248,75 @@ bool codes_parse(struct codes *out, const char *s, size_t len, const char **err)
 	return true;
 }
 
+/* has_refused - whether the answer is one of the list's own refusal answers. */
+static bool has_refused(const struct codes *c, const uint8_t answer[4])
+{
+	unsigned n = c->refused_count <= CODES_MAX_REFUSED ? c->refused_count : CODES_MAX_REFUSED;
+
+	for (unsigned i = 0; i < n; i++)
+		if (memcmp(c->refused[i], answer, 4) == 0)
+			return true;
+	return false;
+}
+
+/* codes_add_refused - one more refusal answer, once. */
+bool codes_add_refused(struct codes *out, const uint8_t answer[4])
+{
+	if (has_refused(out, answer))
+		return true;
+	if (out->refused_count >= CODES_MAX_REFUSED)
+		return false;
+	memcpy(out->refused[out->refused_count++], answer, 4);
+	return true;
+}
+
+/* codes_parse_refused - addresses inside 127/8, separated by commas or blanks; all or nothing. */
+bool codes_parse_refused(struct codes *out, const char *s, size_t len, const char **err)
+{
+	struct cursor c = { s, s != NULL ? len : 0, 0, NULL };
+	struct codes tmp = *out;
+	const char *ignored;
+	bool any = false;
+
+	if (err == NULL)
+		err = &ignored;
+	for (skip_seps(&c); !at_end(&c); skip_seps(&c)) {
+		uint8_t a[4];
+		for (int i = 0; i < 4; i++) {
+			unsigned v;
+			if (i > 0 && cursor_char(&c) != '.') {
+				*err = "expected an address such as 127.0.0.1";
+				return false;
+			}
+			c.pos += i > 0;
+			if (!number(&c, &v)) {
+				*err = c.err;
+				return false;
+			}
+			a[i] = (uint8_t)v;
+		}
+		if (!at_end(&c) && !is_sep(cursor_char(&c))) {
+			*err = "expected an address such as 127.0.0.1";
+			return false;
+		}
+		if (a[0] != 127) {
+			*err = "a refusal answer must be inside 127.0.0.0/8";
+			return false;
+		}
+		if (!codes_add_refused(&tmp, a)) {
+			*err = "too many refusal answers (at most 8)";
+			return false;
+		}
+		any = true;
+	}
+	if (!any) {
+		*err = "expected one or more addresses such as 127.0.0.1";
+		return false;
+	}
+	*out = tmp;
+	return true;
+}
+
 /* codes_default - the default filter 127.0.0.[2..255], unweighted. */
 void codes_default(struct codes *out)
 {
@@ -297,10 +397,13 @@ static bool has_pattern(const struct codes *c, const struct codes_pattern *p)
 	return false;
 }
 
-/* codes_same_layout - pattern i of one is pattern i of the other, for every i. */
+/* codes_same_layout - pattern i of one is pattern i of the other, for every i; the same refusals. */
 bool codes_same_layout(const struct codes *a, const struct codes *b)
 {
 	if (a->count != b->count || a->count > CODES_MAX_PATTERNS)
+		return false;
+	if (a->refused_count != b->refused_count || a->refused_count > CODES_MAX_REFUSED ||
+	    memcmp(a->refused, b->refused, (size_t)a->refused_count * 4) != 0)
 		return false;
 	for (unsigned i = 0; i < a->count; i++)
 		if (!same_octets(&a->pattern[i], &b->pattern[i]))
@@ -329,22 +432,38 @@ bool codes_equal(const struct codes *a, const struct codes *b)
 	return true;
 }
 
-/* codes_classify - whether an A answer is a listing, outside 127/8, or a refusal. */
+/* codes_classify - whether an A answer is a listing, outside 127/8, a refusal or an error. */
 enum codes_answer codes_classify(const uint8_t answer[4])
 {
 	if (answer[0] != 127)
 		return CODES_ANSWER_OUTSIDE;
 	/* Spamhaus answers 127.255.255.x for errors; other operators keep clear of it. */
 	if (answer[1] == 255 && answer[2] == 255)
-		return CODES_ANSWER_REFUSED;
+		return answer[3] == 252 || answer[3] >= 254 ? CODES_ANSWER_REFUSED
+							    : CODES_ANSWER_ERROR;
 	return CODES_ANSWER_LISTING;
 }
 
-/* codes_take - errors first (one poisons the answer), then the filter over every address. */
+/* codes_refused - a built-in refusal, or one of the list's own. */
+bool codes_refused(const struct codes *c, const uint8_t answer[4])
+{
+	return codes_classify(answer) == CODES_ANSWER_REFUSED || has_refused(c, answer);
+}
+
+/*
+ * codes_take - refusals first (the operator refuses us, whatever else it said), then
+ * errors (one poisons the answer), then the filter over every address.
+ */
 enum codes_verdict codes_take(const struct codes *c, const uint8_t (*answers)[4], size_t count,
 			      uint8_t code[4], uint32_t *mask, const uint8_t **error)
 {
 	*mask = 0;
+	for (size_t i = 0; i < count; i++) {
+		if (codes_refused(c, answers[i])) {
+			*error = answers[i];
+			return CODES_REFUSED;
+		}
+	}
 	for (size_t i = 0; i < count; i++) {
 		if (codes_classify(answers[i]) != CODES_ANSWER_LISTING) {
 			*error = answers[i];

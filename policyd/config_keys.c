@@ -177,11 +177,25 @@ static bool set_list_text(struct loader *ld, void *base, const char *value, cons
 	return compile(value, &l->text, &l->text_source, err);
 }
 
-/* set_codes - the answer filter of a DNS list, with optional weights. */
+/* set_codes - the answer filter of a DNS list, with optional weights; its refusals stay. */
 static bool set_codes(struct loader *ld, void *base, const char *value, const char **err)
 {
 	struct list_config *l = base;
-	return codes_parse(l->codes, value, strlen(value), err);
+	struct codes parsed;
+
+	if (!codes_parse(&parsed, value, strlen(value), err))
+		return false;
+	parsed.refused_count = l->codes->refused_count;
+	memcpy(parsed.refused, l->codes->refused, sizeof(parsed.refused));
+	*l->codes = parsed;
+	return true;
+}
+
+/* set_refused_codes - answers by which the list's operator refuses our queries. */
+static bool set_refused_codes(struct loader *ld, void *base, const char *value, const char **err)
+{
+	struct list_config *l = base;
+	return codes_parse_refused(l->codes, value, strlen(value), err);
 }
 
 /* set_check - which request attributes an RHSBL looks at. */
@@ -397,6 +411,7 @@ static const struct key_spec http_keys[] = {
 /* Keys of list sections; list_key_applies() says which kinds take which. */
 static const struct key_spec list_keys[] = {
 	{ "codes", V_CUSTOM, 0, 0, 0, false, set_codes },
+	{ "refused_codes", V_CUSTOM, 0, 0, 0, false, set_refused_codes },
 	{ "weight", V_LONG, LST(weight), -1000000, 1000000, false, NULL },
 	{ "ipv6", V_BOOL, LST(ipv6), 0, 0, false, NULL },
 	{ "help_url", V_CUSTOM, 0, 0, 0, false, set_list_help_url },
@@ -414,7 +429,8 @@ static const struct key_spec list_keys[] = {
 /* list_key_applies - whether a list key makes sense for the list's kind. */
 static bool list_key_applies(const char *key, enum list_kind kind)
 {
-	if (strcmp(key, "codes") == 0 || strcmp(key, "zone") == 0 || strcmp(key, "key_file") == 0)
+	if (strcmp(key, "codes") == 0 || strcmp(key, "refused_codes") == 0 ||
+	    strcmp(key, "zone") == 0 || strcmp(key, "key_file") == 0)
 		return kind != LIST_LOCAL;
 	if (strcmp(key, "ipv6") == 0)
 		return kind == LIST_DNSBL || kind == LIST_DNSWL;
@@ -631,6 +647,8 @@ static void begin_list(struct loader *ld, enum list_kind kind, const char *name,
 	l->checks = SOURCE_SENDER;
 	l->codes = codes;
 	codes_default(l->codes);
+	if (kind == LIST_DNSWL) /* dnswl.org's answer to blocked or over-quota resolvers */
+		codes_add_refused(l->codes, (const uint8_t[4]){ 127, 0, 0, 255 });
 	ld->list = l;
 	ld->section_kind = SECTION_LIST;
 }

@@ -20,6 +20,8 @@ struct list_health {
 	char *name;   /* a copy: the list's zone */
 	bool checked; /* a health check has given a verdict */
 	bool healthy; /* it passed: the list may be asked */
+	bool refused; /* disabled by a refusal answer (refused_code), until a check passes */
+	uint8_t refused_code[4];
 	bool check_running;
 	struct breaker breaker;
 	uint64_t last_error_log; /* loop time of the last "error answer" warning */
@@ -145,14 +147,48 @@ void health_error_code(struct list_health *h, const uint8_t code[4], uint64_t no
 	if (h->last_error_log != 0 && now - h->last_error_log < ERROR_LOG_INTERVAL_MS)
 		return;
 	h->last_error_log = now ? now : 1;
-	if (codes_classify(code) == CODES_ANSWER_REFUSED)
+	if (codes_classify(code) == CODES_ANSWER_ERROR)
 		log_warn(
-			"[%s %s]: answered %u.%u.%u.%u, an error code (the operator refuses queries through public resolvers, or rate-limits us): not counted as a listing. Use a local recursive resolver or mirror the zone (see README)",
+			"[%s %s]: answered %u.%u.%u.%u, an error code of the operator: not counted as a listing",
 			list_kind_name(h->kind), h->name, code[0], code[1], code[2], code[3]);
 	else
 		log_warn(
 			"[%s %s]: answered %u.%u.%u.%u, outside 127.0.0.0/8: not counted as a listing",
 			list_kind_name(h->kind), h->name, code[0], code[1], code[2], code[3]);
+}
+
+/* refusal_meaning - what a refusal answer means, and what the administrator can do. */
+static const char *refusal_meaning(enum list_kind kind, const uint8_t code[4])
+{
+	static const uint8_t dnswl[4] = { 127, 0, 0, 255 };
+
+	if (codes_classify(code) == CODES_ANSWER_REFUSED && code[3] == 254)
+		return "this list refuses queries from public resolvers: run a resolver of your own (see README) or use the operator's keyed service";
+	if (codes_classify(code) == CODES_ANSWER_REFUSED && code[3] == 255)
+		return "this list says our queries are over its quota: run a resolver of your own or mirror the zone (see README), or use the operator's keyed service";
+	if (codes_classify(code) == CODES_ANSWER_REFUSED)
+		return "this list says the zone name has a typo: check the list's name (and its key, for a keyed service)";
+	if (kind == LIST_DNSWL && memcmp(code, dnswl, 4) == 0)
+		return "this list blocks our queries or says they are over its quota: run a resolver of your own (see README) or register with the operator";
+	return "an answer of refused_codes: the operator refuses our queries";
+}
+
+/* health_refused - count; disable the list, and say so once per change of state or answer. */
+void health_refused(struct list_health *h, const uint8_t code[4])
+{
+	bool said =
+		!(h->checked && h->healthy) && h->refused && memcmp(h->refused_code, code, 4) == 0;
+
+	h->counters.refusals++;
+	h->checked = true;
+	h->healthy = false;
+	h->refused = true;
+	memcpy(h->refused_code, code, 4);
+	if (said)
+		return;
+	log_error("[%s %s]: answered %u.%u.%u.%u: %s; disabled until its health check passes",
+		  list_kind_name(h->kind), h->name, code[0], code[1], code[2], code[3],
+		  refusal_meaning(h->kind, code));
 }
 
 /* health_check_begin - at most one check of a list at a time. */
@@ -177,6 +213,7 @@ void health_judge(struct list_health *h, bool listed_ok, bool unlisted_ok)
 
 	h->checked = true;
 	h->healthy = listed_ok && unlisted_ok;
+	h->refused = false;
 	if (h->healthy && !was)
 		log_info("[%s %s]: health check passed; list enabled", kind, h->name);
 	else if (!h->healthy && !unlisted_ok)

@@ -33,7 +33,8 @@ struct list_health;
 struct health_counters {
 	uint64_t queries;  /* DNS queries sent for lookups (A and TXT) */
 	uint64_t listed;   /* lookups that found the key listed */
-	uint64_t errors;   /* error answers (127.255.255.x, outside 127/8) */
+	uint64_t errors;   /* error answers (127.255.255.x, outside 127/8), refusals aside */
+	uint64_t refusals; /* refusal answers (127.255.255.254, ...): the operator refuses us */
 	uint64_t failures; /* SERVFAIL, timeouts, unusable answers */
 };
 
@@ -79,6 +80,14 @@ void health_record(struct list_health *h, const struct breaker_params *p, bool a
 
 /* health_error_code - an error answer such as 127.255.255.254: counted, logged once a minute. */
 void health_error_code(struct list_health *h, const uint8_t code[4], uint64_t now);
+
+/*
+ * health_refused - the list answered a refusal (codes_refused: 127.255.255.254, a
+ * dnswl's 127.0.0.255, its refused_codes): counted; the list is disabled as a failed
+ * health check disables it, until a check passes. One error line that says what the
+ * answer means and what to do, when the state changes (not once per request).
+ */
+void health_refused(struct list_health *h, const uint8_t code[4]);
 
 /*
  * health_check_begin / health_check_end - one RFC 5782 check of the list runs

@@ -199,7 +199,7 @@ static void on_txt(void *arg, enum resolver_status status, const char *txt, size
 	query_done(q);
 }
 
-/* take_answers - a listing inside codes, an error code, or neither (not listed). */
+/* take_answers - a listing inside codes, an error code, a refusal, or neither (not listed). */
 static void take_answers(struct query *q, const uint8_t (*addrs)[4], size_t count, uint32_t ttl)
 {
 	struct keyjob *job = q->job;
@@ -213,6 +213,12 @@ static void take_answers(struct query *q, const uint8_t (*addrs)[4], size_t coun
 		stats.list_errors++;
 		if (l->health)
 			health_error_code(l->health, error, uv_now(job->t->loop));
+		l->outcome = OUTCOME_ERROR_CODE;
+		break;
+	case CODES_REFUSED: /* counted neither way; the list waits for its health check */
+		stats.list_errors++;
+		if (l->health)
+			health_refused(l->health, error);
 		l->outcome = OUTCOME_ERROR_CODE;
 		break;
 	case CODES_LISTED:

@@ -117,6 +117,12 @@ static uint64_t list_errors(const struct engine *e, const struct list_health *h)
 	return health_counters(h)->errors;
 }
 
+static uint64_t list_refusals(const struct engine *e, const struct list_health *h)
+{
+	(void)e;
+	return health_counters(h)->refusals;
+}
+
 static uint64_t list_failures(const struct engine *e, const struct list_health *h)
 {
 	(void)e;
@@ -199,7 +205,7 @@ char *metrics_render(const struct engine *e, unsigned long open_connections, siz
 	counter(&o, "policyd_dns_failures_total",
 		"Lookups that failed: timeout, SERVFAIL, garbage.", stats.dns_failures);
 	counter(&o, "policyd_dns_error_answers_total",
-		"Answers that were error codes (127.255.255.x, outside 127/8): never a listing.",
+		"Answers that were error codes or refusals (127.255.255.x, outside 127/8, refused_codes): never a listing.",
 		stats.list_errors);
 	counter(&o, "policyd_lookups_timed_out_total",
 		"Requests whose lookups had not finished by request_timeout.",
@@ -209,7 +215,11 @@ char *metrics_render(const struct engine *e, unsigned long open_connections, siz
 	per_list(&o, e, "policyd_list_listed_total", "counter",
 		 "Lookups in which each list said listed.", list_listed);
 	per_list(&o, e, "policyd_list_error_answers_total", "counter",
-		 "Error answers of each list (never a listing).", list_errors);
+		 "Error answers of each list (never a listing), refusals aside.", list_errors);
+	per_list(
+		&o, e, "policyd_list_refusals_total", "counter",
+		"Refusal answers of each list (127.255.255.254, a dnswl's 127.0.0.255, refused_codes): the list is disabled until its health check passes.",
+		list_refusals);
 	per_list(&o, e, "policyd_list_failures_total", "counter",
 		 "Lookups of each list that failed (timeout, SERVFAIL).", list_failures);
 	per_list(&o, e, "policyd_list_enabled", "gauge",

@@ -4,7 +4,8 @@
  * Each check asks both test points of one list at once and judges when both have
  * answered. "No usable answer" (SERVFAIL, timeout, only error codes) is not a
  * verdict: the list keeps its state and the next round comes after
- * PROBE_RETRY_MS instead of the full interval.
+ * PROBE_RETRY_MS instead of the full interval. A test point answered with a
+ * refusal (codes_refused) is one: the list is disabled as refused, and said so.
  */
 #include "probe.h"
 
@@ -25,6 +26,7 @@ struct target {
 	char *zone;  /* what is queried (a keyed zone holds the site's key) */
 	char *shown; /* the zone as debug log lines may show it */
 	struct list_health *health;
+	struct codes refusals; /* the list's filter: only its refusal answers are read */
 };
 
 struct probe {
@@ -39,7 +41,7 @@ struct probe {
 	bool first_round_done;
 };
 
-enum point { POINT_PENDING, POINT_LISTED, POINT_NOT_LISTED, POINT_FAILED };
+enum point { POINT_PENDING, POINT_LISTED, POINT_NOT_LISTED, POINT_FAILED, POINT_REFUSED };
 
 /* One list's check: two queries, the listed and the unlisted test point. */
 struct check {
@@ -48,15 +50,27 @@ struct check {
 	struct list_health *health;
 	struct resolver_query *rq[2];
 	enum point point[2];
+	uint8_t refusal[4]; /* the refusal answer of a POINT_REFUSED */
+	struct codes refusals;
 };
 
-/* point_result - a test point's answer: listed, not listed, or no usable answer. */
-static enum point point_result(enum resolver_status status, const uint8_t (*addrs)[4], size_t count)
+/*
+ * point_result - a test point's answer: listed, not listed, refused (the refusal
+ * answer into c->refusal) or no usable answer.
+ */
+static enum point point_result(struct check *c, enum resolver_status status,
+			       const uint8_t (*addrs)[4], size_t count)
 {
 	if (status == RESOLVER_NXDOMAIN || status == RESOLVER_NODATA)
 		return POINT_NOT_LISTED;
 	if (status != RESOLVER_OK)
 		return POINT_FAILED;
+	for (size_t i = 0; i < count; i++) {
+		if (codes_refused(&c->refusals, addrs[i])) {
+			memcpy(c->refusal, addrs[i], 4);
+			return POINT_REFUSED;
+		}
+	}
 	for (size_t i = 0; i < count; i++)
 		if (codes_classify(addrs[i]) == CODES_ANSWER_LISTING)
 			return POINT_LISTED;
@@ -79,10 +93,12 @@ static void on_point(struct check *c, int which, enum resolver_status status,
 	struct list_health *h = c->health;
 
 	c->rq[which] = NULL;
-	c->point[which] = point_result(status, addrs, count);
+	c->point[which] = point_result(c, status, addrs, count);
 	if (c->point[0] == POINT_PENDING || c->point[1] == POINT_PENDING)
 		return;
-	if (c->point[0] == POINT_FAILED || c->point[1] == POINT_FAILED) {
+	if (c->point[0] == POINT_REFUSED || c->point[1] == POINT_REFUSED) {
+		health_refused(h, c->refusal);
+	} else if (c->point[0] == POINT_FAILED || c->point[1] == POINT_FAILED) {
 		health_unanswered(h);
 		c->p->retry_soon = true;
 	} else {
@@ -122,6 +138,7 @@ static void start_check(struct probe *p, const struct target *t)
 	}
 	c->p = p;
 	c->health = health_ref(t->health);
+	c->refusals = t->refusals;
 	snprintf(listed, sizeof(listed), "%s.%s", domains ? "test" : "2.0.0.127", t->zone);
 	snprintf(unlisted, sizeof(unlisted), "%s.%s", domains ? "invalid" : "1.0.0.127", t->zone);
 	snprintf(shown[0], sizeof(shown[0]), "%s.%s", domains ? "test" : "2.0.0.127", t->shown);
@@ -207,6 +224,7 @@ void probe_set_lists(struct probe *p, const struct rules *r, struct list_health 
 			continue;
 		}
 		t->health = health_ref(health[i]);
+		t->refusals = *r->lists[i].codes;
 		p->target_count++;
 	}
 	if (interval_ms != p->interval_ms) {

@@ -232,7 +232,7 @@ def test_faults():
 
 def test_error_codes():
     cases = [
-        ("127.255.255.254 (public resolver refused)", "127.255.255.254", r"answered 127\.255\.255\.254, an error code"),
+        ("127.255.255.253 (an operator's error code)", "127.255.255.253", r"answered 127\.255\.255\.253, an error code"),
         ("10.0.0.2 (outside 127/8)", "10.0.0.2", r"answered 10\.0\.0\.2, outside 127\.0\.0\.0/8"),
     ]
     for what, a, log_rx in cases:
@@ -244,10 +244,10 @@ def test_error_codes():
             t.eq(reply, "action=DUNNO", f"an answer {what}: DUNNO")
             t.ok(took < 0.5, f"an answer {what}: answered at once", f"took {took:.3f} s")
             t.ok(d.logged(log_rx, timeout=2) is not None, f"an answer {what}: logged as a list error", log_tail(d, since))
-            if "254" in what:
+            if "253" in what:
                 t.ok(
                     d.logged(r"error code.*not counted as a listing", timeout=1) is not None,
-                    "127.255.255.254: the warning says 'error code' and 'not counted as a listing'",
+                    "127.255.255.253: the warning says 'error code' and 'not counted as a listing'",
                     log_tail(d, since),
                 )
             again, _ = timed_ask(d, LISTED)

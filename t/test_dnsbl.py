@@ -30,7 +30,7 @@ BL4 = """:127.0.0.2:Listed: see http://bl.test/lookup?$
 127.0.0.2
 192.0.2.10 :127.0.0.3:Spam trap hit from $
 192.0.2.20 :127.0.0.20:Outside the filter
-192.0.2.30 :127.255.255.254:Query refused
+192.0.2.30 :127.255.255.253:An error code
 192.0.2.50 :127.0.0.2:Open proxy at $
 192.0.2.60 :127.0.0.2:Also on the allowlist
 192.0.2.80 :127.0.0.2:Local and DNS
@@ -295,11 +295,25 @@ def test_error_code():
     with Rbldnsd(ZONES) as r, daemon(r, [("dnsbl", "bl.test", "")]) as d:
         d.mark()
         t.eq(d.ask(request("192.0.2.30")), "action=DUNNO",
-             "an answer 127.255.255.254 (operator refuses us) never refuses, even with the default codes: DUNNO")
+             "an answer 127.255.255.253 (an operator's error code) never refuses, even with the default codes: DUNNO")
         m = d.logged(r"[^\n]*error code[^\n]*")
         line = m.group(0) if m else ""
-        t.ok("bl.test" in line and "127.255.255.254" in line, "a warning names the list, the answer and 'error code'", line)
+        t.ok("bl.test" in line and "127.255.255.253" in line, "a warning names the list, the answer and 'error code'", line)
         t.ok(re.search(r"(?i)warn", line) is not None, "... at warning level", line)
+
+
+def test_bit_masks():
+    """URIBL-style "multi" answers: each bit of the last octet a list of its own."""
+    zones = {"multi.test": ("ip4set", ":127.0.0.2:Multi\n127.0.0.2\n192.0.2.66 :127.0.0.6:Black and grey\n"
+                                      "192.0.2.68 :127.0.0.8:Red only\n")}
+    lists = [("dnsbl", "multi.test", "codes = 127.0.0.&2*3, 127.0.0.&4*1\ntext = Score $score from $rbl_domain")]
+    with Rbldnsd(zones) as r, daemon(r, lists) as d:
+        since = d.mark()
+        t.eq(d.ask(request("192.0.2.66")), "action=REJECT 5.7.1 Score 4 from multi.test",
+             "an answer 127.0.0.6 matches &2 (weight 3) and &4 (weight 1): the refusal shows score 4")
+        t.ok(d.logged(r"client=\S*\[192\.0\.2\.66\][^\n]* score=4\b", since=since) is not None,
+             "... and the decision's log line says score=4", d.log()[since:][-1500:])
+        t.eq(d.ask(request("192.0.2.68")), "action=DUNNO", "an answer 127.0.0.8 has neither bit: DUNNO")
 
 
 def test_disabled_list():
@@ -371,6 +385,7 @@ for fn in (
     test_local_with_dns,
     test_help_url,
     test_error_code,
+    test_bit_masks,
     test_disabled_list,
     test_check_command,
     test_pipelining,

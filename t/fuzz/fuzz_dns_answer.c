@@ -170,8 +170,16 @@ static enum codes_answer classify_ref(const uint8_t a[4])
 	if (a[0] != 127)
 		return CODES_ANSWER_OUTSIDE;
 	if (a[1] == 255 && a[2] == 255)
-		return CODES_ANSWER_REFUSED;
+		return a[3] == 252 || a[3] == 254 || a[3] == 255 ? CODES_ANSWER_REFUSED
+								 : CODES_ANSWER_ERROR;
 	return CODES_ANSWER_LISTING;
+}
+
+/* refused_ref - a refusal: built in, or dnswl.org's 127.0.0.255 for a dnswl (none has refused_codes). */
+static bool refused_ref(const struct list_config *l, const uint8_t a[4])
+{
+	return classify_ref(a) == CODES_ANSWER_REFUSED ||
+	       (l->kind == LIST_DNSWL && a[0] == 127 && a[1] == 0 && a[2] == 0 && a[3] == 255);
 }
 
 /* match_ref - the filters of the configurations above, said plainly. */
@@ -199,8 +207,9 @@ static bool match_ref(size_t config, size_t list, const uint8_t a[4])
 
 /*
  * take_answers - codes_take, the daemon's reading of an A answer, checked against
- * the plain rules: any error answer spoils the whole answer; otherwise the
- * answers inside the list's codes make it listed, the first of them its code.
+ * the plain rules: a refusal answer makes it refused, else any error answer
+ * spoils the whole answer; otherwise the answers inside the list's codes make it
+ * listed, the first of them its code.
  */
 static bool take_answers(size_t config, size_t list, const uint8_t (*addrs)[4], size_t count,
 			 struct list_answer *out)
@@ -208,12 +217,14 @@ static bool take_answers(size_t config, size_t list, const uint8_t (*addrs)[4], 
 	const struct list_config *l = &configs[config]->rules.lists[list];
 	const uint8_t *error = NULL;
 	uint32_t mask = 0;
-	bool any_error = false, any_match = false;
+	bool any_error = false, any_match = false, any_refused = false;
 
 	for (size_t i = 0; i < count; i++) {
 		enum codes_answer c = codes_classify(addrs[i]);
 		FUZZ_CHECK(c == classify_ref(addrs[i]));
 		any_error = any_error || c != CODES_ANSWER_LISTING;
+		FUZZ_CHECK(codes_refused(l->codes, addrs[i]) == refused_ref(l, addrs[i]));
+		any_refused = any_refused || refused_ref(l, addrs[i]);
 		bool m = codes_match(l->codes, addrs[i]);
 		FUZZ_CHECK(m == match_ref(config, list, addrs[i]));
 		FUZZ_CHECK(m == (codes_match_mask(l->codes, addrs[i]) != 0));
@@ -221,19 +232,23 @@ static bool take_answers(size_t config, size_t list, const uint8_t (*addrs)[4], 
 	}
 	*out = (struct list_answer){ .outcome = OUTCOME_NOT_LISTED };
 	switch (codes_take(l->codes, addrs, count, out->code, &mask, &error)) {
+	case CODES_REFUSED:
+		FUZZ_CHECK(any_refused && error != NULL && refused_ref(l, error));
+		out->outcome = OUTCOME_ERROR_CODE;
+		return false;
 	case CODES_ERROR:
-		FUZZ_CHECK(any_error && error != NULL);
+		FUZZ_CHECK(!any_refused && any_error && error != NULL);
 		out->outcome = OUTCOME_ERROR_CODE;
 		return false;
 	case CODES_LISTED:
 		/* A filter never matches outside 127/8 nor an error code of 127.255.255/24. */
-		FUZZ_CHECK(!any_error && any_match && mask != 0 && codes_match(l->codes, out->code));
+		FUZZ_CHECK(!any_refused && !any_error && any_match && mask != 0 && codes_match(l->codes, out->code));
 		out->outcome = OUTCOME_LISTED;
 		out->mask = (uint16_t)mask;
 		out->ttl = 300;
 		return true;
 	case CODES_NOT_LISTED:
-		FUZZ_CHECK(!any_error && !any_match);
+		FUZZ_CHECK(!any_refused && !any_error && !any_match);
 		return false;
 	}
 	return false;

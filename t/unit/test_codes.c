@@ -6,6 +6,7 @@
 #include "codes.h"
 #include "tap.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* parse - parse the NUL-terminated s into *c; returns NULL or the error message. */
@@ -189,7 +190,8 @@ static void test_classify(void)
 		{{127, 0, 0, 0}, CODES_ANSWER_LISTING, "127.0.0.0"},
 		{{127, 255, 254, 255}, CODES_ANSWER_LISTING, "127.255.254.255"},
 		{{127, 254, 255, 0}, CODES_ANSWER_LISTING, "127.254.255.0"},
-		{{127, 255, 255, 0}, CODES_ANSWER_REFUSED, "127.255.255.0"},
+		{{127, 255, 255, 0}, CODES_ANSWER_ERROR, "127.255.255.0"},
+		{{127, 255, 255, 253}, CODES_ANSWER_ERROR, "127.255.255.253 (an error, not a refusal)"},
 		{{127, 255, 255, 252}, CODES_ANSWER_REFUSED, "127.255.255.252 (typo)"},
 		{{127, 255, 255, 254}, CODES_ANSWER_REFUSED, "127.255.255.254 (public resolver)"},
 		{{127, 255, 255, 255}, CODES_ANSWER_REFUSED, "127.255.255.255 (rate limited)"},
@@ -204,11 +206,142 @@ static void test_classify(void)
 		is_int(codes_classify(cases[i].a), cases[i].want, "classify %s", cases[i].what);
 }
 
+/* take - codes_take of answers given as "a.b.c.d" strings; *score its weight (list weight 1). */
+static enum codes_verdict take(const struct codes *c, const char *const *answers, size_t n,
+			       long *score, char error[16])
+{
+	uint8_t a[8][4], code[4] = { 0 };
+	const uint8_t *bad = NULL;
+	uint32_t mask = 0;
+	enum codes_verdict v;
+
+	for (size_t i = 0; i < n && i < 8; i++) {
+		unsigned x[4] = { 0 };
+		sscanf(answers[i], "%u.%u.%u.%u", &x[0], &x[1], &x[2], &x[3]);
+		for (int k = 0; k < 4; k++)
+			a[i][k] = (uint8_t)x[k];
+	}
+	v = codes_take(c, (const uint8_t(*)[4])a, n, code, &mask, &bad);
+	*score = codes_weight(c, mask, 1);
+	error[0] = '\0';
+	if (bad != NULL)
+		snprintf(error, 16, "%u.%u.%u.%u", bad[0], bad[1], bad[2], bad[3]);
+	return v;
+}
+
+/* test_bitmask - "&N": any bit of N set in the octet; weights add once per pattern. */
+static void test_bitmask(void)
+{
+	struct codes c;
+	long score = 0;
+	char error[16];
+
+	is_str(parse(&c, "127.0.0.&2"), NULL, "a bit mask parses");
+	ok(m(&c, 127, 0, 0, 2) && m(&c, 127, 0, 0, 3) && m(&c, 127, 0, 0, 6) &&
+		   m(&c, 127, 0, 0, 254),
+	   "&2 matches 2, 3, 6, 254");
+	ok(!m(&c, 127, 0, 0, 0) && !m(&c, 127, 0, 0, 1) && !m(&c, 127, 0, 0, 4) &&
+		   !m(&c, 127, 0, 0, 8) && !m(&c, 127, 0, 1, 2),
+	   "&2 does not match 0, 1, 4, 8, nor 127.0.1.2");
+	is_int(count_last(&c, 127, 0, 0), 128, "&2: half of the values");
+	is_str(parse(&c, "127.0.0.&14"), NULL, "&14 (2, 4 and 8)");
+	ok(m(&c, 127, 0, 0, 2) && m(&c, 127, 0, 0, 4) && m(&c, 127, 0, 0, 8) &&
+		   !m(&c, 127, 0, 0, 1) && !m(&c, 127, 0, 0, 16),
+	   "&14: any of the bits 2, 4, 8");
+	is_str(parse(&c, "127.0.0.&255"), NULL, "&255");
+	is_int(count_last(&c, 127, 0, 0), 255, "&255: every value but 0");
+
+	is_str(parse(&c, "127.0.0.&2*3, 127.0.0.&4*1"), NULL, "URIBL multi with weights");
+	is_int(take(&c, (const char *const[]){ "127.0.0.6" }, 1, &score, error), CODES_LISTED,
+	       "127.0.0.6 is listed");
+	is_int(score, 4, "127.0.0.6 (black and grey) scores 3 + 1");
+	take(&c, (const char *const[]){ "127.0.0.2" }, 1, &score, error);
+	is_int(score, 3, "127.0.0.2 (black) scores 3");
+	take(&c, (const char *const[]){ "127.0.0.4" }, 1, &score, error);
+	is_int(score, 1, "127.0.0.4 (grey) scores 1");
+	is_int(take(&c, (const char *const[]){ "127.0.0.8" }, 1, &score, error), CODES_NOT_LISTED,
+	       "127.0.0.8 (red only) is not listed by this filter");
+	take(&c, (const char *const[]){ "127.0.0.2", "127.0.0.6" }, 2, &score, error);
+	is_int(score, 4, "two answers matching the same patterns: each weight once");
+
+	is_str(parse(&c, "127.0.0.&0"), "bit mask out of range (1..255)", "&0");
+	is_str(parse(&c, "127.0.0.&256"), "bit mask out of range (1..255)", "&256");
+	is_str(parse(&c, "127.0.0.&1000"), "bit mask out of range (1..255)", "&1000");
+	is_str(parse(&c, "127.0.0.&"), "expected a bit mask after '&'", "& alone");
+	is_str(parse(&c, "127.0.0.&x"), "expected a bit mask after '&'", "&x");
+	is_str(parse(&c, "127.0.0.&2x"), "unexpected text after a pattern", "&2x");
+}
+
+/* refused - parse refused_codes into *c; NULL or the error message. */
+static const char *refused(struct codes *c, const char *s)
+{
+	const char *err = NULL;
+
+	if (codes_parse_refused(c, s, strlen(s), &err))
+		return NULL;
+	return err != NULL ? err : "(no message)";
+}
+
+/* test_refusals - the operators' refusal answers count neither way. */
+static void test_refusals(void)
+{
+	struct codes c, before;
+	long score = 0;
+	char error[16];
+
+	codes_default(&c);
+	is_int(take(&c, (const char *const[]){ "127.255.255.254" }, 1, &score, error),
+	       CODES_REFUSED, "127.255.255.254 is a refusal");
+	is_str(error, "127.255.255.254", "... and says which answer");
+	is_int(take(&c, (const char *const[]){ "127.0.0.2", "127.255.255.255" }, 2, &score, error),
+	       CODES_REFUSED, "a refusal beside a listing: a refusal");
+	is_str(error, "127.255.255.255", "... which names the refusal");
+	is_int(take(&c, (const char *const[]){ "127.255.255.252" }, 1, &score, error),
+	       CODES_REFUSED, "127.255.255.252 (typo in the zone) is a refusal");
+	is_int(take(&c, (const char *const[]){ "127.255.255.253" }, 1, &score, error), CODES_ERROR,
+	       "127.255.255.253 is an error, not a refusal");
+	is_int(take(&c, (const char *const[]){ "10.0.0.2", "127.255.255.254" }, 2, &score, error),
+	       CODES_REFUSED, "a refusal goes before an answer outside 127/8");
+	is_int(take(&c, (const char *const[]){ "127.0.0.255" }, 1, &score, error), CODES_LISTED,
+	       "127.0.0.255 without refused_codes: in the default filter");
+
+	is_str(refused(&c, "127.0.0.255"), NULL, "refused_codes = 127.0.0.255");
+	ok(codes_refused(&c, (const uint8_t[4]){ 127, 0, 0, 255 }), "127.0.0.255 is now a refusal");
+	is_int(take(&c, (const char *const[]){ "127.0.0.255" }, 1, &score, error), CODES_REFUSED,
+	       "127.0.0.255 with refused_codes: a refusal, never a listing or an allowlisting");
+	is_int(take(&c, (const char *const[]){ "127.0.0.2" }, 1, &score, error), CODES_LISTED,
+	       "other answers still listings");
+	ok(codes_match(&c, (const uint8_t[4]){ 127, 0, 0, 2 }), "the filter is unchanged");
+
+	codes_default(&c);
+	is_str(refused(&c, "127.0.0.1, 127.0.1.255 127.0.0.1"), NULL, "two answers, one repeated");
+	is_int(c.refused_count, 2, "each answer kept once");
+	before = c;
+	is_str(refused(&c, "127.0.0.1, 10.0.0.1"), "a refusal answer must be inside 127.0.0.0/8",
+	       "outside 127/8");
+	ok(memcmp(&c, &before, sizeof(c)) == 0, "a failure changes nothing");
+	is_str(refused(&c, ""), "expected one or more addresses such as 127.0.0.1", "empty");
+	is_str(refused(&c, "127.0.0"), "expected an address such as 127.0.0.1", "three octets");
+	is_str(refused(&c, "127.0.0.1x"), "expected an address such as 127.0.0.1", "junk");
+	is_str(refused(&c, "127.0.0.256"), "number out of range (0..255)", "256");
+	is_str(refused(&c, "127.0.0.[1..2]"), "expected a number", "a range");
+	is_str(refused(&c, "127.0.0.2 127.0.0.3 127.0.0.4 127.0.0.5 127.0.0.6 127.0.0.7 127.0.0.8"),
+	       "too many refusal answers (at most 8)", "nine answers in all");
+
+	codes_default(&before);
+	codes_default(&c);
+	codes_add_refused(&c, (const uint8_t[4]){ 127, 0, 0, 1 });
+	ok(!codes_same_layout(&before, &c), "other refusals: not the same layout (the cache goes)");
+	ok(codes_equal(&before, &c), "... but the same patterns");
+}
+
 int main(void)
 {
 	test_valid();
 	test_invalid();
 	test_default_equal();
 	test_classify();
+	test_bitmask();
+	test_refusals();
 	return tap_done();
 }

@@ -936,6 +936,34 @@ static void test_config_load(void)
 	ok(1, "config_unref(NULL) is harmless");
 }
 
+/* test_refused_codes - the built-in refusals, refused_codes, and codes given after it. */
+static void test_refused_codes(void)
+{
+	static const uint8_t dnswl[4] = { 127, 0, 0, 255 }, one[4] = { 127, 0, 0, 1 },
+			     two[4] = { 127, 0, 0, 2 };
+	struct config *cfg = expect_ok("refused_codes", BASE "[dnswl wl.example]\n"
+							     "[dnsbl bl.example]\n"
+							     "refused_codes = 127.0.0.1\n"
+							     "codes = 127.0.0.[1..2]\n"
+							     "[dnsbl other.example]\n");
+
+	if (cfg == NULL || cfg->rules.list_count != 3) {
+		ok(false, "refused_codes: three lists");
+		config_unref(cfg);
+		return;
+	}
+	const struct list_config *wl = &cfg->rules.lists[0], *bl = &cfg->rules.lists[1],
+				 *other = &cfg->rules.lists[2];
+	ok(codes_refused(wl->codes, dnswl), "a dnswl refuses 127.0.0.255 (built in)");
+	ok(!codes_refused(other->codes, dnswl), "a dnsbl does not (127.0.0.255 is its listing)");
+	ok(codes_refused(bl->codes, one) && !codes_refused(bl->codes, two),
+	   "refused_codes = 127.0.0.1, kept when codes comes after it");
+	ok(code_matches(bl, 127, 0, 0, 2), "... and codes is in force");
+	ok(codes_refused(other->codes, (const uint8_t[4]){ 127, 255, 255, 254 }),
+	   "127.255.255.254 is a refusal for every list");
+	config_unref(cfg);
+}
+
 int main(void)
 {
 	/* Socket activation would make listen optional (config_keys.c). */
@@ -959,6 +987,7 @@ int main(void)
 	test_hardening_errors();
 	test_syntax();
 	test_config_load();
+	test_refused_codes();
 
 	unlink(good_list);
 	unlink(bad_list);
