@@ -166,7 +166,7 @@ static bool header(const struct pattern *p, bool allow, char *out, size_t size, 
 		return append(out, size, used, "[%s %s]\nipv6 = yes\ncodes =", kind, p->domain);
 	return append(
 		out, size, used,
-		"; %s through %s, a keyed zone: put your key alone on one line in\n; %s, owner policyd, mode 0600 (policyd -t refuses a key file\n; that group or others can read). The key is never shown.\n[%s %s]\nzone = %s\nkey_file = %s\nipv6 = yes\ncodes =",
+		"; %s through %s, a keyed zone: put your key alone on one line in\n; %s, owner root, group policyd, mode 0640 (policyd -t refuses\n; a key file that others can read). The key is never shown.\n[%s %s]\nzone = %s\nkey_file = %s\nipv6 = yes\ncodes =",
 		p->public, p->service, p->key_file, kind, p->public, p->zone, p->key_file);
 }
 

@@ -97,12 +97,14 @@ static bool read_key(struct loader *ld, const struct list_config *l, char *key, 
 		key_error(ld, l, "not a regular file");
 		return false;
 	}
-	if ((st.st_mode & 077) != 0) {
+	/* Others, not the group: root:policyd 0640 is the usual way to hand a daemon a
+	 * secret it must read after dropping privileges. */
+	if ((st.st_mode & 007) != 0) {
 		close(fd);
 		key_error(
 			ld, l,
 			config_message(
-				"group or others may read it (mode %04o): make policyd its owner and chmod 600 it",
+				"others may read it (mode %04o): chmod o-rwx it (owner root, group policyd, mode 0640; or owner policyd, mode 0600)",
 				(unsigned)(st.st_mode & 07777)));
 		return false;
 	}

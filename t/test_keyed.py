@@ -134,12 +134,12 @@ def test_keyed_zone():
 
 
 def test_key_file_refused():
-    """-t refuses a key file that group or others can read, without showing the key."""
+    """-t refuses a key file that others can read, without showing the key."""
     with Rbldnsd(ZONES) as r, Policyd(start=False) as d:
         d.write_config(extra=config(d, r))
         os.chmod(os.path.join(d.dir, "dqs.key"), 0o644)
         rc, out = run("-t", "-c", d.config)
-        t.ok(rc == 1 and re.search(r"policyd\.ini:\d+: \[dnsbl zen\.test\]: key_file \S+: group or others may read it",
+        t.ok(rc == 1 and re.search(r"policyd\.ini:\d+: \[dnsbl zen\.test\]: key_file \S+: others may read it",
                                    out),
              "-t: a key file others can read is refused as FILE:LINE", out)
         leaks("-t of a readable key file", out)

@@ -689,7 +689,7 @@ static void test_keyed_zones(void)
 	struct config *cfg;
 
 	key_file_with(key, KEY "\n", 0600);
-	key_file_with(open_key, KEY "\n", 0640);
+	key_file_with(open_key, KEY "\n", 0644);
 	key_file_with(empty_key, "\n", 0600);
 	key_file_with(two_lines, KEY "\nmore\n", 0600);
 	key_file_with(bad_key, "secret.key\n", 0600);
@@ -730,9 +730,9 @@ static void test_keyed_zones(void)
 	config_unref(a);
 	config_unref(b);
 
-	expect_key_error("a key file that group can read", open_key,
+	expect_key_error("a key file that others can read", open_key,
 			 BASE "[dnsbl zen.example]\nzone = $key.zen.dq.example\nkey_file = @FILE@\n",
-			 "t.ini:8: [dnsbl zen.example]: key_file @FILE@: group or others may read it (mode 0640): make policyd its owner and chmod 600 it");
+			 "t.ini:8: [dnsbl zen.example]: key_file @FILE@: others may read it (mode 0644): chmod o-rwx it (owner root, group policyd, mode 0640; or owner policyd, mode 0600)");
 	expect_key_error("$key without key_file", key,
 			 BASE "[dnsbl zen.example]\nweight = 2\nzone = $key.zen.dq.example\n",
 			 "t.ini:8: [dnsbl zen.example]: zone uses $key: set key_file = FILE");

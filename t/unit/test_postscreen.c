@@ -32,18 +32,18 @@ static void test_keyed(void)
 	is_str(convert(KEY ".zen.dq.spamhaus.net=127.0.0.[2..11]*3 " KEY
 			  ".ZEN.dq.spamhaus.net=127.0.0.[10..11]*-1 " KEY ".dbl.dq.spamhaus.net*2"),
 	       "; zen.spamhaus.org through Spamhaus DQS, a keyed zone: put your key alone on one line in\n"
-	       "; /etc/policyd/dqs.key, owner policyd, mode 0600 (policyd -t refuses a key file\n"
-	       "; that group or others can read). The key is never shown.\n"
+	       "; /etc/policyd/dqs.key, owner root, group policyd, mode 0640 (policyd -t refuses\n"
+	       "; a key file that others can read). The key is never shown.\n"
 	       "[dnsbl zen.spamhaus.org]\nzone = $key.zen.dq.spamhaus.net\n"
 	       "key_file = /etc/policyd/dqs.key\nipv6 = yes\ncodes = 127.0.0.[2..11]*3\n\n"
 	       "; zen.spamhaus.org through Spamhaus DQS, a keyed zone: put your key alone on one line in\n"
-	       "; /etc/policyd/dqs.key, owner policyd, mode 0600 (policyd -t refuses a key file\n"
-	       "; that group or others can read). The key is never shown.\n"
+	       "; /etc/policyd/dqs.key, owner root, group policyd, mode 0640 (policyd -t refuses\n"
+	       "; a key file that others can read). The key is never shown.\n"
 	       "[dnswl zen.spamhaus.org]\nzone = $key.zen.dq.spamhaus.net\n"
 	       "key_file = /etc/policyd/dqs.key\nipv6 = yes\ncodes = 127.0.0.[10..11]*-1\n\n"
 	       "; dbl.spamhaus.org through Spamhaus DQS, a keyed zone: put your key alone on one line in\n"
-	       "; /etc/policyd/dqs.key, owner policyd, mode 0600 (policyd -t refuses a key file\n"
-	       "; that group or others can read). The key is never shown.\n"
+	       "; /etc/policyd/dqs.key, owner root, group policyd, mode 0640 (policyd -t refuses\n"
+	       "; a key file that others can read). The key is never shown.\n"
 	       "[dnsbl dbl.spamhaus.org]\nzone = $key.dbl.dq.spamhaus.net\n"
 	       "key_file = /etc/policyd/dqs.key\nipv6 = yes\ncodes = 127.[0..255].[0..255].[0..255]*2\n\n",
 	       "Spamhaus DQS: named after the public list, zone with $key, a key file");
