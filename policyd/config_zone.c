@@ -5,7 +5,7 @@
  * the per-customer key of services such as Spamhaus DQS and Abusix. The key is a
  * secret of the site: it goes into list_config.zone, which only query names use,
  * and into no message (errors name the file, never its content). The key file
- * must be a regular file that neither group nor others can read. Strings stored
+ * must be a regular file that others cannot read. Strings stored
  * here belong to the config being loaded.
  */
 #include "config_internal.h"
