@@ -169,10 +169,13 @@ static void report(void *arg, const struct explanation *x)
 			"policyd: --check: lookups did not finish within request_timeout\n");
 		run->status = 2;
 	}
+	/* A pass with no DNS list asked says nothing about the lists: an error. A
+	 * refusal stands (a local list decided it): the warning says the rest. */
 	if (usable_count(x, &dns) == 0 && dns > 0) {
 		fprintf(stderr,
 			"policyd: --check: warning: every DNS list is disabled (failed or unanswered health check): nothing was looked up\n");
-		run->status = 2;
+		if (run->status == 0)
+			run->status = 2;
 	}
 	run->reported = true;
 	uv_stop(uv_default_loop());

@@ -4,6 +4,7 @@ command line, the sections and their keys), accepts the sample configuration,
 and keeps long lines whole."""
 
 import os
+import shutil
 import subprocess
 import tempfile
 
@@ -114,6 +115,39 @@ def test_t_opens_no_socket():
     t.ok(rc == 0 and not os.path.exists(path), "-t validates without creating the socket", err)
 
 
-for fn in (test_cases, test_all_errors_reported, test_list_file_error, test_ok_configs, test_long_line_survives, test_t_opens_no_socket):
+def test_sample_check_offline():
+    """The README's first --check: the sample configuration on a host whose DNS
+    lists are all unreachable (a nameserver where nothing answers). 192.0.2.99 is
+    on the sample's local list: a refusal, exit 1, with the warning that no DNS
+    list was asked; an address no local list holds passes with nothing looked up:
+    exit 2, the answer says nothing about the lists."""
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    with open(os.path.join(root, "etc", "policyd.ini")) as f:
+        text = f.read()
+    text = text.replace(";nameserver = 127.0.0.1\n", "nameserver = 127.0.0.1:9\n", 1)
+    # Beside a copy of the sample's list file: its path is relative to the configuration.
+    conf = os.path.join(tmp, "offline", "policyd.ini")
+    os.makedirs(os.path.dirname(conf))
+    shutil.copy(os.path.join(root, "etc", "local.cidr"), os.path.dirname(conf))
+    with open(conf, "w") as f:
+        f.write(text)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LISTEN_")}
+    # Both at once: each waits for the health checks to give up (the DNS timeout).
+    procs = {a: subprocess.Popen([POLICYD, "-c", conf, "--check", a], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True, env=env) for a in ("192.0.2.99", "192.0.2.10")}
+    runs = {}
+    for a, proc in procs.items():
+        out, err = proc.communicate(timeout=30)
+        runs[a] = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    p = runs["192.0.2.99"]
+    t.ok(p.returncode == 1 and p.stdout.startswith("action=REJECT") and "every DNS list is disabled" in p.stderr,
+         "--check 192.0.2.99 offline: the local list's refusal, exit 1, and the warning", f"rc={p.returncode}\n{p.stdout}{p.stderr}")
+    p = runs["192.0.2.10"]
+    t.ok(p.returncode == 2 and p.stdout.startswith("action=DUNNO") and "every DNS list is disabled" in p.stderr,
+         "--check 192.0.2.10 offline: a pass with nothing looked up is an error, exit 2", f"rc={p.returncode}\n{p.stdout}{p.stderr}")
+
+
+for fn in (test_cases, test_all_errors_reported, test_list_file_error, test_ok_configs, test_long_line_survives, test_t_opens_no_socket,
+           test_sample_check_offline):
     t.run(fn.__name__, fn)
 t.done()
