@@ -84,7 +84,7 @@ struct config {
 	struct listen_spec *http_listen;
 	size_t http_listen_count;
 	struct cidr_set *metrics_allow;
-	char *http_help_dir; /* the help page's files; NULL: POLICYD_HELP_DIR */
+	char *http_help_dir; /* the help page's files; NULL: help_default_dir() */
 	long http_max_connections;
 	long http_per_ip_connections;  /* 0: no limit */
 	unsigned long http_timeout_ms; /* idle HTTP connections are closed after this */

@@ -8,11 +8,13 @@
 #include "help.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "addr.h"
 #include "build_config.h"
@@ -373,9 +375,38 @@ bool help_render(const struct help *h, const struct config *cfg, struct engine *
 	return ok;
 }
 
+const char *help_default_dir(void)
+{
+	static char dir[PATH_MAX];
+	static bool known;
+	char exe[PATH_MAX];
+	ssize_t n;
+
+	if (known)
+		return dir;
+	known = true;
+	snprintf(dir, sizeof(dir), "%s", POLICYD_HELP_DIR);
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return dir;
+	exe[n] = '\0';
+	char *slash = strrchr(exe, '/');
+	if (slash == NULL)
+		return dir;
+	*slash = '\0';
+	/* BUILD/policyd/policyd: BUILD/contrib/help, the link to the sources' copy. */
+	char built[PATH_MAX + 64];
+	snprintf(built, sizeof(built), "%s/../contrib/help", exe);
+	char template[PATH_MAX + 80];
+	snprintf(template, sizeof(template), "%s/template.html", built);
+	if (strlen(built) < sizeof(dir) && access(template, R_OK) == 0)
+		snprintf(dir, sizeof(dir), "%s", built);
+	return dir;
+}
+
 int help_print(const struct config *cfg, const struct help_query *q)
 {
-	const char *dir = cfg->http_help_dir ? cfg->http_help_dir : POLICYD_HELP_DIR;
+	const char *dir = cfg->http_help_dir ? cfg->http_help_dir : help_default_dir();
 	struct page_buf out = { .max = HELP_PAGE_MAX };
 	char err[600], domain[DOMAIN_SIZE];
 	struct help *h = help_load(dir, err, sizeof(err));

@@ -45,6 +45,15 @@ struct help_query {
 struct help *help_load(const char *dir, char *err, size_t errsize);
 void help_free(struct help *h);
 
+/*
+ * help_default_dir - where the help page is when [http] help_dir is not set: the
+ * sources' contrib/help for a binary run from its build tree (the build links
+ * BUILD/contrib/help to it), else where `meson install` put it. Worked out at the
+ * first call, which main makes before dropping privileges (/proc/self/exe cannot
+ * be read after), and the same for the process's life.
+ */
+const char *help_default_dir(void);
+
 /* help_dir - the directory a help was loaded from. */
 const char *help_dir(const struct help *h);
 

@@ -318,7 +318,7 @@ static bool start_daemon(struct http *h, struct endpoint *ep, const struct confi
 /* load_help - the help page of cfg's help_dir; NULL on error, logged. */
 static struct help *load_help(const struct config *cfg)
 {
-	const char *dir = cfg->http_help_dir ? cfg->http_help_dir : POLICYD_HELP_DIR;
+	const char *dir = cfg->http_help_dir ? cfg->http_help_dir : help_default_dir();
 	char err[600];
 	struct help *help = help_load(dir, err, sizeof(err));
 

@@ -317,6 +317,8 @@ static int run_daemon(struct daemon *d)
 		d->srv = NULL;
 	else
 		d->srv = server_new(d->loop, d->cfg, d->engine);
+	/* Worked out while /proc/self/exe can be read: a reload may ask after the drop. */
+	(void)help_default_dir();
 	/* The HTTP listener binds now too, while binding to a low port is still allowed. */
 	bool http_ok = d->srv == NULL || d->cfg->http_listen_count == 0 ||
 		       (d->http = http_new(d->loop, d->cfg, d->engine)) != NULL;

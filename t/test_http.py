@@ -38,7 +38,7 @@ import tempfile
 import time
 import urllib.parse
 
-from lib.daemon import POLICYD, Policyd, Tap, read_replies, request
+from lib.daemon import POLICYD, VALGRIND, Policyd, Tap, read_replies, request
 from lib.wait import poll_until
 
 t = Tap()
@@ -412,6 +412,24 @@ def test_bad_template(tmp):
              "the daemon does not start with a broken template", d.log()[-800:])
 
 
+def test_uninstalled():
+    """A binary run from its build tree, with no help_dir, serves the sources' help
+    page (the build links BUILD/contrib/help to it): ./quickstart's policyd with
+    [http] listen starts, and --help-page prints the page."""
+    d = Policyd(start=False)
+    d.write_config(extra="[http]\nlisten = inet:127.0.0.1:0\n")
+    p = subprocess_run([POLICYD, "-c", d.config, "--help-page", "--ip", "192.0.2.99"])
+    t.ok(p[0] == 0 and "192.0.2.99" in p[1] and "</html>" in p[1],
+         "--help-page without help_dir prints the page from the sources' contrib/help", p[2])
+    with d:
+        d.start(expect_ready=False)
+        started = d.logged(r"started with", 30 if VALGRIND else 10)
+        t.ok(started is not None, "the daemon starts with [http] listen and no help_dir", d.log()[-800:])
+        if started:
+            status, _, body = get(d.http_port(), "/")
+            t.ok(status == 200 and b"</html>" in body, "GET / serves the help page", f"{status} {body[:200]!r}")
+
+
 def subprocess_run(cmd):
     """(exit status, stdout, stderr) of a short command, bounded in time."""
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
@@ -463,6 +481,7 @@ def main():
             print(f"# policy latency after the loads: p99 {ms(p99(again))} (baseline {ms(p99(base))})")
             t.run("sigterm", test_sigterm, d, port)
         t.run("bad template", test_bad_template, tmp)
+        t.run("uninstalled", test_uninstalled)
     t.done()
 
 
