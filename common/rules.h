@@ -47,6 +47,13 @@ enum local_type {
 	LOCAL_RECIPIENT,     /* addresses, "user@" local parts and domains of the recipient */
 };
 
+/* Whether a DNSBL or DNSWL is asked about IPv6 clients (policyd.ini(5), `ipv6`). */
+enum list_ipv6 {
+	LIST_IPV6_AUTO, /* when its health check finds RFC 5782's IPv6 test points as they must be */
+	LIST_IPV6_YES,
+	LIST_IPV6_NO,
+};
+
 /* One [dnsbl|dnswl|rhsbl|list NAME] section. */
 struct list_config {
 	enum list_kind kind;
@@ -69,8 +76,12 @@ struct list_config {
 	 * listing is weighed) so that the lists' own fields, which every request reads, share
 	 * a page instead of each taking one. */
 	struct codes *codes;
-	long weight;     /* what a hit adds (patterns without "*N" for DNS lists) */
-	bool ipv6;       /* DNSBL/DNSWL: IPv6 clients are asked too */
+	long weight;         /* what a hit adds (patterns without "*N" for DNS lists) */
+	enum list_ipv6 ipv6; /* DNSBL/DNSWL: whether IPv6 clients are asked */
+	bool health_off;     /* DNS lists: `health = off`, never checked nor disabled by a check */
+	/* DNS lists: the query labels of the listed [0] and unlisted [1] test points (a reversed
+	 * IPv4 address, or a domain for an RHSBL), NULL for RFC 5782's. */
+	char *test_point[2];
 	unsigned checks; /* RHSBL: SOURCE_* bits */
 	char *help_url_source;
 	struct template *help_url; /* NULL: [policy] help_url */

@@ -283,6 +283,8 @@ static void free_list(struct list_config *l)
 	free(l->zone);
 	free(l->zone_shown);
 	free(l->key_file);
+	free(l->test_point[0]);
+	free(l->test_point[1]);
 	free(l->codes);
 	free(l->help_url_source);
 	template_free(l->help_url);

@@ -67,8 +67,9 @@ void config_free(struct config *cfg);
 custom_fn value_listen, value_http_listen, value_nameserver, value_socket_mode, value_socket_group,
 	value_user, value_allow, value_metrics_allow;
 
-/* A DNS list's zone and key file (config_zone.c). */
-custom_fn value_zone, value_key_file;
+/* A DNS list's zone and key file, its health check and IPv6 (config_zone.c). */
+custom_fn value_zone, value_key_file, value_health, value_ipv6, value_test_listed,
+	value_test_unlisted;
 
 /* loader_finish_zone - a DNS list's query zone, its $key read from key_file (config_zone.c). */
 void loader_finish_zone(struct loader *ld, struct list_config *l);

@@ -413,7 +413,10 @@ static const struct key_spec list_keys[] = {
 	{ "codes", V_CUSTOM, 0, 0, 0, false, set_codes },
 	{ "refused_codes", V_CUSTOM, 0, 0, 0, false, set_refused_codes },
 	{ "weight", V_LONG, LST(weight), -1000000, 1000000, false, NULL },
-	{ "ipv6", V_BOOL, LST(ipv6), 0, 0, false, NULL },
+	{ "ipv6", V_CUSTOM, 0, 0, 0, false, value_ipv6 },
+	{ "health", V_CUSTOM, 0, 0, 0, false, value_health },
+	{ "test_listed", V_CUSTOM, 0, 0, 0, false, value_test_listed },
+	{ "test_unlisted", V_CUSTOM, 0, 0, 0, false, value_test_unlisted },
 	{ "help_url", V_CUSTOM, 0, 0, 0, false, set_list_help_url },
 	{ "text", V_CUSTOM, 0, 0, 0, false, set_list_text },
 	{ "delist_url", V_CUSTOM, 0, 0, 0, false, set_url },
@@ -434,6 +437,8 @@ static bool list_key_applies(const char *key, enum list_kind kind)
 		return kind != LIST_LOCAL;
 	if (strcmp(key, "ipv6") == 0)
 		return kind == LIST_DNSBL || kind == LIST_DNSWL;
+	if (strcmp(key, "health") == 0 || strncmp(key, "test_", 5) == 0)
+		return kind != LIST_LOCAL;
 	if (strcmp(key, "check") == 0)
 		return kind == LIST_RHSBL;
 	if (strcmp(key, "file") == 0 || strcmp(key, "type") == 0)

@@ -5,8 +5,10 @@
  * the per-customer key of services such as Spamhaus DQS and Abusix. The key is a
  * secret of the site: it goes into list_config.zone, which only query names use,
  * and into no message (errors name the file, never its content). The key file
- * must be a regular file that others cannot read. Strings stored
- * here belong to the config being loaded.
+ * must be a regular file that others cannot read. Also how the list's health is
+ * checked: `health`, its own test points (`test_listed`, `test_unlisted`) and
+ * whether IPv6 clients are asked (`ipv6`). Strings stored here belong to the
+ * config being loaded.
  */
 #include "config_internal.h"
 
@@ -18,7 +20,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "domain.h"
+#include "parse.h"
 
 /* The longest key file read: a key is one DNS label (63 bytes) and a newline. */
 #define KEY_FILE_MAX 128
@@ -227,4 +231,93 @@ void loader_finish_zone(struct loader *ld, struct list_config *l)
 	free(l->zone);
 	l->zone = zone;
 	l->zone_shown = shown;
+}
+
+/* value_health - `health = rfc5782 | off`. */
+bool value_health(struct loader *ld, void *base, const char *value, const char **err)
+{
+	struct list_config *l = base;
+
+	(void)ld;
+	if (strcmp(value, "rfc5782") == 0)
+		l->health_off = false;
+	else if (strcmp(value, "off") == 0)
+		l->health_off = true;
+	else {
+		*err = "expected rfc5782 or off";
+		return false;
+	}
+	return true;
+}
+
+/* value_ipv6 - `ipv6 = auto | yes | no` (and the other boolean words). */
+bool value_ipv6(struct loader *ld, void *base, const char *value, const char **err)
+{
+	struct list_config *l = base;
+	bool yes;
+
+	(void)ld;
+	if (strcmp(value, "auto") == 0) {
+		l->ipv6 = LIST_IPV6_AUTO;
+		return true;
+	}
+	if (!parse_bool(value, &yes, err)) {
+		*err = "expected auto, yes or no";
+		return false;
+	}
+	l->ipv6 = yes ? LIST_IPV6_YES : LIST_IPV6_NO;
+	return true;
+}
+
+/*
+ * test_point - a test point into its query label: an IPv4 address reversed for a
+ * DNSBL or DNSWL, a domain (one label or more) for an RHSBL.
+ */
+static bool test_point(struct list_config *l, int which, const char *value, const char **err)
+{
+	char label[DOMAIN_SIZE];
+
+	if (l->kind == LIST_RHSBL) {
+		size_t len = strlen(value), start = 0;
+		if (len == 0 || len > 200) {
+			*err = "expected a domain (such as test or invalid) of at most 200 bytes";
+			return false;
+		}
+		for (size_t i = 0; i <= len; i++) {
+			char c = value[i];
+			if (c == '.' || c == '\0') {
+				if (i == start || i - start > 63) {
+					*err = "expected a domain: labels of 1 to 63 bytes";
+					return false;
+				}
+				start = i + 1;
+			} else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+				     (c >= '0' && c <= '9') || c == '-' || c == '_')) {
+				*err = "expected a domain: letters, digits, '-' and '_'";
+				return false;
+			}
+			label[i] = c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c;
+		}
+	} else {
+		struct addr a;
+		if (!addr_parse(&a, value, strlen(value)) || a.family != ADDR_V4) {
+			*err = "expected an IPv4 address, such as 127.0.0.2";
+			return false;
+		}
+		addr_reverse_name(&a, label, sizeof(label));
+	}
+	return config_copy(&l->test_point[which], label, err);
+}
+
+/* value_test_listed / value_test_unlisted - the list's own test points. */
+bool value_test_listed(struct loader *ld, void *base, const char *value, const char **err)
+{
+	(void)ld;
+	return test_point(base, 0, value, err);
+}
+
+bool value_test_unlisted(struct loader *ld, void *base, const char *value, const char **err)
+{
+	(void)ld;
+	return test_point(base, 1, value, err);
 }

@@ -66,6 +66,19 @@ static void free_result(void *value)
 	result_unref(value);
 }
 
+/* same_point - two test point labels (NULL: RFC 5782's) alike. */
+static bool same_point(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* same_health_check - the same health key and test points: the verdict still holds. */
+static bool same_health_check(const struct list_config *a, const struct list_config *b)
+{
+	return a->health_off == b->health_off && same_point(a->test_point[0], b->test_point[0]) &&
+	       same_point(a->test_point[1], b->test_point[1]);
+}
+
 /* make_health - the state of each DNS list of cfg: the old one's by kind and name, else new. */
 static struct list_health **make_health(const struct config *cfg, struct list_health *const *old,
 					const struct config *old_cfg)
@@ -82,7 +95,7 @@ static struct list_health **make_health(const struct config *cfg, struct list_he
 		for (size_t j = 0; old_cfg != NULL && j < old_cfg->rules.list_count; j++) {
 			const struct list_config *o = &old_cfg->rules.lists[j];
 			if (old[j] != NULL && o->kind == l->kind && strcmp(o->name, l->name) == 0 &&
-			    strcmp(o->zone, l->zone) == 0)
+			    strcmp(o->zone, l->zone) == 0 && same_health_check(o, l))
 				h[i] = health_ref(old[j]);
 		}
 		if (h[i] == NULL && (h[i] = health_new(l->kind, l->name)) == NULL) {
@@ -129,6 +142,7 @@ static bool start_dns(struct engine *e, const struct config *cfg)
 	}
 	keyjob_table_set_cache(e->jobs, e->cache);
 	keyjob_table_set_breaker(e->jobs, &e->breaker);
+	keyjob_table_set_probe(e->jobs, e->probe);
 	return true;
 }
 
@@ -251,7 +265,7 @@ HOT static bool usable_lists(const struct engine *e, int family, struct decision
 	for (size_t i = 0; i < r->list_count; i++) {
 		const struct list_config *l = &r->lists[i];
 		if (((u->readable >> i) & 1) && l->kind != LIST_RHSBL &&
-		    (family == ADDR_V4 || l->ipv6))
+		    (family == ADDR_V4 || health_asks_v6(e->health[i])))
 			address = true;
 	}
 	return address;
@@ -348,8 +362,8 @@ static void skipped_lists(const struct engine *e, const struct config *cfg,
 	for (size_t i = 0; i < r->list_count; i++) {
 		const struct list_config *l = &r->lists[i];
 		enum outcome o;
-		if (e->health[i] == NULL ||
-		    (l->kind != LIST_RHSBL && d->client.family == ADDR_V6 && !l->ipv6))
+		if (e->health[i] == NULL || (l->kind != LIST_RHSBL && d->client.family == ADDR_V6 &&
+					     !health_asks_v6(e->health[i])))
 			continue;
 		o = decision_list_outcome(&d->lists, i);
 		if (o == OUTCOME_PENDING)
@@ -662,6 +676,8 @@ void engine_free(struct engine *e)
 {
 	if (e == NULL)
 		return;
+	if (e->jobs)
+		keyjob_table_set_probe(e->jobs, NULL); /* the key jobs failed below end after it */
 	probe_free(e->probe);
 	watch_free(e->watch);
 	if (e->resolver)

@@ -98,6 +98,7 @@ struct engine_list_peek {
 	size_t reason_len;
 	uint64_t expires; /* seconds of the cache's clock (loop time / 1000) */
 	bool disabled;    /* health check failed, or not checked yet */
+	bool not_asked;   /* an IPv6 address the list is not asked about (ipv6, its IPv6 data) */
 };
 
 /*

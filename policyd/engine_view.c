@@ -34,8 +34,10 @@ size_t engine_peek(struct engine *e, const struct addr *a, struct engine_list_pe
 		memset(p, 0, sizeof(*p));
 		p->list = l;
 		p->disabled = e->health[i] == NULL || !health_enabled(e->health[i]);
+		p->not_asked = a->family == ADDR_V6 &&
+			       (e->health[i] == NULL || !health_asks_v6(e->health[i]));
 		p->outcome = OUTCOME_PENDING;
-		if (res != NULL && !(a->family == ADDR_V6 && !l->ipv6)) {
+		if (res != NULL && !p->not_asked) {
 			result_get(res, i, &ans);
 			p->outcome = ans.outcome;
 			memcpy(p->code, ans.code, 4);

@@ -58,6 +58,16 @@ static int answer_of(const struct explanation *x, size_t i, struct answer *out)
 	return used;
 }
 
+/* why_not_v6 - an address list not asked about an IPv6 client: ipv6 = no, or no IPv6 data. */
+static const char *why_not_v6(const struct list_config *l, const struct list_health *h)
+{
+	if (l->ipv6 == LIST_IPV6_NO)
+		return "not applicable (IPv4 only: ipv6 = no)";
+	if (h == NULL || !health_v6_known(h))
+		return "not asked (ipv6 = auto: its IPv6 test point has not answered yet)";
+	return "not asked (no IPv6 data: the list does not list the IPv6 test point ::FFFF:7F00:2, ipv6 = auto)";
+}
+
 /* why_not - a DNS list that no key reached: disabled, breaker, IPv4 only, or nothing to ask. */
 static const char *why_not(const struct explanation *x, size_t i)
 {
@@ -73,8 +83,9 @@ static const char *why_not(const struct explanation *x, size_t i)
 	if (h != NULL && !health_enabled(h))
 		return health_checked(h) ? "disabled (health check failed)"
 					 : "disabled (health check got no answer)";
-	if (l->kind != LIST_RHSBL && x->decision->client.family == ADDR_V6 && !l->ipv6)
-		return "not applicable (IPv4 only: ipv6 = no)";
+	if (l->kind != LIST_RHSBL && x->decision->client.family == ADDR_V6 &&
+	    (h == NULL || !health_asks_v6(h)))
+		return why_not_v6(l, h);
 	if (l->kind == LIST_RHSBL)
 		return "not applicable (no usable domain in the attributes it checks)";
 	return "skipped (circuit breaker open)";
@@ -109,7 +120,9 @@ static void print_list(const struct explanation *x, size_t i)
 		return;
 	}
 	k = answer_of(x, i, &a);
-	if (k < 0) {
+	/* An IPv6 client's key reaches an address list that was not asked about it. */
+	if (k < 0 || (a.outcome == OUTCOME_NOT_APPLICABLE && l->kind != LIST_RHSBL &&
+		      x->decision->client.family == ADDR_V6)) {
 		printf("%s %s: %s\n", list_kind_name(l->kind), l->name, why_not(x, i));
 		return;
 	}

@@ -23,6 +23,11 @@ struct list_health {
 	bool refused; /* disabled by a refusal answer (refused_code), until a check passes */
 	uint8_t refused_code[4];
 	bool check_running;
+	bool off;                /* health = off: enabled, never checked for IPv4 */
+	enum list_ipv6 ipv6;     /* the list's ipv6 key */
+	bool v6_known;           /* a check has said whether it holds IPv6 data */
+	bool v6_data;            /* it lists ::FFFF:7F00:2 and not ::FFFF:7F00:1 */
+	uint64_t unlisted_asked; /* loop time the unlisted test point was last asked */
 	struct breaker breaker;
 	uint64_t last_error_log; /* loop time of the last "error answer" warning */
 	struct health_counters counters;
@@ -65,6 +70,44 @@ enum list_kind health_kind(const struct list_health *h)
 const char *health_name(const struct list_health *h)
 {
 	return h->name;
+}
+
+/* health_configure - health = off enables the list now; said once, with the risk. */
+void health_configure(struct list_health *h, bool off, enum list_ipv6 ipv6)
+{
+	h->ipv6 = ipv6;
+	if (off == h->off)
+		return;
+	h->off = off;
+	h->checked = off;
+	h->healthy = off;
+	h->refused = false;
+	if (off)
+		log_warn(
+			"[%s %s]: health = off: enabled without health checks; if the list dies or starts listing everything, it will refuse mail until you notice",
+			list_kind_name(h->kind), h->name);
+}
+
+bool health_off(const struct list_health *h)
+{
+	return h->off;
+}
+
+/* health_asks_v6 - HOT: an IPv6 client's request asks it for each address list. */
+HOT bool health_asks_v6(const struct list_health *h)
+{
+	return h->ipv6 == LIST_IPV6_YES || (h->ipv6 == LIST_IPV6_AUTO && h->v6_data);
+}
+
+bool health_v6_known(const struct list_health *h)
+{
+	return h->ipv6 == LIST_IPV6_AUTO && h->v6_known;
+}
+
+bool health_wants_check(const struct list_health *h)
+{
+	return !health_enabled(h) ||
+	       (h->kind != LIST_RHSBL && h->ipv6 == LIST_IPV6_AUTO && !h->v6_known);
 }
 
 bool health_checked(const struct list_health *h)
@@ -180,6 +223,17 @@ void health_refused(struct list_health *h, const uint8_t code[4])
 		!(h->checked && h->healthy) && h->refused && memcmp(h->refused_code, code, 4) == 0;
 
 	h->counters.refusals++;
+	if (h->off) {
+		/* No check would enable it again; a refusal never counts as a listing anyway. */
+		if (h->refused && memcmp(h->refused_code, code, 4) == 0)
+			return;
+		h->refused = true;
+		memcpy(h->refused_code, code, 4);
+		log_error("[%s %s]: answered %u.%u.%u.%u: %s; health = off: it stays enabled",
+			  list_kind_name(h->kind), h->name, code[0], code[1], code[2], code[3],
+			  refusal_meaning(h->kind, code));
+		return;
+	}
 	h->checked = true;
 	h->healthy = false;
 	h->refused = true;
@@ -205,17 +259,28 @@ void health_check_end(struct list_health *h)
 	h->check_running = false;
 }
 
+/* v6_note - for the "list enabled" line: ipv6 = yes or no (auto has a line of its own). */
+static const char *v6_note(const struct list_health *h)
+{
+	if (h->kind == LIST_RHSBL || h->ipv6 == LIST_IPV6_AUTO)
+		return "";
+	return h->ipv6 == LIST_IPV6_YES ? "; IPv6 clients are asked (ipv6 = yes)"
+					: "; IPv6 clients are not asked (ipv6 = no)";
+}
+
 /* health_judge - passed, wildcard (the unlisted point is listed) or dead (the listed one is not). */
 void health_judge(struct list_health *h, bool listed_ok, bool unlisted_ok)
 {
 	bool was = h->checked && h->healthy;
 	const char *kind = list_kind_name(h->kind);
 
+	if (h->off)
+		return;
 	h->checked = true;
 	h->healthy = listed_ok && unlisted_ok;
 	h->refused = false;
 	if (h->healthy && !was)
-		log_info("[%s %s]: health check passed; list enabled", kind, h->name);
+		log_info("[%s %s]: health check passed; list enabled%s", kind, h->name, v6_note(h));
 	else if (!h->healthy && !unlisted_ok)
 		log_error(
 			"[%s %s]: the test point that must not be listed IS listed: the list answers everything (wildcard or dead). Disabled until it passes again",
@@ -224,6 +289,50 @@ void health_judge(struct list_health *h, bool listed_ok, bool unlisted_ok)
 		log_error(
 			"[%s %s]: the test point that must be listed is NOT listed: the list is dead or not served. Disabled until it passes again",
 			kind, h->name);
+}
+
+/* health_judge_v6 - take the IPv6 verdict; say whether IPv6 clients are asked when that changes. */
+void health_judge_v6(struct list_health *h, enum health_v6 v6)
+{
+	bool was = health_asks_v6(h), known = h->v6_known;
+
+	if (v6 == HEALTH_V6_UNKNOWN)
+		return;
+	h->v6_known = true;
+	h->v6_data = v6 == HEALTH_V6_DATA;
+	if (known && was == health_asks_v6(h))
+		return;
+	if (h->v6_data)
+		log_info(
+			"[%s %s]: IPv6 clients are asked: the list lists RFC 5782's IPv6 test point ::FFFF:7F00:2",
+			list_kind_name(h->kind), h->name);
+	else
+		log_info(
+			"[%s %s]: IPv6 clients are not asked: no IPv6 data (the list does not list RFC 5782's IPv6 test point ::FFFF:7F00:2 as it must); IPv4 clients still are",
+			list_kind_name(h->kind), h->name);
+}
+
+/* health_tripwire_due - at most one tripwire query per list per HEALTH_TRIPWIRE_MS. */
+bool health_tripwire_due(const struct list_health *h, uint64_t now)
+{
+	return !h->off && h->checked && h->healthy && now - h->unlisted_asked >= HEALTH_TRIPWIRE_MS;
+}
+
+void health_unlisted_asked(struct list_health *h, uint64_t now)
+{
+	h->unlisted_asked = now;
+}
+
+/* health_tripped - the list went wildcard while answering hits. */
+void health_tripped(struct list_health *h)
+{
+	if (h->off || !(h->checked && h->healthy))
+		return;
+	h->healthy = false;
+	h->refused = false;
+	log_error(
+		"[%s %s]: the test point that must not be listed IS listed now: the list lists everything (wildcard or dead) and its hits are not counted. Disabled until its health check passes",
+		list_kind_name(h->kind), h->name);
 }
 
 /* health_unanswered - SERVFAIL, a timeout or only error codes: not a verdict. */

@@ -219,7 +219,8 @@ static struct status status_of_peek(const struct engine_list_peek *p, const stru
 {
 	struct status s = { .known = true };
 
-	if (a->family == ADDR_V6 && !p->list->ipv6) {
+	(void)a;
+	if (p->not_asked) {
 		s.not_asked = true;
 		return s;
 	}

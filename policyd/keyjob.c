@@ -18,6 +18,7 @@
 #include "codes.h"
 #include "log.h"
 #include "lru.h"
+#include "probe.h"
 #include "resolver.h"
 #include "siphash.h"
 #include "stats.h"
@@ -61,6 +62,7 @@ struct keyjob_table {
 	struct resolver *resolver;
 	struct reasons *reasons;
 	struct lru *cache;
+	struct probe *probe; /* told of listings (the tripwire) */
 	struct breaker_params breaker;
 	uint8_t seed[16];
 	unsigned generation;
@@ -154,8 +156,11 @@ static void complete(struct keyjob *job)
 			l->outcome = OUTCOME_NOT_LISTED;
 		if (l->outcome >= OUTCOME_NOT_LISTED && l->health != NULL)
 			health_record(l->health, &t->breaker, l->outcome != OUTCOME_FAILED, now);
-		if (l->outcome == OUTCOME_LISTED && l->health != NULL)
+		if (l->outcome == OUTCOME_LISTED && l->health != NULL) {
 			health_count_listed(l->health);
+			if (t->probe != NULL)
+				probe_tripwire(t->probe, l->health);
+		}
 	}
 	struct result *res = build(job);
 	if (res != NULL && job->generation == t->generation && t->cache != NULL)
@@ -312,7 +317,7 @@ static void start_queries(struct keyjob *job, struct list_health *const *health,
 		struct list_state *st = &job->lists[i];
 		st->outcome = OUTCOME_NOT_APPLICABLE;
 		if (l->kind == LIST_LOCAL || (l->kind == LIST_RHSBL) != is_domain ||
-		    (v6 && !l->ipv6) || health[i] == NULL)
+		    health[i] == NULL || (v6 && !health_asks_v6(health[i])))
 			continue;
 		st->health = health_ref(health[i]);
 		st->outcome = decision_list_outcome(usable, i);
@@ -415,6 +420,11 @@ void keyjob_table_set_cache(struct keyjob_table *t, struct lru *cache)
 void keyjob_table_set_breaker(struct keyjob_table *t, const struct breaker_params *p)
 {
 	t->breaker = *p;
+}
+
+void keyjob_table_set_probe(struct keyjob_table *t, struct probe *p)
+{
+	t->probe = p;
 }
 
 /* keyjob_table_new_generation - results of older jobs no longer go into the cache. */

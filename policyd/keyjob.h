@@ -7,7 +7,8 @@
  * key's name, then a TXT query for a blocklist that hit. Answers are untrusted:
  * an A answer counts only inside the list's codes and never when it is an error
  * code (127.255.255.x, outside 127/8). The lists' health (health.h) decides
- * which lists are asked, and learns from the answers (circuit breaker).
+ * which lists are asked (IPv6 clients: health_asks_v6), and learns from the
+ * answers (circuit breaker); a listing is reported to the probe's tripwire.
  *
  * Rules: keyjob_wait returning false means the waiter's done is never called;
  * otherwise done is called exactly once, from a loop callback, unless
@@ -32,6 +33,7 @@
 struct keyjob;
 struct keyjob_table;
 struct lru;
+struct probe;
 struct reasons;
 struct resolver;
 
@@ -56,6 +58,9 @@ struct keyjob_table *keyjob_table_new(uv_loop_t *loop, struct resolver *resolver
 				      struct reasons *reasons, const uint8_t seed[16]);
 void keyjob_table_set_cache(struct keyjob_table *t, struct lru *cache);
 void keyjob_table_set_breaker(struct keyjob_table *t, const struct breaker_params *p);
+
+/* keyjob_table_set_probe - where listings are reported (probe_tripwire); NULL: nowhere. */
+void keyjob_table_set_probe(struct keyjob_table *t, struct probe *p);
 
 /*
  * keyjob_table_new_generation - a reload that emptied the cache: jobs begun before

@@ -1,8 +1,9 @@
 /*
  * probe - RFC 5782 checks on a timer (see probe.h).
  *
- * Each check asks both test points of one list at once and judges when both have
- * answered. "No usable answer" (SERVFAIL, timeout, only error codes) is not a
+ * Each check asks the test points of one list at once (the IPv4 pair, or the
+ * list's own, unless health = off; RFC 5782's IPv6 pair when ipv6 = auto) and
+ * judges when all have answered. The tripwire asks the unlisted point alone. "No usable answer" (SERVFAIL, timeout, only error codes) is not a
  * verdict: the list keeps its state and the next round comes after
  * PROBE_RETRY_MS instead of the full interval. A test point answered with a
  * refusal (codes_refused) is one: the list is disabled as refused, and said so.
@@ -21,12 +22,15 @@
 /* After a round in which some check got no answer. */
 #define PROBE_RETRY_MS (30 * 1000)
 
+/* The test points of a check: RFC 5782's IPv4 (or a list's own) pair, then the IPv6 pair. */
+enum { POINT_LISTED_V4, POINT_UNLISTED_V4, POINT_LISTED_V6, POINT_UNLISTED_V6, POINTS };
+
 struct target {
-	enum list_kind kind;
-	char *zone;  /* what is queried (a keyed zone holds the site's key) */
-	char *shown; /* the zone as debug log lines may show it */
 	struct list_health *health;
 	struct codes refusals; /* the list's filter: only its refusal answers are read */
+	char *name[POINTS];    /* what is queried (a keyed zone holds the site's key); NULL: not */
+	char *shown[POINTS];   /* the same as debug log lines may show it */
+	bool v4, v6;           /* the IPv4 pair is asked (health = rfc5782), the IPv6 pair (auto) */
 };
 
 struct probe {
@@ -41,24 +45,42 @@ struct probe {
 	bool first_round_done;
 };
 
-enum point { POINT_PENDING, POINT_LISTED, POINT_NOT_LISTED, POINT_FAILED, POINT_REFUSED };
+enum point {
+	POINT_SKIPPED,
+	POINT_PENDING,
+	POINT_LISTED,
+	POINT_NOT_LISTED,
+	POINT_FAILED,
+	POINT_REFUSED
+};
 
-/* One list's check: two queries, the listed and the unlisted test point. */
+struct check;
+
+/* One test point's query: the callback's argument. */
+struct point_query {
+	struct check *c;
+	int which;
+	struct resolver_query *rq;
+};
+
+/* One list's check: its test points asked at once; or the tripwire, the unlisted point alone. */
 struct check {
 	LIST_ENTRY(check) link; /* on p->checks */
 	struct probe *p;
 	struct list_health *health;
-	struct resolver_query *rq[2];
-	enum point point[2];
+	bool tripwire;
+	struct point_query q[POINTS];
+	enum point point[POINTS];
+	unsigned pending;
 	uint8_t refusal[4]; /* the refusal answer of a POINT_REFUSED */
 	struct codes refusals;
 };
 
 /*
  * point_result - a test point's answer: listed, not listed, refused (the refusal
- * answer into c->refusal) or no usable answer.
+ * answer of an IPv4 point into c->refusal) or no usable answer.
  */
-static enum point point_result(struct check *c, enum resolver_status status,
+static enum point point_result(struct check *c, int which, enum resolver_status status,
 			       const uint8_t (*addrs)[4], size_t count)
 {
 	if (status == RESOLVER_NXDOMAIN || status == RESOLVER_NODATA)
@@ -67,7 +89,8 @@ static enum point point_result(struct check *c, enum resolver_status status,
 		return POINT_FAILED;
 	for (size_t i = 0; i < count; i++) {
 		if (codes_refused(&c->refusals, addrs[i])) {
-			memcpy(c->refusal, addrs[i], 4);
+			if (which < POINT_LISTED_V6) /* the IPv6 pair's refusal disables nothing */
+				memcpy(c->refusal, addrs[i], 4);
 			return POINT_REFUSED;
 		}
 	}
@@ -81,79 +104,136 @@ static enum point point_result(struct check *c, enum resolver_status status,
 static void unlink_check(struct check *c)
 {
 	LIST_REMOVE(c, link);
-	health_check_end(c->health);
+	if (!c->tripwire)
+		health_check_end(c->health);
 	health_unref(c->health);
 	free(c);
 }
 
-/* on_point - one test point answered; the second one settles the check. */
-static void on_point(struct check *c, int which, enum resolver_status status,
-		     const uint8_t (*addrs)[4], size_t count)
+/*
+ * v6_verdict - what the IPv6 pair said: data, no data (a refusal too), or nothing
+ * usable (no answer). It never disables the list.
+ */
+static enum health_v6 v6_verdict(const struct check *c)
+{
+	enum point l = c->point[POINT_LISTED_V6], u = c->point[POINT_UNLISTED_V6];
+
+	if (l == POINT_FAILED || u == POINT_FAILED)
+		return HEALTH_V6_UNKNOWN;
+	return l == POINT_LISTED && u == POINT_NOT_LISTED ? HEALTH_V6_DATA : HEALTH_V6_NO_DATA;
+}
+
+/* judge_v4 - the IPv4 pair (or the tripwire's point) has answered: refused, unanswered, or a verdict. */
+static void judge_v4(struct check *c)
 {
 	struct list_health *h = c->health;
+	enum point l = c->point[POINT_LISTED_V4], u = c->point[POINT_UNLISTED_V4];
 
-	c->rq[which] = NULL;
-	c->point[which] = point_result(c, status, addrs, count);
-	if (c->point[0] == POINT_PENDING || c->point[1] == POINT_PENDING)
-		return;
-	if (c->point[0] == POINT_REFUSED || c->point[1] == POINT_REFUSED) {
+	if (c->tripwire) {
+		if (u == POINT_REFUSED)
+			health_refused(h, c->refusal);
+		else if (u == POINT_LISTED)
+			health_tripped(h);
+	} else if (l == POINT_REFUSED || u == POINT_REFUSED) {
 		health_refused(h, c->refusal);
-	} else if (c->point[0] == POINT_FAILED || c->point[1] == POINT_FAILED) {
+	} else if (l == POINT_FAILED || u == POINT_FAILED) {
 		health_unanswered(h);
 		c->p->retry_soon = true;
 	} else {
-		health_judge(h, c->point[0] == POINT_LISTED, c->point[1] == POINT_NOT_LISTED);
+		health_judge(h, l == POINT_LISTED, u == POINT_NOT_LISTED);
 	}
-	unlink_check(c);
 }
 
-static void on_listed_point(void *arg, enum resolver_status s, const uint8_t (*a)[4], size_t n,
-			    uint32_t ttl)
+/* pair_done - both points of a pair have answered, or were not asked. */
+static bool pair_done(const struct check *c, int first)
 {
+	return c->point[first] != POINT_PENDING && c->point[first + 1] != POINT_PENDING;
+}
+
+/*
+ * on_point - one test point answered. Each pair is judged when both its points
+ * are in, the IPv4 pair without waiting for the IPv6 one; the last frees the check.
+ */
+static void on_point(void *arg, enum resolver_status status, const uint8_t (*addrs)[4],
+		     size_t count, uint32_t ttl)
+{
+	struct point_query *q = arg;
+	struct check *c = q->c;
+	bool v6 = q->which >= POINT_LISTED_V6;
+
 	(void)ttl;
-	on_point(arg, 0, s, a, n);
+	q->rq = NULL;
+	c->point[q->which] = point_result(c, q->which, status, addrs, count);
+	if (!v6 && pair_done(c, POINT_LISTED_V4)) {
+		judge_v4(c);
+	} else if (v6 && pair_done(c, POINT_LISTED_V6)) {
+		enum health_v6 verdict = v6_verdict(c);
+		if (verdict == HEALTH_V6_UNKNOWN)
+			c->p->retry_soon = true;
+		health_judge_v6(c->health, verdict);
+	}
+	if (--c->pending == 0)
+		unlink_check(c);
 }
 
-static void on_unlisted_point(void *arg, enum resolver_status s, const uint8_t (*a)[4], size_t n,
-			      uint32_t ttl)
+/* cancel_points - drop the queries of a check (the resolver drops their answers). */
+static void cancel_points(struct check *c)
 {
-	(void)ttl;
-	on_point(arg, 1, s, a, n);
+	for (int i = 0; i < POINTS; i++) {
+		resolver_cancel(c->q[i].rq);
+		c->q[i].rq = NULL;
+	}
 }
 
-/* start_check - query both test points of one list, unless a check is running. */
-static void start_check(struct probe *p, const struct target *t)
+/*
+ * start_check - query the test points of one list, unless a check is running; the
+ * tripwire asks the unlisted IPv4 point alone, and never waits for a check.
+ */
+static void start_check(struct probe *p, const struct target *t, bool tripwire)
 {
-	bool domains = t->kind == LIST_RHSBL;
-	char listed[300], unlisted[300], shown[2][300];
 	struct check *c;
 
-	if (!health_check_begin(t->health))
+	if (!tripwire && !t->v4 && !t->v6)
+		return;
+	if (!tripwire && !health_check_begin(t->health))
 		return;
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
-		health_check_end(t->health);
+		if (!tripwire)
+			health_check_end(t->health);
 		p->retry_soon = true;
 		return;
 	}
 	c->p = p;
+	c->tripwire = tripwire;
 	c->health = health_ref(t->health);
 	c->refusals = t->refusals;
-	snprintf(listed, sizeof(listed), "%s.%s", domains ? "test" : "2.0.0.127", t->zone);
-	snprintf(unlisted, sizeof(unlisted), "%s.%s", domains ? "invalid" : "1.0.0.127", t->zone);
-	snprintf(shown[0], sizeof(shown[0]), "%s.%s", domains ? "test" : "2.0.0.127", t->shown);
-	snprintf(shown[1], sizeof(shown[1]), "%s.%s", domains ? "invalid" : "1.0.0.127", t->shown);
-	c->rq[0] = resolver_query_a(p->resolver, listed, shown[0], on_listed_point, c);
-	c->rq[1] = resolver_query_a(p->resolver, unlisted, shown[1], on_unlisted_point, c);
-	if (c->rq[0] == NULL || c->rq[1] == NULL) {
-		resolver_cancel(c->rq[0]);
-		resolver_cancel(c->rq[1]);
-		health_check_end(c->health);
+	for (int i = 0; i < POINTS; i++) {
+		bool ask =
+			tripwire ? i == POINT_UNLISTED_V4 : (i < POINT_LISTED_V6 ? t->v4 : t->v6);
+		c->q[i] = (struct point_query){ c, i, NULL };
+		if (!ask || t->name[i] == NULL)
+			continue;
+		c->point[i] = POINT_PENDING;
+		c->q[i].rq =
+			resolver_query_a(p->resolver, t->name[i], t->shown[i], on_point, &c->q[i]);
+		if (c->q[i].rq == NULL) {
+			cancel_points(c);
+			c->pending = 0;
+			break;
+		}
+		c->pending++;
+	}
+	if (c->pending == 0) {
+		if (!tripwire)
+			health_check_end(c->health);
 		health_unref(c->health);
 		free(c);
 		p->retry_soon = true;
 		return;
 	}
+	if (c->point[POINT_UNLISTED_V4] == POINT_PENDING)
+		health_unlisted_asked(t->health, uv_now(p->loop));
 	LIST_INSERT_HEAD(&p->checks, c, link);
 }
 
@@ -164,7 +244,7 @@ static void probe_on_timer(uv_timer_t *timer)
 
 	p->retry_soon = false;
 	for (size_t i = 0; i < p->target_count; i++)
-		start_check(p, &p->targets[i]);
+		start_check(p, &p->targets[i], false);
 	p->first_round_done = true;
 	uv_timer_start(&p->timer, probe_on_timer,
 		       p->retry_soon && PROBE_RETRY_MS < p->interval_ms ? PROBE_RETRY_MS
@@ -194,8 +274,10 @@ struct probe *probe_new(uv_loop_t *loop, struct resolver *resolver, uint64_t int
 static void free_targets(struct probe *p)
 {
 	for (size_t i = 0; i < p->target_count; i++) {
-		free(p->targets[i].zone);
-		free(p->targets[i].shown);
+		for (int k = 0; k < POINTS; k++) {
+			free(p->targets[i].name[k]);
+			free(p->targets[i].shown[k]);
+		}
 		health_unref(p->targets[i].health);
 	}
 	free(p->targets);
@@ -203,7 +285,51 @@ static void free_targets(struct probe *p)
 	p->target_count = 0;
 }
 
-/* probe_set_lists - copy the DNS lists; check new and disabled ones now (after the first round). */
+/*
+ * The RFC 5782 test points: IPv4 127.0.0.2 and 127.0.0.1, the domains "test" and
+ * "invalid", IPv6 ::FFFF:7F00:2 and ::FFFF:7F00:1 as 32 reversed nibbles.
+ */
+static const char *const rfc5782_v4[2] = { "2.0.0.127", "1.0.0.127" };
+static const char *const rfc5782_domain[2] = { "test", "invalid" };
+static const char *const rfc5782_v6[2] = {
+	"2.0.0.0.0.0.f.7.f.f.f.f.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0",
+	"1.0.0.0.0.0.f.7.f.f.f.f.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0",
+};
+
+/* join - "label.zone" in a new string (NULL: out of memory). */
+static char *join(const char *label, const char *zone)
+{
+	size_t a = strlen(label), b = strlen(zone);
+	char *s = malloc(a + b + 2);
+
+	if (s != NULL) {
+		memcpy(s, label, a);
+		s[a] = '.';
+		memcpy(s + a + 1, zone, b + 1);
+	}
+	return s;
+}
+
+/* point_names - the query names of a list's test points (false: out of memory). */
+static bool point_names(struct target *t, const struct list_config *l)
+{
+	const char *const *v4 = l->kind == LIST_RHSBL ? rfc5782_domain : rfc5782_v4;
+
+	for (int k = 0; k < POINTS; k++) {
+		const char *label = k >= POINT_LISTED_V6       ? rfc5782_v6[k - POINT_LISTED_V6]
+				    : l->test_point[k] != NULL ? l->test_point[k]
+							       : v4[k];
+		if (k >= POINT_LISTED_V6 && !t->v6)
+			continue;
+		t->name[k] = join(label, l->zone);
+		t->shown[k] = join(label, l->zone_shown);
+		if (t->name[k] == NULL || t->shown[k] == NULL)
+			return false;
+	}
+	return true;
+}
+
+/* probe_set_lists - copy the DNS lists; check those that want it now (after the first round). */
 void probe_set_lists(struct probe *p, const struct rules *r, struct list_health *const *health,
 		     uint64_t interval_ms)
 {
@@ -212,19 +338,23 @@ void probe_set_lists(struct probe *p, const struct rules *r, struct list_health 
 	if (p->targets == NULL)
 		return;
 	for (size_t i = 0; i < r->list_count; i++) {
+		const struct list_config *l = &r->lists[i];
 		struct target *t = &p->targets[p->target_count];
-		if (r->lists[i].kind == LIST_LOCAL || health[i] == NULL)
+		if (l->kind == LIST_LOCAL || health[i] == NULL)
 			continue;
-		t->kind = r->lists[i].kind;
-		t->zone = strdup(r->lists[i].zone);
-		t->shown = strdup(r->lists[i].zone_shown);
-		if (t->zone == NULL || t->shown == NULL) {
-			free(t->zone);
-			free(t->shown);
+		health_configure(health[i], l->health_off, l->ipv6);
+		t->v4 = !l->health_off;
+		t->v6 = l->kind != LIST_RHSBL && l->ipv6 == LIST_IPV6_AUTO;
+		if (!point_names(t, l)) {
+			for (int k = 0; k < POINTS; k++) {
+				free(t->name[k]);
+				free(t->shown[k]);
+			}
+			memset(t, 0, sizeof(*t));
 			continue;
 		}
 		t->health = health_ref(health[i]);
-		t->refusals = *r->lists[i].codes;
+		t->refusals = *l->codes;
 		p->target_count++;
 	}
 	if (interval_ms != p->interval_ms) {
@@ -235,8 +365,21 @@ void probe_set_lists(struct probe *p, const struct rules *r, struct list_health 
 	if (!p->first_round_done)
 		return;
 	for (size_t i = 0; i < p->target_count; i++)
-		if (!health_enabled(p->targets[i].health))
-			start_check(p, &p->targets[i]);
+		if (health_wants_check(p->targets[i].health))
+			start_check(p, &p->targets[i], false);
+}
+
+/* probe_tripwire - a lookup found a listing on the list of h; see probe.h. */
+void probe_tripwire(struct probe *p, struct list_health *h)
+{
+	if (!health_tripwire_due(h, uv_now(p->loop)))
+		return;
+	for (size_t i = 0; i < p->target_count; i++) {
+		if (p->targets[i].health == h) {
+			start_check(p, &p->targets[i], true);
+			return;
+		}
+	}
 }
 
 /* probe_busy - checks in flight, or the first round not begun. */
@@ -259,8 +402,7 @@ void probe_free(struct probe *p)
 	if (p == NULL)
 		return;
 	while ((c = LIST_FIRST(&p->checks)) != NULL) {
-		resolver_cancel(c->rq[0]);
-		resolver_cancel(c->rq[1]);
+		cancel_points(c);
 		unlink_check(c);
 	}
 	free_targets(p);

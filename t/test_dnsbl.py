@@ -154,8 +154,8 @@ def test_ipv6():
     addr = "2001:db8:bad::25"
     with Rbldnsd(ZONES) as r:
         name = reverse_ip(addr) + ".bl.test"
-        with daemon(r, [("dnsbl", "bl.test", "codes = 127.0.0.[2..11]")]) as d:
-            t.eq(d.ask(request(addr)), "action=DUNNO", "IPv6 client on a list without ipv6 = yes: DUNNO")
+        with daemon(r, [("dnsbl", "bl.test", "codes = 127.0.0.[2..11]\nipv6 = no")]) as d:
+            t.eq(d.ask(request(addr)), "action=DUNNO", "IPv6 client on a list with ipv6 = no: DUNNO")
             seen = sentinel(d, r, "192.0.2.240")
             t.ok(seen and r.count(name) == 0,
                  "... and the list is not queried for it (none in rbldnsd's log when the next request's query came)",

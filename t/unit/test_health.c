@@ -82,10 +82,89 @@ static void test_usable_all(void)
 		health_unref(h[i]);
 }
 
+/* ipv6 = auto asks IPv6 clients only once a check found IPv6 data; yes and no decide alone. */
+static void test_ipv6(void)
+{
+	struct list_health *h = health_new(LIST_DNSBL, "v6.example");
+
+	health_configure(h, false, LIST_IPV6_AUTO);
+	ok(health_wants_check(h) && !health_asks_v6(h), "auto, never checked: IPv6 not asked");
+	health_judge(h, true, true);
+	ok(health_enabled(h) && !health_asks_v6(h) && !health_v6_known(h),
+	   "IPv4 passed, IPv6 points unanswered: enabled, IPv6 not asked yet");
+	ok(health_wants_check(h), "and still wants a check for IPv6");
+	health_judge(h, true, true);
+	health_judge_v6(h, HEALTH_V6_NO_DATA);
+	ok(health_enabled(h) && !health_asks_v6(h) && health_v6_known(h),
+	   "no IPv6 data: enabled for IPv4, IPv6 clients skipped");
+	ok(!health_wants_check(h), "nothing more to check now");
+	health_judge(h, true, true);
+	health_judge_v6(h, HEALTH_V6_DATA);
+	ok(health_asks_v6(h), "IPv6 data: IPv6 clients asked");
+	health_judge(h, true, true);
+	health_judge_v6(h, HEALTH_V6_UNKNOWN);
+	ok(health_asks_v6(h), "an unanswered IPv6 pair keeps the verdict");
+	health_configure(h, false, LIST_IPV6_NO);
+	ok(!health_asks_v6(h), "ipv6 = no: not asked, whatever the data");
+	health_configure(h, false, LIST_IPV6_YES);
+	health_judge(h, true, true);
+	health_judge_v6(h, HEALTH_V6_NO_DATA);
+	ok(health_asks_v6(h), "ipv6 = yes: asked, whatever the data");
+	health_unref(h);
+}
+
+/* health = off: enabled at once, never disabled by a check, the tripwire or a refusal. */
+static void test_off(void)
+{
+	struct list_health *h = health_new(LIST_DNSBL, "off.example");
+	uint8_t code[4] = { 127, 255, 255, 254 };
+
+	health_configure(h, true, LIST_IPV6_AUTO);
+	ok(health_enabled(h) && health_off(h), "health = off: enabled without a check");
+	health_judge(h, false, false);
+	health_judge_v6(h, HEALTH_V6_DATA);
+	ok(health_enabled(h) && health_asks_v6(h), "a check takes only the IPv6 verdict");
+	ok(!health_tripwire_due(h, 1000000), "no tripwire");
+	health_tripped(h);
+	health_refused(h, code);
+	ok(health_enabled(h), "neither the tripwire nor a refusal disables it");
+	health_configure(h, false, LIST_IPV6_AUTO);
+	ok(!health_enabled(h) && health_wants_check(h), "health = rfc5782 again: checked first");
+	health_unref(h);
+}
+
+/* The tripwire: due every HEALTH_TRIPWIRE_MS at most, only on an enabled list; a trip disables. */
+static void test_tripwire(void)
+{
+	struct list_health *h = health_new(LIST_DNSBL, "trip.example");
+	uint64_t now = 50000;
+
+	ok(!health_tripwire_due(h, now), "not due before the list is enabled");
+	ok(health_check_begin(h), "a check begins");
+	health_unlisted_asked(h, now);
+	health_check_end(h);
+	health_judge(h, true, true);
+	ok(!health_tripwire_due(h, now + HEALTH_TRIPWIRE_MS - 1),
+	   "not due within 10 s of the last ask");
+	ok(health_tripwire_due(h, now + HEALTH_TRIPWIRE_MS), "due 10 s after it");
+	health_unlisted_asked(h, now + HEALTH_TRIPWIRE_MS);
+	ok(!health_tripwire_due(h, now + HEALTH_TRIPWIRE_MS + 1), "asked: not due again at once");
+	health_tripped(h);
+	ok(health_checked(h) && !health_enabled(h), "tripped: disabled");
+	ok(!health_tripwire_due(h, now + 5 * HEALTH_TRIPWIRE_MS),
+	   "a disabled list is not tripped again");
+	health_judge(h, true, true);
+	ok(health_enabled(h), "until a check passes");
+	health_unref(h);
+}
+
 int main(void)
 {
 	log_open(LOG_TO_STDERR, LOG_LEVEL_ERROR);
 	test_lifecycle();
 	test_usable_all();
+	test_ipv6();
+	test_off();
+	test_tripwire();
 	return tap_done();
 }
