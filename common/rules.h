@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "codes.h"
 
@@ -47,6 +48,17 @@ enum local_type {
 	LOCAL_RECIPIENT,     /* addresses, "user@" local parts and domains of the recipient */
 };
 
+/*
+ * Which requests a list checks, by their SASL login (`clients =`): bits, so that
+ * CLIENTS_ALL is both. 0 while loading means "not given": the default follows
+ * [policy] skip_authenticated (yes: unauthenticated, no: all).
+ */
+enum {
+	CLIENTS_UNAUTHENTICATED = 1, /* requests without sasl_username (the default) */
+	CLIENTS_AUTHENTICATED = 2,   /* requests with one: AuthBL-style lists */
+	CLIENTS_ALL = 3,
+};
+
 /* One [dnsbl|dnswl|rhsbl|list NAME] section. */
 struct list_config {
 	enum list_kind kind;
@@ -69,9 +81,13 @@ struct list_config {
 	 * listing is weighed) so that the lists' own fields, which every request reads, share
 	 * a page instead of each taking one. */
 	struct codes *codes;
-	long weight;     /* what a hit adds (patterns without "*N" for DNS lists) */
-	bool ipv6;       /* DNSBL/DNSWL: IPv6 clients are asked too */
-	unsigned checks; /* RHSBL: SOURCE_* bits */
+	long weight; /* what a hit adds (patterns without "*N" for DNS lists) */
+	bool ipv6;   /* DNSBL/DNSWL: IPv6 clients are asked too */
+	/* DNS lists, `mode = observe`: looked up, counted and logged (observed=), never scored
+	 * nor named in a reply. */
+	bool observe;
+	unsigned clients; /* CLIENTS_* bits: the requests it checks */
+	unsigned checks;  /* RHSBL: SOURCE_* bits */
 	char *help_url_source;
 	struct template *help_url; /* NULL: [policy] help_url */
 	char *text_source;
@@ -118,7 +134,11 @@ struct rules {
 	 * without it, since Postfix delivers it to user. Empty: no extensions. */
 	char recipient_delimiter[RULES_DELIMITERS_MAX + 1];
 	enum on_error_action on_error;
+	/* The default of the lists' `clients`: yes, unauthenticated; no, all. */
 	bool skip_authenticated;
+	/* The lists (bit i: lists[i]) that check a request without [0] and with [1] a
+	 * sasl_username, from their `clients`. */
+	uint64_t client_lists[2];
 
 	struct list_config *lists; /* in file order */
 	size_t list_count;

@@ -90,9 +90,11 @@ static void print_local(const struct explanation *x, const struct list_config *l
 	for (unsigned k = 0; k < x->decision->verdict.hit_count; k++)
 		hit = hit || x->decision->verdict.hits[k].list == l;
 	printf("list %s: %s type=%s weight=%ld file=%s cached=no\n", l->name,
-	       x->decision->kind != DECISION_CHECKED ? "not applicable"
-	       : hit                                 ? "listed"
-						     : "not listed",
+	       x->decision->kind != DECISION_CHECKED ||
+			       !((x->decision->applies >> (size_t)(l - x->cfg->rules.lists)) & 1)
+		       ? "not applicable"
+	       : hit ? "listed"
+		     : "not listed",
 	       types[l->type], l->weight, l->file);
 }
 
@@ -108,6 +110,13 @@ static void print_list(const struct explanation *x, size_t i)
 		print_local(x, l);
 		return;
 	}
+	if (x->decision->kind == DECISION_CHECKED && !((x->decision->applies >> i) & 1)) {
+		printf("%s %s: not applicable (clients = %s)\n", list_kind_name(l->kind), l->name,
+		       l->clients == CLIENTS_AUTHENTICATED
+			       ? "authenticated: the client is not"
+			       : "unauthenticated: the client is authenticated");
+		return;
+	}
 	k = answer_of(x, i, &a);
 	if (k < 0) {
 		printf("%s %s: %s\n", list_kind_name(l->kind), l->name, why_not(x, i));
@@ -121,6 +130,8 @@ static void print_list(const struct explanation *x, size_t i)
 	if (a.outcome == OUTCOME_LISTED) {
 		printf(" answer=%u.%u.%u.%u ttl=%u weight=%ld", a.code[0], a.code[1], a.code[2],
 		       a.code[3], a.ttl, codes_weight(l->codes, a.mask, l->weight));
+		if (l->observe)
+			printf(" mode=observe (not scored)");
 		if (reason_len(&a.reason) > 0) {
 			char joined[RESULT_REASON_MAX + 64], text[DOMAIN_SIZE], clean[200];
 			if (a.key_text) {
