@@ -216,8 +216,8 @@ int explain_run(struct config *cfg, const struct explain_request *req, bool debu
 {
 	static struct run run;
 	static char text[8192];
-	const char *args[] = { req->address, req->sender, req->helo, req->client_name,
-			       req->recipient };
+	const char *args[] = { req->address,     req->sender,    req->helo,
+			       req->client_name, req->recipient, req->sasl_username };
 	struct addr a;
 	uv_loop_t *loop = uv_default_loop();
 	int n;
@@ -238,11 +238,12 @@ int explain_run(struct config *cfg, const struct explain_request *req, bool debu
 	n = snprintf(text, sizeof(text),
 		     "request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\n"
 		     "client_address=%s\nclient_name=%s\nreverse_client_name=%s\nhelo_name=%s\n"
-		     "sender=%s\nrecipient=%s\n\n",
+		     "sender=%s\nrecipient=%s\nsasl_username=%s\n\n",
 		     req->address, req->client_name ? req->client_name : "unknown",
 		     req->client_name ? req->client_name : "unknown", req->helo ? req->helo : "",
 		     req->sender ? req->sender : "",
-		     req->recipient ? req->recipient : "someone@localhost");
+		     req->recipient ? req->recipient : "someone@localhost",
+		     req->sasl_username ? req->sasl_username : "");
 	if (n < 0 || (size_t)n >= sizeof(text)) {
 		fprintf(stderr, "policyd: --check: arguments too long\n");
 		return 2;

@@ -15,9 +15,10 @@ of every list before it asks.
 """
 
 import re
+import subprocess
 import urllib.request
 
-from lib.daemon import Policyd, Tap, request
+from lib.daemon import POLICYD, Policyd, Tap, request
 from lib.dnslib import Rbldnsd
 
 t = Tap()
@@ -88,6 +89,14 @@ def decision_line(d, addr, since):
     return m.group(0) if m else None
 
 
+def check(d, addr, *args):
+    """policyd --check ADDR ... with d's configuration: (exit code, stdout lines)."""
+    p = subprocess.run(
+        [POLICYD, "-c", d.config, "--check", addr, *args], capture_output=True, text=True, timeout=20
+    )
+    return p.returncode, p.stdout.splitlines()
+
+
 def sample(name, zone_name):
     """A per-list metric's key in metrics()."""
     return f'{name}{{list="{zone_name}",kind="dnsbl"}}'
@@ -135,6 +144,12 @@ def test_observe():
         t.eq(m.get(sample("policyd_list_sole_hits_total", "obs.test")), 0.0, "... never the observed list's")
         t.eq(m.get(sample("policyd_list_listed_total", "obs.test")), 2.0,
              "the observed list's lookups are counted like any list's (listed twice)")
+        rc, out = check(d, "192.0.2.20")
+        t.ok(rc == 0 and out[:1] == ["action=DUNNO"] and
+             any(l.startswith("dnsbl obs.test: listed ") and " weight=5 mode=observe (not scored) " in l
+                 for l in out),
+             "--check: a pass (exit 0), the observed list listed and marked as not scored",
+             f"exit {rc}\n" + "\n".join(out))
 
 
 def test_clients():
@@ -156,6 +171,11 @@ def test_clients():
              "... unauthenticated: by bl.test alone")
         t.eq(d.ask(request("192.0.2.40", sasl_username="alice", recipient="postmaster@example.net")),
              "action=DUNNO", "an authenticated client the AuthBL lists, writing to postmaster@: exempt")
+        rc, out = check(d, "192.0.2.10", "--sasl-username", "alice")
+        t.ok(rc == 1 and out[:1] == [reject("192.0.2.10", "auth.test")]
+             and "dnsbl bl.test: not applicable (clients = unauthenticated: the client is authenticated)" in out,
+             "--check --sasl-username: refused by the AuthBL (exit 1); bl.test does not check the client",
+             "\n".join(out))
 
 
 def test_skip_authenticated_no():
