@@ -151,6 +151,17 @@ def test_observe():
              "--check: a pass (exit 0), the observed list listed and marked as not scored",
              f"exit {rc}\n" + "\n".join(out))
 
+        pages = {}
+        for name in ("bl.test", "obs.test"):
+            p = subprocess.run([POLICYD, "-c", d.config, "--help-page", "--ip", "192.0.2.10", "--list", name],
+                               capture_output=True, text=True, timeout=20)
+            pages[name] = (p.returncode, p.stdout)
+        named = 'is blacklisted by <strong class="list">'
+        t.ok(pages["bl.test"][0] == 0 and named + "bl.test<" in pages["bl.test"][1],
+             "--help-page --list bl.test names the enforced list as the one that refused", pages["bl.test"][1][-800:])
+        t.ok(pages["obs.test"][0] == 0 and named not in pages["obs.test"][1],
+             "--help-page --list obs.test names no list: an observed list never refuses", pages["obs.test"][1][-800:])
+
 
 def test_clients():
     """An AuthBL (clients = authenticated) checks only SASL clients, the default
