@@ -201,10 +201,10 @@ static void observe(struct decision *d, const struct list_config *l, const uint8
 /* decision_add - each DNS list once, from the first of its keys that says "listed". */
 HOT void decision_add(struct decision *d, const struct rules *r, struct result *const *results)
 {
-	for (size_t i = 0; i < r->list_count; i++) {
+	/* The DNS lists that take the request, in file order. */
+	for (uint64_t m = d->applies & r->dns_lists; m != 0; m &= m - 1) {
+		size_t i = (size_t)__builtin_ctzll(m);
 		const struct list_config *l = &r->lists[i];
-		if (l->kind == LIST_LOCAL || !((d->applies >> i) & 1))
-			continue;
 		for (unsigned k = 0; k < d->keys.count; k++) {
 			struct answer a;
 			struct hit h;
@@ -244,18 +244,18 @@ HOT void decision_add(struct decision *d, const struct rules *r, struct result *
 	d->tier = score_tier(r, d->verdict.score);
 }
 
-/* decision_sole - a hit decides when taking its weight away lowers the tier. */
+/* decision_sole - a hit decides when its weight is more than the tier's margin. */
 uint64_t decision_sole(const struct decision *d, const struct rules *r)
 {
 	uint64_t sole = 0;
+	long margin;
 
 	if (d->kind != DECISION_CHECKED || !tier_refuses(d->tier))
 		return 0;
-	for (unsigned i = 0; i < d->verdict.hit_count; i++) {
-		const struct hit *h = &d->verdict.hits[i];
-		if (h->weight > 0 && score_tier(r, d->verdict.score - h->weight) < d->tier)
-			sole |= (uint64_t)1 << (h->list - r->lists);
-	}
+	margin = score_margin(r, d->verdict.score, d->tier);
+	for (unsigned i = 0; i < d->verdict.hit_count; i++)
+		if (d->verdict.hits[i].weight > margin)
+			sole |= (uint64_t)1 << (d->verdict.hits[i].list - r->lists);
 	return sole;
 }
 

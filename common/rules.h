@@ -139,6 +139,7 @@ struct rules {
 	/* The lists (bit i: lists[i]) that check a request without [0] and with [1] a
 	 * sasl_username, from their `clients`. */
 	uint64_t client_lists[2];
+	uint64_t dns_lists; /* the DNS lists (bit i: lists[i]), local lists aside */
 
 	struct list_config *lists; /* in file order */
 	size_t list_count;

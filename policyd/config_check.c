@@ -539,14 +539,16 @@ static void set_dns_floor(struct rules *r)
 
 /*
  * set_client_lists - each list's `clients` (when not given: unauthenticated with
- * skip_authenticated = yes, as before lists had the key; all with no), and the
- * lists that check a request without and with a SASL login.
+ * skip_authenticated = yes, as before lists had the key; all with no), the lists
+ * that check a request without and with a SASL login, and which are DNS lists.
  */
 static void set_client_lists(struct rules *r)
 {
-	r->client_lists[0] = r->client_lists[1] = 0;
+	r->client_lists[0] = r->client_lists[1] = r->dns_lists = 0;
 	for (size_t i = 0; i < r->list_count; i++) {
 		struct list_config *l = &r->lists[i];
+		if (l->kind != LIST_LOCAL)
+			r->dns_lists |= (uint64_t)1 << i;
 		if (l->clients == 0)
 			l->clients = r->skip_authenticated ? CLIENTS_UNAUTHENTICATED : CLIENTS_ALL;
 		if (l->clients & CLIENTS_UNAUTHENTICATED)

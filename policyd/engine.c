@@ -252,11 +252,9 @@ HOT static bool usable_lists(const struct engine *e, const struct decision *d,
 	bool address = false;
 
 	*u = health_usable_all(e->health, r->list_count, &e->breaker, uv_now(e->loop));
-	for (size_t i = 0; i < r->list_count; i++) {
-		const struct list_config *l = &r->lists[i];
-		if ((((u->readable & d->applies) >> i) & 1) && l->kind != LIST_RHSBL &&
-		    (family == ADDR_V4 || l->ipv6))
-			address = true;
+	for (uint64_t m = u->readable & d->applies; m != 0 && !address; m &= m - 1) {
+		const struct list_config *l = &r->lists[__builtin_ctzll(m)];
+		address = l->kind != LIST_RHSBL && (family == ADDR_V4 || l->ipv6);
 	}
 	return address;
 }
@@ -351,14 +349,13 @@ static void skipped_lists(const struct engine *e, const struct config *cfg,
 	out[0] = '\0';
 	if (cfg != e->cfg || d->kind != DECISION_CHECKED || !decision_wants_dns(d, r))
 		return;
-	for (size_t i = 0; i < r->list_count; i++) {
+	/* The DNS lists that take the request and may not be asked: none, usually. */
+	for (uint64_t m = r->dns_lists & d->applies & ~d->lists.askable; m != 0; m &= m - 1) {
+		size_t i = (size_t)__builtin_ctzll(m);
 		const struct list_config *l = &r->lists[i];
-		enum outcome o;
-		if (e->health[i] == NULL || !((d->applies >> i) & 1) ||
+		enum outcome o = decision_list_outcome(&d->lists, i);
+		if (e->health[i] == NULL ||
 		    (l->kind != LIST_RHSBL && d->client.family == ADDR_V6 && !l->ipv6))
-			continue;
-		o = decision_list_outcome(&d->lists, i);
-		if (o == OUTCOME_PENDING)
 			continue;
 		int n = snprintf(out + used, size - used, "%s%s(%s)",
 				 used ? "," : "skipped=", l->name,
@@ -403,8 +400,8 @@ HOT static void log_decision(const struct engine *e, const struct config *cfg,
 /*
  * count_lists - what each list was worth to this decision: the refusal it alone
  * made (sole hits), the listings of observed lists. Only for the running
- * configuration, whose lists the health table holds; nothing to do on a pass
- * that no observed list saw.
+ * configuration, whose lists the health table holds; called only for a
+ * refusal, or when some observed list said listed.
  */
 HOT static void count_lists(const struct engine *e, const struct config *cfg,
 			    const struct decision *d)
@@ -431,7 +428,8 @@ HOT static void respond(const struct engine *e, const struct config *cfg, const 
 			uint64_t waited_us, struct reply *reply)
 {
 	count_reply(cfg, d, waited_us);
-	count_lists(e, cfg, d);
+	if (d->observed_count > 0 || (d->kind == DECISION_CHECKED && tier_refuses(d->tier)))
+		count_lists(e, cfg, d);
 	reply->len = reply_render(&cfg->rules, req, &d->verdict,
 				  d->kind == DECISION_CHECKED ? d->tier : TIER_PASS, budget,
 				  reply->text, sizeof(reply->text));

@@ -25,6 +25,7 @@ static struct rules rules = {
 	.lists = lists, .list_count = 4,
 	/* As the loader sets them by default: every list checks unauthenticated clients. */
 	.client_lists = { 0xf, 0 },
+	.dns_lists = 0xc, /* zen.test and dbl.test */
 };
 static struct request req;
 static char text[4096];
