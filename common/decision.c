@@ -132,11 +132,14 @@ HOT void decision_begin(struct decision *d, const struct rules *r, const struct 
 	verdict_clear(&d->verdict);
 	d->keys.count = 0;
 	d->lists = (struct decision_lists){ 0, 0 };
+	d->observed_count = 0;
 	d->tier = TIER_PASS;
 	d->client_text_len = 0;
 	d->kind = DECISION_SKIPPED;
 	request_get(req, REQ_SASL_USERNAME, &len);
-	if (r->skip_authenticated && len > 0)
+	/* An authenticated client is checked only by the lists that take it (AuthBL). */
+	d->applies = r->client_lists[len > 0];
+	if (len > 0 && d->applies == 0)
 		return;
 	value = request_get(req, REQ_CLIENT_ADDRESS, &len);
 	if (!addr_parse(&d->client, value, len))
@@ -151,7 +154,8 @@ HOT void decision_begin(struct decision *d, const struct rules *r, const struct 
 	d->client_text_len = addr_format(&d->client, d->client_text, sizeof(d->client_text));
 	for (size_t i = 0; i < r->list_count; i++) {
 		const struct list_config *l = &r->lists[i];
-		if (l->kind == LIST_LOCAL && local_matches(l, d, req, &rc))
+		if (l->kind == LIST_LOCAL && ((d->applies >> i) & 1) &&
+		    local_matches(l, d, req, &rc))
 			local_hit(d, l, req);
 	}
 	d->tier = score_tier(r, d->verdict.score);
@@ -184,13 +188,23 @@ static unsigned first_source(unsigned sources)
 	return sources & (~sources + 1);
 }
 
+/* observe - an observed list said listed: kept for the log line and the counters. */
+static void observe(struct decision *d, const struct list_config *l, const uint8_t code[4])
+{
+	if (d->observed_count < DECISION_MAX_OBSERVED) {
+		d->observed[d->observed_count].list = l;
+		memcpy(d->observed[d->observed_count].code, code, 4);
+		d->observed_count++;
+	}
+}
+
 /* decision_add - each DNS list once, from the first of its keys that says "listed". */
 HOT void decision_add(struct decision *d, const struct rules *r, struct result *const *results)
 {
-	for (size_t i = 0; i < r->list_count; i++) {
+	/* The DNS lists that take the request, in file order. */
+	for (uint64_t m = d->applies & r->dns_lists; m != 0; m &= m - 1) {
+		size_t i = (size_t)__builtin_ctzll(m);
 		const struct list_config *l = &r->lists[i];
-		if (l->kind == LIST_LOCAL)
-			continue;
 		for (unsigned k = 0; k < d->keys.count; k++) {
 			struct answer a;
 			struct hit h;
@@ -199,6 +213,10 @@ HOT void decision_add(struct decision *d, const struct rules *r, struct result *
 			    result_outcome(results[k], i) != OUTCOME_LISTED)
 				continue;
 			result_get(results[k], i, &a);
+			if (l->observe) {
+				observe(d, l, a.code);
+				break;
+			}
 			h.list = l;
 			h.weight = codes_weight(l->codes, a.mask, l->weight);
 			memcpy(h.code, a.code, 4);
@@ -224,6 +242,21 @@ HOT void decision_add(struct decision *d, const struct rules *r, struct result *
 		}
 	}
 	d->tier = score_tier(r, d->verdict.score);
+}
+
+/* decision_sole - a hit decides when its weight is more than the tier's margin. */
+uint64_t decision_sole(const struct decision *d, const struct rules *r)
+{
+	uint64_t sole = 0;
+	long margin;
+
+	if (d->kind != DECISION_CHECKED || !tier_refuses(d->tier))
+		return 0;
+	margin = score_margin(r, d->verdict.score, d->tier);
+	for (unsigned i = 0; i < d->verdict.hit_count; i++)
+		if (d->verdict.hits[i].weight > margin)
+			sole |= (uint64_t)1 << (d->verdict.hits[i].list - r->lists);
+	return sole;
 }
 
 /* A bounded line being written: bytes past the end are dropped, never overflow. */
@@ -361,6 +394,13 @@ HOT size_t decision_describe(const struct decision *d, const struct request *req
 			put_clean(&l, h->what, h->what_len, 80);
 			put_str(&l, "]");
 		}
+	}
+	for (unsigned i = 0; i < d->observed_count; i++) {
+		put_str(&l, i > 0 ? "," : " observed=");
+		put_str(&l, d->observed[i].list->name);
+		put_str(&l, "(");
+		put_code(&l, d->observed[i].code);
+		put_str(&l, ")");
 	}
 	put_str(&l, " score=");
 	put_long(&l, d->verdict.score);

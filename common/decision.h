@@ -4,11 +4,13 @@
  * own lists say, which cache keys the DNS lists need, what each key's result
  * adds, the tier, and the Postfix-style log line.
  *
- * The order is the rule of policyd.ini(5): an authenticated client (with
- * skip_authenticated) and an exempt recipient (exempt_recipients, the contact)
- * are never checked; local lists come first, and a score at or below
+ * The order is the rule of policyd.ini(5): a request is checked only against the
+ * lists whose `clients` take it (with or without a SASL login); an authenticated
+ * client that no list takes, and an exempt recipient (exempt_recipients, the
+ * contact), are never checked; local lists come first, and a score at or below
  * allowlist_threshold accepts at once; then every DNS list's answer for its key
- * adds to the score. The engine decides which keys to look up (it knows which
+ * adds to the score, except an observed list's (`mode = observe`), which is only
+ * recorded for the log line and the counters. The engine decides which keys to look up (it knows which
  * lists are healthy) and where results come from (cache or DNS).
  *
  * Memory: a decision is a plain value (about 4 KiB, on the stack or in a waiting
@@ -32,7 +34,7 @@
 struct request;
 
 enum decision_kind {
-	DECISION_SKIPPED, /* authenticated client, or no usable client address: DUNNO */
+	DECISION_SKIPPED, /* authenticated client no list checks, or no usable address: DUNNO */
 	DECISION_EXEMPT,  /* the recipient is exempt: DUNNO, whatever the lists say */
 	DECISION_CHECKED,
 };
@@ -58,6 +60,14 @@ static inline enum outcome decision_list_outcome(const struct decision_lists *u,
 				     : OUTCOME_UNHEALTHY;
 }
 
+#define DECISION_MAX_OBSERVED 16
+
+/* An observed list that said listed. */
+struct decision_observed {
+	const struct list_config *list;
+	uint8_t code[4]; /* its answer */
+};
+
 struct decision {
 	enum decision_kind kind;
 	struct addr client;
@@ -65,6 +75,11 @@ struct decision {
 	size_t client_text_len;
 	struct keyset keys;
 	struct decision_lists lists; /* set with the keys; none until then */
+	uint64_t applies;            /* the lists whose `clients` take this request */
+	/* Observed lists (mode = observe) that said listed, with their answers: never in the
+	 * verdict. The first DECISION_MAX_OBSERVED are kept. */
+	unsigned observed_count;
+	struct decision_observed observed[DECISION_MAX_OBSERVED];
 	struct verdict verdict;
 	enum tier tier;
 };
@@ -97,8 +112,9 @@ unsigned decision_sources(const struct rules *r, uint64_t readable);
 
 /*
  * decision_add - add the hits of results[i], the result for d->keys.key[i] (NULL:
- * unknown, adds nothing), then set the tier. Each DNS list adds at most once,
- * from the first key it reads that says "listed".
+ * unknown, adds nothing), then set the tier. Each DNS list that applies adds at
+ * most once, from the first key it reads that says "listed"; an observed list's
+ * listing goes to d->observed instead.
  */
 void decision_add(struct decision *d, const struct rules *r, struct result *const *results);
 
@@ -109,9 +125,17 @@ void decision_add(struct decision *d, const struct rules *r, struct result *cons
 bool decision_key_applies(const struct decision *d, const struct list_config *l, unsigned i);
 
 /*
+ * decision_sole - the lists (bit i: list i of r) whose hit alone made a refusal:
+ * without its weight the score would fall into a milder tier (a refusal soft or a
+ * pass, a soft refusal a pass). None unless the tier refuses.
+ */
+uint64_t decision_sole(const struct decision *d, const struct rules *r);
+
+/*
  * decision_describe - the log line of the decision, Postfix style:
  * "QUEUEID: reject: client=NAME[ADDR] helo=<..> from=<..> to=<..> lists=zone(code)
- * score=N cached=no reason=\"...\"", every request value cleaned and cut. word is
+ * [observed=zone(code)] score=N cached=no reason=\"...\"", every request value
+ * cleaned and cut; observed= only when an observed list said listed. word is
  * the action's name ("reject", "pass", "skip", "exempt"); extra (may be NULL) is
  * appended (e.g. "skipped=zone(breaker)"). Returns the length.
  */

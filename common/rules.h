@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "codes.h"
 
@@ -54,6 +55,17 @@ enum list_ipv6 {
 	LIST_IPV6_NO,
 };
 
+/*
+ * Which requests a list checks, by their SASL login (`clients =`): bits, so that
+ * CLIENTS_ALL is both. 0 while loading means "not given": the default follows
+ * [policy] skip_authenticated (yes: unauthenticated, no: all).
+ */
+enum {
+	CLIENTS_UNAUTHENTICATED = 1, /* requests without sasl_username (the default) */
+	CLIENTS_AUTHENTICATED = 2,   /* requests with one: AuthBL-style lists */
+	CLIENTS_ALL = 3,
+};
+
 /* One [dnsbl|dnswl|rhsbl|list NAME] section. */
 struct list_config {
 	enum list_kind kind;
@@ -82,7 +94,11 @@ struct list_config {
 	/* DNS lists: the query labels of the listed [0] and unlisted [1] test points (a reversed
 	 * IPv4 address, or a domain for an RHSBL), NULL for RFC 5782's. */
 	char *test_point[2];
-	unsigned checks; /* RHSBL: SOURCE_* bits */
+	/* DNS lists, `mode = observe`: looked up, counted and logged (observed=), never scored
+	 * nor named in a reply. */
+	bool observe;
+	unsigned clients; /* CLIENTS_* bits: the requests it checks */
+	unsigned checks;  /* RHSBL: SOURCE_* bits */
 	char *help_url_source;
 	struct template *help_url; /* NULL: [policy] help_url */
 	char *text_source;
@@ -129,7 +145,12 @@ struct rules {
 	 * without it, since Postfix delivers it to user. Empty: no extensions. */
 	char recipient_delimiter[RULES_DELIMITERS_MAX + 1];
 	enum on_error_action on_error;
+	/* The default of the lists' `clients`: yes, unauthenticated; no, all. */
 	bool skip_authenticated;
+	/* The lists (bit i: lists[i]) that check a request without [0] and with [1] a
+	 * sasl_username, from their `clients`. */
+	uint64_t client_lists[2];
+	uint64_t dns_lists; /* the DNS lists (bit i: lists[i]), local lists aside */
 
 	struct list_config *lists; /* in file order */
 	size_t list_count;

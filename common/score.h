@@ -58,6 +58,16 @@ const struct hit *verdict_top(const struct verdict *v);
 /* score_tier - where a score falls under the rules' thresholds. */
 enum tier score_tier(const struct rules *r, long score);
 
+/*
+ * score_margin - for a refusing tier (SOFT or REFUSED), how much of the score can
+ * go and the tier stay: a hit whose weight is larger made the refusal alone
+ * (without it the score falls below that tier's threshold, into a milder tier).
+ */
+static inline long score_margin(const struct rules *r, long score, enum tier t)
+{
+	return score - (t == TIER_REFUSED ? r->threshold : r->soft_threshold);
+}
+
 /* tier_action - the action of a refusing tier; PASS and ALLOWLISTED have none. */
 static inline enum action tier_action(const struct rules *r, enum tier t)
 {

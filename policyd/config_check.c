@@ -515,7 +515,8 @@ static void set_exempt_defaults(struct loader *ld)
 
 /*
  * set_dns_floor - the lowest sum the DNS lists can add to a score: for each list,
- * its negative weighted patterns, and its own weight when that is negative.
+ * its negative weighted patterns, and its own weight when that is negative (an
+ * observed list adds nothing).
  */
 static void set_dns_floor(struct rules *r)
 {
@@ -523,7 +524,7 @@ static void set_dns_floor(struct rules *r)
 	for (size_t i = 0; i < r->list_count; i++) {
 		const struct list_config *l = &r->lists[i];
 		bool unweighted = false;
-		if (l->kind == LIST_LOCAL)
+		if (l->kind == LIST_LOCAL || l->observe)
 			continue;
 		for (unsigned p = 0; p < l->codes->count && p < CODES_MAX_PATTERNS; p++) {
 			if (!l->codes->pattern[p].weighted)
@@ -533,6 +534,27 @@ static void set_dns_floor(struct rules *r)
 		}
 		if (unweighted && l->weight < 0)
 			r->dns_floor += l->weight;
+	}
+}
+
+/*
+ * set_client_lists - each list's `clients` (when not given: unauthenticated with
+ * skip_authenticated = yes, as before lists had the key; all with no), the lists
+ * that check a request without and with a SASL login, and which are DNS lists.
+ */
+static void set_client_lists(struct rules *r)
+{
+	r->client_lists[0] = r->client_lists[1] = r->dns_lists = 0;
+	for (size_t i = 0; i < r->list_count; i++) {
+		struct list_config *l = &r->lists[i];
+		if (l->kind != LIST_LOCAL)
+			r->dns_lists |= (uint64_t)1 << i;
+		if (l->clients == 0)
+			l->clients = r->skip_authenticated ? CLIENTS_UNAUTHENTICATED : CLIENTS_ALL;
+		if (l->clients & CLIENTS_UNAUTHENTICATED)
+			r->client_lists[0] |= (uint64_t)1 << i;
+		if (l->clients & CLIENTS_AUTHENTICATED)
+			r->client_lists[1] |= (uint64_t)1 << i;
 	}
 }
 
@@ -566,6 +588,7 @@ void loader_finish(struct loader *ld)
 	set_exempt_defaults(ld);
 	set_site_default(ld);
 	set_dns_floor(&cfg->rules);
+	set_client_lists(&cfg->rules);
 	check_thresholds(ld);
 	for (size_t i = 0; i < cfg->rules.list_count; i++)
 		finish_list(ld, &cfg->rules.lists[i]);

@@ -234,6 +234,28 @@ static bool set_type(struct loader *ld, void *base, const char *value, const cha
 	return i >= 0;
 }
 
+/* set_mode - enforce (the default) or observe: looked up, counted, logged, never scored. */
+static bool set_mode(struct loader *ld, void *base, const char *value, const char **err)
+{
+	static const char *const choices[] = { "enforce", "observe" };
+	int i = PICK(value, choices, err);
+	if (i >= 0)
+		((struct list_config *)base)->observe = i == 1;
+	return i >= 0;
+}
+
+/* set_clients - which requests the list checks: by their SASL login, or all. */
+static bool set_clients(struct loader *ld, void *base, const char *value, const char **err)
+{
+	static const char *const choices[] = { "unauthenticated", "authenticated", "all" };
+	static const unsigned bits[] = { CLIENTS_UNAUTHENTICATED, CLIENTS_AUTHENTICATED,
+					 CLIENTS_ALL };
+	int i = PICK(value, choices, err);
+	if (i >= 0)
+		((struct list_config *)base)->clients = bits[i];
+	return i >= 0;
+}
+
 /* set_url - a plain URL (no macros) shown on the help page: http or https, no blanks. */
 static bool set_url(struct loader *ld, void *base, const char *value, const char **err)
 {
@@ -426,6 +448,8 @@ static const struct key_spec list_keys[] = {
 	{ "reason", V_STRING, LST(reason), 0, 0, false, NULL },
 	{ "zone", V_CUSTOM, 0, 0, 0, false, value_zone },
 	{ "key_file", V_CUSTOM, 0, 0, 0, false, value_key_file },
+	{ "mode", V_CUSTOM, 0, 0, 0, false, set_mode },
+	{ "clients", V_CUSTOM, 0, 0, 0, false, set_clients },
 	{ NULL, 0, 0, 0, 0, false, NULL },
 };
 
@@ -433,7 +457,7 @@ static const struct key_spec list_keys[] = {
 static bool list_key_applies(const char *key, enum list_kind kind)
 {
 	if (strcmp(key, "codes") == 0 || strcmp(key, "refused_codes") == 0 ||
-	    strcmp(key, "zone") == 0 || strcmp(key, "key_file") == 0)
+	    strcmp(key, "zone") == 0 || strcmp(key, "key_file") == 0 || strcmp(key, "mode") == 0)
 		return kind != LIST_LOCAL;
 	if (strcmp(key, "ipv6") == 0)
 		return kind == LIST_DNSBL || kind == LIST_DNSWL;

@@ -254,32 +254,38 @@ bool engine_set_config(struct engine *e, struct config *cfg)
  * time a request asks it (its log line asks again only if it waited). A list
  * skipped by the circuit breaker is still readable: the breaker stops queries,
  * not the verdicts already in the cache. Returns whether some readable address
- * list applies to family.
+ * list takes the request (its `clients`) and its address family. The masks stay
+ * whole: a key job asks every list of its key, so that its result serves every
+ * request that joins it, authenticated or not.
  */
-HOT static bool usable_lists(const struct engine *e, int family, struct decision_lists *u)
+HOT static bool usable_lists(const struct engine *e, const struct decision *d,
+			     struct decision_lists *u)
 {
 	const struct rules *r = &e->cfg->rules;
+	int family = d->client.family;
 	bool address = false;
 
 	*u = health_usable_all(e->health, r->list_count, &e->breaker, uv_now(e->loop));
-	for (size_t i = 0; i < r->list_count; i++) {
+	for (uint64_t m = u->readable & d->applies; m != 0 && !address; m &= m - 1) {
+		size_t i = (size_t)__builtin_ctzll(m);
 		const struct list_config *l = &r->lists[i];
-		if (((u->readable >> i) & 1) && l->kind != LIST_RHSBL &&
-		    (family == ADDR_V4 || health_asks_v6(e->health[i])))
-			address = true;
+		address = l->kind != LIST_RHSBL &&
+			  (family == ADDR_V4 || health_asks_v6(e->health[i]));
 	}
 	return address;
 }
 
-/* stale - a cached result that skipped a list which may be asked now counts as missing. */
-HOT static bool stale(const struct engine *e, const struct result *res,
-		      const struct decision_lists *u)
+/*
+ * stale - a cached result that skipped a list which may be asked now, and which
+ * takes the request, counts as missing.
+ */
+HOT static bool stale(const struct engine *e, const struct result *res, uint64_t askable)
 {
 	const struct rules *r = &e->cfg->rules;
 
 	for (size_t i = 0; i < r->list_count; i++) {
 		enum outcome o = result_outcome(res, i);
-		if ((o == OUTCOME_UNHEALTHY || o == OUTCOME_BREAKER) && ((u->askable >> i) & 1))
+		if ((o == OUTCOME_UNHEALTHY || o == OUTCOME_BREAKER) && ((askable >> i) & 1))
 			return true;
 	}
 	return false;
@@ -306,7 +312,7 @@ HOT static bool cached(struct engine *e, const struct decision *d, struct result
 			__builtin_prefetch(results[i]);
 	}
 	for (unsigned i = 0; i < keys->count; i++) {
-		if (results[i] != NULL && stale(e, results[i], &d->lists))
+		if (results[i] != NULL && stale(e, results[i], d->lists.askable & d->applies))
 			results[i] = NULL;
 		all = all && results[i] != NULL;
 	}
@@ -319,9 +325,9 @@ HOT static void derive_keys(struct engine *e, const struct request *req, struct 
 	d->keys.count = 0;
 	if (e->resolver == NULL || !decision_wants_dns(d, &e->cfg->rules))
 		return;
-	bool address = usable_lists(e, d->client.family, &d->lists);
+	bool address = usable_lists(e, d, &d->lists);
 	keys_derive(req, address ? &d->client : NULL,
-		    decision_sources(&e->cfg->rules, d->lists.readable), &d->keys);
+		    decision_sources(&e->cfg->rules, d->lists.readable & d->applies), &d->keys);
 }
 
 /* count_reply - the statistics of one reply: its action, and how long it waited. */
@@ -359,14 +365,13 @@ static void skipped_lists(const struct engine *e, const struct config *cfg,
 	out[0] = '\0';
 	if (cfg != e->cfg || d->kind != DECISION_CHECKED || !decision_wants_dns(d, r))
 		return;
-	for (size_t i = 0; i < r->list_count; i++) {
+	/* The DNS lists that take the request and may not be asked: none, usually. */
+	for (uint64_t m = r->dns_lists & d->applies & ~d->lists.askable; m != 0; m &= m - 1) {
+		size_t i = (size_t)__builtin_ctzll(m);
 		const struct list_config *l = &r->lists[i];
-		enum outcome o;
+		enum outcome o = decision_list_outcome(&d->lists, i);
 		if (e->health[i] == NULL || (l->kind != LIST_RHSBL && d->client.family == ADDR_V6 &&
 					     !health_asks_v6(e->health[i])))
-			continue;
-		o = decision_list_outcome(&d->lists, i);
-		if (o == OUTCOME_PENDING)
 			continue;
 		int n = snprintf(out + used, size - used, "%s%s(%s)",
 				 used ? "," : "skipped=", l->name,
@@ -408,12 +413,39 @@ HOT static void log_decision(const struct engine *e, const struct config *cfg,
 				  room < 1024 ? room : 1024));
 }
 
+/*
+ * count_lists - what each list was worth to this decision: the refusal it alone
+ * made (sole hits), the listings of observed lists. Only for the running
+ * configuration, whose lists the health table holds; called only for a
+ * refusal, or when some observed list said listed.
+ */
+HOT static void count_lists(const struct engine *e, const struct config *cfg,
+			    const struct decision *d)
+{
+	const struct rules *r = &cfg->rules;
+	uint64_t sole;
+
+	if (cfg != e->cfg)
+		return;
+	for (unsigned i = 0; i < d->observed_count; i++) {
+		struct list_health *h = e->health[d->observed[i].list - r->lists];
+		if (h != NULL)
+			health_count_observed(h);
+	}
+	sole = decision_sole(d, r);
+	for (size_t i = 0; sole != 0; i++, sole >>= 1)
+		if ((sole & 1) && e->health[i] != NULL)
+			health_count_sole(e->health[i]);
+}
+
 /* respond - render, count and log a decision into the reply. */
 HOT static void respond(const struct engine *e, const struct config *cfg, const struct decision *d,
 			const struct request *req, size_t budget, bool from_cache,
 			uint64_t waited_us, struct reply *reply)
 {
 	count_reply(cfg, d, waited_us);
+	if (d->observed_count > 0 || (d->kind == DECISION_CHECKED && tier_refuses(d->tier)))
+		count_lists(e, cfg, d);
 	reply->len = reply_render(&cfg->rules, req, &d->verdict,
 				  d->kind == DECISION_CHECKED ? d->tier : TIER_PASS, budget,
 				  reply->text, sizeof(reply->text));

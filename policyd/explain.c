@@ -101,9 +101,11 @@ static void print_local(const struct explanation *x, const struct list_config *l
 	for (unsigned k = 0; k < x->decision->verdict.hit_count; k++)
 		hit = hit || x->decision->verdict.hits[k].list == l;
 	printf("list %s: %s type=%s weight=%ld file=%s cached=no\n", l->name,
-	       x->decision->kind != DECISION_CHECKED ? "not applicable"
-	       : hit                                 ? "listed"
-						     : "not listed",
+	       x->decision->kind != DECISION_CHECKED ||
+			       !((x->decision->applies >> (size_t)(l - x->cfg->rules.lists)) & 1)
+		       ? "not applicable"
+	       : hit ? "listed"
+		     : "not listed",
 	       types[l->type], l->weight, l->file);
 }
 
@@ -117,6 +119,13 @@ static void print_list(const struct explanation *x, size_t i)
 
 	if (l->kind == LIST_LOCAL) {
 		print_local(x, l);
+		return;
+	}
+	if (x->decision->kind == DECISION_CHECKED && !((x->decision->applies >> i) & 1)) {
+		printf("%s %s: not applicable (clients = %s)\n", list_kind_name(l->kind), l->name,
+		       l->clients == CLIENTS_AUTHENTICATED
+			       ? "authenticated: the client is not"
+			       : "unauthenticated: the client is authenticated");
 		return;
 	}
 	k = answer_of(x, i, &a);
@@ -134,6 +143,8 @@ static void print_list(const struct explanation *x, size_t i)
 	if (a.outcome == OUTCOME_LISTED) {
 		printf(" answer=%u.%u.%u.%u ttl=%u weight=%ld", a.code[0], a.code[1], a.code[2],
 		       a.code[3], a.ttl, codes_weight(l->codes, a.mask, l->weight));
+		if (l->observe)
+			printf(" mode=observe (not scored)");
 		if (reason_len(&a.reason) > 0) {
 			char joined[RESULT_REASON_MAX + 64], text[DOMAIN_SIZE], clean[200];
 			if (a.key_text) {
@@ -218,8 +229,8 @@ int explain_run(struct config *cfg, const struct explain_request *req, bool debu
 {
 	static struct run run;
 	static char text[8192];
-	const char *args[] = { req->address, req->sender, req->helo, req->client_name,
-			       req->recipient };
+	const char *args[] = { req->address,     req->sender,    req->helo,
+			       req->client_name, req->recipient, req->sasl_username };
 	struct addr a;
 	uv_loop_t *loop = uv_default_loop();
 	int n;
@@ -240,11 +251,12 @@ int explain_run(struct config *cfg, const struct explain_request *req, bool debu
 	n = snprintf(text, sizeof(text),
 		     "request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\n"
 		     "client_address=%s\nclient_name=%s\nreverse_client_name=%s\nhelo_name=%s\n"
-		     "sender=%s\nrecipient=%s\n\n",
+		     "sender=%s\nrecipient=%s\nsasl_username=%s\n\n",
 		     req->address, req->client_name ? req->client_name : "unknown",
 		     req->client_name ? req->client_name : "unknown", req->helo ? req->helo : "",
 		     req->sender ? req->sender : "",
-		     req->recipient ? req->recipient : "someone@localhost");
+		     req->recipient ? req->recipient : "someone@localhost",
+		     req->sasl_username ? req->sasl_username : "");
 	if (n < 0 || (size_t)n >= sizeof(text)) {
 		fprintf(stderr, "policyd: --check: arguments too long\n");
 		return 2;

@@ -20,6 +20,7 @@ struct explain_request {
 	const char *helo;
 	const char *client_name;
 	const char *recipient;
+	const char *sasl_username; /* NULL: an unauthenticated client */
 };
 
 /*

@@ -135,6 +135,16 @@ void health_count_listed(struct list_health *h)
 	h->counters.listed++;
 }
 
+void health_count_sole(struct list_health *h)
+{
+	h->counters.sole++;
+}
+
+void health_count_observed(struct list_health *h)
+{
+	h->counters.observed++;
+}
+
 /* health_usable - healthy and not skipped by the breaker (half-open after the wait). */
 HOT enum outcome health_usable(const struct list_health *h, const struct breaker_params *p,
 			       uint64_t now)

@@ -38,6 +38,8 @@ struct health_counters {
 	uint64_t errors;   /* error answers (127.255.255.x, outside 127/8), refusals aside */
 	uint64_t refusals; /* refusal answers (127.255.255.254, ...): the operator refuses us */
 	uint64_t failures; /* SERVFAIL, timeouts, unusable answers */
+	uint64_t sole;     /* refusals that its hit alone made (decision_sole) */
+	uint64_t observed; /* mode = observe: requests it said listed, that it would have scored */
 };
 
 /*
@@ -108,6 +110,10 @@ struct decision_lists health_usable_all(struct list_health *const *h, size_t n,
 /* health_count_query / health_count_listed - a query sent for a lookup; a lookup found a listing. */
 void health_count_query(struct list_health *h);
 void health_count_listed(struct list_health *h);
+
+/* health_count_sole / health_count_observed - a refusal it alone made; an observed listing. */
+void health_count_sole(struct list_health *h);
+void health_count_observed(struct list_health *h);
 
 /* health_record - one lookup of the list answered or failed: the breaker, logged when it changes. */
 void health_record(struct list_health *h, const struct breaker_params *p, bool answered,

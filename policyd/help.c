@@ -326,8 +326,8 @@ bool help_render(const struct help *h, const struct config *cfg, struct engine *
 	    domain_clean(q->domain, strlen(q->domain), v->domain, sizeof(v->domain)) > 0)
 		snprintf(v->postmaster, sizeof(v->postmaster), "postmaster@%s", v->domain);
 	hit = find_list(r, q->list);
-	/* The bounce names the list that refused: an allowlist never does. */
-	if (hit >= 0 && r->lists[hit].kind == LIST_DNSWL)
+	/* The bounce names the list that refused: an allowlist or an observed list never does. */
+	if (hit >= 0 && (r->lists[hit].kind == LIST_DNSWL || r->lists[hit].observe))
 		hit = -1;
 	/* The engine peeks into its own configuration, which is cfg for the listener. */
 	if (live && have_ip && engine_config(e) == cfg)

@@ -387,7 +387,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: policyd [-c FILE] [-t] [-d] [-V]\n"
-		"       policyd [-c FILE] --check ADDRESS [--sender ADDR] [--helo NAME] [--client-name NAME] [--recipient ADDR]\n"
+		"       policyd [-c FILE] --check ADDRESS [--sender ADDR] [--helo NAME] [--client-name NAME] [--recipient ADDR] [--sasl-username NAME]\n"
 		"       policyd [-c FILE] --help-page [--ip ADDRESS] [--list NAME] [--domain DOMAIN]\n"
 		"  -c FILE   configuration (default %s)\n"
 		"  -t        check the configuration and exit\n"
@@ -408,6 +408,7 @@ int main(int argc, char **argv)
 		OPT_HELO,
 		OPT_CLIENT_NAME,
 		OPT_RECIPIENT,
+		OPT_SASL_USERNAME,
 		OPT_FROM_POSTSCREEN,
 		OPT_HELP_PAGE,
 		OPT_IP,
@@ -420,6 +421,7 @@ int main(int argc, char **argv)
 		{ "helo", required_argument, NULL, OPT_HELO },
 		{ "client-name", required_argument, NULL, OPT_CLIENT_NAME },
 		{ "recipient", required_argument, NULL, OPT_RECIPIENT },
+		{ "sasl-username", required_argument, NULL, OPT_SASL_USERNAME },
 		{ "from-postscreen", required_argument, NULL, OPT_FROM_POSTSCREEN },
 		{ "help-page", no_argument, NULL, OPT_HELP_PAGE },
 		{ "ip", required_argument, NULL, OPT_IP },
@@ -446,6 +448,7 @@ int main(int argc, char **argv)
 		case OPT_HELO: check.helo = optarg; break;
 		case OPT_CLIENT_NAME: check.client_name = optarg; break;
 		case OPT_RECIPIENT: check.recipient = optarg; break;
+		case OPT_SASL_USERNAME: check.sasl_username = optarg; break;
 		case OPT_FROM_POSTSCREEN: return from_postscreen(optarg);
 		case OPT_HELP_PAGE: help_page = true; break;
 		case OPT_IP: page.ip = optarg; break;

@@ -81,10 +81,13 @@ static void list_labels(char *buf, size_t size, const struct list_health *h)
 		 list_kind_name(health_kind(h)));
 }
 
-/* per_list - one family with a sample per DNS list of the running configuration. */
-static void per_list(struct out *o, const struct engine *e, const char *name, const char *type,
-		     const char *help,
-		     uint64_t (*value)(const struct engine *, const struct list_health *))
+/*
+ * per_list_if - one family with a sample per DNS list of the running configuration,
+ * or only for the observed ones.
+ */
+static void per_list_if(struct out *o, const struct engine *e, bool observed_only, const char *name,
+			const char *type, const char *help,
+			uint64_t (*value)(const struct engine *, const struct list_health *))
 {
 	const struct config *cfg = engine_config(e);
 
@@ -92,11 +95,19 @@ static void per_list(struct out *o, const struct engine *e, const char *name, co
 	for (size_t i = 0; i < cfg->rules.list_count; i++) {
 		const struct list_health *h = engine_health(e, i);
 		char labels[320];
-		if (h == NULL)
+		if (h == NULL || (observed_only && !cfg->rules.lists[i].observe))
 			continue;
 		list_labels(labels, sizeof(labels), h);
 		put(o, "%s{%s} %" PRIu64 "\n", name, labels, value(e, h));
 	}
+}
+
+/* per_list - a sample per DNS list. */
+static void per_list(struct out *o, const struct engine *e, const char *name, const char *type,
+		     const char *help,
+		     uint64_t (*value)(const struct engine *, const struct list_health *))
+{
+	per_list_if(o, e, false, name, type, help, value);
 }
 
 static uint64_t list_queries(const struct engine *e, const struct list_health *h)
@@ -127,6 +138,18 @@ static uint64_t list_failures(const struct engine *e, const struct list_health *
 {
 	(void)e;
 	return health_counters(h)->failures;
+}
+
+static uint64_t list_sole(const struct engine *e, const struct list_health *h)
+{
+	(void)e;
+	return health_counters(h)->sole;
+}
+
+static uint64_t list_observed(const struct engine *e, const struct list_health *h)
+{
+	(void)e;
+	return health_counters(h)->observed;
 }
 
 static uint64_t list_enabled(const struct engine *e, const struct list_health *h)
@@ -222,6 +245,14 @@ char *metrics_render(const struct engine *e, unsigned long open_connections, siz
 		list_refusals);
 	per_list(&o, e, "policyd_list_failures_total", "counter",
 		 "Lookups of each list that failed (timeout, SERVFAIL).", list_failures);
+	per_list(
+		&o, e, "policyd_list_sole_hits_total", "counter",
+		"Refusals that each list's hit alone made: without its weight the score would have fallen into a milder tier.",
+		list_sole);
+	per_list_if(
+		&o, e, true, "policyd_list_observed_hits_total", "counter",
+		"Requests that each observed list (mode = observe) said listed: hits that would have counted.",
+		list_observed);
 	per_list(&o, e, "policyd_list_enabled", "gauge",
 		 "1 when the list passed its RFC 5782 health check and is asked.", list_enabled);
 	per_list(&o, e, "policyd_list_breaker_open", "gauge",

@@ -23,6 +23,9 @@ static struct rules rules = {
 	.threshold = 2, .allowlist_threshold = -1, .contact = "help@example.org",
 	.exempt = exempt, .exempt_count = 2, .skip_authenticated = true,
 	.lists = lists, .list_count = 4,
+	/* As the loader sets them by default: every list checks unauthenticated clients. */
+	.client_lists = { 0xf, 0 },
+	.dns_lists = 0xc, /* zen.test and dbl.test */
 };
 static struct request req;
 static char text[4096];
@@ -156,6 +159,145 @@ static void test_dns_hits(void)
 	reasons_free(t);
 }
 
+/*
+ * dns_decision - the request (sasl: its login, "" none) decided under r, zen (list 2)
+ * answering 127.0.0.2 (weight 3) for the address and dbl (list 3) 127.0.1.2 (weight
+ * 2) for the helo bad.example.
+ */
+static void dns_decision(struct decision *d, const struct rules *r, const char *sasl)
+{
+	static const uint8_t seed[16] = "decision-test!!!";
+	struct reasons *t = reasons_new(seed);
+	struct result *results[KEYS_MAX] = { NULL };
+	struct list_answer addr_answers[4] = {
+		{ 0 }, { 0 }, { .outcome = OUTCOME_LISTED, .code = { 127, 0, 0, 2 }, .mask = 1 }, { 0 }
+	};
+	struct list_answer bad_answers[4] = {
+		{ 0 }, { 0 }, { 0 }, { .outcome = OUTCOME_LISTED, .code = { 127, 0, 1, 2 }, .mask = 1 }
+	};
+	struct list_answer clean_answers[4] = { { 0 }, { 0 }, { 0 }, { .outcome = OUTCOME_NOT_LISTED } };
+
+	request("192.0.2.1", "joe@clean.example", "bad.example", "user@mx.test", sasl);
+	decision_begin(d, r, &req);
+	if (d->kind != DECISION_CHECKED) {
+		reasons_free(t);
+		return;
+	}
+	keys_derive(&req, &d->client, SOURCE_SENDER | SOURCE_HELO, &d->keys);
+	results[0] = result_build(t, &d->keys.key[0], addr_answers, 4);
+	results[1] = result_build(t, &d->keys.key[1], clean_answers, 4);
+	results[2] = result_build(t, &d->keys.key[2], bad_answers, 4);
+	decision_add(d, r, results);
+	for (int i = 0; i < 3; i++)
+		result_unref(results[i]);
+	reasons_free(t);
+}
+
+/* test_observe - an observed list is recorded and logged, never scored; which hits decide. */
+static void test_observe(void)
+{
+	struct list_config mine[4];
+	struct rules r = rules;
+	struct decision d;
+	char line[1024];
+
+	memcpy(mine, lists, sizeof(mine));
+	r.lists = mine;
+	dns_decision(&d, &r, "");
+	ok(d.tier == TIER_REFUSED && d.verdict.score == 5, "both lists enforced: score 3 + 2");
+	is_int((long)decision_sole(&d, &r), 0,
+	       "threshold 2: each list alone would have refused, so neither decided it");
+	is_int(d.observed_count, 0, "no list observed");
+
+	mine[3].observe = true;
+	dns_decision(&d, &r, "");
+	is_int(d.verdict.hit_count, 1, "dbl observed: only zen's hit is in the verdict");
+	is_int(d.verdict.score, 3, "... and only zen scores");
+	ok(d.observed_count == 1 && d.observed[0].list == &mine[3] &&
+		   memcmp(d.observed[0].code, "\177\0\1\2", 4) == 0,
+	   "the observed listing is kept with its answer");
+	is_int((long)decision_sole(&d, &r), (long)(UINT64_C(1) << 2),
+	       "the observed list never helps decide: zen alone made the refusal");
+	decision_describe(&d, &req, "reject", true, NULL, line, sizeof(line));
+	ok(strstr(line, " lists=zen.test(127.0.0.2) observed=dbl.test(127.0.1.2) score=3 ") != NULL,
+	   "the log line: observed= after lists=, not in lists=");
+
+	mine[2].observe = true;
+	dns_decision(&d, &r, "");
+	ok(d.verdict.hit_count == 0 && d.verdict.score == 0 && d.tier == TIER_PASS,
+	   "both observed: nothing scored, a pass");
+	is_int(d.observed_count, 2, "... both listings observed");
+	decision_describe(&d, &req, "pass", true, NULL, line, sizeof(line));
+	ok(strstr(line, " lists=- observed=zen.test(127.0.0.2),dbl.test(127.0.1.2) score=0 ") !=
+		   NULL,
+	   "the log line names both");
+}
+
+/* test_sole - the lists whose weight alone made the refusal. */
+static void test_sole(void)
+{
+	struct list_config mine[4];
+	struct rules r = rules;
+	struct decision d;
+
+	memcpy(mine, lists, sizeof(mine));
+	r.lists = mine;
+	r.threshold = 4;
+	dns_decision(&d, &r, "");
+	is_int((long)decision_sole(&d, &r), (long)((UINT64_C(1) << 2) | (UINT64_C(1) << 3)),
+	       "threshold 4, score 3 + 2: without either the score falls below: both decided it");
+	r.threshold = 3;
+	dns_decision(&d, &r, "");
+	is_int((long)decision_sole(&d, &r), (long)(UINT64_C(1) << 2),
+	       "threshold 3: without zen 2 (a pass), without dbl 3 (still refused): zen alone");
+	r.threshold = 6;
+	dns_decision(&d, &r, "");
+	is_int((long)decision_sole(&d, &r), 0, "threshold 6: a pass, no refusal to decide");
+	r.soft_threshold = 4;
+	dns_decision(&d, &r, "");
+	ok(d.tier == TIER_SOFT && decision_sole(&d, &r) == ((UINT64_C(1) << 2) | (UINT64_C(1) << 3)),
+	   "soft_threshold 4, score 5: a soft refusal that either list alone made");
+}
+
+/* test_clients - a list checks the requests its `clients` take. */
+static void test_clients(void)
+{
+	struct rules r = rules;
+	struct decision d;
+
+	/* zen (list 2) an AuthBL: authenticated only; the rest unauthenticated. */
+	r.client_lists[0] = 0xf & ~(UINT64_C(1) << 2);
+	r.client_lists[1] = UINT64_C(1) << 2;
+	dns_decision(&d, &r, "alice");
+	is_int(d.kind, DECISION_CHECKED, "an authenticated client is checked when a list takes it");
+	ok(d.verdict.hit_count == 1 && d.verdict.hits[0].list == &lists[2] && d.verdict.score == 3,
+	   "... by the AuthBL only: dbl's listing of its helo does not count");
+	is_int(d.tier, TIER_REFUSED, "... which refuses it");
+	dns_decision(&d, &r, "");
+	ok(d.verdict.hit_count == 1 && d.verdict.hits[0].list == &lists[3] && d.verdict.score == 2,
+	   "an unauthenticated client: dbl counts, the AuthBL does not");
+
+	request("192.0.2.1", "joe@spammer.example", "vm", "user@mx.test", "alice");
+	decision_begin(&d, &r, &req);
+	ok(d.kind == DECISION_CHECKED && d.verdict.hit_count == 0,
+	   "the local list of senders (unauthenticated) does not see an authenticated client");
+	r.client_lists[1] |= 1; /* the senders list: clients = all */
+	decision_begin(&d, &r, &req);
+	ok(d.verdict.score == 5 && d.tier == TIER_REFUSED, "... with clients = all it does");
+	request("192.0.2.1", "joe@spammer.example", "vm", "postmaster@mx.test", "alice");
+	decision_begin(&d, &r, &req);
+	is_int(d.kind, DECISION_EXEMPT, "an exempt recipient stays exempt for authenticated clients");
+	request("192.0.2.200", "joe@spammer.example", "vm", "user@mx.test", "alice");
+	r.client_lists[1] |= 2; /* friends: all */
+	decision_begin(&d, &r, &req);
+	ok(d.tier == TIER_ALLOWLISTED && !decision_wants_dns(&d, &r),
+	   "a local allowlist that takes authenticated clients settles it");
+	r.client_lists[1] = 0;
+	request("192.0.2.1", "joe@spammer.example", "vm", "user@mx.test", "alice");
+	decision_begin(&d, &r, &req);
+	is_int(d.kind, DECISION_SKIPPED, "no list takes authenticated clients: skipped");
+}
+
 /* kind_for - the kind of decision for a request from a listed sender to rcpt, under r. */
 static enum decision_kind kind_for(const struct rules *r, const char *rcpt)
 {
@@ -209,6 +351,9 @@ int main(void)
 	setup();
 	test_kinds();
 	test_dns_hits();
+	test_observe();
+	test_sole();
+	test_clients();
 	test_extensions();
 	name_set_free(lists[0].names);
 	cidr_set_free(lists[1].set);

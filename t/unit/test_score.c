@@ -45,6 +45,25 @@ static void test_tiers(void)
 	is_int(score_tier(&r, 4), TIER_PASS, "soft_threshold 0: the soft tier is off");
 }
 
+/* test_margin - a weight above the margin made the refusal alone: without it the tier falls. */
+static void test_margin(void)
+{
+	struct rules r = { .threshold = 5, .allowlist_threshold = -1, .soft_threshold = 2 };
+
+	for (long score = 2; score <= 12; score++) {
+		enum tier t = score_tier(&r, score);
+		long margin = score_margin(&r, score, t);
+		bool agree = true;
+		for (long w = 1; w <= 12; w++)
+			agree = agree && (w > margin) == (score_tier(&r, score - w) < t);
+		ok(agree, "score %ld (%s): a weight w made it alone exactly when score - w is a milder tier",
+		   score, t == TIER_REFUSED ? "refused" : "soft");
+	}
+	is_int(score_margin(&r, 7, TIER_REFUSED), 2, "refused at 7, threshold 5: 2 can go");
+	is_int(score_margin(&r, 3, TIER_SOFT), 1, "soft at 3, soft_threshold 2: 1 can go");
+	is_int(score_margin(&r, 5, TIER_REFUSED), 0, "refused at the threshold: any hit made it");
+}
+
 static void test_verdict(void)
 {
 	struct verdict v;
@@ -70,6 +89,7 @@ static void test_verdict(void)
 int main(void)
 {
 	test_tiers();
+	test_margin();
 	test_verdict();
 	return tap_done();
 }
