@@ -44,7 +44,7 @@ ZONES = {
 def daemon(r, extra, policy="", disabled=()):
     """A started policyd using rbldnsd r, waiting until every DNS list passed its check."""
     d = Policyd(start=False)
-    text = (f"{policy}\n[dns]\nnameserver = 127.0.0.1:{r.port}\ntimeout = 1s\ntries = 1\n"
+    text = (f"{policy}\n[dns]\nnameserver = {r.nameserver}\ntimeout = 1s\ntries = 1\n"
             f"health_interval = 1h\n{extra}")
     d.write_config(extra=text)
     d.start()
@@ -88,10 +88,16 @@ def test_weights_and_tiers():
                              "SBL listing for 192.0.2.2."), "score 3, at threshold: the hard tier rejects", rep2)
         t.ok(rep10.startswith("action=PREPEND X-DNSBL: Your host [192.0.2.10] is blacklisted"),
              "score 1, at soft_threshold: the soft tier prepends a header", rep10)
-        t.eq(r.count(reverse_ip("192.0.2.2") + ".zen.test", "A") - before, 1,
-             "one A query for the zone, whatever the patterns")
-        t.eq(r.count(reverse_ip("192.0.2.10") + ".zen.test", "A"), 2,
-             "... the other client too (one by --check, one by the daemon)")
+        asked2 = r.count(reverse_ip("192.0.2.2") + ".zen.test", "A") - before
+        asked10 = r.count(reverse_ip("192.0.2.10") + ".zen.test", "A")
+        if r.unbound:
+            # unbound's cache answers the daemon what --check asked before it.
+            t.ok(asked2 <= 1, "one A query for the zone, whatever the patterns "
+                 "(through unbound: at most one reaches rbldnsd)", str(asked2))
+            t.ok(1 <= asked10 <= 2, "... the other client too (through unbound: one or two)", str(asked10))
+        else:
+            t.eq(asked2, 1, "one A query for the zone, whatever the patterns")
+            t.eq(asked10, 2, "... the other client too (one by --check, one by the daemon)")
 
 
 def test_domain_and_recipient_lists():
@@ -266,7 +272,7 @@ def test_pass_with_skipped_list():
     with Rbldnsd(ZONES) as r:
         d = Policyd(start=False)
         text = d.config_text(extra=(
-            f"[dns]\nnameserver = 127.0.0.1:{r.port}\ntimeout = 1s\ntries = 1\nhealth_interval = 1h\n"
+            f"[dns]\nnameserver = {r.nameserver}\ntimeout = 1s\ntries = 1\nhealth_interval = 1h\n"
             "[dnsbl zen.test]\n[dnsbl dead.test]\n"))
         d.write_config(text=text.replace("log_level = debug", "log_level = info"))
         with d.start():

@@ -17,7 +17,7 @@ import subprocess
 import time
 
 from lib.daemon import POLICYD, Policyd, Tap, read_replies, request
-from lib.dnslib import Rbldnsd, reverse_ip
+from lib.dnslib import UNBOUND_SOURCE, Rbldnsd, reverse_ip
 
 t = Tap()
 
@@ -57,7 +57,7 @@ def daemon(r, lists, policy="", disabled=(), local=None):
     `disabled`, the "NOT listed" error. local = (weight, reason, lines) adds [list local].
     """
     d = Policyd(start=False)
-    extra = f"{policy}\n[dns]\nnameserver = 127.0.0.1:{r.port}\ntimeout = 1s\ntries = 1\n"
+    extra = f"{policy}\n[dns]\nnameserver = {r.nameserver}\ntimeout = 1s\ntries = 1\n"
     for kind, zone, body in lists:
         extra += f"[{kind} {zone}]\n{body}\n"
     if local is not None:
@@ -135,6 +135,14 @@ def test_ipv4_and_text():
             reject_text("192.0.2.50", "bl.test", "Open proxy at 192.0.2.50"),
             "a second listed address gets its own TXT reason",
         )
+        # Who asked rbldnsd: policyd itself, or (POLICYD_VIA_UNBOUND=1) the unbound
+        # in front of it, whose queries leave from UNBOUND_SOURCE.
+        peers = {p for p, _, _ in r.peers(reverse_ip("192.0.2.10") + ".bl.test")}
+        if r.unbound:
+            t.eq(peers, {UNBOUND_SOURCE}, f"policyd asked unbound ({r.nameserver}): rbldnsd "
+                 f"heard of 192.0.2.10 from unbound's {UNBOUND_SOURCE} alone")
+        else:
+            t.eq(peers, {"127.0.0.1"}, f"policyd asked rbldnsd ({r.nameserver}) itself")
 
 
 def test_codes_filter():

@@ -349,7 +349,7 @@ def scenario():
             f.write("192.0.2.99\n")
         d.write_config(extra=(
             f"site = {SITE}\n"
-            f"[dns]\nnameserver = 127.0.0.1:{r.port}\ntimeout = 1s\ntries = 1\n"
+            f"[dns]\nnameserver = {r.nameserver}\ntimeout = 1s\ntries = 1\n"
             f"[http]\nlisten = inet:127.0.0.1:0\nhelp_dir = {HELP_DIR}\n"
             "[dnsbl bl.test]\ndelist_url = https://bl.test/lookup\n"
             "[dnswl wl.test]\n"

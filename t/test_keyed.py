@@ -57,7 +57,7 @@ def config(d, r):
     with os.fdopen(fd, "w") as f:
         f.write(KEY + "\n")
     return (
-        f"[dns]\nnameserver = 127.0.0.1:{r.port}\ntimeout = 1s\ntries = 1\n"
+        f"[dns]\nnameserver = {r.nameserver}\ntimeout = 1s\ntries = 1\n"
         f"[http]\nlisten = inet:127.0.0.1:0\nhelp_dir = {HELP_DIR}\n"
         "[dnsbl zen.test]\nzone = $key.zen.test\n"
         f"key_file = {key_file}\n"

@@ -47,7 +47,7 @@ def daemon(r, lists, policy=""):
     with /metrics on loopback; waits until every list passed its health check."""
     d = Policyd(start=False)
     extra = (
-        f"{policy}\n[dns]\nnameserver = 127.0.0.1:{r.port}\ntimeout = 1s\ntries = 1\n"
+        f"{policy}\n[dns]\nnameserver = {r.nameserver}\ntimeout = 1s\ntries = 1\n"
         "[http]\nlisten = inet:127.0.0.1:0\nmetrics_allow = 127.0.0.1/32\n"
     )
     for kind, name, body in lists:

@@ -134,7 +134,7 @@ def test_scrapes_under_load(tmp):
         d = Policyd(start=False)
         text = d.config_text(extra=(
             "threshold = 3\nsoft_threshold = 1\nsoft_action = prepend\n"
-            f"[dns]\nnameserver = 127.0.0.1:{r.port}\ntimeout = 1s\ntries = 1\nhealth_interval = 1h\n"
+            f"[dns]\nnameserver = {r.nameserver}\ntimeout = 1s\ntries = 1\nhealth_interval = 1h\n"
             "[cache]\nsize = 10000\nmin_ttl = 1h\nmax_ttl = 1h\nnegative_ttl = 1h\n"
             f"[http]\nlisten = inet:127.0.0.1:0\nmetrics_allow = 127.0.0.1/32\nhelp_dir = {HELP_DIR}\n"
             "[dnsbl zen.test]\ncodes = 127.0.0.[2..3]*3, 127.0.0.[10..11]*1\n"))
@@ -199,9 +199,17 @@ def test_scrapes_under_load(tmp):
             t.eq(grew("policyd_cache_hits_total"), sent - CLIENTS, "... and the other requests were hits")
             t.eq(after.get('policyd_list_listed_total{list="zen.test",kind="dnsbl"}'), float(LISTED),
                  f"zen.test counted listed once per listed client ({LISTED})")
-            t.eq(after.get('policyd_list_queries_total{list="zen.test",kind="dnsbl"}'),
-                 float(len(zone_queries(r))),
-                 "policyd_list_queries_total is what rbldnsd logged for zen.test (health checks aside)")
+            counted = after.get('policyd_list_queries_total{list="zen.test",kind="dnsbl"}')
+            logged = float(len(zone_queries(r)))
+            if r.unbound:
+                # unbound's cache answers some of policyd's queries, and under load it
+                # asks rbldnsd again when an answer is slow: rbldnsd's log may hold
+                # fewer queries than policyd sent, or more.
+                t.skip("policyd_list_queries_total is what rbldnsd logged for zen.test",
+                       f"through unbound, which caches and retries (counted {counted}, logged {logged})")
+            else:
+                t.eq(counted, logged,
+                     "policyd_list_queries_total is what rbldnsd logged for zen.test (health checks aside)")
             t.eq(after.get('policyd_list_enabled{list="zen.test",kind="dnsbl"}'), 1.0, "zen.test is enabled")
             t.eq(after.get('policyd_list_breaker_open{list="zen.test",kind="dnsbl"}'), 0.0,
                  "... and its breaker closed")

@@ -350,7 +350,7 @@ def wait_lists(d, timeout=30):
 
 def policyd_config(d, r, extra=""):
     d.write_config(server="socket_group = postfix\nsocket_mode = 0660\n",
-                   extra=f"\n[dns]\nnameserver = 127.0.0.1:{r.port}\ntimeout = 2s\ntries = 2\n\n{LISTS}\n{extra}")
+                   extra=f"\n[dns]\nnameserver = {r.nameserver}\ntimeout = 2s\ntries = 2\n\n{LISTS}\n{extra}")
 
 
 def ipv6_available():

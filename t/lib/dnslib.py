@@ -4,6 +4,14 @@
     raw_query(port, name, qtype="A", timeout=2) -> reply bytes or None
     FakeDNS(rules)            hostile fake server (t/lib/fakedns.py) in a subprocess
     Rbldnsd(zones, ttl=60)    real rbldnsd on a loopback port of its own
+    Unbound(zones, port)      Debian's unbound, stub zones to that rbldnsd
+
+With POLICYD_VIA_UNBOUND=1 in the environment (meson's `unbound` test setup),
+every Rbldnsd puts an Unbound in front of itself, as sites run a local rbldnsd
+mirror: Rbldnsd.nameserver, the address:port a test gives policyd, is then
+unbound's, while Rbldnsd.port (the test's own direct queries) and the query
+log stay rbldnsd's. unbound queries from UNBOUND_SOURCE, so the log shows
+which queries came through it.
 
 Both servers bind port 0, so the kernel gives them a port no other process can
 take first: fakedns prints the port it got, rbldnsd's is read from /proc (its
@@ -35,6 +43,10 @@ from .wait import poll_until
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAKEDNS = os.path.join(HERE, "fakedns.py")
 RBLDNSD = shutil.which("rbldnsd") or "/usr/sbin/rbldnsd"
+UNBOUND = shutil.which("unbound") or "/usr/sbin/unbound"
+VIA_UNBOUND = os.environ.get("POLICYD_VIA_UNBOUND") == "1"
+# The loopback address unbound sends its queries from (rbldnsd logs the peer).
+UNBOUND_SOURCE = "127.0.0.3"
 
 RCODE_NAMES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN",
                4: "NOTIMP", 5: "REFUSED"}
@@ -363,6 +375,12 @@ class Rbldnsd(_QueryLog):
 
     kill() and restart() end rbldnsd (SIGKILL) and start it again on the
     same port, for tests of a DNS server going away under load.
+
+    nameserver is what policyd is given: rbldnsd's 127.0.0.1:port, or with
+    POLICYD_VIA_UNBOUND=1 that of an Unbound in front of it (self.unbound),
+    whose readiness is this instance's serial answered through it; reload()
+    then restarts unbound too, so that no cached answer of the old data stays.
+    peers() says who asked what: unbound asks from UNBOUND_SOURCE.
     """
 
     CTL_ZONE = "dnslib-ctl.invalid"
@@ -377,6 +395,33 @@ class Rbldnsd(_QueryLog):
         self.serial = 0
         self.token = "%016x" % random.getrandbits(64)
         self.cmd = None
+        self.unbound = None
+
+    @property
+    def nameserver(self):
+        """The address:port policyd is to ask: unbound's under
+        POLICYD_VIA_UNBOUND=1, rbldnsd's otherwise."""
+        return "127.0.0.1:%d" % (self.unbound.port if self.unbound else self.port)
+
+    def _ctl_via(self, port):
+        # A short wait: a query unbound gets while it starts may be lost (the
+        # poll asks again).
+        try:
+            r = query(port, "serial." + self.CTL_ZONE, "TXT", 0.1)
+        except (TimeoutError, MalformedReply, OSError):
+            return False
+        return r.answers == [self._serial_text().encode()]
+
+    def _start_unbound(self):
+        self.unbound = Unbound(list(self.zones) + [self.CTL_ZONE], self.port,
+                               ready=self._ctl_via,
+                               start_timeout=self.start_timeout).start()
+
+    def stop(self):
+        if self.unbound:
+            self.unbound.stop()
+            self.unbound = None
+        super().stop()
 
     @staticmethod
     def _norm(v):
@@ -463,6 +508,8 @@ class Rbldnsd(_QueryLog):
         self.cmd = [RBLDNSD, "-n", "-b", "127.0.0.1/%d" % self.port] + args
         try:
             self._await_serial("start")
+            if VIA_UNBOUND:
+                self._start_unbound()
         except RuntimeError:
             self.stop()
             raise
@@ -514,10 +561,22 @@ class Rbldnsd(_QueryLog):
         self._write_ctl()
         os.kill(self.proc.pid, signal.SIGHUP)
         self._await_serial("reload")
+        if self.unbound:
+            self.unbound.restart()
 
     def queries(self):
         """(name, type) of every query rbldnsd logged, control zone excluded.
         Log lines look like: '<time> <peer> <qname> <qtype> IN: NOERROR/1/51'."""
+        return [(n, t) for _, n, t in self.peers()]
+
+    def peers(self, name=None):
+        """(peer address, name, type) of every query logged, control zone
+        excluded; only those of name (case-insensitive) when given."""
+        want = name.lower().rstrip(".") if name else None
+        return [p for p in self._log()
+                if want is None or p[1].lower().rstrip(".") == want]
+
+    def _log(self):
         out = []
         try:
             with open(self.log_path, encoding="utf-8",
@@ -526,7 +585,7 @@ class Rbldnsd(_QueryLog):
                     parts = line.split()
                     if len(parts) >= 4 and not parts[2].lower().endswith(
                             self.CTL_ZONE):
-                        out.append((parts[2], parts[3]))
+                        out.append((parts[1], parts[2], parts[3]))
         except FileNotFoundError:
             pass
         return out
@@ -537,3 +596,137 @@ class Rbldnsd(_QueryLog):
                 return f.read()
         except (OSError, TypeError):
             return ""
+
+
+class Unbound:
+    """Debian's unbound on 127.0.0.1:<port>, forwarding nothing: each of
+    `zones` is a stub zone served by 127.0.0.1@upstream (an rbldnsd of ours),
+    in the configuration the README gives for a local rbldnsd mirror.
+
+    unbound cannot bind port 0, so start() picks a port that is free for UDP
+    and TCP and gives it to unbound; another process may take it in between,
+    then unbound fails to bind (so-reuseport is off, so it never shares the
+    port) and another port is tried (bounded). Readiness: ready(port) is true
+    (by default: unbound answers a query at all), polled, bounded.
+
+    Its own config in a temp dir, in the foreground, logging to a file, no
+    remote control, never port 53; stopped by its own PID. restart() starts it
+    again on the same port with an empty cache (after a zone changed)."""
+
+    def __init__(self, zones, upstream, ready=None, start_timeout=10):
+        self.zones = [z.rstrip(".") for z in zones]
+        self.upstream = upstream
+        self.ready = ready or self._answers
+        self.start_timeout = start_timeout
+        self.proc = None
+        self.port = None
+        self.dir = None
+
+    @staticmethod
+    def _answers(port):
+        try:
+            query(port, "ready.invalid", "A", 0.1)
+            return True
+        except (TimeoutError, MalformedReply, OSError):
+            return False
+
+    @staticmethod
+    def _free_port():
+        """A port free on 127.0.0.1 for UDP and TCP just now."""
+        for _ in range(20):
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                u.bind(("127.0.0.1", 0))
+                port = u.getsockname()[1]
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                    try:
+                        s.bind(("127.0.0.1", port))
+                    except OSError:
+                        continue
+                    return port
+        raise RuntimeError("no port free for both UDP and TCP")
+
+    def config(self):
+        tlds = sorted({z.rsplit(".", 1)[-1] for z in self.zones})
+        lines = ["server:",
+                 "    interface: 127.0.0.1",
+                 "    port: %d" % self.port,
+                 "    outgoing-interface: %s" % UNBOUND_SOURCE,
+                 "    so-reuseport: no",
+                 "    do-ip6: no",
+                 "    num-threads: 1",
+                 "    do-daemonize: no",
+                 "    use-syslog: no",
+                 '    logfile: "%s"' % self.log_path,
+                 "    verbosity: 1",
+                 '    username: ""',
+                 '    chroot: ""',
+                 '    directory: "%s"' % self.dir,
+                 '    pidfile: ""',
+                 '    module-config: "iterator"',
+                 "    do-not-query-localhost: no",
+                 "    qname-minimisation: no"]
+        for tld in tlds:
+            lines += ['    local-zone: "%s." nodefault' % tld,
+                      '    domain-insecure: "%s."' % tld]
+        for z in self.zones:
+            lines += ["stub-zone:", '    name: "%s."' % z,
+                      "    stub-addr: 127.0.0.1@%d" % self.upstream]
+        lines += ["remote-control:", "    control-enable: no", ""]
+        return "\n".join(lines)
+
+    def start(self):
+        self.dir = tempfile.mkdtemp(prefix="unbound-")
+        self.conf_path = os.path.join(self.dir, "unbound.conf")
+        self.log_path = os.path.join(self.dir, "unbound.log")
+        for _ in range(5):
+            self.port = self._free_port()
+            if self._run():
+                return self
+            if "bind" not in self.output() and "in use" not in self.output():
+                break
+        out = self.output()
+        self.stop()
+        raise RuntimeError("unbound did not start: %s" % out)
+
+    def _run(self):
+        """Start unbound on self.port; whether it answers in time (if not, it
+        is stopped)."""
+        write_atomic(self.conf_path, self.config())
+        with open(self.log_path, "wb") as err:
+            self.proc = subprocess.Popen([UNBOUND, "-d", "-c", self.conf_path],
+                                         stdout=subprocess.DEVNULL, stderr=err,
+                                         stdin=subprocess.DEVNULL)
+        if poll_until(lambda: self.ready(self.port), self.start_timeout,
+                      interval=0.05, gone=lambda: self.proc.poll() is not None):
+            return True
+        _stop_pid(self.proc)
+        self.proc = None
+        return False
+
+    def restart(self, timeout=10):
+        """Stop and start again on the same port: an empty cache."""
+        _stop_pid(self.proc)
+        self.proc = None
+        poll_until(self._run, timeout, interval=0.2,
+                   what="unbound on port %d (%s)" % (self.port, self.output()[-300:]))
+
+    def output(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except (OSError, TypeError, AttributeError):
+            return ""
+
+    def stop(self):
+        if self.proc:
+            _stop_pid(self.proc)
+            self.proc = None
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
