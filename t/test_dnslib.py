@@ -1,11 +1,12 @@
 #!/usr/bin/python3
-"""Self-test of t/lib/fakedns.py, dnslib.py, dnswire.py, procnet.py and wait.py; prints TAP."""
+"""Self-test of t/lib/fakedns.py, dnslib.py (unbound in front of rbldnsd too), dnswire.py, procnet.py and wait.py;
+prints TAP."""
 
 import os
 import socket
 import time
 
-from lib import procnet
+from lib import dnslib, procnet
 from lib.tap import Tap
 from lib.dnslib import (FakeDNS, Rbldnsd, query, raw_query, parse_reply,   # noqa
                     reverse_ip, build_query, NOERROR, NXDOMAIN, SERVFAIL,
@@ -339,6 +340,41 @@ def wire_tests():
          "dnswire: a label past the packet raises")
 
 
+def unbound_tests():
+    zones = {"bl.test": ("ip4set", ZONE4), "dbl.test": ("dnset", ZONE_D)}
+    name = "2.0.0.127.bl.test"
+    with Rbldnsd(zones, ttl=77) as rbl, dnslib.Unbound(list(zones), rbl.port) as ub:
+        t.ok(ub.port and ub.port != rbl.port and ("127.0.0.1", ub.port) in procnet.bound(ub.proc.pid, "udp"),
+             "unbound answers on a port of its own, read back from /proc", str(procnet.bound(ub.proc.pid, "udp")))
+        r = query(ub.port, name)
+        t.ok(r[:2] == (NOERROR, ["127.0.0.2"]) and 0 < r.ttl <= 77, "unbound: the stub zone's answer, TTL <= rbldnsd's", r)
+        t.eq(rbl.peers(name), [(dnslib.UNBOUND_SOURCE, name, "A")],
+             "rbldnsd was asked once, from unbound's source address")
+        query(ub.port, name)
+        t.eq(rbl.count(name), 1, "the same question again: answered from unbound's cache")
+        t.eq(query(ub.port, "1.0.0.127.bl.test")[:2], (NXDOMAIN, []), "unbound: rbldnsd's NXDOMAIN")
+        r = query(ub.port, "bad.example.dbl.test")
+        t.eq(r[0], NOERROR, "unbound: a second stub zone (dnset)", r)
+        pid = ub.proc.pid
+    t.ok(not os.path.exists("/proc/%d" % pid) or " Z " in open("/proc/%d/stat" % pid).read(),
+         "stop() ends unbound (by its PID)")
+    saved = dnslib.VIA_UNBOUND
+    dnslib.VIA_UNBOUND = True
+    try:
+        with Rbldnsd(zones) as rbl:
+            t.eq(rbl.nameserver, "127.0.0.1:%d" % rbl.unbound.port,
+                 "POLICYD_VIA_UNBOUND: an Rbldnsd puts unbound in front, and nameserver is unbound's")
+            t.eq(query(rbl.unbound.port, name)[1], ["127.0.0.2"], "... answering this rbldnsd's zones")
+            rbl.reload("bl.test", ("ip4set", "192.0.2.1\n"))
+            r = query(rbl.unbound.port, name)
+            t.eq(r[:2], (NXDOMAIN, []), "... reload() empties its cache: an entry removed (cached for "
+                 "60 s) is gone through it at once", r)
+            r = query(rbl.port, "1.2.0.192.bl.test")
+            t.eq(r[1], ["127.0.0.2"], "... and rbldnsd's own port still answers directly", r)
+    finally:
+        dnslib.VIA_UNBOUND = saved
+
+
 def main():
     t.run("wait tests", wait_tests)
     t.run("wire tests", wire_tests)
@@ -347,6 +383,10 @@ def main():
         t.run("rbldnsd tests", rbldnsd_tests)
     else:
         t.ok(False, "rbldnsd installed (apt-get install rbldnsd)")
+    if os.path.exists("/usr/sbin/rbldnsd") and os.path.exists(dnslib.UNBOUND):
+        t.run("unbound tests", unbound_tests)
+    else:
+        t.ok(False, "rbldnsd and unbound installed (apt-get install rbldnsd unbound)")
     t.done()
 
 
