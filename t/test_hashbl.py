@@ -107,7 +107,7 @@ def test_md5_alone():
         d.start()
         d.wait_log(r"\[hashbl ebl\.test\]: health check passed; list enabled")
         reply = d.ask(request("192.0.2.20", sender="spam@EXAMPLE.org"))
-        t.ok(reply.startswith("action=REJECT") and "spam@example.org" in reply and "ebl.test" in reply,
+        t.ok(reply.startswith("action=REJECT 5.7.1 Your sender address spam@example.org is blacklisted by ebl.test"),
              "the md5 list refuses the listed sender by itself", reply)
 
 
