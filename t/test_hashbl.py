@@ -9,7 +9,7 @@ Spam@Example.ORG is refused by both lists, the reply says "Sender address"
 and the address (rbl_class, rbl_what); another sender passes; the empty sender
 <> is not looked up. The hashes are computed here with hashlib, the daemon's
 with its own SHA-1 and MD5. --check --sender shows the hashbl lines with their
-query names; -t refuses a hashed list without test points and health on.
+query names, --help-page what a hashbl lists; -t refuses a hashed list without test points and health on.
 """
 
 import hashlib
@@ -98,6 +98,10 @@ def test_hashbl():
              "--check of another sender: not listed", out)
         rc, out = run("-t", "-c", d.config)
         t.ok(rc == 0 and "configuration OK" in out, "-t accepts the hashed lists", out)
+        rc, out = run("-c", d.config, "--help-page", "--ip", "192.0.2.10", "--list", "hbl.test")
+        t.ok(rc == 0 and "your sender address is blacklisted by" in " ".join(out.split())
+             and "a blacklist of email addresses" in " ".join(out.split()),
+             "--help-page --list hbl.test: the sender address is what is listed", out[-1500:])
 
 
 def test_md5_alone():
