@@ -96,6 +96,9 @@ def test_hashbl():
         rc, out = run("-c", d.config, "--check", "192.0.2.14", "--sender", "ham@example.org")
         t.ok(rc == 0 and f"hashbl hbl.test: not listed query={sha1('ham@example.org')}" in out,
              "--check of another sender: not listed", out)
+        rc, out = run("-c", d.config, "--check", "192.0.2.14", "--sender", "")
+        t.ok("hashbl hbl.test: not applicable (no usable sender address" in out,
+             "--check of the empty sender: the hashbl has nothing to look up", out)
         rc, out = run("-t", "-c", d.config)
         t.ok(rc == 0 and "configuration OK" in out, "-t accepts the hashed lists", out)
         rc, out = run("-c", d.config, "--help-page", "--ip", "192.0.2.10", "--list", "hbl.test")
