@@ -161,25 +161,38 @@ HOT void decision_begin(struct decision *d, const struct rules *r, const struct 
 	d->tier = score_tier(r, d->verdict.score);
 }
 
-/* decision_sources - the attributes the readable RHSBLs check. */
+/* decision_sources - the attributes the readable RHSBLs and hashed lists check. */
 unsigned decision_sources(const struct rules *r, uint64_t readable)
 {
 	unsigned sources = 0;
 
 	for (size_t i = 0; i < r->list_count; i++)
-		if (r->lists[i].kind == LIST_RHSBL && ((readable >> i) & 1))
+		if ((r->lists[i].kind == LIST_RHSBL || r->lists[i].kind == LIST_HASHBL) &&
+		    ((readable >> i) & 1))
 			sources |= r->lists[i].checks;
 	return sources;
 }
 
-/* decision_key_applies - address lists read the address key; an RHSBL the domains it checks. */
+/* decision_kind_reads - DNSBLs and DNSWLs read addresses, RHSBLs domains, hashed lists senders. */
+bool decision_kind_reads(enum list_kind kind, enum key_family family)
+{
+	switch (kind) {
+	case LIST_DNSBL:
+	case LIST_DNSWL: return family == KEY_V4 || family == KEY_V6;
+	case LIST_RHSBL: return family == KEY_DOMAIN;
+	case LIST_HASHBL: return family == KEY_MAILBOX;
+	default: return false;
+	}
+}
+
+/* decision_key_applies - address lists read the address key; the others the names they check. */
 bool decision_key_applies(const struct decision *d, const struct list_config *l, unsigned i)
 {
-	bool domain_key = key_is_domain(&d->keys.key[i]);
+	const struct key *k = &d->keys.key[i];
 
-	if (l->kind == LIST_LOCAL || domain_key != (l->kind == LIST_RHSBL))
+	if (!decision_kind_reads(l->kind, key_family(k)))
 		return false;
-	return !domain_key || (d->keys.sources[i] & l->checks) != 0;
+	return !key_is_name(k) || (d->keys.sources[i] & l->checks) != 0;
 }
 
 /* first_source - the lowest SOURCE_* bit of a key that the list checks: what the hit names. */
@@ -220,9 +233,9 @@ HOT void decision_add(struct decision *d, const struct rules *r, struct result *
 			h.list = l;
 			h.weight = codes_weight(l->codes, a.mask, l->weight);
 			memcpy(h.code, a.code, 4);
-			h.source = key_is_domain(key) ? first_source(d->keys.sources[k] & l->checks)
-						      : 0;
-			if (key_is_domain(key)) {
+			h.source =
+				key_is_name(key) ? first_source(d->keys.sources[k] & l->checks) : 0;
+			if (key_is_name(key)) {
 				h.what = (const char *)key->bytes + 1;
 				h.what_len = key->len - 1u;
 			} else {

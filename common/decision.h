@@ -124,6 +124,9 @@ void decision_add(struct decision *d, const struct rules *r, struct result *cons
  */
 bool decision_key_applies(const struct decision *d, const struct list_config *l, unsigned i);
 
+/* decision_kind_reads - whether lists of kind are asked about keys of family. */
+bool decision_kind_reads(enum list_kind kind, enum key_family family);
+
 /*
  * decision_sole - the lists (bit i: list i of r) whose hit alone made a refusal:
  * without its weight the score would fall into a milder tier (a refusal soft or a

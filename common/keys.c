@@ -1,7 +1,7 @@
 /*
  * keys - deriving a request's cache keys (see keys.h). Domains are cleaned with
  * domain_clean, so that keys, query names and cached reasons only ever hold clean
- * lower-case A-labels.
+ * lower-case A-labels; a sender address only printable ASCII, letters lowercased.
  */
 #include "keys.h"
 #include "hot.h"
@@ -40,10 +40,10 @@ void key_address(const struct key *k, struct addr *out)
 	memcpy(out->bytes, k->bytes + 1, out->family == ADDR_V4 ? 4 : 16);
 }
 
-/* key_text - the domain as it is, or the address in its canonical text form. */
+/* key_text - the domain or sender address as it is, or the address in its canonical form. */
 size_t key_text(const struct key *k, char *buf, size_t size)
 {
-	if (key_is_domain(k)) {
+	if (key_is_name(k)) {
 		size_t n = k->len - 1u < size - 1 ? k->len - 1u : size - 1;
 		memcpy(buf, k->bytes + 1, n);
 		buf[n] = '\0';
@@ -54,13 +54,20 @@ size_t key_text(const struct key *k, char *buf, size_t size)
 	return addr_format(&a, buf, size);
 }
 
-/* key_query - RFC 5782: reversed octets or nibbles for addresses, the domain as it is. */
-size_t key_query(const struct key *k, const char *zone, char *buf, size_t size)
+/*
+ * key_query - RFC 5782: reversed octets or nibbles for addresses, the domain as it is;
+ * a sender address's hash in lowercase hex.
+ */
+size_t key_query(const struct key *k, enum digest_kind hash, const char *zone, char *buf,
+		 size_t size)
 {
 	char prefix[DOMAIN_SIZE];
 	int n;
 
-	if (key_is_domain(k)) {
+	if (key_family(k) == KEY_MAILBOX) {
+		if (digest_hex(hash, k->bytes + 1, k->len - 1u, prefix, sizeof(prefix)) == 0)
+			return 0;
+	} else if (key_is_domain(k)) {
 		key_text(k, prefix, sizeof(prefix));
 	} else {
 		struct addr a;
@@ -123,6 +130,36 @@ HOT void keys_derive(const struct request *req, const struct addr *client, unsig
 		if (n > 0)
 			add_domain(out, domain, n, from[s].source);
 	}
+	if ((sources & SOURCE_SENDER_ADDRESS) && out->count < KEYS_MAX) {
+		char mailbox[DOMAIN_SIZE];
+		size_t len, n;
+		const char *v = request_get(req, REQ_SENDER, &len);
+		struct key *k = &out->key[out->count];
+		if ((n = keys_clean_address(v, len, mailbox, sizeof(mailbox))) > 0) {
+			k->bytes[0] = 'M';
+			memcpy(k->bytes + 1, mailbox, n);
+			k->len = (uint8_t)(1 + n);
+			out->sources[out->count++] = SOURCE_SENDER_ADDRESS;
+		}
+	}
+}
+
+/* keys_clean_address - printable ASCII only, letters lowercased, an '@' somewhere. */
+size_t keys_clean_address(const char *s, size_t len, char *out, size_t size)
+{
+	bool at = false;
+
+	if (len == 0 || len > DOMAIN_MAX || len >= size)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c <= ' ' || c >= 0x7f)
+			return 0;
+		at |= c == '@';
+		out[i] = (char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+	}
+	out[len] = '\0';
+	return at ? len : 0;
 }
 
 /* keys_find - linear: a request has at most KEYS_MAX keys. */

@@ -48,7 +48,8 @@ struct render {
 const char *reply_class(unsigned source)
 {
 	switch (source) {
-	case SOURCE_SENDER: return "Sender address";
+	case SOURCE_SENDER:
+	case SOURCE_SENDER_ADDRESS: return "Sender address";
 	case SOURCE_HELO: return "Helo command";
 	case SOURCE_CLIENT_NAME: return "Client host name";
 	case SOURCE_REVERSE_CLIENT_NAME: return "Reverse client host";
@@ -62,6 +63,7 @@ static const char *listed_words(unsigned source)
 {
 	switch (source) {
 	case SOURCE_SENDER: return "sender domain ";
+	case SOURCE_SENDER_ADDRESS: return "sender address ";
 	case SOURCE_HELO: return "HELO name ";
 	case SOURCE_CLIENT_NAME: return "host name ";
 	case SOURCE_REVERSE_CLIENT_NAME: return "reverse host name ";

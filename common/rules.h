@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "codes.h"
+#include "digest.h"
 
 struct cidr_set;
 struct name_set;
@@ -25,7 +26,8 @@ struct template;
 /* The most list sections a configuration may have (per-request state is sized by it). */
 #define RULES_MAX_LISTS 64
 
-enum list_kind { LIST_DNSBL, LIST_DNSWL, LIST_RHSBL, LIST_LOCAL };
+/* LIST_HASHBL: hashed lookups (HASH.ZONE) of the whole sender address (Spamhaus HBL). */
+enum list_kind { LIST_DNSBL, LIST_DNSWL, LIST_RHSBL, LIST_LOCAL, LIST_HASHBL };
 
 /*
  * Where a name that a list is asked about comes from. An RHSBL's `check` is a set
@@ -37,6 +39,7 @@ enum {
 	SOURCE_CLIENT_NAME = 4,         /* client_name */
 	SOURCE_REVERSE_CLIENT_NAME = 8, /* reverse_client_name */
 	SOURCE_RECIPIENT = 16,          /* recipient: local lists only */
+	SOURCE_SENDER_ADDRESS = 32,     /* the whole sender address, lowercased: hashed lists */
 };
 
 /* What a local list holds, one entry a line (policyd.ini(5), [list NAME] type). */
@@ -66,7 +69,7 @@ enum {
 	CLIENTS_ALL = 3,
 };
 
-/* One [dnsbl|dnswl|rhsbl|list NAME] section. */
+/* One [dnsbl|dnswl|rhsbl|hashbl|list NAME] section. */
 struct list_config {
 	enum list_kind kind;
 	enum local_type type; /* local lists */
@@ -92,13 +95,15 @@ struct list_config {
 	enum list_ipv6 ipv6; /* DNSBL/DNSWL: whether IPv6 clients are asked */
 	bool health_off;     /* DNS lists: `health = off`, never checked nor disabled by a check */
 	/* DNS lists: the query labels of the listed [0] and unlisted [1] test points (a reversed
-	 * IPv4 address, or a domain for an RHSBL), NULL for RFC 5782's. */
+	 * IPv4 address, or a domain for an RHSBL), NULL for RFC 5782's. A hashed list's are
+	 * addresses (lower case), hashed when asked; it has no default. */
 	char *test_point[2];
 	/* DNS lists, `mode = observe`: looked up, counted and logged (observed=), never scored
 	 * nor named in a reply. */
 	bool observe;
-	unsigned clients; /* CLIENTS_* bits: the requests it checks */
-	unsigned checks;  /* RHSBL: SOURCE_* bits */
+	unsigned clients;      /* CLIENTS_* bits: the requests it checks */
+	unsigned checks;       /* RHSBL: SOURCE_* bits; a hashed list: SOURCE_SENDER_ADDRESS */
+	enum digest_kind hash; /* hashed lists: how the address is hashed (default sha1) */
 	char *help_url_source;
 	struct template *help_url; /* NULL: [policy] help_url */
 	char *text_source;
@@ -165,8 +170,14 @@ struct rules {
 /* list_kind_name - the section keyword of a list kind ("dnsbl", ..., "list"). */
 static inline const char *list_kind_name(enum list_kind kind)
 {
-	static const char *const names[] = { "dnsbl", "dnswl", "rhsbl", "list" };
+	static const char *const names[] = { "dnsbl", "dnswl", "rhsbl", "list", "hashbl" };
 	return names[kind];
+}
+
+/* list_is_address - a DNSBL or DNSWL: asked about the client address (and IPv6 clients). */
+static inline bool list_is_address(enum list_kind kind)
+{
+	return kind == LIST_DNSBL || kind == LIST_DNSWL;
 }
 
 #endif

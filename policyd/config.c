@@ -365,7 +365,8 @@ bool config_lists_equal(const struct config *a, const struct config *b)
 	for (size_t i = 0; i < ra->list_count; i++) {
 		const struct list_config *x = &ra->lists[i], *y = &rb->lists[i];
 		if (x->kind != y->kind || strcmp(x->name, y->name) != 0 || x->ipv6 != y->ipv6 ||
-		    x->checks != y->checks || !codes_same_layout(x->codes, y->codes) ||
+		    x->checks != y->checks || x->hash != y->hash ||
+		    !codes_same_layout(x->codes, y->codes) ||
 		    (x->zone != NULL) != (y->zone != NULL) ||
 		    (x->zone != NULL && strcmp(x->zone, y->zone) != 0))
 			return false;

@@ -201,6 +201,12 @@ void loader_resolve_relative(struct loader *ld, char **path)
 /* finish_list - checks of one list section that need all its keys; local files are read. */
 static void finish_list(struct loader *ld, struct list_config *l)
 {
+	if (l->kind == LIST_HASHBL && !l->health_off &&
+	    (l->test_point[0] == NULL || l->test_point[1] == NULL))
+		loader_error(
+			ld, l->line,
+			"[hashbl %s] needs test_listed and test_unlisted (addresses the list lists and does not: hashed lists have no standard test points), or health = off",
+			l->name);
 	if (l->kind != LIST_LOCAL) {
 		loader_finish_zone(ld, l);
 		return;

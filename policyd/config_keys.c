@@ -198,7 +198,7 @@ static bool set_refused_codes(struct loader *ld, void *base, const char *value, 
 	return codes_parse_refused(l->codes, value, strlen(value), err);
 }
 
-/* set_check - which request attributes an RHSBL looks at. */
+/* set_check - which request attributes an RHSBL looks at; a hashed list, the sender. */
 static bool set_check(struct loader *ld, void *base, const char *value, const char **err)
 {
 	static const char *const choices[] = { "sender", "helo", "client_name",
@@ -207,6 +207,14 @@ static bool set_check(struct loader *ld, void *base, const char *value, const ch
 	const char *pos = value, *item;
 	size_t len;
 
+	if (l->kind == LIST_HASHBL) {
+		if (strcmp(value, "sender") != 0) {
+			*err = "expected sender (the whole sender address)";
+			return false;
+		}
+		l->checks = SOURCE_SENDER_ADDRESS;
+		return true;
+	}
 	l->checks = 0;
 	while (parse_list_next(&pos, &item, &len)) {
 		char word[32];
@@ -221,6 +229,16 @@ static bool set_check(struct loader *ld, void *base, const char *value, const ch
 		return false;
 	}
 	return true;
+}
+
+/* set_hash - how a hashed list hashes the address: sha1 (the default) or md5. */
+static bool set_hash(struct loader *ld, void *base, const char *value, const char **err)
+{
+	static const char *const choices[] = { "sha1", "md5" };
+	int i = PICK(value, choices, err);
+	if (i >= 0)
+		((struct list_config *)base)->hash = i == 0 ? DIGEST_SHA1 : DIGEST_MD5;
+	return i >= 0;
 }
 
 /* set_type - what a local list's file holds. */
@@ -443,6 +461,7 @@ static const struct key_spec list_keys[] = {
 	{ "text", V_CUSTOM, 0, 0, 0, false, set_list_text },
 	{ "delist_url", V_CUSTOM, 0, 0, 0, false, set_url },
 	{ "check", V_CUSTOM, 0, 0, 0, false, set_check },
+	{ "hash", V_CUSTOM, 0, 0, 0, false, set_hash },
 	{ "type", V_CUSTOM, 0, 0, 0, false, set_type },
 	{ "file", V_STRING, LST(file), 0, 0, false, NULL },
 	{ "reason", V_STRING, LST(reason), 0, 0, false, NULL },
@@ -464,7 +483,9 @@ static bool list_key_applies(const char *key, enum list_kind kind)
 	if (strcmp(key, "health") == 0 || strncmp(key, "test_", 5) == 0)
 		return kind != LIST_LOCAL;
 	if (strcmp(key, "check") == 0)
-		return kind == LIST_RHSBL;
+		return kind == LIST_RHSBL || kind == LIST_HASHBL;
+	if (strcmp(key, "hash") == 0)
+		return kind == LIST_HASHBL;
 	if (strcmp(key, "file") == 0 || strcmp(key, "type") == 0)
 		return kind == LIST_LOCAL;
 	return true;
@@ -673,7 +694,8 @@ static void begin_list(struct loader *ld, enum list_kind kind, const char *name,
 	l->line = ld->line;
 	l->name = strdup(clean);
 	l->weight = kind == LIST_DNSWL ? -1 : 1;
-	l->checks = SOURCE_SENDER;
+	l->checks = kind == LIST_HASHBL ? SOURCE_SENDER_ADDRESS : SOURCE_SENDER;
+	l->hash = DIGEST_SHA1;
 	l->codes = codes;
 	codes_default(l->codes);
 	if (kind == LIST_DNSWL) /* dnswl.org's answer to blocked or over-quota resolvers */
@@ -688,7 +710,7 @@ void loader_begin_section(struct loader *ld, const char *name, size_t len)
 	static const char *const singletons[] = {
 		NULL, "server", "dns", "cache", "policy", "http"
 	};
-	static const char *const lists[] = { "dnsbl", "dnswl", "rhsbl", "list" };
+	static const char *const lists[] = { "dnsbl", "dnswl", "rhsbl", "list", "hashbl" };
 
 	ld->section_ok = true;
 	ld->list = NULL;
@@ -700,7 +722,7 @@ void loader_begin_section(struct loader *ld, const char *name, size_t len)
 			return;
 		}
 	}
-	for (int k = LIST_DNSBL; k <= LIST_LOCAL; k++) {
+	for (int k = LIST_DNSBL; k <= LIST_HASHBL; k++) {
 		size_t n = strlen(lists[k]);
 		if (len >= n && memcmp(lists[k], name, n) == 0 &&
 		    (len == n || name[n] == ' ' || name[n] == '\t')) {

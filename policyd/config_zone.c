@@ -22,6 +22,7 @@
 
 #include "addr.h"
 #include "domain.h"
+#include "keys.h"
 #include "parse.h"
 
 /* The longest key file read: a key is one DNS label (63 bytes) and a newline. */
@@ -271,13 +272,19 @@ bool value_ipv6(struct loader *ld, void *base, const char *value, const char **e
 
 /*
  * test_point - a test point into its query label: an IPv4 address reversed for a
- * DNSBL or DNSWL, a domain (one label or more) for an RHSBL.
+ * DNSBL or DNSWL, a domain (one label or more) for an RHSBL; for a hashed list an
+ * address, kept lower case and hashed when asked (`hash` may come later).
  */
 static bool test_point(struct list_config *l, int which, const char *value, const char **err)
 {
 	char label[DOMAIN_SIZE];
 
-	if (l->kind == LIST_RHSBL) {
+	if (l->kind == LIST_HASHBL) {
+		if (keys_clean_address(value, strlen(value), label, sizeof(label)) == 0) {
+			*err = "expected an address, such as test@example.com (printable ASCII, with an '@')";
+			return false;
+		}
+	} else if (l->kind == LIST_RHSBL) {
 		size_t len = strlen(value), start = 0;
 		if (len == 0 || len > 200) {
 			*err = "expected a domain (such as test or invalid) of at most 200 bytes";

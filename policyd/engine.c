@@ -75,7 +75,8 @@ static bool same_point(const char *a, const char *b)
 /* same_health_check - the same health key and test points: the verdict still holds. */
 static bool same_health_check(const struct list_config *a, const struct list_config *b)
 {
-	return a->health_off == b->health_off && same_point(a->test_point[0], b->test_point[0]) &&
+	return a->health_off == b->health_off && a->hash == b->hash &&
+	       same_point(a->test_point[0], b->test_point[0]) &&
 	       same_point(a->test_point[1], b->test_point[1]);
 }
 
@@ -269,7 +270,7 @@ HOT static bool usable_lists(const struct engine *e, const struct decision *d,
 	for (uint64_t m = u->readable & d->applies; m != 0 && !address; m &= m - 1) {
 		size_t i = (size_t)__builtin_ctzll(m);
 		const struct list_config *l = &r->lists[i];
-		address = l->kind != LIST_RHSBL &&
+		address = list_is_address(l->kind) &&
 			  (family == ADDR_V4 || health_asks_v6(e->health[i]));
 	}
 	return address;
@@ -370,8 +371,9 @@ static void skipped_lists(const struct engine *e, const struct config *cfg,
 		size_t i = (size_t)__builtin_ctzll(m);
 		const struct list_config *l = &r->lists[i];
 		enum outcome o = decision_list_outcome(&d->lists, i);
-		if (e->health[i] == NULL || (l->kind != LIST_RHSBL && d->client.family == ADDR_V6 &&
-					     !health_asks_v6(e->health[i])))
+		if (e->health[i] == NULL ||
+		    (list_is_address(l->kind) && d->client.family == ADDR_V6 &&
+		     !health_asks_v6(e->health[i])))
 			continue;
 		int n = snprintf(out + used, size - used, "%s%s(%s)",
 				 used ? "," : "skipped=", l->name,

@@ -29,7 +29,7 @@ size_t engine_peek(struct engine *e, const struct addr *a, struct engine_list_pe
 		const struct list_config *l = &r->lists[i];
 		struct engine_list_peek *p = &out[n];
 		struct answer ans;
-		if (l->kind == LIST_LOCAL || l->kind == LIST_RHSBL)
+		if (!list_is_address(l->kind))
 			continue;
 		memset(p, 0, sizeof(*p));
 		p->list = l;

@@ -83,11 +83,13 @@ static const char *why_not(const struct explanation *x, size_t i)
 	if (h != NULL && !health_enabled(h))
 		return health_checked(h) ? "disabled (health check failed)"
 					 : "disabled (health check got no answer)";
-	if (l->kind != LIST_RHSBL && x->decision->client.family == ADDR_V6 &&
+	if (list_is_address(l->kind) && x->decision->client.family == ADDR_V6 &&
 	    (h == NULL || !health_asks_v6(h)))
 		return why_not_v6(l, h);
 	if (l->kind == LIST_RHSBL)
 		return "not applicable (no usable domain in the attributes it checks)";
+	if (l->kind == LIST_HASHBL)
+		return "not applicable (no usable sender address: <> or unusual bytes)";
 	return "skipped (circuit breaker open)";
 }
 
@@ -130,7 +132,7 @@ static void print_list(const struct explanation *x, size_t i)
 	}
 	k = answer_of(x, i, &a);
 	/* An IPv6 client's key reaches an address list that was not asked about it. */
-	if (k < 0 || (a.outcome == OUTCOME_NOT_APPLICABLE && l->kind != LIST_RHSBL &&
+	if (k < 0 || (a.outcome == OUTCOME_NOT_APPLICABLE && list_is_address(l->kind) &&
 		      x->decision->client.family == ADDR_V6)) {
 		printf("%s %s: %s\n", list_kind_name(l->kind), l->name, why_not(x, i));
 		return;
@@ -138,7 +140,7 @@ static void print_list(const struct explanation *x, size_t i)
 	const struct key *key = &x->decision->keys.key[k];
 	printf("%s %s: %s", list_kind_name(l->kind), l->name, outcome_name(a.outcome));
 	/* The zone as it may be shown: a keyed zone's key stays out of the output. */
-	if (key_query(key, l->zone_shown, name, sizeof(name)) > 0)
+	if (key_query(key, l->hash, l->zone_shown, name, sizeof(name)) > 0)
 		printf(" query=%s", name);
 	if (a.outcome == OUTCOME_LISTED) {
 		printf(" answer=%u.%u.%u.%u ttl=%u weight=%ld", a.code[0], a.code[1], a.code[2],

@@ -107,7 +107,7 @@ bool health_v6_known(const struct list_health *h)
 bool health_wants_check(const struct list_health *h)
 {
 	return !health_enabled(h) ||
-	       (h->kind != LIST_RHSBL && h->ipv6 == LIST_IPV6_AUTO && !h->v6_known);
+	       (list_is_address(h->kind) && h->ipv6 == LIST_IPV6_AUTO && !h->v6_known);
 }
 
 bool health_checked(const struct list_health *h)
@@ -272,7 +272,7 @@ void health_check_end(struct list_health *h)
 /* v6_note - for the "list enabled" line: ipv6 = yes or no (auto has a line of its own). */
 static const char *v6_note(const struct list_health *h)
 {
-	if (h->kind == LIST_RHSBL || h->ipv6 == LIST_IPV6_AUTO)
+	if (!list_is_address(h->kind) || h->ipv6 == LIST_IPV6_AUTO)
 		return "";
 	return h->ipv6 == LIST_IPV6_YES ? "; IPv6 clients are asked (ipv6 = yes)"
 					: "; IPv6 clients are not asked (ipv6 = no)";

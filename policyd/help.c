@@ -42,7 +42,7 @@ static const char *const NAMES[] = {
 	/* the page */
 	"site", "contact", "ip", "domain", "postmaster", "list", "live", "status", "hit", "lists",
 	/* each list, and the hit */
-	"name", "kind", "is_dnsbl", "is_dnswl", "is_rhsbl", "is_local", "is_address", "is_domain",
+	"name", "kind", "is_dnsbl", "is_dnswl", "is_rhsbl", "is_hashbl", "is_local", "is_address", "is_domain",
 	"is_allow", "delist_url", "reason", "is_hit", "type_sender_domain", "type_helo", "type_client_name",
 	"type_recipient", "checks_sender", "checks_helo", "checks_client_name", "has_status",
 	"status_listed", "status_not_listed", "status_unknown", "status_failed", "status_disabled",
@@ -52,7 +52,7 @@ static const char *const NAMES[] = {
 /* clang-format on */
 
 /* How many values one list has, and the page. */
-#define LIST_FIELDS 28
+#define LIST_FIELDS 29
 #define PAGE_FIELDS 10
 
 /* One list as the page sees it. */
@@ -271,6 +271,7 @@ static size_t fill_list(struct list_view *v, const struct list_config *l, bool h
 	f[n++] = flag_field("is_dnsbl", l->kind == LIST_DNSBL);
 	f[n++] = flag_field("is_dnswl", l->kind == LIST_DNSWL);
 	f[n++] = flag_field("is_rhsbl", l->kind == LIST_RHSBL);
+	f[n++] = flag_field("is_hashbl", l->kind == LIST_HASHBL);
 	f[n++] = flag_field("is_local", l->kind == LIST_LOCAL);
 	f[n++] = flag_field("is_address", is_address_list(l));
 	f[n++] = flag_field("is_domain", !is_address_list(l));

@@ -250,7 +250,7 @@ static void on_a(void *arg, enum resolver_status status, const uint8_t (*addrs)[
 		if (l->outcome == OUTCOME_LISTED &&
 		    codes_weight(lc->codes, l->mask, lc->weight) > 0) {
 			char shown[KEYS_QUERY_MAX];
-			key_query(&job->key, lc->zone_shown, shown, sizeof(shown));
+			key_query(&job->key, lc->hash, lc->zone_shown, shown, sizeof(shown));
 			q->rq = resolver_query_txt(job->t->resolver, q->name, shown, on_txt, q);
 			if (q->rq != NULL) {
 				stats.dns_queries++;
@@ -274,7 +274,7 @@ static void keyjob_submit_a(struct keyjob *job, size_t i)
 {
 	const struct list_config *lc = &job->cfg->rules.lists[i];
 	char name[KEYS_QUERY_MAX], shown[KEYS_QUERY_MAX];
-	size_t len = key_query(&job->key, lc->zone, name, sizeof(name));
+	size_t len = key_query(&job->key, lc->hash, lc->zone, name, sizeof(name));
 	struct query *q;
 
 	/* A domain and a zone longer than a DNS name together cannot be asked. */
@@ -291,7 +291,7 @@ static void keyjob_submit_a(struct keyjob *job, size_t i)
 	q->list = i;
 	memcpy(q->name, name, len + 1);
 	SLIST_INSERT_HEAD(&job->queries, q, link);
-	key_query(&job->key, lc->zone_shown, shown, sizeof(shown));
+	key_query(&job->key, lc->hash, lc->zone_shown, shown, sizeof(shown));
 	q->rq = resolver_query_a(job->t->resolver, q->name, shown, on_a, q);
 	if (q->rq == NULL) {
 		job->lists[i].outcome = OUTCOME_FAILED;
@@ -309,15 +309,15 @@ static void start_queries(struct keyjob *job, struct list_health *const *health,
 			  const struct decision_lists *usable)
 {
 	const struct rules *r = &job->cfg->rules;
-	bool is_domain = key_family(&job->key) == KEY_DOMAIN;
-	bool v6 = key_family(&job->key) == KEY_V6;
+	enum key_family family = key_family(&job->key);
+	bool v6 = family == KEY_V6;
 
 	for (size_t i = 0; i < r->list_count; i++) {
 		const struct list_config *l = &r->lists[i];
 		struct list_state *st = &job->lists[i];
 		st->outcome = OUTCOME_NOT_APPLICABLE;
-		if (l->kind == LIST_LOCAL || (l->kind == LIST_RHSBL) != is_domain ||
-		    health[i] == NULL || (v6 && !health_asks_v6(health[i])))
+		if (!decision_kind_reads(l->kind, family) || health[i] == NULL ||
+		    (v6 && !health_asks_v6(health[i])))
 			continue;
 		st->health = health_ref(health[i]);
 		st->outcome = decision_list_outcome(usable, i);

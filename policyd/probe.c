@@ -16,6 +16,7 @@
 #include <sys/queue.h>
 
 #include "codes.h"
+#include "digest.h"
 #include "log.h"
 #include "resolver.h"
 
@@ -319,8 +320,16 @@ static bool point_names(struct target *t, const struct list_config *l)
 		const char *label = k >= POINT_LISTED_V6       ? rfc5782_v6[k - POINT_LISTED_V6]
 				    : l->test_point[k] != NULL ? l->test_point[k]
 							       : v4[k];
+		char hashed[DIGEST_HEX_SIZE];
 		if (k >= POINT_LISTED_V6 && !t->v6)
 			continue;
+		/* A hashed list's test points are addresses: it is asked their hashes. */
+		if (l->kind == LIST_HASHBL) {
+			if (l->test_point[k] == NULL ||
+			    digest_hex(l->hash, label, strlen(label), hashed, sizeof(hashed)) == 0)
+				continue;
+			label = hashed;
+		}
 		t->name[k] = join(label, l->zone);
 		t->shown[k] = join(label, l->zone_shown);
 		if (t->name[k] == NULL || t->shown[k] == NULL)
@@ -344,7 +353,7 @@ void probe_set_lists(struct probe *p, const struct rules *r, struct list_health 
 			continue;
 		health_configure(health[i], l->health_off, l->ipv6);
 		t->v4 = !l->health_off;
-		t->v6 = l->kind != LIST_RHSBL && l->ipv6 == LIST_IPV6_AUTO;
+		t->v6 = list_is_address(l->kind) && l->ipv6 == LIST_IPV6_AUTO;
 		if (!point_names(t, l)) {
 			for (int k = 0; k < POINTS; k++) {
 				free(t->name[k]);

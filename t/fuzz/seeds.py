@@ -58,6 +58,8 @@ def config_seeds():
         b"help_url = https://check.spamhaus.org/results/?query=$client_address\n",
         b"[dnswl list.dnswl.org]\ncodes = 127.0.[0..255].[1..3]\nweight = -2\n",
         b"[rhsbl dbl.spamhaus.org]\ncheck = sender, helo, client_name, reverse_client_name\n",
+        b"[hashbl hbl.spamhaus.org]\nzone = _email.hbl.test\ncheck = sender\nhash = md5\n"
+        b"codes = 127.0.3.2\ntest_listed = Listed@hbl.test\ntest_unlisted = x@hbl.test\n",
         b"[list local]\nfile = /etc/passwd\nweight = 10\nreason = local\n",
         b"[list local]\nfile = /etc/hostname\n",
         b"[server]\nallow = 127.0.0.0/8, ::1, 192.0.2.0/24\nuser = root\nsocket_group = root\n"

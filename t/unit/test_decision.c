@@ -20,9 +20,14 @@ static struct exempt exempt[2] = {
 	{ .text = "abuse@example.org", .len = 17, .local_part = false },
 };
 static struct rules rules = {
-	.threshold = 2, .allowlist_threshold = -1, .contact = "help@example.org",
-	.exempt = exempt, .exempt_count = 2, .skip_authenticated = true,
-	.lists = lists, .list_count = 4,
+	.threshold = 2,
+	.allowlist_threshold = -1,
+	.contact = "help@example.org",
+	.exempt = exempt,
+	.exempt_count = 2,
+	.skip_authenticated = true,
+	.lists = lists,
+	.list_count = 4,
 	/* As the loader sets them by default: every list checks unauthenticated clients. */
 	.client_lists = { 0xf, 0 },
 	.dns_lists = 0xc, /* zen.test and dbl.test */
@@ -52,19 +57,27 @@ static void setup(void)
 	static const char friends[] = "192.0.2.200\n";
 	const char *err;
 
-	lists[0] = (struct list_config){ .kind = LIST_LOCAL, .type = LOCAL_SENDER_DOMAIN,
-					 .name = "senders", .weight = 5, .reason = "our own list" };
+	lists[0] = (struct list_config){ .kind = LIST_LOCAL,
+					 .type = LOCAL_SENDER_DOMAIN,
+					 .name = "senders",
+					 .weight = 5,
+					 .reason = "our own list" };
 	lists[0].names = name_set_load(NAMES_DOMAINS, senders, sizeof(senders) - 1, ignore, NULL);
-	lists[1] = (struct list_config){ .kind = LIST_LOCAL, .type = LOCAL_ADDRESS,
-					 .name = "friends", .weight = -10 };
+	lists[1] = (struct list_config){
+		.kind = LIST_LOCAL, .type = LOCAL_ADDRESS, .name = "friends", .weight = -10
+	};
 	lists[1].set = cidr_set_new();
 	cidr_set_load_text(lists[1].set, friends, sizeof(friends) - 1, ignore, NULL);
 	cidr_set_finish(lists[1].set);
-	lists[2] = (struct list_config){ .kind = LIST_DNSBL, .name = "zen.test", .weight = 1,
-					 .codes = &zen_codes };
+	lists[2] = (struct list_config){
+		.kind = LIST_DNSBL, .name = "zen.test", .weight = 1, .codes = &zen_codes
+	};
 	codes_parse(lists[2].codes, "127.0.0.[2..3]*3, 127.0.0.[10..11]", 34, &err);
-	lists[3] = (struct list_config){ .kind = LIST_RHSBL, .name = "dbl.test", .weight = 2,
-					 .checks = SOURCE_SENDER | SOURCE_HELO, .codes = &dbl_codes };
+	lists[3] = (struct list_config){ .kind = LIST_RHSBL,
+					 .name = "dbl.test",
+					 .weight = 2,
+					 .checks = SOURCE_SENDER | SOURCE_HELO,
+					 .codes = &dbl_codes };
 	codes_default(lists[3].codes);
 }
 
@@ -118,19 +131,29 @@ static void test_dns_hits(void)
 
 	request("192.0.2.1", "joe@clean.example", "Bad.Example", "user@mx.test", "");
 	decision_begin(&d, &rules, &req);
-	is_int(decision_sources(&rules, usable), SOURCE_SENDER | SOURCE_HELO, "the RHSBL's sources");
+	is_int(decision_sources(&rules, usable), SOURCE_SENDER | SOURCE_HELO,
+	       "the RHSBL's sources");
 	keys_derive(&req, &d.client, decision_sources(&rules, usable), &d.keys);
 	is_int(d.keys.count, 3, "keys: the address, clean.example, bad.example");
 	/* The address: zen answered .2 and .10: two patterns, 3 + 1. */
 	struct list_answer addr_answers[4] = {
-		{ .outcome = OUTCOME_NOT_APPLICABLE }, { .outcome = OUTCOME_NOT_APPLICABLE },
-		{ .outcome = OUTCOME_LISTED, .code = { 127, 0, 0, 2 }, .mask = 3, .ttl = 60,
-		  .txt = "zen says 192.0.2.1", .txt_len = 18 },
+		{ .outcome = OUTCOME_NOT_APPLICABLE },
+		{ .outcome = OUTCOME_NOT_APPLICABLE },
+		{ .outcome = OUTCOME_LISTED,
+		  .code = { 127, 0, 0, 2 },
+		  .mask = 3,
+		  .ttl = 60,
+		  .txt = "zen says 192.0.2.1",
+		  .txt_len = 18 },
 		{ .outcome = OUTCOME_NOT_APPLICABLE },
 	};
-	struct list_answer clean_answers[4] = { { 0 }, { 0 }, { 0 }, { .outcome = OUTCOME_NOT_LISTED } };
+	struct list_answer clean_answers[4] = {
+		{ 0 }, { 0 }, { 0 }, { .outcome = OUTCOME_NOT_LISTED }
+	};
 	struct list_answer bad_answers[4] = {
-		{ 0 }, { 0 }, { 0 },
+		{ 0 },
+		{ 0 },
+		{ 0 },
 		{ .outcome = OUTCOME_LISTED, .code = { 127, 0, 1, 2 }, .mask = 1, .ttl = 60 },
 	};
 	results[0] = result_build(t, &d.keys.key[0], addr_answers, 4);
@@ -138,7 +161,8 @@ static void test_dns_hits(void)
 	results[2] = result_build(t, &d.keys.key[2], bad_answers, 4);
 	decision_add(&d, &rules, results);
 	is_int(d.verdict.hit_count, 2, "two DNS lists hit, each once");
-	is_int(d.verdict.hits[0].weight, 4, "zen: .2 matches [2..3]*3, .10 the unweighted pattern: 3 + 1");
+	is_int(d.verdict.hits[0].weight, 4,
+	       "zen: .2 matches [2..3]*3, .10 the unweighted pattern: 3 + 1");
 	ok(d.verdict.hits[1].source == SOURCE_HELO && d.verdict.hits[1].what_len == 11 &&
 		   memcmp(d.verdict.hits[1].what, "bad.example", 11) == 0,
 	   "the RHSBL hit names the helo, whose domain was listed");
@@ -170,12 +194,20 @@ static void dns_decision(struct decision *d, const struct rules *r, const char *
 	struct reasons *t = reasons_new(seed);
 	struct result *results[KEYS_MAX] = { NULL };
 	struct list_answer addr_answers[4] = {
-		{ 0 }, { 0 }, { .outcome = OUTCOME_LISTED, .code = { 127, 0, 0, 2 }, .mask = 1 }, { 0 }
+		{ 0 },
+		{ 0 },
+		{ .outcome = OUTCOME_LISTED, .code = { 127, 0, 0, 2 }, .mask = 1 },
+		{ 0 }
 	};
 	struct list_answer bad_answers[4] = {
-		{ 0 }, { 0 }, { 0 }, { .outcome = OUTCOME_LISTED, .code = { 127, 0, 1, 2 }, .mask = 1 }
+		{ 0 },
+		{ 0 },
+		{ 0 },
+		{ .outcome = OUTCOME_LISTED, .code = { 127, 0, 1, 2 }, .mask = 1 }
 	};
-	struct list_answer clean_answers[4] = { { 0 }, { 0 }, { 0 }, { .outcome = OUTCOME_NOT_LISTED } };
+	struct list_answer clean_answers[4] = {
+		{ 0 }, { 0 }, { 0 }, { .outcome = OUTCOME_NOT_LISTED }
+	};
 
 	request("192.0.2.1", "joe@clean.example", "bad.example", "user@mx.test", sasl);
 	decision_begin(d, r, &req);
@@ -233,6 +265,69 @@ static void test_observe(void)
 	   "the log line names both");
 }
 
+/* test_hashbl - a hashed list reads the sender address key; its hit names the address. */
+static void test_hashbl(void)
+{
+	static const uint8_t seed[16] = "decision-test!!!";
+	static struct codes hbl_codes;
+	struct reasons *t = reasons_new(seed);
+	struct list_config mine[5];
+	struct rules r = rules;
+	struct result *results[KEYS_MAX] = { NULL };
+	struct decision d;
+	char line[1024];
+	uint64_t usable = (UINT64_C(1) << 2) | (UINT64_C(1) << 3) | (UINT64_C(1) << 4);
+
+	memcpy(mine, lists, sizeof(lists));
+	mine[4] = (struct list_config){ .kind = LIST_HASHBL,
+					.name = "hbl.test",
+					.weight = 2,
+					.checks = SOURCE_SENDER_ADDRESS,
+					.hash = DIGEST_SHA1,
+					.codes = &hbl_codes };
+	codes_default(mine[4].codes);
+	r.lists = mine;
+	r.list_count = 5;
+	r.dns_lists |= UINT64_C(1) << 4;
+	r.client_lists[0] |= UINT64_C(1) << 4;
+	request("192.0.2.1", "Spam@Example.ORG", "vm", "user@mx.test", "");
+	decision_begin(&d, &r, &req);
+	is_int(decision_sources(&r, usable), SOURCE_SENDER | SOURCE_HELO | SOURCE_SENDER_ADDRESS,
+	       "the hashed list adds the sender address to the sources");
+	keys_derive(&req, &d.client, decision_sources(&r, usable), &d.keys);
+	is_int(d.keys.count, 3, "keys: the address, example.org, the sender address");
+	ok(!decision_key_applies(&d, &mine[4], 0) && !decision_key_applies(&d, &mine[4], 1) &&
+		   decision_key_applies(&d, &mine[4], 2),
+	   "the hashed list reads the sender address key only");
+	ok(!decision_key_applies(&d, &mine[3], 2) && !decision_key_applies(&d, &mine[2], 2),
+	   "the RHSBL and the DNSBL do not read it");
+	struct list_answer none[5] = { { 0 }, { 0 }, { 0 }, { 0 }, { 0 } };
+	struct list_answer listed[5] = {
+		{ 0 },
+		{ 0 },
+		{ 0 },
+		{ 0 },
+		{ .outcome = OUTCOME_LISTED, .code = { 127, 0, 3, 2 }, .mask = 1, .ttl = 60 },
+	};
+	results[0] = result_build(t, &d.keys.key[0], none, 5);
+	results[1] = result_build(t, &d.keys.key[1], none, 5);
+	results[2] = result_build(t, &d.keys.key[2], listed, 5);
+	decision_add(&d, &r, results);
+	ok(d.verdict.hit_count == 1 && d.verdict.hits[0].list == &mine[4] &&
+		   d.verdict.hits[0].source == SOURCE_SENDER_ADDRESS,
+	   "one hit, the hashed list's, on the sender address");
+	ok(d.verdict.hits[0].what_len == 16 &&
+		   memcmp(d.verdict.hits[0].what, "spam@example.org", 16) == 0,
+	   "the hit names the address, lowercased");
+	is_int(d.tier, TIER_REFUSED, "weight 2: refused");
+	decision_describe(&d, &req, "reject", true, NULL, line, sizeof(line));
+	ok(strstr(line, " lists=hbl.test(127.0.3.2)[spam@example.org] ") != NULL,
+	   "the log line names the address: %s", line);
+	for (int i = 0; i < 3; i++)
+		result_unref(results[i]);
+	reasons_free(t);
+}
+
 /* test_sole - the lists whose weight alone made the refusal. */
 static void test_sole(void)
 {
@@ -255,7 +350,8 @@ static void test_sole(void)
 	is_int((long)decision_sole(&d, &r), 0, "threshold 6: a pass, no refusal to decide");
 	r.soft_threshold = 4;
 	dns_decision(&d, &r, "");
-	ok(d.tier == TIER_SOFT && decision_sole(&d, &r) == ((UINT64_C(1) << 2) | (UINT64_C(1) << 3)),
+	ok(d.tier == TIER_SOFT &&
+		   decision_sole(&d, &r) == ((UINT64_C(1) << 2) | (UINT64_C(1) << 3)),
 	   "soft_threshold 4, score 5: a soft refusal that either list alone made");
 }
 
@@ -286,7 +382,8 @@ static void test_clients(void)
 	ok(d.verdict.score == 5 && d.tier == TIER_REFUSED, "... with clients = all it does");
 	request("192.0.2.1", "joe@spammer.example", "vm", "postmaster@mx.test", "alice");
 	decision_begin(&d, &r, &req);
-	is_int(d.kind, DECISION_EXEMPT, "an exempt recipient stays exempt for authenticated clients");
+	is_int(d.kind, DECISION_EXEMPT,
+	       "an exempt recipient stays exempt for authenticated clients");
 	request("192.0.2.200", "joe@spammer.example", "vm", "user@mx.test", "alice");
 	r.client_lists[1] |= 2; /* friends: all */
 	decision_begin(&d, &r, &req);
@@ -312,8 +409,9 @@ static enum decision_kind kind_for(const struct rules *r, const char *rcpt)
 static void test_extensions(void)
 {
 	static const char traps[] = "trap@example.org\n";
-	struct list_config trap_list = { .kind = LIST_LOCAL, .type = LOCAL_RECIPIENT,
-					 .name = "traps", .weight = 5 };
+	struct list_config trap_list = {
+		.kind = LIST_LOCAL, .type = LOCAL_RECIPIENT, .name = "traps", .weight = 5
+	};
 	struct rules r = rules;
 	struct decision d;
 
@@ -355,6 +453,7 @@ int main(void)
 	test_sole();
 	test_clients();
 	test_extensions();
+	test_hashbl();
 	name_set_free(lists[0].names);
 	cidr_set_free(lists[1].set);
 	return tap_done();

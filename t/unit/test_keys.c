@@ -52,7 +52,9 @@ static void test_domains(void)
 	is_str(clean("bücher.example"), "xn--bcher-kva.example", "IDN: UTF-8 becomes its A-label");
 	is_str(clean("BÜCHER.Example"), "xn--bcher-kva.example", "IDN: mapped to lower case");
 	is_str(clean("xn--bcher-kva.example"), "xn--bcher-kva.example", "an A-label stays");
-	is_str(clean("b\xfc" "cher.example"), "", "invalid UTF-8 is refused");
+	is_str(clean("b\xfc"
+		     "cher.example"),
+	       "", "invalid UTF-8 is refused");
 	memset(long_label, 'a', 64);
 	strcpy(long_label + 64, ".example");
 	is_str(clean(long_label), "", "a label of 64 bytes is refused");
@@ -87,19 +89,24 @@ static void test_domains(void)
 static void test_sender_domain(void)
 {
 	is_str(sender_domain("joe@example.com"), "example.com", "plain address");
-	is_str(sender_domain("x@y@listed.example"), "listed.example", "the LAST '@': x@y@listed.example");
-	is_str(sender_domain("\"x@y\"@listed.example"), "listed.example", "a quoted local part with '@'");
+	is_str(sender_domain("x@y@listed.example"), "listed.example",
+	       "the LAST '@': x@y@listed.example");
+	is_str(sender_domain("\"x@y\"@listed.example"), "listed.example",
+	       "a quoted local part with '@'");
 	is_str(sender_domain("\"a\\\"@b\"@listed.example"), "listed.example",
 	       "a quoted local part with an escaped quote");
 	is_str(sender_domain("\"x@listed.example\""), "", "all quoted: no domain part");
 	is_str(sender_domain("@a,@b:joe@listed.example"), "listed.example", "a source route");
-	is_str(sender_domain("joe@BÜCHER.example"), "xn--bcher-kva.example", "an IDN sender domain");
+	is_str(sender_domain("joe@BÜCHER.example"), "xn--bcher-kva.example",
+	       "an IDN sender domain");
 	is_str(sender_domain(""), "", "the null sender has no domain");
 	is_str(sender_domain("postmaster"), "", "no '@': no domain");
 	is_str(sender_domain("joe@"), "", "nothing after '@'");
 	ok(domain_within("a.b.example.com", 15, "example.com", 11, true), "a subdomain is within");
-	ok(!domain_within("badexample.com", 14, "example.com", 11, true), "a suffix without a dot is not");
-	ok(!domain_within("example.com", 11, "example.com", 11, true), "the domain is not its own subdomain");
+	ok(!domain_within("badexample.com", 14, "example.com", 11, true),
+	   "a suffix without a dot is not");
+	ok(!domain_within("example.com", 11, "example.com", 11, true),
+	   "the domain is not its own subdomain");
 	ok(domain_within("example.com", 11, "example.com", 11, false), "exact match");
 }
 
@@ -117,8 +124,9 @@ static void test_derive(void)
 	char buf[KEYS_QUERY_MAX];
 
 	addr_parse(&a, "192.0.2.1", 9);
-	parse(&req, "client_address=192.0.2.1\nsender=joe@Mail.Example.com\nhelo_name=mail.example.com\n"
-		    "client_name=unknown\n\n");
+	parse(&req,
+	      "client_address=192.0.2.1\nsender=joe@Mail.Example.com\nhelo_name=mail.example.com\n"
+	      "client_name=unknown\n\n");
 	keys_derive(&req, &a, SOURCE_SENDER | SOURCE_HELO | SOURCE_CLIENT_NAME, &ks);
 	is_int(ks.count, 2, "address key and one domain key (sender and helo are the same domain)");
 	ok(!key_is_domain(&ks.key[0]) && ks.key[0].bytes[0] == '4', "key 0: the IPv4 address");
@@ -126,9 +134,9 @@ static void test_derive(void)
 	   "key 1: the domain, from the sender and the helo");
 	key_text(&ks.key[1], buf, sizeof(buf));
 	is_str(buf, "mail.example.com", "the domain key's text");
-	key_query(&ks.key[0], "zen.test", buf, sizeof(buf));
+	key_query(&ks.key[0], DIGEST_SHA1, "zen.test", buf, sizeof(buf));
 	is_str(buf, "1.2.0.192.zen.test", "the address key's query name");
-	key_query(&ks.key[1], "dbl.test", buf, sizeof(buf));
+	key_query(&ks.key[1], DIGEST_SHA1, "dbl.test", buf, sizeof(buf));
 	is_str(buf, "mail.example.com.dbl.test", "the domain key's query name");
 	ok(keys_find(&ks, &ks.key[1]) == 1, "keys_find finds a key");
 
@@ -147,10 +155,53 @@ static void test_derive(void)
 	is_str(buf, "bad.example", "the domain after the quoted local part");
 }
 
+/* test_mailbox - a hashed list's key: the whole sender address, lowercased, hashed in queries. */
+static void test_mailbox(void)
+{
+	static struct request req;
+	struct keyset ks;
+	struct addr a;
+	char buf[KEYS_QUERY_MAX], clean[DOMAIN_SIZE];
+
+	addr_parse(&a, "192.0.2.1", 9);
+	parse(&req, "client_address=192.0.2.1\nsender=Spam@Example.ORG\n\n");
+	keys_derive(&req, &a, SOURCE_SENDER | SOURCE_SENDER_ADDRESS, &ks);
+	is_int(ks.count, 3, "address, sender domain and sender address keys");
+	ok(key_family(&ks.key[2]) == KEY_MAILBOX && ks.sources[2] == SOURCE_SENDER_ADDRESS,
+	   "key 2: the sender address, for hashed lists");
+	ok(key_is_name(&ks.key[2]) && !key_is_domain(&ks.key[2]), "a mailbox key is a name");
+	key_text(&ks.key[2], buf, sizeof(buf));
+	is_str(buf, "spam@example.org", "the mailbox key's text: the address lowercased");
+	key_query(&ks.key[2], DIGEST_SHA1, "_email.hbl.test", buf, sizeof(buf));
+	is_str(buf, "0891428c5283aa59930c88b8497fe7a26b83e1e8._email.hbl.test",
+	       "the sha1 hex of the address under the zone");
+	key_query(&ks.key[2], DIGEST_MD5, "ebl.test", buf, sizeof(buf));
+	is_str(buf, "8be7a964443898bbf7730ce336459182.ebl.test",
+	       "the md5 hex of the address under the zone");
+
+	keys_derive(&req, NULL, SOURCE_SENDER_ADDRESS, &ks);
+	is_int(ks.count, 1, "only a hashed list: one key, the sender address");
+	parse(&req, "client_address=192.0.2.1\nsender=\n\n");
+	keys_derive(&req, &a, SOURCE_SENDER_ADDRESS, &ks);
+	is_int(ks.count, 1, "the empty sender <> is not looked up");
+
+	is_int(keys_clean_address("a b@example.org", 15, clean, sizeof(clean)), 0,
+	       "a space: refused");
+	is_int(keys_clean_address("nobody", 6, clean, sizeof(clean)), 0, "no '@': refused");
+	is_int(keys_clean_address("j\xc3\xb6@example.org", 15, clean, sizeof(clean)), 0,
+	       "a byte outside ASCII: refused");
+	is_int(keys_clean_address("\"A B\"@x", 6, clean, sizeof(clean)), 0,
+	       "a quoted local part with a space: refused");
+	is_int(keys_clean_address("Joe.Q+tag@Example.com", 21, clean, sizeof(clean)), 21,
+	       "an address with an extension is kept whole");
+	is_str(clean, "joe.q+tag@example.com", "lowercased");
+}
+
 int main(void)
 {
 	test_domains();
 	test_sender_domain();
 	test_derive();
+	test_mailbox();
 	return tap_done();
 }

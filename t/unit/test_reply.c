@@ -40,10 +40,11 @@ static char reqtext[8192];
 /* request - a request with the given recipient and sender. */
 static void request(const char *rcpt, const char *sender)
 {
-	int n = snprintf(reqtext, sizeof(reqtext),
-			 "client_address=192.0.2.1\nclient_name=mail.example.net\nhelo_name=mx.example.net\n"
-			 "sender=%s\nrecipient=%s\n\n",
-			 sender, rcpt);
+	int n = snprintf(
+		reqtext, sizeof(reqtext),
+		"client_address=192.0.2.1\nclient_name=mail.example.net\nhelo_name=mx.example.net\n"
+		"sender=%s\nrecipient=%s\n\n",
+		sender, rcpt);
 	request_parse(&req, reqtext, (size_t)n);
 }
 
@@ -51,8 +52,13 @@ static void request(const char *rcpt, const char *sender)
 static void hit(struct verdict *v, struct list_config *l, unsigned source, const char *what,
 		const char *reason)
 {
-	struct hit h = { .list = l, .weight = l->weight, .code = { 127, 0, 0, 2 }, .source = source,
-			 .what = what, .what_len = strlen(what), .txt = reason != NULL };
+	struct hit h = { .list = l,
+			 .weight = l->weight,
+			 .code = { 127, 0, 0, 2 },
+			 .source = source,
+			 .what = what,
+			 .what_len = strlen(what),
+			 .txt = reason != NULL };
 
 	h.reason = reason_plain(reason, reason ? strlen(reason) : 0);
 	verdict_add(v, &h);
@@ -95,12 +101,19 @@ static void test_words(void)
 	verdict_clear(&v);
 	hit(&v, &dbl, SOURCE_SENDER, "bad.example", "Spam domain");
 	ok(strncmp(render(&v, TIER_REFUSED, 400),
-		   "REJECT 5.7.1 Your sender domain bad.example is blacklisted by dbl.test", 69) == 0,
+		   "REJECT 5.7.1 Your sender domain bad.example is blacklisted by dbl.test",
+		   69) == 0,
 	   "an RHSBL hit on the sender names the sender domain, not the host: %s",
 	   render(&v, TIER_REFUSED, 400));
 	verdict_clear(&v);
+	hit(&v, &dbl, SOURCE_SENDER_ADDRESS, "spam@bad.example", NULL);
+	ok(strstr(render(&v, TIER_REFUSED, 400),
+		  "Your sender address spam@bad.example is blacklisted by dbl.test") != NULL,
+	   "a hashed list's hit names the sender address: %s", render(&v, TIER_REFUSED, 400));
+	verdict_clear(&v);
 	hit(&v, &dbl, SOURCE_HELO, "bad.example", NULL);
-	ok(strstr(render(&v, TIER_REFUSED, 400), "Your HELO name bad.example is blacklisted by dbl.test. See") != NULL,
+	ok(strstr(render(&v, TIER_REFUSED, 400),
+		  "Your HELO name bad.example is blacklisted by dbl.test. See") != NULL,
 	   "a helo hit without a reason: no empty ': '");
 }
 
@@ -173,6 +186,8 @@ static void test_dirty_and_errors(void)
 	reply_on_error(&rules, out, sizeof(out));
 	ok(strncmp(out, "action=DEFER 4.7.1 ", 19) == 0, "on_error defer");
 	is_str(reply_class(SOURCE_SENDER), "Sender address", "rbl_class of a sender hit");
+	is_str(reply_class(SOURCE_SENDER_ADDRESS), "Sender address",
+	       "rbl_class of a hashed list's hit on the sender address");
 	is_str(reply_class(0), "Client host", "rbl_class of an address hit");
 }
 
@@ -207,7 +222,8 @@ int main(void)
 	rules.threshold = 1;
 	rules.allowlist_threshold = -1;
 	rules.text = compile(default_text);
-	rules.help_url = compile("https://www.example.org/blacklisted.html?ip=$client_address&list=$rbl_domain");
+	rules.help_url = compile(
+		"https://www.example.org/blacklisted.html?ip=$client_address&list=$rbl_domain");
 	rules.contact = "postmaster@example.org";
 	test_words();
 	test_budget();
