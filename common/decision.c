@@ -185,14 +185,21 @@ bool decision_kind_reads(enum list_kind kind, enum key_family family)
 	}
 }
 
-/* decision_key_applies - address lists read the address key; the others the names they check. */
-bool decision_key_applies(const struct decision *d, const struct list_config *l, unsigned i)
+/* key_applies - address lists read the address key; the others the names they check.
+ * Inline: decision_add asks it for every list and key of every request. */
+static inline bool key_applies(const struct decision *d, const struct list_config *l, unsigned i)
 {
 	const struct key *k = &d->keys.key[i];
 
 	if (!decision_kind_reads(l->kind, key_family(k)))
 		return false;
 	return !key_is_name(k) || (d->keys.sources[i] & l->checks) != 0;
+}
+
+/* decision_key_applies - see decision.h. */
+bool decision_key_applies(const struct decision *d, const struct list_config *l, unsigned i)
+{
+	return key_applies(d, l, i);
 }
 
 /* first_source - the lowest SOURCE_* bit of a key that the list checks: what the hit names. */
@@ -222,7 +229,7 @@ HOT void decision_add(struct decision *d, const struct rules *r, struct result *
 			struct answer a;
 			struct hit h;
 			const struct key *key = &d->keys.key[k];
-			if (results[k] == NULL || !decision_key_applies(d, l, k) ||
+			if (results[k] == NULL || !key_applies(d, l, k) ||
 			    result_outcome(results[k], i) != OUTCOME_LISTED)
 				continue;
 			result_get(results[k], i, &a);
