@@ -16,7 +16,6 @@ of every list before it asks.
 
 import re
 import subprocess
-import urllib.request
 
 from lib.daemon import POLICYD, Policyd, Tap, request
 from lib.dnslib import Rbldnsd
@@ -63,18 +62,6 @@ def daemon(r, lists, policy=""):
     return d
 
 
-def metrics(d):
-    """The /metrics samples as a dict of 'name{labels}' to float."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{d.http_port()}/metrics", timeout=10) as resp:
-        text = resp.read().decode()
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            out[name] = float(value)
-    return out
-
-
 def reject(addr, name):
     """The default reply when list `name` refuses client addr: the host is listed."""
     return (
@@ -98,7 +85,7 @@ def check(d, addr, *args):
 
 
 def sample(name, zone_name):
-    """A per-list metric's key in metrics()."""
+    """A per-list metric's key in Policyd.metrics()."""
     return f'{name}{{list="{zone_name}",kind="dnsbl"}}'
 
 
@@ -117,7 +104,7 @@ def test_observe():
         line = decision_line(d, "192.0.2.20", since)
         t.ok(line is not None and "lists=- observed=obs.test(127.0.0.2) score=0" in line,
              "... the decision's log line has observed=obs.test(127.0.0.2), nothing scored", line or d.log()[-1500:])
-        m = metrics(d)
+        m = d.metrics()
         t.eq(m.get(sample("policyd_list_observed_hits_total", "obs.test")), 1.0,
              "policyd_list_observed_hits_total counts the hit that would have counted")
         t.eq(m.get(sample("policyd_list_observed_hits_total", "bl.test")), None,
@@ -135,7 +122,7 @@ def test_observe():
              line or d.log()[-1500:])
         since = d.mark()
         t.eq(d.ask(request("192.0.2.30")), "action=DUNNO", "a client only b2.test lists (1, below 2): DUNNO")
-        m = metrics(d)
+        m = d.metrics()
         t.eq(m.get(sample("policyd_list_observed_hits_total", "obs.test")), 2.0, "observed hits: 2")
         t.eq(m.get(sample("policyd_list_sole_hits_total", "bl.test")), 1.0,
              "sole hits: without bl.test's 2 the score 1 would have passed, so bl.test decided the refusal")

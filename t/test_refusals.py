@@ -21,7 +21,6 @@ request has come, every answer sent before the sentinel's has been read.
 import os
 import re
 import signal
-import urllib.request
 
 from lib.daemon import Policyd, Tap, request
 from lib.dnslib import FakeDNS, reverse_ip
@@ -70,18 +69,6 @@ def sentinel(d, dns, ip):
     return d.sentinel(dns, f"{reverse_ip(ip)}.{SENTINEL}", request(ip))
 
 
-def metrics(d):
-    """The /metrics samples as a dict of 'name{labels}' to float."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{d.http_port()}/metrics", timeout=10) as resp:
-        text = resp.read().decode()
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            out[name] = float(value)
-    return out
-
-
 def lines(d, pattern, since=0):
     """The log lines after offset `since` that match pattern."""
     return [l for l in d.log()[since:].splitlines() if re.search(pattern, l)]
@@ -128,7 +115,7 @@ def test_public_resolver():
                        line) is not None, "... which says what the answer means and what to do", line)
         t.eq(dns.count(f"{reverse_ip('192.0.2.49')}.{BL}", "A"), 0, "the disabled list is not asked again",
              str(dns.queries()[-20:]))
-        m = metrics(d)
+        m = d.metrics()
         labels = f'{{list="{BL}",kind="dnsbl"}}'
         t.eq(m.get(f"policyd_list_refusals_total{labels}"), 1.0, "policyd_list_refusals_total counts the refusal")
         t.eq(m.get(f"policyd_list_enabled{labels}"), 0.0, "policyd_list_enabled shows the list disabled")
@@ -138,7 +125,7 @@ def test_public_resolver():
         d.signal(signal.SIGHUP)
         t.ok(d.logged(rf"\[dnsbl {BL}\]: health check passed; list enabled") is not None,
              "SIGHUP checks the disabled list again; its test points answer: enabled", d.log()[-1500:])
-        t.eq(metrics(d).get(f"policyd_list_enabled{labels}"), 1.0, "policyd_list_enabled shows it enabled again")
+        t.eq(d.metrics().get(f"policyd_list_enabled{labels}"), 1.0, "policyd_list_enabled shows it enabled again")
         since = d.mark()
         t.eq(d.ask(request("192.0.2.60")), "action=DUNNO", "asked again, it refuses again: DUNNO")
         t.ok(d.logged(rf"\[dnsbl {BL}\]: answered 127\.255\.255\.254: this list refuses") is not None,

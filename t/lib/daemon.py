@@ -18,6 +18,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 
 from .wait import poll_until
 
@@ -287,6 +288,18 @@ class Policyd:
         before = dns.count(qname)
         self.ask(data)
         return dns.wait_queries(before + 1, qname, timeout=timeout)
+
+    def metrics(self):
+        """The /metrics samples of [http] listen (inet:127.0.0.1:0) as a dict of
+        'name{labels}' to float."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port()}/metrics", timeout=10) as resp:
+            text = resp.read().decode()
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                out[name] = float(value)
+        return out
 
     # Process --------------------------------------------------------------
     def pid(self):

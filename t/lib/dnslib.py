@@ -255,9 +255,10 @@ def _wait_for(get, n, timeout):
     return poll_until(lambda: get() >= n, timeout, interval=0.02)
 
 
-class _QueryLog:
-    """A DNS server of ours (self.proc, in self.dir): count() and wait_queries()
-    over its queries(), stop(), and `with` (a subclass defines start())."""
+class _Served:
+    """A server process of ours (self.proc, in self.dir): stop() ends it by its PID
+    and removes its directory; `with` starts and stops it (a subclass defines
+    start())."""
 
     def stop(self):
         if self.proc:
@@ -274,6 +275,10 @@ class _QueryLog:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+class _QueryLog(_Served):
+    """A DNS server of ours whose queries() we read: count() and wait_queries()."""
 
     def count(self, name=None, qtype=None):
         return _matching(self.queries(), name, qtype)
@@ -598,7 +603,7 @@ class Rbldnsd(_QueryLog):
             return ""
 
 
-class Unbound:
+class Unbound(_Served):
     """Debian's unbound on 127.0.0.1:<port>, forwarding nothing: each of
     `zones` is a stub zone served by 127.0.0.1@upstream (an rbldnsd of ours),
     in the configuration the README gives for a local rbldnsd mirror.
@@ -717,16 +722,3 @@ class Unbound:
         except (OSError, TypeError, AttributeError):
             return ""
 
-    def stop(self):
-        if self.proc:
-            _stop_pid(self.proc)
-            self.proc = None
-        if self.dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
