@@ -18,6 +18,7 @@ import subprocess
 
 from lib.daemon import POLICYD, Policyd, Tap, request
 from lib.dnslib import Rbldnsd
+from lib.files import write_atomic
 
 t = Tap()
 
@@ -49,9 +50,7 @@ def run(*args):
 
 def config(d, r, sha1_weight=2, md5_weight=2):
     key_file = os.path.join(d.dir, "dqs.key")
-    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(KEY + "\n")
+    write_atomic(key_file, KEY + "\n", mode=0o600)
     return (
         f"[dns]\nnameserver = 127.0.0.1:{r.port}\ntimeout = 1s\ntries = 1\n"
         "[hashbl hbl.test]\nzone = _email.$key.hbl.test\n"

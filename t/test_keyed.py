@@ -19,6 +19,7 @@ import urllib.request
 
 from lib.daemon import POLICYD, Policyd, Tap, request
 from lib.dnslib import Rbldnsd, reverse_ip
+from lib.files import write_atomic
 
 t = Tap()
 
@@ -53,9 +54,7 @@ def get(port, path):
 
 def config(d, r):
     key_file = os.path.join(d.dir, "dqs.key")
-    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(KEY + "\n")
+    write_atomic(key_file, KEY + "\n", mode=0o600)
     return (
         f"[dns]\nnameserver = {r.nameserver}\ntimeout = 1s\ntries = 1\n"
         f"[http]\nlisten = inet:127.0.0.1:0\nhelp_dir = {HELP_DIR}\n"
