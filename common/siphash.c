@@ -69,10 +69,13 @@ static inline void sip_compress(struct sip *s, uint64_t m, int c)
 /*
  * siphash - SipHash-c-d of len bytes under a 16-byte key (data may be NULL when len is 0):
  * c rounds per message word, d rounds to finish. Always inlined into its two callers, so
- * that the round counts are constants and the loops unroll.
+ * that the round counts are constants and the loops unroll. The attribute is on a
+ * declaration of its own so that the definition's first line fits in 100 columns: a
+ * longer one is laid out differently by clang-format 14 (Debian 12) and 19 (Debian 13).
  */
-static inline __attribute__((always_inline)) uint64_t
-siphash(const uint8_t key[16], const void *data, size_t len, int c, int d)
+static inline uint64_t siphash(const uint8_t key[16], const void *data, size_t len, int c, int d)
+	__attribute__((always_inline));
+static inline uint64_t siphash(const uint8_t key[16], const void *data, size_t len, int c, int d)
 {
 	const uint8_t *p = data;
 	uint64_t k0 = load64_le(key);

@@ -228,6 +228,7 @@ test
 def rbldnsd_tests():
     zones = {"bl.test": [("ip4set", ZONE4), ("ip6trie", ZONE6)],
              "bl6.test": ("ip6tset", "2001:db8:3:4\n"),
+             "v6.test": ("ip6trie", ZONE6),
              "dbl.test": ("dnset", ZONE_D)}
     with Rbldnsd(zones, ttl=77) as rbl:
         p = rbl.port
@@ -256,8 +257,20 @@ def rbldnsd_tests():
         t.ok(r.answers == [b"IPv6 listed 2001:db8:1::25"], "ip6trie: TXT", r)
         r = query(p, reverse_ip("2001:db8:2::1") + ".bl.test")
         t.ok(r.rcode == NXDOMAIN, "ip6trie: other IPv6 not listed", r)
-        r = query(p, reverse_ip("::ffff:7f00:2") + ".bl.test")
-        t.ok(r.answers == ["127.0.0.2"], "ip6trie: RFC 5782 ::FFFF:7F00:2", r)
+        # RFC 5782's IPv6 test point is IPv4-mapped: a zone with IPv4 data answers it
+        # from that data alone (its TXT is the ip4set's), a zone of IPv6 data only
+        # from an ip6trie that holds it.
+        mapped = reverse_ip("::ffff:7f00:2")
+        r = query(p, mapped + ".bl.test", "TXT")
+        t.ok(r.answers == [b"Listed, see http://bl.test/?127.0.0.2"],
+           "ip4set beside an ip6trie: RFC 5782 ::FFFF:7F00:2 answered from the IPv4 data", r)
+        r = query(p, mapped + ".v6.test")
+        t.ok(r.answers == ["127.0.0.2"], "ip6trie alone: RFC 5782 ::FFFF:7F00:2 listed", r)
+        r = query(p, mapped + ".v6.test", "TXT")
+        t.ok(len(r.answers) == 1 and r.answers[0].startswith(b"IPv6 listed "),
+           "ip6trie alone: RFC 5782 ::FFFF:7F00:2's TXT is the ip6trie's", r)
+        r = query(p, reverse_ip("::ffff:7f00:1") + ".v6.test")
+        t.ok(r.rcode == NXDOMAIN, "ip6trie alone: RFC 5782 ::FFFF:7F00:1 not listed", r)
         r = query(p, reverse_ip("2001:db8:3:4::99") + ".bl6.test")
         t.ok(r.answers == ["127.0.0.2"], "ip6tset: address in a listed /64", r)
         r = query(p, reverse_ip("2001:db8:3:5::1") + ".bl6.test")

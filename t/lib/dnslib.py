@@ -202,7 +202,10 @@ def reverse_ip(addr):
     ip = ipaddress.ip_address(addr)
     if ip.version == 4:
         return ".".join(reversed(str(ip).split(".")))
-    return ".".join(reversed(ip.exploded.replace(":", "")))
+    # The nibbles come from the address's bytes, not from its text: Python 3.13
+    # (Debian 13) writes an IPv4-mapped address such as ::ffff:7f00:2 with a dotted
+    # quad (0000:...:ffff:127.0.0.2), which made a query name no server knows.
+    return ".".join(reversed(ip.packed.hex()))
 
 
 # ------------------------------------------------------------- processes --
