@@ -103,7 +103,10 @@ from lib.tap import Tap
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PKG = "policyd"
 CONFFILES = ["/etc/policyd/policyd.ini", "/etc/policyd/local.cidr"]
-UNITDIR = "/lib/systemd/system"
+# Where the package's units are: Debian 13's debhelper installs them in
+# /usr/lib/systemd/system, Debian 12's in /lib/systemd/system (debian/rules). On a
+# merged /usr, as both are, the two name one directory.
+UNITDIRS = ("/usr/lib/systemd/system", "/lib/systemd/system")
 SOCKET_PATH = "/var/spool/postfix/private/policyd"
 # What Debian policy lets a purge leave behind: the system user (and its group).
 KEPT_BY_POLICY = "the system user policyd"
@@ -148,6 +151,12 @@ def pkg_status():
 def installed_packages():
     rc, out = run(["dpkg-query", "-W", "-f=${Package} ${db:Status-Status}\n"])
     return {line.split()[0] for line in out.splitlines() if line.endswith(" installed")}
+
+
+def installed_unit(unit):
+    """The path of an installed unit of the package (the first of UNITDIRS that has it)."""
+    return next((path for path in (os.path.join(d, unit) for d in UNITDIRS) if os.path.lexists(path)),
+                os.path.join(UNITDIRS[0], unit))
 
 
 def user_exists(name):
@@ -223,9 +232,11 @@ def check_deb(deb, tmp):
     missing = [f for f in help_src if f"/usr/share/policyd/help/{f}" not in paths]
     t.ok(help_src and not missing, f"/usr/share/policyd/help/ has all of contrib/help/ ({len(help_src)} files)",
          f"missing: {missing}")
-    wanted = [f"{UNITDIR}/policyd.service", f"{UNITDIR}/policyd.socket", "/usr/lib/sysusers.d/policyd.conf",
+    unitdir = next((d for d in UNITDIRS if f"{d}/policyd.service" in paths), UNITDIRS[0])
+    wanted = [f"{unitdir}/policyd.service", f"{unitdir}/policyd.socket", "/usr/lib/sysusers.d/policyd.conf",
               "/usr/sbin/policyd", "/usr/share/man/man8/policyd.8.gz", "/usr/share/man/man5/policyd.ini.5.gz"]
-    t.ok(all(p in paths for p in wanted), "the package has the daemon, units, sysusers file and man pages",
+    t.ok(all(p in paths for p in wanted),
+         f"the package has the daemon, units (in {unitdir}), sysusers file and man pages",
          f"missing: {[p for p in wanted if p not in paths]}")
     examples = sorted(p for p in paths if p.startswith("/usr/share/doc/policyd/examples/nginx/") and p.endswith(".conf"))
     t.ok(len(examples) >= 2, "the nginx examples are in /usr/share/doc/policyd/examples/nginx/", "\n".join(sorted(paths)))
@@ -291,7 +302,7 @@ def check_installed(state):
     if analyze is None:
         t.skip("systemd-analyze verify on the installed units", "systemd-analyze not installed")
     else:
-        units = [f"{UNITDIR}/policyd.socket", f"{UNITDIR}/policyd.service"]
+        units = [installed_unit("policyd.socket"), installed_unit("policyd.service")]
         rc, out = run([analyze, "verify"] + units, timeout=60)
         ours = [line for line in out.splitlines() if "policyd" in line]
         t.ok(rc == 0 and not ours, "systemd-analyze verify on the installed policyd.socket and policyd.service",
@@ -314,7 +325,9 @@ def unit_settings(unit, tmp):
                    f"SYSTEMD_ENVIRONMENT_GENERATOR_PATH={empty}",
                    systemd, "--test", "--system", f"--unit={unit}", "--log-target=console",
                    "--log-level=warning"], timeout=60)
-    m = re.search(rf"^\s*-> Unit {re.escape(unit)}:\n(.*?)(?=^\s*-> Unit |\Z)", out, re.M | re.S)
+    # systemd 252 (Debian 12) starts each unit's dump with "-> Unit", systemd 257
+    # (Debian 13) with "\u2192 Unit" in a UTF-8 locale.
+    m = re.search(rf"^\s*(?:->|\u2192) Unit {re.escape(unit)}:\n(.*?)(?=^\s*(?:->|\u2192) Unit |\Z)", out, re.M | re.S)
     if rc != 0 or m is None:
         return None, f"rc={rc}\n{out[-3000:]}"
     settings = {}
@@ -439,7 +452,7 @@ class TransientSystemd:
         units = os.path.join(self.tmp, "systemd-units")
         os.makedirs(units)
         for unit in ("policyd.socket", "policyd.service"):
-            os.symlink(os.path.join(UNITDIR, unit), os.path.join(units, unit))
+            os.symlink(installed_unit(unit), os.path.join(units, unit))
         with open(os.path.join(units, "sysinit.target"), "w", encoding="utf-8") as f:
             f.write("[Unit]\nDescription=Stub: the test loads no early-boot units\nDefaultDependencies=no\n")
         open(self.console, "w").close()
@@ -489,7 +502,10 @@ class TransientSystemd:
         return out
 
     def systemctl(self, *args):
-        return run(["nsenter", "-t", str(self.pid1), "-m", "-p", "-n", "-u", "-i", "systemctl", "--no-pager"]
+        # -r: entering a mount namespace moves a process to that namespace's root
+        # directory; -r takes systemd's own instead, which differs where the test runs
+        # in a chroot (contrib/debian-chroot): its /run and its systemctl.
+        return run(["nsenter", "-t", str(self.pid1), "-m", "-p", "-n", "-u", "-i", "-r", "systemctl", "--no-pager"]
                    + list(args), timeout=60)
 
     def nsenter_net(self, *cmd, stdin=None):
@@ -597,9 +613,18 @@ sys.stdout.write(buf.decode())
 
 
 def check_socket(tmp, cleanup):
-    if not os.path.isdir("/var/spool/postfix/private") or not user_exists("postfix"):
+    if not os.path.isdir("/var/spool/postfix") or not user_exists("postfix"):
         t.skip("the socket unit's socket", "Postfix is not installed (contrib/install-deps installs it)")
         return
+    private = os.path.dirname(SOCKET_PATH)
+    if not os.path.isdir(private):
+        # Debian 13's Postfix installed with "No configuration" (as contrib/install-deps
+        # installs it) has made no queue directories yet; Debian 12's has, and so has any
+        # configured Postfix. The socket goes into private/, made here as Postfix makes it
+        # (postfix-files: owner postfix, mode 0700) and removed at the end.
+        os.mkdir(private, 0o700)
+        os.chown(private, pwd.getpwnam("postfix").pw_uid, 0)
+        cleanup.append(lambda: os.rmdir(private))
     settings, why = unit_settings("policyd.socket", tmp)
     if not t.ok(settings is not None, "systemd's unit loader reads the installed policyd.socket (systemd --test)", why):
         return
@@ -822,7 +847,8 @@ def main():
     missing = [tool for tool in ("dpkg-buildpackage", "lintian", "apt-get", "dh") if shutil.which(tool) is None]
     # A policyd already on this machine (a package, or `meson install` into /usr)
     # must not be replaced or purged by a test.
-    present = [p for p in ("/etc/policyd", "/usr/sbin/policyd", f"{UNITDIR}/policyd.socket") if os.path.lexists(p)]
+    present = [p for p in ("/etc/policyd", "/usr/sbin/policyd") + tuple(f"{d}/policyd.socket" for d in UNITDIRS)
+               if os.path.lexists(p)]
     if pkg_status() is not None:
         present.insert(0, f"the {PKG} package ({pkg_status()})")
     if missing or present:
