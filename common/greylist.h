@@ -70,7 +70,7 @@ const char *greylist_answer_name(enum greylist_answer a);
 
 /* What a request is remembered by. */
 struct greylist_key {
-	uint8_t triplet[DIGEST_SHA1_LEN];     /* SHA-1 of "network sender recipient" */
+	uint8_t triplet[DIGEST_SHA1_LEN];   /* SHA-1 of "network sender recipient" */
 	char network[GREYLIST_NETWORK_MAX]; /* "192.0.2.0/24": also the network's key */
 	size_t network_len;
 };

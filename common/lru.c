@@ -491,6 +491,16 @@ bool lru_put(struct lru *m, const void *key, size_t key_len, void *value, uint32
 }
 
 /* lru_count - how many entries the map holds, expired ones not yet dropped included. */
+/* lru_each - from the least to the most recently used: the order lru_put restores. */
+void lru_each(const struct lru *m, uint32_t now, lru_each_fn *fn, void *arg)
+{
+	for (uint32_t i = m->e[0].newer; i != 0; i = m->e[i].newer) {
+		const struct entry *e = &m->e[i];
+		if (e->expires > now)
+			fn(arg, entry_key(e), e->key_len, e->value, e->expires);
+	}
+}
+
 size_t lru_count(const struct lru *m)
 {
 	return m->count;

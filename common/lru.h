@@ -79,6 +79,15 @@ bool lru_put(struct lru *m, const void *key, size_t key_len, void *value, uint32
 /* lru_clear - drop every entry (a reload that changed the lists). */
 void lru_clear(struct lru *m);
 
+typedef void lru_each_fn(void *arg, const void *key, size_t key_len, void *value, uint32_t expires);
+
+/*
+ * lru_each - fn for every entry not expired at `now`, from the least to the most
+ * recently used (so that putting them back in that order restores the recency);
+ * nothing changes. fn must not change the map. For saving a map to a file.
+ */
+void lru_each(const struct lru *m, uint32_t now, lru_each_fn *fn, void *arg);
+
 size_t lru_count(const struct lru *m);
 size_t lru_capacity(const struct lru *m);
 /* lru_buckets - the size of the bucket array: a power of two, at least the count

@@ -185,8 +185,8 @@ static void histogram(struct out *o)
 /* metrics_render - every family, in a fixed order. */
 char *metrics_render(const struct engine *e, unsigned long open_connections, size_t *len)
 {
-	static const char *const actions[STATS_ACTIONS] = { "dunno", "reject", "defer", "warn",
-							    "prepend", "defer_if_permit" };
+	static const char *const actions[STATS_ACTIONS] = { "dunno", "reject",  "defer",
+							    "warn",  "prepend", "defer_if_permit" };
 	struct out o = { .cap = 8192 };
 	struct engine_counters c;
 

@@ -39,7 +39,7 @@ struct redis_target {
 	int port;
 	char path[108];
 	long db;
-	char *password; /* from password_file; NULL: no AUTH */
+	char *password;           /* from password_file; NULL: no AUTH */
 	unsigned long timeout_ms; /* the deadline of each command */
 };
 
