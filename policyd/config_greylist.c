@@ -38,13 +38,20 @@ bool value_greylist_store(struct loader *ld, void *base, const char *value, cons
 static void read_password(struct loader *ld)
 {
 	struct config *cfg = ld->cfg;
-	char password[PASSWORD_MAX + 1];
+	char password[SECRET_FILE_MAX + 1];
 	unsigned line = loader_key_line(ld, SECTION_GREYLIST, "password_file");
 
 	loader_resolve_relative(ld, &cfg->greylist_password_file);
-	if (!loader_read_secret(ld, line, "password_file", cfg->greylist_password_file, password,
-				sizeof(password)))
+	if (!loader_read_secret(ld, line, "password_file", cfg->greylist_password_file,
+				"the password", password, sizeof(password)))
 		return;
+	size_t len = strlen(password);
+	if (len > PASSWORD_MAX || strpbrk(password, "\r\n") != NULL) {
+		explicit_bzero(password, sizeof(password));
+		loader_error(ld, line, "password_file %s: expected one line of at most %d bytes",
+			     cfg->greylist_password_file, PASSWORD_MAX);
+		return;
+	}
 	cfg->greylist_target.password = strdup(password);
 	explicit_bzero(password, sizeof(password));
 	if (cfg->greylist_target.password == NULL)

@@ -79,12 +79,13 @@ void loader_finish_zone(struct loader *ld, struct list_config *l);
 #define SECRET_FILE_MAX 512
 
 /*
- * loader_read_secret - the one line of a secret file (without its newline) into out:
- * a regular file that others may not read, of one line shorter than size. False
- * with "WHAT PATH: why" reported at line; the content is never reported.
+ * loader_read_secret - the content of a secret file without its final newline, cut
+ * at size - 1 bytes, into out: a regular file that others may not read, not empty
+ * ("expected NOUN on one line"). The caller checks the content. False with "WHAT
+ * PATH: why" reported at line; the content is never reported.
  */
 bool loader_read_secret(struct loader *ld, unsigned line, const char *what, const char *path,
-			char *out, size_t size);
+			const char *noun, char *out, size_t size);
 
 /* The [greylist] section's store and its checks (config_greylist.c); its text
  * (config_keys.c, with the other templates). */

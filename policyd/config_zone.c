@@ -77,7 +77,7 @@ static bool is_label(const char *s, size_t len)
  * "what PATH: why" at line; the content is never reported.
  */
 bool loader_read_secret(struct loader *ld, unsigned line, const char *what, const char *path,
-			char *out, size_t size)
+			const char *noun, char *out, size_t size)
 {
 	char buf[SECRET_FILE_MAX + 1];
 	struct stat st;
@@ -114,12 +114,13 @@ bool loader_read_secret(struct loader *ld, unsigned line, const char *what, cons
 	size_t len = (size_t)n;
 	if (len > 0 && buf[len - 1] == '\n')
 		len--;
-	if (len == 0 || len >= size || memchr(buf, '\n', len) != NULL) {
-		explicit_bzero(buf, sizeof(buf));
-		loader_error(ld, line, "%s %s: expected one line of at most %zu bytes", what, path,
-			     size - 1);
+	if (len == 0) {
+		loader_error(ld, line, "%s %s: empty: expected %s on one line", what, path, noun);
 		return false;
 	}
+	/* Too long: what the caller checks (a key must be a DNS label) decides the message. */
+	if (len >= size)
+		len = size - 1;
 	memcpy(out, buf, len);
 	out[len] = '\0';
 	explicit_bzero(buf, sizeof(buf));
@@ -135,9 +136,17 @@ static bool read_key(struct loader *ld, const struct list_config *l, char *key, 
 	char what[DOMAIN_SIZE + 32];
 
 	snprintf(what, sizeof(what), "[%s %s]: key_file", list_kind_name(l->kind), l->name);
-	if (!loader_read_secret(ld, l->key_file_line, what, l->key_file, key, size))
+	char raw[SECRET_FILE_MAX + 1];
+
+	if (!loader_read_secret(ld, l->key_file_line, what, l->key_file, "the key", raw,
+				sizeof(raw)))
 		return false;
-	if (!is_label(key, strlen(key))) {
+	size_t len = strlen(raw);
+	bool fits = is_label(raw, len) && len < size;
+	if (fits)
+		memcpy(key, raw, len + 1);
+	explicit_bzero(raw, sizeof(raw));
+	if (!fits) {
 		explicit_bzero(key, size);
 		loader_error(
 			ld, l->key_file_line,
