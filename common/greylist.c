@@ -236,7 +236,11 @@ bool greylist_make_key(const struct greylist_rules *g, const struct addr *client
 	return true;
 }
 
-/* greylist_triplet_step - the rules of greylist.h for one triplet. */
+/*
+ * greylist_triplet_step - the rules of greylist.h for one triplet. Times are whole
+ * seconds: a retry passes only when more than `delay` seconds have gone by on that
+ * clock, so that it never passes before `delay` has really passed.
+ */
 struct greylist_step greylist_triplet_step(const struct greylist_rules *g, uint32_t value,
 					   uint32_t now)
 {
@@ -246,14 +250,14 @@ struct greylist_step greylist_triplet_step(const struct greylist_rules *g, uint3
 		s.answer = GREYLIST_KNOWN;
 		s.value = GREYLIST_PASSED;
 		s.expires = now + g->pass_ttl_s;
-	} else if (value != 0 && value <= now && now - value >= g->delay_s) {
+	} else if (value != 0 && value <= now && now - value > g->delay_s) {
 		s.answer = GREYLIST_RETRIED;
 		s.value = GREYLIST_PASSED;
 		s.expires = now + g->pass_ttl_s;
 	} else if (value != 0 && value <= now) {
 		/* Too early: the first sighting stands, and so does its expiry. */
 		s.answer = GREYLIST_EARLY;
-		s.retry_s = g->delay_s - (now - value);
+		s.retry_s = g->delay_s + 1 - (now - value);
 		s.keep = false;
 	} else {
 		/* New, or first seen "in the future" (a clock set back): start again now. */

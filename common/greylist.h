@@ -13,7 +13,7 @@
  * - a client network auto-allowed (auto_allow proven retries) passes; its entry
  *   lives on for pass_ttl after its last pass;
  * - a triplet that passed before passes, and is remembered pass_ttl more;
- * - a triplet first seen at least `delay` ago (and less than max_wait, after which
+ * - a triplet first seen more than `delay` ago (and less than max_wait, after which
  *   it is forgotten) passes: a proven retry, which counts towards auto_allow at
  *   most once an hour per network, as postgrey counts;
  * - anything else is deferred: a new triplet is remembered for max_wait.

@@ -193,8 +193,8 @@ static void set_defaults(struct config *cfg)
 	cfg->http_per_ip_connections = 32;
 	cfg->http_timeout_ms = 10000;
 	cfg->greylist_delay_ms = 300000;
-	cfg->greylist_max_wait_ms = 2 * 86400000ul;
-	cfg->greylist_pass_ttl_ms = 35 * 86400000ul;
+	cfg->greylist_max_wait_ms = 172800000;  /* 2 days */
+	cfg->greylist_pass_ttl_ms = 3024000000; /* 35 days */
 	cfg->greylist_auto_allow = 5;
 	cfg->greylist_network_v4 = 24;
 	cfg->greylist_network_v6 = 64;

@@ -24,7 +24,9 @@ struct key_spec {
 	const char *name;
 	enum value_kind kind;
 	size_t offset;
-	long min, max; /* V_LONG bounds; V_DURATION: bounds in ms */
+	/* V_LONG bounds; V_DURATION: bounds in ms (long long: 49 days of milliseconds
+	 * pass a 32-bit long, and still fit the unsigned long they are stored in). */
+	long long min, max;
 	bool repeatable;
 	custom_fn *custom;
 };
@@ -458,9 +460,9 @@ static const struct key_spec http_keys[] = {
 
 static const struct key_spec greylist_keys[] = {
 	{ "delay", V_DURATION, CFG(greylist_delay_ms), 1000, 86400000, false, NULL },
-	{ "max_wait", V_DURATION, CFG(greylist_max_wait_ms), 1000, 30 * 86400000ul, false, NULL },
-	/* 49 days: the longest duration in milliseconds that 32 bits hold. */
-	{ "pass_ttl", V_DURATION, CFG(greylist_pass_ttl_ms), 1000, 49 * 86400000ul, false, NULL },
+	/* 30 days; pass_ttl 49 days: the longest milliseconds that 32 bits hold. */
+	{ "max_wait", V_DURATION, CFG(greylist_max_wait_ms), 1000, 2592000000, false, NULL },
+	{ "pass_ttl", V_DURATION, CFG(greylist_pass_ttl_ms), 1000, 4233600000, false, NULL },
 	{ "auto_allow", V_LONG, CFG(greylist_auto_allow), 0, 255, false, NULL },
 	{ "network_v4", V_LONG, CFG(greylist_network_v4), 8, 32, false, NULL },
 	{ "network_v6", V_LONG, CFG(greylist_network_v6), 16, 128, false, NULL },
@@ -528,7 +530,7 @@ static bool store_value(struct loader *ld, const struct key_spec *k, void *base,
 		if (!parse_duration_ms(value, (unsigned long)k->max, &ms, err))
 			return false;
 		if (ms < (unsigned long)k->min) {
-			*err = config_message("at least %ld ms", k->min);
+			*err = config_message("at least %lld ms", k->min);
 			return false;
 		}
 		*(unsigned long *)slot = ms;
@@ -536,7 +538,7 @@ static bool store_value(struct loader *ld, const struct key_spec *k, void *base,
 	}
 	case V_LONG: {
 		long v;
-		if (!parse_long(value, k->min, k->max, &v, err))
+		if (!parse_long(value, (long)k->min, (long)k->max, &v, err))
 			return false;
 		*(long *)slot = v;
 		return true;

@@ -167,7 +167,7 @@ static bool set_greylisting(struct engine *e, const struct config *cfg)
 {
 	struct greystore *fresh;
 
-	if (cfg->rules.soft_action != ACTION_GREYLIST) {
+	if (cfg->rules.soft_action != ACTION_GREYLIST || e->offline) {
 		greystore_free(e->grey);
 		e->grey = NULL;
 		return true;
@@ -181,14 +181,15 @@ static bool set_greylisting(struct engine *e, const struct config *cfg)
 	return true;
 }
 
-/* engine_new - the cache, the reasons table, and DNS when some list needs it. */
-struct engine *engine_new(uv_loop_t *loop, struct config *cfg)
+/* make_engine - the cache, the reasons table, DNS when some list needs it, the store. */
+static struct engine *make_engine(uv_loop_t *loop, struct config *cfg, bool offline)
 {
 	struct engine *e = calloc(1, sizeof(*e));
 
 	if (e == NULL)
 		return NULL;
 	e->loop = loop;
+	e->offline = offline;
 	e->cfg = config_ref(cfg);
 	e->breaker = breaker_params(cfg);
 	if (getrandom(e->seed, sizeof(e->seed), 0) != (ssize_t)sizeof(e->seed))
@@ -210,6 +211,16 @@ struct engine *engine_new(uv_loop_t *loop, struct config *cfg)
 	if ((e->watch = watch_new(loop)) != NULL)
 		watch_set(e->watch, cfg);
 	return e;
+}
+
+struct engine *engine_new(uv_loop_t *loop, struct config *cfg)
+{
+	return make_engine(loop, cfg, false);
+}
+
+struct engine *engine_new_offline(uv_loop_t *loop, struct config *cfg)
+{
+	return make_engine(loop, cfg, true);
 }
 
 /* dns_changed - whether [dns] servers differ (udns cannot change them with queries active). */

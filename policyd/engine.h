@@ -50,6 +50,12 @@ struct engine;
 struct engine *engine_new(uv_loop_t *loop, struct config *cfg);
 
 /*
+ * engine_new_offline - the same without a greylist store (for --check): a soft-tier
+ * request is answered as a new triplet would be, and nothing is remembered.
+ */
+struct engine *engine_new_offline(uv_loop_t *loop, struct config *cfg);
+
+/*
  * engine_set_config - a reload: new requests use cfg; requests in flight finish with
  * the configuration they began with. False (logged) when what cfg needs cannot be
  * had (a new cache, a resolver): the engine then keeps the old configuration.
@@ -124,8 +130,10 @@ struct engine_counters {
 	uint64_t cache_hits, cache_misses, cache_evictions, cache_expiries;
 	uint64_t coalesced;
 	size_t keyjobs_in_flight;
-	size_t waiting; /* requests parked until their lookups end */
-	size_t reasons; /* distinct TXT patterns stored */
+	size_t waiting;          /* requests parked until their lookups end */
+	size_t reasons;          /* distinct TXT patterns stored */
+	bool greylisting;        /* soft_action = greylist */
+	size_t greylist_entries; /* the memory store's triplets and networks */
 };
 void engine_counters(const struct engine *e, struct engine_counters *out);
 

@@ -26,6 +26,7 @@ struct engine {
 	struct probe *probe;
 	struct watch *watch;    /* re-reads local list files that change */
 	struct greystore *grey; /* soft_action = greylist: where triplets are remembered */
+	bool offline;           /* --check: no greylist store */
 	uint8_t seed[16];
 	struct request scratch; /* a waiting request's copy, parsed when it finishes */
 	size_t waiting;

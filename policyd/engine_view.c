@@ -85,6 +85,8 @@ void engine_counters(const struct engine *e, struct engine_counters *out)
 	out->keyjobs_in_flight = e->jobs ? keyjob_in_flight(e->jobs) : 0;
 	out->waiting = e->waiting;
 	out->reasons = reasons_count(e->reasons);
+	out->greylisting = e->grey != NULL;
+	out->greylist_entries = e->grey ? greystore_count(e->grey) : 0;
 }
 
 /* engine_log_stats - the cache's counters, then one line per DNS list. */

@@ -87,11 +87,14 @@ static void test_triplet(void)
 	ok(s.keep && s.value == t0 && s.expires == t0 + 2 * 86400, "... kept until max_wait");
 	s = greylist_triplet_step(&rules, t0, t0 + 100);
 	is_int(s.answer, GREYLIST_EARLY, "a retry before the delay is deferred");
-	is_int(s.retry_s, 200, "... with the time left");
+	is_int(s.retry_s, 201, "... with the time left (whole seconds, rounded up)");
 	ok(!s.keep, "... and the first sighting stands");
 	s = greylist_triplet_step(&rules, t0, t0 + 300);
+	is_int(s.answer, GREYLIST_EARLY,
+	       "300 s on a clock of whole seconds may be less: not yet (it passes after more)");
+	s = greylist_triplet_step(&rules, t0, t0 + 301);
 	is_int(s.answer, GREYLIST_RETRIED, "a retry after the delay passes");
-	ok(s.keep && s.value == GREYLIST_PASSED && s.expires == t0 + 300 + 35 * 86400,
+	ok(s.keep && s.value == GREYLIST_PASSED && s.expires == t0 + 301 + 35 * 86400,
 	   "... and is remembered for pass_ttl");
 	s = greylist_triplet_step(&rules, GREYLIST_PASSED, t0 + 86400);
 	is_int(s.answer, GREYLIST_KNOWN, "a triplet that passed passes again");
