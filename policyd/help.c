@@ -41,6 +41,7 @@ struct help {
 static const char *const NAMES[] = {
 	/* the page */
 	"site", "contact", "ip", "domain", "postmaster", "list", "live", "status", "hit", "lists",
+	"greylisted", "greylist_delay",
 	/* each list, and the hit */
 	"name", "kind", "is_dnsbl", "is_dnswl", "is_rhsbl", "is_hashbl", "is_local", "is_address", "is_domain",
 	"is_allow", "delist_url", "reason", "is_hit", "type_sender_domain", "type_helo", "type_client_name",
@@ -53,7 +54,7 @@ static const char *const NAMES[] = {
 
 /* How many values one list has, and the page. */
 #define LIST_FIELDS 29
-#define PAGE_FIELDS 10
+#define PAGE_FIELDS 12
 
 /* One list as the page sees it. */
 struct list_view {
@@ -71,6 +72,7 @@ struct view {
 	char ip[ADDR_TEXT_MAX];
 	char domain[DOMAIN_SIZE];
 	char postmaster[DOMAIN_SIZE + 16];
+	char delay[32];
 };
 
 /* read_in - a file of dir into *out; false with a message in err. */
@@ -361,6 +363,10 @@ bool help_render(const struct help *h, const struct config *cfg, struct engine *
 	f[n++] = text_field("postmaster", v->postmaster);
 	f[n++] = text_field("list", hit >= 0 ? r->lists[hit].name : NULL);
 	f[n++] = flag_field("live", live);
+	/* A delay only where greylisting runs: an old link after it was turned off says refused. */
+	f[n++] = flag_field("greylisted", q->greylisted && r->soft_action == ACTION_GREYLIST);
+	reply_duration(r->greylist.delay_s, v->delay, sizeof(v->delay));
+	f[n++] = text_field("greylist_delay", v->delay);
 	f[n++] = flag_field("status", live && have_ip);
 	f[n++] = (struct page_field){ .name = "hit",
 				      .kind = PAGE_LIST,

@@ -36,6 +36,7 @@ struct help;
 /* What the page was asked about: untrusted bytes, NULL when not given. */
 struct help_query {
 	const char *ip, *list, *domain;
+	bool greylisted; /* greylisted=1: the link of a greylisting delay */
 };
 
 /*

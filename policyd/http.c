@@ -166,6 +166,10 @@ static enum MHD_Result serve_page(struct http *h, struct MHD_Connection *c)
 		.list = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "list"),
 		.domain = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "domain"),
 	};
+	const char *greylisted =
+		MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "greylisted");
+
+	q.greylisted = greylisted != NULL && strcmp(greylisted, "1") == 0;
 	struct page_buf out = { .max = HELP_PAGE_MAX };
 	const struct config *cfg = engine_config(h->engine);
 

@@ -14,7 +14,8 @@ retry after the delay passes and the triplet is remembered; the sender's BATV
 tag and another host of the same /24 are the same triplet, another recipient is
 not; auto_allow lets a network through; the hard tier still refuses and
 allowlisted clients, exempt recipients and requests without a recipient are never
-greylisted; the metrics count each answer; the store stays within `size` under a
+greylisted; the reply's help link shows a page that explains the delay; the
+metrics count each answer; the store stays within `size` under a
 flood of distinct triplets; the state file carries a pass across a restart, and a
 damaged or foreign state file is logged and ignored; --check says what
 greylisting would do and leaves the state file alone; -t refuses a [greylist]
@@ -25,6 +26,7 @@ import os
 import subprocess
 import tempfile
 import time
+import urllib.request
 
 from lib.daemon import POLICYD, Policyd, Tap, request
 from lib.wait import poll_until
@@ -57,6 +59,12 @@ def ask(d, client="192.0.2.10", sender="bob@example.org", recipient="alice@examp
     return d.ask(request(client, sender=sender, recipient=recipient))
 
 
+def fetch(d, path):
+    """The help page at path from the daemon's HTTP listener."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{d.http_port()}{path}", timeout=10) as resp:
+        return resp.read().decode()
+
+
 def passes_after_delay(d, since, **who):
     """Ask until the answer is DUNNO (every 50 ms, at most 5 s): the seconds since
     `since` (time.monotonic() of the first attempt) when it passed, or None."""
@@ -74,6 +82,13 @@ def test_triplet(tmp):
              "a new triplet: DEFER_IF_PERMIT 4.7.1 with when to retry", first)
         t.ok("listed by soft" in first and "blacklisted.html?ip=192.0.2.10&greylisted=1" in first
              and CONTACT in first, "... naming the list, the help URL marked greylisted=1 and the contact", first)
+        page = fetch(d, first.split("https://www.example.org", 1)[1].split(" ", 1)[0])
+        t.ok("Your email is delayed, not refused" in page and "try again in\n1 second" in page
+             and "not delivered" not in page,
+             "the reply's link: the help page explains the delay", page[:3000])
+        page = fetch(d, "/blacklisted.html?ip=192.0.2.10&list=soft")
+        t.ok("Your email was not delivered" in page and "delayed, not refused" not in page,
+             "without greylisted=1 the page explains a refusal")
         t.ok("DEFER_IF_PERMIT" in ask(d), "an early retry is deferred")
         waited = passes_after_delay(d, since)
         t.ok(waited is not None and waited >= DELAY,
