@@ -7,7 +7,7 @@
  * one heap block). The hash is SipHash with a secret seed chosen at start, so
  * that clients who choose addresses or domains cannot degrade the table.
  * Memory: the map owns its keys (copied) and its values (given to lru_put); a
- * value leaves through free_value when it is replaced, evicted, expired, cleared
+ * value leaves through free_value when it is replaced, evicted, expired, removed, cleared
  * or the map is freed. lru_get never allocates.
  */
 #ifndef POLICYD_LRU_H
@@ -75,6 +75,13 @@ void *lru_peek(const struct lru *m, const void *key, size_t key_len, uint32_t no
  * capacity 0): then it has already been freed.
  */
 bool lru_put(struct lru *m, const void *key, size_t key_len, void *value, uint32_t expires);
+
+/*
+ * lru_remove - drop key's entry, live or expired, freeing its value; false when the map
+ * had no entry for key. Counted as neither an eviction nor an expiry. For the help page's
+ * "check again": a verdict forgotten before its time.
+ */
+bool lru_remove(struct lru *m, const void *key, size_t key_len);
 
 /* lru_clear - drop every entry (a reload that changed the lists). */
 void lru_clear(struct lru *m);

@@ -969,3 +969,23 @@ void engine_free(struct engine *e)
 	config_unref(e->cfg);
 	free(e);
 }
+
+/* ---------------------------------------------------------------- the help page's recheck */
+
+/*
+ * engine_forget - drop the verdicts of an address and a domain from the cache (see
+ * engine.h). A request that finds them missing starts their lookups as for any miss.
+ */
+size_t engine_forget(struct engine *e, const struct addr *a, const char *domain, size_t len)
+{
+	struct key key;
+	size_t n = 0;
+
+	key_for_address(&key, a);
+	n += lru_remove(e->cache, key.bytes, key.len);
+	if (domain != NULL && len > 0) {
+		key_for_domain(&key, domain, len);
+		n += lru_remove(e->cache, key.bytes, key.len);
+	}
+	return n;
+}

@@ -115,6 +115,22 @@ struct engine_list_peek {
 size_t engine_peek(struct engine *e, const struct addr *a, struct engine_list_peek *out,
 		   size_t max);
 
+/*
+ * engine_peek_domain - the same for a domain (clean, as domain_clean leaves it) and each
+ * RHSBL of the current configuration: what the cache says about its domain key. Never
+ * sends a query. Returns the number of lists filled in.
+ */
+size_t engine_peek_domain(struct engine *e, const char *domain, size_t len,
+			  struct engine_list_peek *out, size_t max);
+
+/*
+ * engine_forget - the help page's "check again": drop the cached verdicts of address a
+ * and, when domain is not NULL (clean, len bytes), of that domain, so that the next
+ * request that needs them looks them up afresh. Never sends a query; lookups in flight
+ * go on. Returns how many cache entries were dropped (0 to 2).
+ */
+size_t engine_forget(struct engine *e, const struct addr *a, const char *domain, size_t len);
+
 /* engine_config - the configuration new requests use. */
 const struct config *engine_config(const struct engine *e);
 
