@@ -40,10 +40,10 @@ const char *const HELP_NAMES[] = {
 	/* the page */
 	"site", "contact", "ip", "domain", "postmaster", "list", "live", "status", "hit", "lists",
 	"greylisted", "greylist_delay", "delay_count", "delay_seconds", "delay_minutes",
-	"delay_hours", "delay_days", "lang", "languages", "query", "asked_ip", "listed",
+	"delay_hours", "delay_days", "delay_one", "lang", "languages", "query", "asked_ip", "listed",
 	"recheck", "recheck_query", "rechecked", "recheck_nothing", "recheck_limited",
 	/* each language */
-	"code", "native",
+	"code", "native", "link",
 	/* each list, and the hit */
 	"name", "kind", "is_dnsbl", "is_dnswl", "is_rhsbl", "is_hashbl", "is_local", "is_address", "is_domain",
 	"is_allow", "delist_url", "reason", "is_hit", "type_sender_domain", "type_helo", "type_client_name",
@@ -56,7 +56,7 @@ const char *const HELP_NAMES[] = {
 
 /* How many values one list has, and the page. */
 #define LIST_FIELDS 30
-#define PAGE_FIELDS 27
+#define PAGE_FIELDS 28
 
 /* What the page may say about one list for the asked address or domain. */
 struct status {
@@ -78,7 +78,8 @@ struct view {
 	struct page_scope scopes[RULES_MAX_LISTS];
 	struct list_view lists[RULES_MAX_LISTS];
 	struct status status[RULES_MAX_LISTS];
-	struct page_field lang_fields[HELP_LANGS_MAX][2];
+	struct page_field lang_fields[HELP_LANGS_MAX][3];
+	char lang_links[HELP_LANGS_MAX][1100];
 	struct page_scope lang_scopes[HELP_LANGS_MAX];
 	struct engine_list_peek peeks[RULES_MAX_LISTS], domain_peeks[RULES_MAX_LISTS];
 	char asked_ip[ADDR_TEXT_MAX];
@@ -278,9 +279,12 @@ static size_t languages(const struct help *h, struct view *v, size_t current)
 	for (size_t i = 0; i < h->lang_count; i++) {
 		if (i == current)
 			continue;
+		snprintf(v->lang_links[n], sizeof(v->lang_links[n]), "%slang=%s", v->query,
+			 h->langs[i].code);
 		v->lang_fields[n][0] = text_field("code", h->langs[i].code);
 		v->lang_fields[n][1] = text_field("native", h->langs[i].native);
-		v->lang_scopes[n] = (struct page_scope){ v->lang_fields[n], 2 };
+		v->lang_fields[n][2] = text_field("link", v->lang_links[n]);
+		v->lang_scopes[n] = (struct page_scope){ v->lang_fields[n], 3 };
 		n++;
 	}
 	return n;
@@ -389,6 +393,7 @@ bool help_render(const struct help *h, const struct config *cfg, struct engine *
 	f[n++] = flag_field("delay_hours", unit == 1);
 	f[n++] = flag_field("delay_minutes", unit == 2);
 	f[n++] = flag_field("delay_seconds", unit == 3);
+	f[n++] = flag_field("delay_one", count == 1);
 	f[n++] = flag_field("status", live && have_ip);
 	f[n++] = text_field("asked_ip", live && have_ip ? v->asked_ip : NULL);
 	f[n++] = flag_field("listed", listed);
