@@ -298,7 +298,8 @@ static bool check_charset(const struct po_catalog *c, struct po_error *err)
 		return true;
 	cs += 8;
 	size_t rest = len - (size_t)(cs - type);
-	if (rest >= 5 && strncasecmp(cs, "utf-8", 5) == 0 && (rest == 5 || cs[5] == ';' || cs[5] == ' '))
+	if (rest >= 5 && strncasecmp(cs, "utf-8", 5) == 0 &&
+	    (rest == 5 || cs[5] == ';' || cs[5] == ' '))
 		return true;
 	return fail(err, 1, "the header's charset is not UTF-8");
 }
@@ -516,7 +517,8 @@ bool po_translate(const char *src, size_t len, const struct po_catalog *c, struc
 		const char *close = find(src + start, len - start, PO_MARK_CLOSE, close_len);
 		const char *inner = find(src + start, len - start, PO_MARK_OPEN, open_len);
 		if (close == NULL) {
-			ok = fail(err, lines_before(src, at), "the message opened here is not closed");
+			ok = fail(err, lines_before(src, at),
+				  "the message opened here is not closed");
 			break;
 		}
 		if (inner != NULL && inner < close) {
@@ -537,9 +539,10 @@ bool po_translate(const char *src, size_t len, const struct po_catalog *c, struc
 		const char *tr = po_lookup(c, msg.data, msg.len, &tr_len, &tr_line);
 		out->messages++;
 		if (tr != NULL && !po_same_markup(msg.data, msg.len, tr, tr_len)) {
-			ok = fail(err, tr_line,
-				  "the translation does not keep the tags ({{...}} and <...>) of its message \"%.60s\"",
-				  msg.data);
+			ok = fail(
+				err, tr_line,
+				"the translation does not keep the tags ({{...}} and <...>) of its message \"%.60s\"",
+				msg.data);
 			err->in_catalog = true;
 			break;
 		}

@@ -136,9 +136,10 @@ static bool add_lang(struct help *h, const char *code, const char *src, size_t l
 	h->codes[h->lang_count++] = l->code;
 	if (r.missing > 0 && c != NULL) {
 		size_t used = strlen(h->warning);
-		snprintf(h->warning + used, sizeof(h->warning) - used,
-			 "%s%s: %zu of %zu messages not translated (shown in English), the first \"%.40s\"",
-			 used ? "; " : "", po_path, r.missing, r.messages, r.first_missing);
+		snprintf(
+			h->warning + used, sizeof(h->warning) - used,
+			"%s%s: %zu of %zu messages not translated (shown in English), the first \"%.40s\"",
+			used ? "; " : "", po_path, r.missing, r.messages, r.first_missing);
 	}
 	return true;
 }
@@ -301,8 +302,7 @@ const char *help_default_dir(void)
 }
 
 /* check_query - the values an administrator typed for --help-page; false (said) when one is bad. */
-static bool check_query(const struct help *h, const struct config *cfg,
-			const struct help_query *q)
+static bool check_query(const struct help *h, const struct config *cfg, const struct help_query *q)
 {
 	char domain[DOMAIN_SIZE];
 	struct addr a;

@@ -60,7 +60,7 @@ enum help_recheck {
 /* What the page was asked about: untrusted bytes, NULL when not given. */
 struct help_query {
 	const char *ip, *list, *domain;
-	bool greylisted; /* greylisted=1: the link of a greylisting delay */
+	bool greylisted;  /* greylisted=1: the link of a greylisting delay */
 	const char *lang; /* a language code of the help (help_lang_code); NULL: English */
 	enum help_recheck recheck;
 };

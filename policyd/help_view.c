@@ -313,9 +313,9 @@ bool help_render(const struct help *h, const struct config *cfg, struct engine *
 	have_ip = q->ip != NULL && addr_parse(&a, q->ip, strlen(q->ip));
 	if (have_ip)
 		addr_format(&a, v->asked_ip, sizeof(v->asked_ip));
-	have_domain = q->domain != NULL && domain_clean(q->domain, strlen(q->domain),
-							v->asked_domain,
-							sizeof(v->asked_domain)) > 0;
+	have_domain =
+		q->domain != NULL && domain_clean(q->domain, strlen(q->domain), v->asked_domain,
+						  sizeof(v->asked_domain)) > 0;
 	hit = help_find_list(r, q->list);
 	/* The bounce names the list that refused: an allowlist or an observed list never does. */
 	if (hit >= 0 && !is_blocklist(&r->lists[hit]))
@@ -332,9 +332,9 @@ bool help_render(const struct help *h, const struct config *cfg, struct engine *
 	size_t list_count = r->list_count < RULES_MAX_LISTS ? r->list_count : RULES_MAX_LISTS;
 	for (size_t i = 0; live && i < list_count; i++) {
 		const struct list_config *l = &r->lists[i];
-		const struct engine_list_peek *p =
-			l->kind == LIST_RHSBL ? peek_of(v->domain_peeks, dpeeked, l)
-					      : peek_of(v->peeks, peeked, l);
+		const struct engine_list_peek *p = l->kind == LIST_RHSBL
+							   ? peek_of(v->domain_peeks, dpeeked, l)
+							   : peek_of(v->peeks, peeked, l);
 		struct status *st = &v->status[i];
 		*st = status_of(v, l, p, have_ip ? &a : NULL, have_domain);
 		listed |= st->listed;
@@ -358,8 +358,9 @@ bool help_render(const struct help *h, const struct config *cfg, struct engine *
 	if (live) {
 		query_add(v->query, sizeof(v->query), "ip", have_ip ? v->asked_ip : NULL);
 		query_add(v->query, sizeof(v->query), "list",
-			  help_find_list(r, q->list) >= 0 ? r->lists[help_find_list(r, q->list)].name
-							  : NULL);
+			  help_find_list(r, q->list) >= 0
+				  ? r->lists[help_find_list(r, q->list)].name
+				  : NULL);
 		query_add(v->query, sizeof(v->query), "domain",
 			  domain_valid ? v->asked_domain : NULL);
 		query_add(v->query, sizeof(v->query), "greylisted", q->greylisted ? "1" : NULL);

@@ -68,6 +68,11 @@
 
 /* Page renders (the page, /metrics, a recheck) per loop turn; more wait for the next. */
 #define HTTP_RENDERS_PER_TURN 2
+/* Renders take at most a quarter of the loop's time, measured, with a burst of 50 ms. */
+#define HTTP_RENDER_SHARE 4
+#define HTTP_RENDER_BURST_NS (50 * 1000 * 1000)
+/* The clients served last, whose waiting connections go after others'. */
+#define HTTP_RECENT 32
 
 /* POST /recheck: in all at most a burst of 20, then one per 3 s (20 a minute); per
  * address one that forgot something per 5 minutes, for up to 4096 addresses. */
@@ -124,10 +129,15 @@ struct http {
 	uv_prepare_t turn_start;
 	uv_check_t turn_end;
 	bool handles, stopping;
-	/* This turn's renders and their clients. */
+	uv_idle_t busy; /* active while connections wait: the loop polls without blocking */
+	/* This turn's renders; the clients served lately (a ring, the newest at recent_next - 1). */
 	unsigned renders;
-	struct addr served[2 * HTTP_RENDERS_PER_TURN];
-	unsigned served_count;
+	struct addr recent[HTTP_RECENT];
+	unsigned recent_next, recent_count;
+	/* The render time left (ns, may go below 0 by one render) and when it was refilled. */
+	int64_t budget_ns;
+	uint64_t budget_at;
+	uv_timer_t refill;
 	/* POST /recheck: the bucket in all, the addresses that were rechecked lately. */
 	uint64_t recheck_tokens_at; /* loop time at which the bucket was last filled */
 	unsigned recheck_tokens;
@@ -174,30 +184,56 @@ static void drive(struct endpoint *ep)
 
 /* ---------------------------------------------------------------- bounds */
 
-/* served_already - whether this turn rendered for a client at a (NULL: unknown peer). */
-static bool served_already(const struct http *h, const struct addr *a)
+/* served_lately - whether one of the last n clients served was the one at a (NULL: unknown). */
+static bool served_lately(const struct http *h, const struct addr *a, unsigned n)
 {
-	for (unsigned i = 0; a != NULL && i < h->served_count; i++)
-		if (addr_equal(&h->served[i], a))
+	if (n > h->recent_count)
+		n = h->recent_count;
+	for (unsigned k = 1; a != NULL && k <= n; k++)
+		if (addr_equal(&h->recent[(h->recent_next + HTTP_RECENT - k) % HTTP_RECENT], a))
 			return true;
 	return false;
 }
 
+/* note_served - a render for the client at a (NULL: unknown peer). */
+static void note_served(struct http *h, const struct addr *a)
+{
+	h->renders++;
+	if (a == NULL)
+		return;
+	h->recent[h->recent_next] = *a;
+	h->recent_next = (h->recent_next + 1) % HTTP_RECENT;
+	if (h->recent_count < HTTP_RECENT)
+		h->recent_count++;
+}
+
+/* refill - the render time earned since the last refill: a quarter of the time passed. */
+static void refill(struct http *h)
+{
+	uint64_t now = uv_hrtime();
+
+	h->budget_ns += (int64_t)((now - h->budget_at) / HTTP_RENDER_SHARE);
+	if (h->budget_ns > HTTP_RENDER_BURST_NS)
+		h->budget_ns = HTTP_RENDER_BURST_NS;
+	h->budget_at = now;
+}
+
+static void http_on_busy(uv_idle_t *i);
+
 /*
  * may_render - whether the connection's request may be rendered now; if not, it is
  * suspended and waits (see the top of this file). A connection resumed for a render
- * always may.
+ * always may: it was granted one.
  */
 static bool may_render(struct http *h, struct http_conn *hc)
 {
 	const struct addr *peer = hc != NULL && hc->have_peer ? &hc->peer : NULL;
 
+	refill(h);
 	if (hc == NULL || hc->granted ||
-	    (h->renders < HTTP_RENDERS_PER_TURN && TAILQ_EMPTY(&h->waiting) &&
-	     !served_already(h, peer))) {
-		h->renders++;
-		if (peer != NULL && h->served_count < sizeof(h->served) / sizeof(h->served[0]))
-			h->served[h->served_count++] = *peer;
+	    (h->renders < HTTP_RENDERS_PER_TURN && h->budget_ns > 0 && TAILQ_EMPTY(&h->waiting) &&
+	     !served_lately(h, peer, h->renders))) {
+		note_served(h, peer);
 		if (hc != NULL)
 			hc->granted = false;
 		return true;
@@ -206,7 +242,17 @@ static bool may_render(struct http *h, struct http_conn *hc)
 	hc->suspended = true;
 	TAILQ_INSERT_TAIL(&h->waiting, hc, waiting);
 	h->deferred++;
+	uv_idle_start(&h->busy, http_on_busy);
 	return false;
+}
+
+/*
+ * http_on_busy - nothing to do: an active idle handle only keeps the loop's poll from
+ * blocking while connections wait, so that each turn's end can resume some.
+ */
+static void http_on_busy(uv_idle_t *i)
+{
+	(void)i;
 }
 
 /* http_on_turn_start - a loop turn begins: its renders start from none. */
@@ -215,7 +261,6 @@ static void http_on_turn_start(uv_prepare_t *p)
 	struct http *h = p->data;
 
 	h->renders = 0;
-	h->served_count = 0;
 }
 
 /* resume - let a waiting connection go on; MHD's wake-up brings it to the next turn. */
@@ -226,30 +271,76 @@ static void resume(struct http *h, struct http_conn *hc)
 	MHD_resume_connection(hc->c);
 }
 
+/* http_on_refill - enough render time has been earned again: the turn's end resumes. */
+static void http_on_refill(uv_timer_t *t)
+{
+	struct http *h = t->data;
+
+	if (!TAILQ_EMPTY(&h->waiting))
+		uv_idle_start(&h->busy, http_on_busy);
+}
+
 /*
- * http_on_turn_end - after a turn's I/O: the oldest waiting connections of distinct
- * clients, up to a turn's renders, are resumed for the next turn.
+ * pick - the waiting connection to resume next: the oldest of a client not served
+ * lately nor picked in this batch, else the oldest of a client not picked; NULL: none.
+ */
+static struct http_conn *pick(struct http *h, const struct addr *picked, unsigned n)
+{
+	struct http_conn *hc, *fallback = NULL;
+
+	TAILQ_FOREACH(hc, &h->waiting, waiting) {
+		bool again = false;
+		for (unsigned i = 0; hc->have_peer && i < n; i++)
+			again |= addr_equal(&picked[i], &hc->peer);
+		if (again)
+			continue;
+		if (!served_lately(h, hc->have_peer ? &hc->peer : NULL, HTTP_RECENT))
+			return hc;
+		if (fallback == NULL)
+			fallback = hc;
+	}
+	return fallback;
+}
+
+/*
+ * http_on_turn_end - after a turn's I/O: while render time is left, the waiting
+ * connections of up to a turn's renders of distinct clients are resumed for the next
+ * turn, those of clients not served lately first; without time left, a timer wakes
+ * the loop when there is again.
  */
 static void http_on_turn_end(uv_check_t *c)
 {
 	struct http *h = c->data;
 	struct addr picked[HTTP_RENDERS_PER_TURN];
+	struct http_conn *hc;
 	unsigned n = 0;
 
-	for (struct http_conn *hc = TAILQ_FIRST(&h->waiting), *next; hc != NULL && n < HTTP_RENDERS_PER_TURN;
-	     hc = next) {
-		bool again = false;
-		next = TAILQ_NEXT(hc, waiting);
-		for (unsigned i = 0; hc->have_peer && i < n; i++)
-			again |= addr_equal(&picked[i], &hc->peer);
-		if (again)
-			continue;
+	if (TAILQ_EMPTY(&h->waiting)) {
+		uv_idle_stop(&h->busy);
+		return;
+	}
+	refill(h);
+	if (h->budget_ns <= 0) {
+		/* No render time left: the loop may sleep until there is again. */
+		uint64_t wait_ms = (uint64_t)(-h->budget_ns) * HTTP_RENDER_SHARE / 1000000 + 1;
+		uv_idle_stop(&h->busy);
+		if (!uv_is_active((uv_handle_t *)&h->refill))
+			uv_timer_start(&h->refill, http_on_refill, wait_ms, 0);
+		return;
+	}
+	uv_idle_start(&h->busy, http_on_busy);
+	while (n < HTTP_RENDERS_PER_TURN && (hc = pick(h, picked, n)) != NULL) {
 		if (hc->have_peer)
 			picked[n] = hc->peer;
 		n++;
 		hc->granted = true;
 		resume(h, hc);
 	}
+	/* MHD runs the resumed at its next MHD_run (its epoll descriptor does not say so in
+	 * external mode): the endpoints' timers bring that run to the next turn. */
+	for (size_t i = 0; i < h->endpoint_count; i++)
+		if (h->endpoints[i].mhd != NULL)
+			uv_timer_start(&h->endpoints[i].timer, http_on_timer, 0, 0);
 }
 
 /* conn_of - our record of an MHD connection (its socket context). */
@@ -292,10 +383,14 @@ static void http_on_deadline(uv_timer_t *t)
 		hc->in_age = false;
 		hc->expired = true;
 		h->deadline_closed++;
-		if (hc->suspended)
+		if (hc->suspended) {
 			resume(h, hc);
-		else
+			for (size_t i = 0; i < h->endpoint_count; i++)
+				if (h->endpoints[i].mhd != NULL)
+					uv_timer_start(&h->endpoints[i].timer, http_on_timer, 0, 0);
+		} else {
 			shutdown(hc->fd, SHUT_RDWR);
+		}
 	}
 	arm_deadline(h);
 }
@@ -384,7 +479,9 @@ static enum MHD_Result respond(struct MHD_Connection *c, const struct http_answe
 static enum MHD_Result respond_text(struct MHD_Connection *c, unsigned status, const char *text,
 				    const char *allow)
 {
-	struct http_answer a = { status, "text/plain; charset=utf-8", "no-store", NULL, allow, false };
+	struct http_answer a = {
+		status, "text/plain; charset=utf-8", "no-store", NULL, allow, false
+	};
 
 	return respond(c, &a, (void *)text, strlen(text), false);
 }
@@ -430,9 +527,13 @@ static enum MHD_Result render(struct http *h, struct MHD_Connection *c, const st
 		return respond_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error\n", NULL);
 	}
 	/* A page about an address changes as the cache does: it is not kept anywhere. */
-	struct http_answer a = { status, "text/html; charset=utf-8",
-			    q->ip != NULL || q->recheck != HELP_RECHECK_NONE ? "no-store" : "no-cache",
-			    q->lang, NULL, retry };
+	struct http_answer a = { status,
+				 "text/html; charset=utf-8",
+				 q->ip != NULL || q->recheck != HELP_RECHECK_NONE ? "no-store"
+										  : "no-cache",
+				 q->lang,
+				 NULL,
+				 retry };
 	return respond(c, &a, out.data, out.len, true);
 }
 
@@ -445,9 +546,10 @@ static struct help_query query_of(struct http *h, struct MHD_Connection *c)
 		.list = arg(c, "list"),
 		.domain = arg(c, "domain"),
 		.greylisted = greylisted != NULL && strcmp(greylisted, "1") == 0,
-		.lang = help_lang_pick(h->help, arg(c, "lang"),
-				       MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-								   MHD_HTTP_HEADER_ACCEPT_LANGUAGE)),
+		.lang = help_lang_pick(
+			h->help, arg(c, "lang"),
+			MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						    MHD_HTTP_HEADER_ACCEPT_LANGUAGE)),
 	};
 	return q;
 }
@@ -514,8 +616,9 @@ static enum MHD_Result serve_recheck(struct http *h, struct MHD_Connection *c,
 		/* The value only marks the address: the map frees nothing (no free function). */
 		static char mark;
 		lru_put(h->rechecked, key.bytes, key.len, &mark, now_s + HTTP_RECHECK_ADDRESS_S);
-		log_info("http: recheck of %s%s%s asked from %s: %zu cached verdicts forgotten, looked up again at the next delivery attempt",
-			 ip, have_domain ? " and " : "", have_domain ? domain : "", peer, forgot);
+		log_info(
+			"http: recheck of %s%s%s asked from %s: %zu cached verdicts forgotten, looked up again at the next delivery attempt",
+			ip, have_domain ? " and " : "", have_domain ? domain : "", peer, forgot);
 	}
 	return render(h, c, &q, MHD_HTTP_OK, false);
 }
@@ -558,9 +661,23 @@ static enum MHD_Result serve_metrics(struct http *h, struct MHD_Connection *c)
 		page_buf_free(&out);
 		return respond_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error\n", NULL);
 	}
-	struct http_answer a = { MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", "no-store",
-			    NULL, NULL, false };
+	struct http_answer a = { MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8",
+				 "no-store",  NULL,
+				 NULL,        false };
 	return respond(c, &a, out.data, out.len, true);
+}
+
+/*
+ * spend - take the time since may_render refilled (the render just made) from the
+ * render time left; passes the render's result on.
+ */
+static enum MHD_Result spend(struct http *h, enum MHD_Result rc)
+{
+	uint64_t now = uv_hrtime();
+
+	h->budget_ns -= (int64_t)(now - h->budget_at);
+	h->budget_at = now;
+	return rc;
 }
 
 /* is_page - the help page's paths. */
@@ -592,17 +709,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return respond_text(c, MHD_HTTP_METHOD_NOT_ALLOWED,
 					    "only POST: the form of the help page sends it\n",
 					    "POST");
-		return may_render(h, hc) ? serve_recheck(h, c, hc) : MHD_YES;
+		return may_render(h, hc) ? spend(h, serve_recheck(h, c, hc)) : MHD_YES;
 	}
 	if (!get)
 		return respond_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and HEAD\n",
 				    "GET, HEAD");
 	if (is_page(url))
-		return may_render(h, hc) ? serve_page(h, c) : MHD_YES;
+		return may_render(h, hc) ? spend(h, serve_page(h, c)) : MHD_YES;
 	if (strcmp(url, "/metrics") == 0)
-		return may_render(h, hc) ? serve_metrics(h, c) : MHD_YES;
+		return may_render(h, hc) ? spend(h, serve_metrics(h, c)) : MHD_YES;
 	if (url[0] == '/' && (asset = help_asset(h->help, url + 1, &len, &type)) != NULL) {
-		struct http_answer a = { MHD_HTTP_OK, type, "public, max-age=3600", NULL, NULL, false };
+		struct http_answer a = { MHD_HTTP_OK, type, "public, max-age=3600",
+					 NULL,        NULL, false };
 		return respond(c, &a, (void *)asset, len, false);
 	}
 	return respond_text(c, MHD_HTTP_NOT_FOUND, "not found\n", NULL);
@@ -738,7 +856,8 @@ struct http *http_new(uv_loop_t *loop, const struct config *cfg, struct engine *
 	h->recheck_tokens_at = uv_now(loop);
 	uint8_t seed[16];
 	if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
-		log_warn("getrandom failed; the recheck's memory of addresses uses a predictable hash seed");
+		log_warn(
+			"getrandom failed; the recheck's memory of addresses uses a predictable hash seed");
 	h->rechecked = lru_new(HTTP_RECHECK_ADDRESSES, seed, NULL);
 	h->endpoints =
 		calloc(cfg->http_listen_count ? cfg->http_listen_count : 1, sizeof(*h->endpoints));
@@ -762,9 +881,14 @@ struct http *http_new(uv_loop_t *loop, const struct config *cfg, struct engine *
 	}
 	/* Only now the loop learns of them: a failure above leaves no handle to close. */
 	uv_timer_init(loop, &h->deadline);
+	uv_timer_init(loop, &h->refill);
+	uv_idle_init(loop, &h->busy);
 	uv_prepare_init(loop, &h->turn_start);
 	uv_check_init(loop, &h->turn_end);
-	h->deadline.data = h->turn_start.data = h->turn_end.data = h;
+	h->deadline.data = h->refill.data = h->busy.data = h->turn_start.data = h->turn_end.data =
+		h;
+	h->budget_ns = HTTP_RENDER_BURST_NS;
+	h->budget_at = uv_hrtime();
 	uv_prepare_start(&h->turn_start, http_on_turn_start);
 	uv_check_start(&h->turn_end, http_on_turn_end);
 	/* Neither keeps the loop alive at exit; the deadline timer only runs with connections. */
