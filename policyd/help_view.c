@@ -342,7 +342,6 @@ bool help_render(const struct help *h, const struct config *cfg, struct engine *
 		ip_listed |= st->listed && st->subject == v->asked_ip;
 		domain_listed |= st->listed && st->subject == v->asked_domain;
 	}
-	bool domain_valid = have_domain;
 	if (live) {
 		/* Claim nothing the cache does not show (see the top of this file). */
 		if (hit >= 0 && !v->status[hit].listed)
@@ -357,12 +356,10 @@ bool help_render(const struct help *h, const struct config *cfg, struct engine *
 							      (int)i == hit, &v->status[i]) };
 	if (live) {
 		query_add(v->query, sizeof(v->query), "ip", have_ip ? v->asked_ip : NULL);
-		query_add(v->query, sizeof(v->query), "list",
-			  help_find_list(r, q->list) >= 0
-				  ? r->lists[help_find_list(r, q->list)].name
-				  : NULL);
+		/* Only what the page shows: a crafted value is not carried into its links. */
+		query_add(v->query, sizeof(v->query), "list", hit >= 0 ? r->lists[hit].name : NULL);
 		query_add(v->query, sizeof(v->query), "domain",
-			  domain_valid ? v->asked_domain : NULL);
+			  have_domain ? v->asked_domain : NULL);
 		query_add(v->query, sizeof(v->query), "greylisted", q->greylisted ? "1" : NULL);
 		query_add(v->recheck_query, sizeof(v->recheck_query), "ip", v->asked_ip);
 		query_add(v->recheck_query, sizeof(v->recheck_query), "domain",
