@@ -397,8 +397,11 @@ def test_page_flood(d, port, base):
     loads = [run_load(load_pages, port, 20, f"127.0.5.{i}", counter) for i in range(1, 9)]
     poll_until(lambda: counter.value >= 50, 10, interval=0.05, what="50 pages of the flood")
     started, t_start = counter.value, time.monotonic()
-    limit_median = max(3 * median(base), median(base) + 0.0001)
-    limit_p99 = max(3 * p99(base), p99(base) + 0.001)
+    # Under a sanitizer every render costs several times more, and so a loop turn's
+    # two: the bounds grow with it, still far below what the unbounded loop did.
+    slow = os.environ.get("POLICYD_SANITIZED") == "1"
+    limit_median = max(3 * median(base), median(base) + (0.001 if slow else 0.0001))
+    limit_p99 = max(3 * p99(base), p99(base) + (0.005 if slow else 0.001))
     best = None
     for _ in range(3):  # a shared machine: a neighbour's burst passes, a starved socket does not
         lat = latencies(d)
