@@ -394,7 +394,7 @@ def test_page_flood(d, port, base):
     bounds the loop rendered every page at once: the policy client's median rose from
     0.02 ms to 0.3 to 1.2 ms and its p99 to 1.7 to 10 ms on this 2-core machine."""
     counter = multiprocessing.get_context("fork").Value("l", 0)
-    loads = [run_load(load_pages, port, 20, f"127.0.5.{i}", counter) for i in range(1, 9)]
+    loads = [run_load(load_pages, port, 12, f"127.0.5.{i}", counter) for i in range(1, 9)]
     poll_until(lambda: counter.value >= 50, 10, interval=0.05, what="50 pages of the flood")
     started, t_start = counter.value, time.monotonic()
     # Under a sanitizer every render costs several times more, and so a loop turn's
