@@ -332,7 +332,7 @@ struct po_catalog *po_parse(const char *text, size_t len, struct po_error *err)
 		ok = entry_end(c, &r, err);
 	free(r.id.data);
 	free(r.str.data);
-	if (ok) {
+	if (ok && c->count > 0) {
 		qsort(c->entries, c->count, sizeof(*c->entries), entry_cmp);
 		for (size_t i = 1; ok && i < c->count; i++)
 			if (entry_cmp(&c->entries[i - 1], &c->entries[i]) == 0)
@@ -378,7 +378,9 @@ const char *po_lookup(const struct po_catalog *c, const char *msgid, size_t len,
 {
 	struct po_entry key = { .id = (char *)msgid, .id_len = len };
 	const struct po_entry *e =
-		c ? bsearch(&key, c->entries, c->count, sizeof(*c->entries), entry_cmp) : NULL;
+		c != NULL && c->count > 0
+			? bsearch(&key, c->entries, c->count, sizeof(*c->entries), entry_cmp)
+			: NULL;
 
 	if (e == NULL || e->str == NULL)
 		return NULL;
