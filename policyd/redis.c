@@ -106,7 +106,7 @@ static const char redis_script[] =
 	"local first = tonumber(t)\n"
 	"if first and first <= now then\n"
 	"  local age = now - first\n"
-	"  if age <= delay then return {1, delay + 1 - age} end\n"
+	"  if age <= delay then return {1, math.max(delay - age, 1)} end\n"
 	"  redis.call('SET', KEYS[1], 'P', 'EX', pass_ttl)\n"
 	"  if auto > 0 and (not c or math.floor(now / 3600) > math.floor(l / 3600)) then\n"
 	"    redis.call('HSET', KEYS[2], 'c', (c or 0) + 1, 'l', now)\n"
