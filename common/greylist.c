@@ -257,7 +257,8 @@ struct greylist_step greylist_triplet_step(const struct greylist_rules *g, uint3
 	} else if (value != 0 && value <= now) {
 		/* Too early: the first sighting stands, and so does its expiry. */
 		s.answer = GREYLIST_EARLY;
-		s.retry_s = g->delay_s + 1 - (now - value);
+		/* What is left of the delay, as the first deferral said it (at least 1). */
+		s.retry_s = now - value < g->delay_s ? g->delay_s - (now - value) : 1;
 		s.keep = false;
 	} else {
 		/* New, or first seen "in the future" (a clock set back): start again now. */

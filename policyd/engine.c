@@ -548,7 +548,8 @@ static void respond_grey(const struct engine *e, const struct config *cfg, const
 	bool defers = greylist_defers(g->answer) && !g->no_recipient;
 	char note[64];
 
-	stats.greylist[g->answer]++;
+	if (!g->no_recipient)
+		stats.greylist[g->answer]++;
 	stats_reply(defers ? STATS_GREYLIST : STATS_DUNNO, waited_us);
 	if (defers) {
 		count_lists(e, cfg, d);

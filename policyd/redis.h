@@ -21,7 +21,10 @@
  *
  * Memory: the store owns its connection and one record per ask in flight;
  * redis_store_free answers every ask in flight with GREYLIST_UNAVAILABLE before it
- * returns.
+ * returns. Its timer and its connection's poll handle are closed then, and their
+ * close callbacks free the store and the connection: the loop must run once more
+ * before uv_loop_close (main's uv_run after its uv_walk at exit), and the store
+ * must be freed before that walk, which would close them without their callbacks.
  */
 #ifndef POLICYD_REDIS_H
 #define POLICYD_REDIS_H
