@@ -20,7 +20,7 @@
  *
  * Memory: the map owns its copies of the keys and the values handed to lru_put. Keys of up
  * to KEY_INLINE bytes live inside the entry; a longer key gets one malloc'd block. Every
- * value leaves through free_value exactly once: replaced, evicted, expired, cleared, or at
+ * value leaves through free_value exactly once: replaced, evicted, expired, removed, cleared, or at
  * lru_free. lru_get allocates nothing; lru_put allocates only a long key's block and, when
  * the table doubles, the new bucket array (the old one is freed once emptied).
  */
@@ -488,6 +488,31 @@ bool lru_put(struct lru *m, const void *key, size_t key_len, void *value, uint32
 	migrate(m, MIGRATE_STEP);
 	grow(m);
 	return true;
+}
+
+/* lru_remove - drop key's entry; its slot joins the free list, as an expired one's does. */
+bool lru_remove(struct lru *m, const void *key, size_t key_len)
+{
+	uint32_t i = 0;
+
+	if (key_len <= LRU_KEY_MAX && m->count > 0)
+		i = find(m, key, key_len, hash32(m, key, key_len));
+	if (i == 0)
+		return false;
+	drop(m, i);
+	m->e[i].chain = m->free_list;
+	m->free_list = i;
+	return true;
+}
+
+/* lru_each - from the least to the most recently used: the order lru_put restores. */
+void lru_each(const struct lru *m, uint32_t now, lru_each_fn *fn, void *arg)
+{
+	for (uint32_t i = m->e[0].newer; i != 0; i = m->e[i].newer) {
+		const struct entry *e = &m->e[i];
+		if (e->expires > now)
+			fn(arg, entry_key(e), e->key_len, e->value, e->expires);
+	}
 }
 
 /* lru_count - how many entries the map holds, expired ones not yet dropped included. */

@@ -7,7 +7,7 @@
  * one heap block). The hash is SipHash with a secret seed chosen at start, so
  * that clients who choose addresses or domains cannot degrade the table.
  * Memory: the map owns its keys (copied) and its values (given to lru_put); a
- * value leaves through free_value when it is replaced, evicted, expired, cleared
+ * value leaves through free_value when it is replaced, evicted, expired, removed, cleared
  * or the map is freed. lru_get never allocates.
  */
 #ifndef POLICYD_LRU_H
@@ -76,8 +76,24 @@ void *lru_peek(const struct lru *m, const void *key, size_t key_len, uint32_t no
  */
 bool lru_put(struct lru *m, const void *key, size_t key_len, void *value, uint32_t expires);
 
+/*
+ * lru_remove - drop key's entry, live or expired, freeing its value; false when the map
+ * had no entry for key. Counted as neither an eviction nor an expiry. For the help page's
+ * "check again": a verdict forgotten before its time.
+ */
+bool lru_remove(struct lru *m, const void *key, size_t key_len);
+
 /* lru_clear - drop every entry (a reload that changed the lists). */
 void lru_clear(struct lru *m);
+
+typedef void lru_each_fn(void *arg, const void *key, size_t key_len, void *value, uint32_t expires);
+
+/*
+ * lru_each - fn for every entry not expired at `now`, from the least to the most
+ * recently used (so that putting them back in that order restores the recency);
+ * nothing changes. fn must not change the map. For saving a map to a file.
+ */
+void lru_each(const struct lru *m, uint32_t now, lru_each_fn *fn, void *arg);
 
 size_t lru_count(const struct lru *m);
 size_t lru_capacity(const struct lru *m);

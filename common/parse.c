@@ -33,18 +33,19 @@ bool parse_long(const char *s, long min, long max, long *out, const char **err)
 	return true;
 }
 
-/* parse_duration_ms - a number with an optional unit: ms, s, m or h (seconds if none). */
+/* parse_duration_ms - a number with an optional unit: ms, s, m, h or d (seconds if none). */
 bool parse_duration_ms(const char *s, unsigned long max_ms, unsigned long *out, const char **err)
 {
 	static const struct {
 		const char *suffix;
 		unsigned long ms;
-	} units[] = { { "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 } };
+	} units[] = { { "", 1000 },   { "ms", 1 },      { "s", 1000 },
+		      { "m", 60000 }, { "h", 3600000 }, { "d", 86400000 } };
 	char *end;
 	unsigned long v;
 
 	if (*s < '0' || *s > '9') {
-		*err = "not a duration (use e.g. 30s, 5m, 1h)";
+		*err = "not a duration (use e.g. 30s, 5m, 1h, 2d)";
 		return false;
 	}
 	errno = 0;
@@ -59,7 +60,7 @@ bool parse_duration_ms(const char *s, unsigned long max_ms, unsigned long *out, 
 		*out = v * units[i].ms;
 		return true;
 	}
-	*err = "not a duration (use e.g. 30s, 5m, 1h)";
+	*err = "not a duration (use e.g. 30s, 5m, 1h, 2d)";
 	return false;
 }
 

@@ -31,6 +31,8 @@ struct render {
 	bool in_help_url;  /* expanding help_url itself: "$help_url" inside it is empty */
 	bool drop_request; /* help_url too long: expand it again without request values */
 	bool have_help_url, have_reason, have_listed, have_sender_domain;
+	bool greylisting; /* a greylisting delay: $greylist_retry, and the URL says so */
+	uint32_t retry_s;
 	char help_url[REPLY_HELP_URL_MAX + 1];
 	size_t help_url_len;
 	char reason[RESULT_REASON_MAX + 64];
@@ -42,7 +44,11 @@ struct render {
 	char domains[REPLY_TEXT_MAX + 1];
 	char code[16];
 	char score[24];
+	char retry[32];
 };
+
+/* The help page's mark of a greylisting delay, added to the help URL of its reply. */
+static const char greylist_mark[] = "greylisted=1";
 
 /* reply_class - Postfix's rbl_class words. */
 const char *reply_class(unsigned source)
@@ -193,6 +199,11 @@ HOT static bool lookup(void *arg, const char *name, size_t len, const char **val
 			c->help_url_len = expand_help_url(c);
 		return give(c->help_url, c->help_url_len, TEMPLATE_KEEP, value, value_len, cut);
 	}
+	if (len == 14 && memcmp(name, "greylist_retry", 14) == 0) {
+		size_t n = reply_duration(c->greylisting ? c->retry_s : c->rules->greylist.delay_s,
+					  c->retry, sizeof(c->retry));
+		return give(c->retry, n, TEMPLATE_KEEP, value, value_len, cut);
+	}
 	if (len == 7 && memcmp(name, "contact", 7) == 0)
 		return c->rules->contact != NULL &&
 		       give(c->rules->contact, strlen(c->rules->contact), TEMPLATE_KEEP, value,
@@ -243,6 +254,14 @@ static size_t expand_help_url(struct render *c)
 		c->drop_request = false;
 	}
 	c->in_help_url = false;
+	/* A greylisting delay's page explains the delay: the URL says it is one. The
+	 * configuration left room for the mark (config_check.c). */
+	if (c->greylisting && n > 0 && n + sizeof(greylist_mark) < sizeof(c->help_url)) {
+		char join = memchr(c->help_url, '?', n) ? '&' : '?';
+		c->help_url[n++] = join;
+		memcpy(c->help_url + n, greylist_mark, sizeof(greylist_mark) - 1);
+		n += sizeof(greylist_mark) - 1;
+	}
 	return n;
 }
 
@@ -311,37 +330,29 @@ static const struct template *text_template(const struct rules *r, const struct 
 }
 
 /* The longest action words, the longest text and "\n\n" with its NUL fit one reply. */
-_Static_assert(7 + sizeof("PREPEND X-DNSBL: ") - 1 + REPLY_TEXT_MAX + 3 <= REPLY_MAX,
+_Static_assert(7 + sizeof("DEFER_IF_PERMIT 4.7.1 ") - 1 + REPLY_TEXT_MAX + 3 <= REPLY_MAX,
 	       "REPLY_MAX holds every reply");
 
-/* reply_render - DUNNO unless the tier refuses; then the action's words and the text. */
-HOT size_t reply_render(const struct rules *r, const struct request *req, const struct verdict *v,
-			enum tier t, size_t budget, char *out, size_t size)
+/*
+ * render - the action's words and the text of template tpl; c holds the rules, the
+ * request and the verdict.
+ */
+HOT static size_t render(struct render *c, enum action action, const struct template *tpl,
+			 size_t budget, char *out)
 {
 	static const char *const words[] = {
 		[ACTION_REJECT] = "REJECT 5.7.1 ",
 		[ACTION_DEFER] = "DEFER 4.7.1 ",
 		[ACTION_WARN] = "WARN ",
 		[ACTION_PREPEND] = "PREPEND X-DNSBL: ",
+		[ACTION_GREYLIST] = "DEFER_IF_PERMIT 4.7.1 ",
 	};
-	struct render c;
-	enum action action;
-	const struct template *tpl;
 	size_t len, word;
 	char *text;
 
-	if (size < REPLY_MAX)
-		return 0;
-	if (!tier_refuses(t))
-		return reply_word("DUNNO", out, size);
-	action = tier_action(r, t);
-	c.rules = r;
-	c.req = req;
-	c.v = v;
-	c.top = verdict_top(v);
-	c.in_help_url = c.drop_request = false;
-	c.have_help_url = c.have_reason = c.have_listed = c.have_sender_domain = false;
-	tpl = text_template(r, c.top);
+	c->top = verdict_top(c->v);
+	c->in_help_url = c->drop_request = false;
+	c->have_help_url = c->have_reason = c->have_listed = c->have_sender_domain = false;
 	/* Warnings and headers are not SMTP replies: only REJECT and DEFER meet Postfix's prefix. */
 	if (action == ACTION_WARN || action == ACTION_PREPEND || budget > REPLY_TEXT_MAX)
 		budget = REPLY_TEXT_MAX;
@@ -353,13 +364,69 @@ HOT size_t reply_render(const struct rules *r, const struct request *req, const 
 	text = out + 7 + word;
 	/* The URL and the contact are never cut: a recipient so long that they do not fit
 	 * makes Postfix's line longer instead (up to REPLY_TEXT_MAX). */
-	len = template_expand_fit(tpl, lookup, &c, text, REPLY_TEXT_MAX + 1, budget,
-				  REPLY_TEXT_MAX);
+	len = template_expand_fit(tpl, lookup, c, text, REPLY_TEXT_MAX + 1, budget, REPLY_TEXT_MAX);
 	/* Postfix reads an empty action text as permit (HACKING.md, traps): never send one. */
 	if (len == 0)
 		len = (size_t)snprintf(text, REPLY_TEXT_MAX + 1, "Refused by policy");
 	memcpy(text + len, "\n\n\0", 3);
 	return 7 + word + len + 2;
+}
+
+/* reply_render - DUNNO unless the tier refuses; then the action's words and the text. */
+HOT size_t reply_render(const struct rules *r, const struct request *req, const struct verdict *v,
+			enum tier t, size_t budget, char *out, size_t size)
+{
+	struct render c;
+	enum action action;
+
+	if (size < REPLY_MAX)
+		return 0;
+	if (!tier_refuses(t))
+		return reply_word("DUNNO", out, size);
+	action = tier_action(r, t);
+	if (action == ACTION_GREYLIST)
+		return reply_greylist(r, req, v, r->greylist.delay_s, budget, out, size);
+	c.rules = r;
+	c.req = req;
+	c.v = v;
+	c.greylisting = false;
+	return render(&c, action, text_template(r, verdict_top(v)), budget, out);
+}
+
+/* reply_greylist - a greylisting delay: DEFER_IF_PERMIT and the greylisting text. */
+size_t reply_greylist(const struct rules *r, const struct request *req, const struct verdict *v,
+		      uint32_t retry_s, size_t budget, char *out, size_t size)
+{
+	struct render c;
+
+	if (size < REPLY_MAX)
+		return 0;
+	c.rules = r;
+	c.req = req;
+	c.v = v;
+	c.greylisting = true;
+	c.retry_s = retry_s;
+	return render(&c, ACTION_GREYLIST, r->greylist_text ? r->greylist_text : r->text, budget,
+		      out);
+}
+
+/* reply_duration - "5 minutes", "1 hour", "45 seconds": whole units, rounded up. */
+size_t reply_duration(uint32_t s, char *out, size_t size)
+{
+	static const struct {
+		uint32_t seconds;
+		const char *name;
+	} units[] = { { 86400, "day" }, { 3600, "hour" }, { 60, "minute" }, { 1, "second" } };
+	unsigned i = 0;
+
+	if (s == 0)
+		s = 1;
+	/* The largest unit that is whole, or (for a long wait) that counts at least 2. */
+	while (i < 3 && s % units[i].seconds != 0 && s / units[i].seconds < 2)
+		i++;
+	uint32_t n = (s + units[i].seconds - 1) / units[i].seconds;
+	int len = snprintf(out, size, "%u %s%s", n, units[i].name, n == 1 ? "" : "s");
+	return len < 0 ? 0 : (size_t)len < size ? (size_t)len : size - 1;
 }
 
 /* reply_help_url - the URL alone, as the text would show it. */

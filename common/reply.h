@@ -48,6 +48,17 @@ size_t reply_budget(const struct request *req);
 size_t reply_render(const struct rules *r, const struct request *req, const struct verdict *v,
 		    enum tier t, size_t budget, char *out, size_t size);
 
+/*
+ * reply_greylist - a greylisting delay for req and v: "DEFER_IF_PERMIT 4.7.1" and the
+ * greylisting text, in which $greylist_retry says when a retry passes (retry_s) and
+ * the help URL carries "greylisted=1" so that the help page explains the delay.
+ */
+size_t reply_greylist(const struct rules *r, const struct request *req, const struct verdict *v,
+		      uint32_t retry_s, size_t budget, char *out, size_t size);
+
+/* reply_duration - a wait in words ("5 minutes", "90 seconds"); returns the length. */
+size_t reply_duration(uint32_t seconds, char *out, size_t size);
+
 /* reply_word - "action=WORD\n\n" for a fixed word such as "DUNNO". */
 size_t reply_word(const char *word, char *out, size_t size);
 

@@ -18,6 +18,7 @@
 
 #include "codes.h"
 #include "digest.h"
+#include "greylist.h"
 
 struct cidr_set;
 struct name_set;
@@ -116,7 +117,9 @@ struct list_config {
 	unsigned seen;          /* keys given in the section, to reject duplicates */
 };
 
-enum action { ACTION_REJECT, ACTION_DEFER, ACTION_WARN, ACTION_PREPEND };
+/* ACTION_GREYLIST (soft_action only): DEFER_IF_PERMIT for a triplet the store has not
+ * seen retried (greylist.h). */
+enum action { ACTION_REJECT, ACTION_DEFER, ACTION_WARN, ACTION_PREPEND, ACTION_GREYLIST };
 enum on_error_action { ON_ERROR_DUNNO, ON_ERROR_DEFER };
 
 /* The most characters recipient_delimiter may list. */
@@ -135,7 +138,10 @@ struct rules {
 	long allowlist_threshold; /* at or below: accepted at once, other lists ignored */
 	long soft_threshold;      /* 0: off; at or above (below threshold): soft_action */
 	enum action action;
-	enum action soft_action; /* defer, warn or prepend */
+	enum action soft_action;        /* defer, warn, prepend or greylist */
+	struct greylist_rules greylist; /* [greylist] */
+	char *greylist_text_source;
+	struct template *greylist_text; /* the reply of a greylisting delay */
 	char *text_source;
 	struct template *text;       /* the reply for DNS lists */
 	struct template *local_text; /* the reply for the site's own lists (built in, or text) */

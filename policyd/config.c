@@ -192,6 +192,14 @@ static void set_defaults(struct config *cfg)
 	cfg->http_max_connections = 1024;
 	cfg->http_per_ip_connections = 32;
 	cfg->http_timeout_ms = 10000;
+	cfg->greylist_delay_ms = 300000;
+	cfg->greylist_max_wait_ms = 172800000;  /* 2 days */
+	cfg->greylist_pass_ttl_ms = 3024000000; /* 35 days */
+	cfg->greylist_auto_allow = 5;
+	cfg->greylist_network_v4 = 24;
+	cfg->greylist_network_v6 = 64;
+	cfg->greylist_size = 1000000;
+	cfg->greylist_timeout_ms = 200;
 	r->threshold = 1;
 	r->allowlist_threshold = -1;
 	r->soft_threshold = 0;
@@ -303,6 +311,8 @@ static void free_rules(struct rules *r)
 	free(r->text_source);
 	template_free(r->text);
 	template_free(r->local_text);
+	free(r->greylist_text_source);
+	template_free(r->greylist_text);
 	free(r->help_url_source);
 	template_free(r->help_url);
 	free(r->contact);
@@ -333,6 +343,14 @@ void config_free(struct config *cfg)
 	free(cfg->http_listen);
 	cidr_set_free(cfg->metrics_allow);
 	free(cfg->http_help_dir);
+	free(cfg->greylist_store);
+	free(cfg->greylist_state_file);
+	free(cfg->greylist_password_file);
+	if (cfg->greylist_target.password != NULL) {
+		explicit_bzero(cfg->greylist_target.password,
+			       strlen(cfg->greylist_target.password));
+		free(cfg->greylist_target.password);
+	}
 	free(cfg);
 }
 

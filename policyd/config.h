@@ -25,6 +25,7 @@
 
 #include "codes.h"
 #include "log.h"
+#include "redis.h"
 #include "rules.h"
 
 struct cidr_set;
@@ -89,7 +90,22 @@ struct config {
 	long http_per_ip_connections;  /* 0: no limit */
 	unsigned long http_timeout_ms; /* idle HTTP connections are closed after this */
 
-	unsigned seen[5]; /* keys given per singleton section, to reject duplicates */
+	/* [greylist]: the times and networks are in rules.greylist. */
+	unsigned long greylist_delay_ms;
+	unsigned long greylist_max_wait_ms;
+	unsigned long greylist_pass_ttl_ms;
+	long greylist_auto_allow;
+	long greylist_network_v4;
+	long greylist_network_v6;
+	char *greylist_store; /* as written: "memory" or a Redis URL */
+	bool greylist_redis;  /* the store is Redis: greylist_target says where */
+	struct redis_target greylist_target;
+	long greylist_size;           /* memory store: entries */
+	char *greylist_state_file;    /* memory store: NULL, none */
+	char *greylist_password_file; /* Redis: AUTH with its one line (greylist_target.password) */
+	unsigned long greylist_timeout_ms; /* Redis: the deadline of each command */
+
+	unsigned seen[6]; /* keys given per singleton section, to reject duplicates */
 	unsigned refs;    /* holders: main, the engine, lookups in flight */
 };
 

@@ -29,6 +29,9 @@ static const char default_text[] =
 	"Your $rbl_listed is blacklisted by $rbl_domain${rbl_reason?: $rbl_reason}. See $help_url or send your questions to $contact";
 static const char default_local_text[] =
 	"Your $rbl_listed is blacklisted by this site${rbl_reason?: $rbl_reason}. See $help_url or send your questions to $contact";
+/* A greylisting delay: said to be one, with when to retry and why. */
+static const char default_greylist_text[] =
+	"Greylisted: please retry in $greylist_retry; this message is delayed, not refused, because your $rbl_listed is listed by $rbl_domain. See $help_url or send your questions to $contact";
 
 /* The longest text of an address a URL may carry: an IPv6 address. */
 #define ADDRESS_TEXT_LONGEST 39
@@ -390,6 +393,24 @@ static void check_templates(struct loader *ld)
 			     "the reply text uses $contact: set contact = ADDRESS");
 	if (r->text != NULL && template_uses(r->text, "help_url") && r->help_url == NULL)
 		loader_error(ld, policy_line, "the reply text uses $help_url: set help_url = URL");
+	if (r->soft_action == ACTION_GREYLIST) {
+		unsigned line = loader_key_line(ld, SECTION_GREYLIST, "text");
+		if (r->greylist_text == NULL)
+			r->greylist_text = compile_default(ld, default_greylist_text, line);
+		if (r->greylist_text != NULL) {
+			if (template_uses(r->greylist_text, "contact") && r->contact == NULL)
+				loader_error(
+					ld, line,
+					"the greylisting text uses $contact: set contact = ADDRESS in [policy]");
+			if (template_uses(r->greylist_text, "help_url") && r->help_url == NULL)
+				loader_error(
+					ld, line,
+					"the greylisting text uses $help_url: set help_url = URL in [policy]");
+			/* The help URL of a delay carries "&greylisted=1" (reply.c). */
+			check_reply(ld, r->greylist_text, url ? url + 13 : 0, line);
+			template_each_name(r->greylist_text, add_attr, r);
+		}
+	}
 	if (r->contact != NULL)
 		check_contact(ld, r->contact, loader_key_line(ld, SECTION_POLICY, "contact"));
 	if (r->text)
@@ -596,6 +617,7 @@ void loader_finish(struct loader *ld)
 	set_dns_floor(&cfg->rules);
 	set_client_lists(&cfg->rules);
 	check_thresholds(ld);
+	loader_finish_greylist(ld);
 	for (size_t i = 0; i < cfg->rules.list_count; i++)
 		finish_list(ld, &cfg->rules.lists[i]);
 	check_templates(ld);

@@ -16,6 +16,7 @@ enum section_kind {
 	SECTION_CACHE,
 	SECTION_POLICY,
 	SECTION_HTTP,
+	SECTION_GREYLIST,
 	SECTION_LIST,
 };
 
@@ -73,6 +74,23 @@ custom_fn value_zone, value_key_file, value_health, value_ipv6, value_test_liste
 
 /* loader_finish_zone - a DNS list's query zone, its $key read from key_file (config_zone.c). */
 void loader_finish_zone(struct loader *ld, struct list_config *l);
+
+/* The longest secret file read (a list's key, a Redis password), with its newline. */
+#define SECRET_FILE_MAX 512
+
+/*
+ * loader_read_secret - the content of a secret file without its final newline, cut
+ * at size - 1 bytes, into out: a regular file that others may not read, not empty
+ * ("expected NOUN on one line"). The caller checks the content. False with "WHAT
+ * PATH: why" reported at line; the content is never reported.
+ */
+bool loader_read_secret(struct loader *ld, unsigned line, const char *what, const char *path,
+			const char *noun, char *out, size_t size);
+
+/* The [greylist] section's store and its checks (config_greylist.c); its text
+ * (config_keys.c, with the other templates). */
+custom_fn value_greylist_store, value_greylist_text;
+void loader_finish_greylist(struct loader *ld);
 
 /* loader_resolve_relative - a relative path taken from the configuration file's directory. */
 void loader_resolve_relative(struct loader *ld, char **path);

@@ -24,7 +24,9 @@ struct key_spec {
 	const char *name;
 	enum value_kind kind;
 	size_t offset;
-	long min, max; /* V_LONG bounds; V_DURATION: bounds in ms */
+	/* V_LONG bounds; V_DURATION: bounds in ms (long long: 49 days of milliseconds
+	 * pass a 32-bit long, and still fit the unsigned long they are stored in). */
+	long long min, max;
 	bool repeatable;
 	custom_fn *custom;
 };
@@ -110,8 +112,9 @@ static bool set_action(struct loader *ld, void *base, const char *value, const c
 /* set_soft_action - what a doubtful client gets: never a rejection. */
 static bool set_soft_action(struct loader *ld, void *base, const char *value, const char **err)
 {
-	static const char *const choices[] = { "defer", "warn", "prepend" };
-	static const enum action actions[] = { ACTION_DEFER, ACTION_WARN, ACTION_PREPEND };
+	static const char *const choices[] = { "defer", "warn", "prepend", "greylist" };
+	static const enum action actions[] = { ACTION_DEFER, ACTION_WARN, ACTION_PREPEND,
+					       ACTION_GREYLIST };
 	int i = PICK(value, choices, err);
 	if (i >= 0)
 		((struct rules *)base)->soft_action = actions[i];
@@ -154,6 +157,13 @@ static bool set_text(struct loader *ld, void *base, const char *value, const cha
 {
 	struct rules *r = base;
 	return compile(value, &r->text, &r->text_source, err);
+}
+
+/* value_greylist_text - the reply of a greylisting delay ([greylist] text). */
+bool value_greylist_text(struct loader *ld, void *base, const char *value, const char **err)
+{
+	struct rules *r = &((struct config *)base)->rules;
+	return compile(value, &r->greylist_text, &r->greylist_text_source, err);
 }
 
 /* set_help_url - the global help URL template. */
@@ -448,6 +458,23 @@ static const struct key_spec http_keys[] = {
 	{ NULL, 0, 0, 0, 0, false, NULL },
 };
 
+static const struct key_spec greylist_keys[] = {
+	{ "delay", V_DURATION, CFG(greylist_delay_ms), 1000, 86400000, false, NULL },
+	/* 30 days; pass_ttl 49 days: the longest milliseconds that 32 bits hold. */
+	{ "max_wait", V_DURATION, CFG(greylist_max_wait_ms), 1000, 2592000000, false, NULL },
+	{ "pass_ttl", V_DURATION, CFG(greylist_pass_ttl_ms), 1000, 4233600000, false, NULL },
+	{ "auto_allow", V_LONG, CFG(greylist_auto_allow), 0, 255, false, NULL },
+	{ "network_v4", V_LONG, CFG(greylist_network_v4), 8, 32, false, NULL },
+	{ "network_v6", V_LONG, CFG(greylist_network_v6), 16, 128, false, NULL },
+	{ "store", V_CUSTOM, 0, 0, 0, false, value_greylist_store },
+	{ "size", V_LONG, CFG(greylist_size), 1, 10000000, false, NULL },
+	{ "state_file", V_STRING, CFG(greylist_state_file), 0, 0, false, NULL },
+	{ "password_file", V_STRING, CFG(greylist_password_file), 0, 0, false, NULL },
+	{ "timeout", V_DURATION, CFG(greylist_timeout_ms), 10, 60000, false, NULL },
+	{ "text", V_CUSTOM, 0, 0, 0, false, value_greylist_text },
+	{ NULL, 0, 0, 0, 0, false, NULL },
+};
+
 /* Keys of list sections; list_key_applies() says which kinds take which. */
 static const struct key_spec list_keys[] = {
 	{ "codes", V_CUSTOM, 0, 0, 0, false, set_codes },
@@ -503,7 +530,7 @@ static bool store_value(struct loader *ld, const struct key_spec *k, void *base,
 		if (!parse_duration_ms(value, (unsigned long)k->max, &ms, err))
 			return false;
 		if (ms < (unsigned long)k->min) {
-			*err = config_message("at least %ld ms", k->min);
+			*err = config_message("at least %lld ms", k->min);
 			return false;
 		}
 		*(unsigned long *)slot = ms;
@@ -511,7 +538,7 @@ static bool store_value(struct loader *ld, const struct key_spec *k, void *base,
 	}
 	case V_LONG: {
 		long v;
-		if (!parse_long(value, k->min, k->max, &v, err))
+		if (!parse_long(value, (long)k->min, (long)k->max, &v, err))
 			return false;
 		*(long *)slot = v;
 		return true;
@@ -534,7 +561,7 @@ static const struct key_spec *section_table(struct loader *ld, void **base, unsi
 	static const struct key_spec *const tables[] = {
 		[SECTION_SERVER] = server_keys, [SECTION_DNS] = dns_keys,
 		[SECTION_CACHE] = cache_keys,   [SECTION_POLICY] = policy_keys,
-		[SECTION_HTTP] = http_keys,
+		[SECTION_HTTP] = http_keys,     [SECTION_GREYLIST] = greylist_keys,
 	};
 
 	if (ld->section_kind == SECTION_LIST) {
@@ -543,7 +570,8 @@ static const struct key_spec *section_table(struct loader *ld, void **base, unsi
 	}
 	if (ld->section_kind == SECTION_NONE)
 		return NULL;
-	/* [policy] keys are stored in the rules; the other sections' in the config. */
+	/* [policy] keys are stored in the rules; the other sections' in the config (the
+	 * [greylist] text, a template, reaches the rules through its setter). */
 	*base = ld->section_kind == SECTION_POLICY ? (void *)&ld->cfg->rules : (void *)ld->cfg;
 	*seen = &ld->cfg->seen[ld->section_kind - 1];
 	return tables[ld->section_kind];
@@ -583,7 +611,7 @@ static unsigned key_given_line(const struct loader *ld, enum section_kind sectio
 	static const struct key_spec *const tables[] = {
 		[SECTION_SERVER] = server_keys, [SECTION_DNS] = dns_keys,
 		[SECTION_CACHE] = cache_keys,   [SECTION_POLICY] = policy_keys,
-		[SECTION_HTTP] = http_keys,
+		[SECTION_HTTP] = http_keys,     [SECTION_GREYLIST] = greylist_keys,
 	};
 	const struct key_spec *table =
 		section > SECTION_NONE && section < SECTION_LIST ? tables[section] : NULL;
@@ -707,9 +735,8 @@ static void begin_list(struct loader *ld, enum list_kind kind, const char *name,
 /* loader_begin_section - called by the line reader for each "[...]" header. */
 void loader_begin_section(struct loader *ld, const char *name, size_t len)
 {
-	static const char *const singletons[] = {
-		NULL, "server", "dns", "cache", "policy", "http"
-	};
+	static const char *const singletons[] = { NULL,     "server", "dns",     "cache",
+						  "policy", "http",   "greylist" };
 	static const char *const lists[] = { "dnsbl", "dnswl", "rhsbl", "list", "hashbl" };
 
 	ld->section_ok = true;

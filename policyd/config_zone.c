@@ -25,9 +25,6 @@
 #include "keys.h"
 #include "parse.h"
 
-/* The longest key file read: a key is one DNS label (63 bytes) and a newline. */
-#define KEY_FILE_MAX 128
-
 /* The placeholder for the key in `zone =`. */
 static const char key_macro[] = "$key";
 
@@ -75,42 +72,35 @@ static bool is_label(const char *s, size_t len)
 	return true;
 }
 
-/* key_error - "[KIND NAME]: key_file PATH: why" at the key_file line. */
-static void key_error(struct loader *ld, const struct list_config *l, const char *why)
-{
-	loader_error(ld, l->key_file_line, "[%s %s]: key_file %s: %s", list_kind_name(l->kind),
-		     l->name, l->key_file, why);
-}
-
 /*
- * read_key - the key of list l into key (size > 63): the file's one line without
- * its newline. False with the error reported; the content is never reported.
+ * loader_read_secret - see config_internal.h. Errors go to the caller's
+ * "what PATH: why" at line; the content is never reported.
  */
-static bool read_key(struct loader *ld, const struct list_config *l, char *key, size_t size)
+bool loader_read_secret(struct loader *ld, unsigned line, const char *what, const char *path,
+			const char *noun, char *out, size_t size)
 {
-	char buf[KEY_FILE_MAX + 1];
+	char buf[SECRET_FILE_MAX + 1];
 	struct stat st;
 	ssize_t n;
-	int fd = open(l->key_file, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 
 	if (fd < 0) {
-		key_error(ld, l, config_message("cannot read: %s", strerror(errno)));
+		loader_error(ld, line, "%s %s: cannot read: %s", what, path, strerror(errno));
 		return false;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		key_error(ld, l, "not a regular file");
+		loader_error(ld, line, "%s %s: not a regular file", what, path);
 		return false;
 	}
 	/* Others, not the group: root:policyd 0640 is the usual way to hand a daemon a
 	 * secret it must read after dropping privileges. */
 	if ((st.st_mode & 007) != 0) {
 		close(fd);
-		key_error(
-			ld, l,
-			config_message(
-				"others may read it (mode %04o): chmod o-rwx it (owner root, group policyd, mode 0640; or owner policyd, mode 0600)",
-				(unsigned)(st.st_mode & 07777)));
+		loader_error(
+			ld, line,
+			"%s %s: others may read it (mode %04o): chmod o-rwx it (owner root, group policyd, mode 0640; or owner policyd, mode 0600)",
+			what, path, (unsigned)(st.st_mode & 07777));
 		return false;
 	}
 	do
@@ -118,26 +108,52 @@ static bool read_key(struct loader *ld, const struct list_config *l, char *key, 
 	while (n < 0 && errno == EINTR);
 	close(fd);
 	if (n < 0) {
-		key_error(ld, l, config_message("cannot read: %s", strerror(errno)));
+		loader_error(ld, line, "%s %s: cannot read: %s", what, path, strerror(errno));
 		return false;
 	}
 	size_t len = (size_t)n;
 	if (len > 0 && buf[len - 1] == '\n')
 		len--;
 	if (len == 0) {
-		key_error(ld, l, "empty: expected the key on one line");
+		loader_error(ld, line, "%s %s: empty: expected %s on one line", what, path, noun);
 		return false;
 	}
-	if (!is_label(buf, len) || len >= size) {
-		explicit_bzero(buf, sizeof(buf));
-		key_error(
-			ld, l,
-			"the key is not a DNS label (one line of letters, digits and '-', at most 63)");
-		return false;
-	}
-	memcpy(key, buf, len);
-	key[len] = '\0';
+	/* Too long: what the caller checks (a key must be a DNS label) decides the message. */
+	if (len >= size)
+		len = size - 1;
+	memcpy(out, buf, len);
+	out[len] = '\0';
 	explicit_bzero(buf, sizeof(buf));
+	return true;
+}
+
+/*
+ * read_key - the key of list l into key (size > 63): the file's one line, which
+ * must be a DNS label. False with the error reported.
+ */
+static bool read_key(struct loader *ld, const struct list_config *l, char *key, size_t size)
+{
+	char what[DOMAIN_SIZE + 32];
+
+	snprintf(what, sizeof(what), "[%s %s]: key_file", list_kind_name(l->kind), l->name);
+	char raw[SECRET_FILE_MAX + 1];
+
+	if (!loader_read_secret(ld, l->key_file_line, what, l->key_file, "the key", raw,
+				sizeof(raw)))
+		return false;
+	size_t len = strlen(raw);
+	bool fits = is_label(raw, len) && len < size;
+	if (fits)
+		memcpy(key, raw, len + 1);
+	explicit_bzero(raw, sizeof(raw));
+	if (!fits) {
+		explicit_bzero(key, size);
+		loader_error(
+			ld, l->key_file_line,
+			"%s %s: the key is not a DNS label (one line of letters, digits and '-', at most 63)",
+			what, l->key_file);
+		return false;
+	}
 	return true;
 }
 

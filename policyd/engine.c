@@ -8,9 +8,18 @@
  * WAIT_VALUE_MAX), its keys, the reply budget computed on the whole request, a
  * waiter per unknown key and a deadline timer. When the last key is known, or
  * the deadline passes, the copy is parsed again and the same pure steps as the
- * hit path render the reply. Memory: a wait holds a configuration reference and
- * one reference per result until it finishes; it is freed in its timer's close
- * callback.
+ * hit path render the reply.
+ *
+ * Greylisting (soft_action = greylist) adds a stage: a soft-tier decision asks the
+ * greylist store about its triplet before it is answered. The memory store answers
+ * at once; Redis answers later, within its timeout, so a request that asks it is
+ * held by a wait too (made then, on the hit path). If request_timeout passes first,
+ * the request passes at once, and the wait lives on until the store's answer comes
+ * (the store calls back exactly once), so that the store never holds a freed wait.
+ *
+ * Memory: a wait holds a configuration reference and one reference per result
+ * until it finishes; it is freed in its timer's close callback, once it has both
+ * answered and heard from the store it asked.
  */
 #include "engine.h"
 #include "hot.h"
@@ -21,6 +30,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "greystore.h"
 #include "keyjob.h"
 #include "log.h"
 #include "lru.h"
@@ -50,7 +60,8 @@ struct wait {
 	unsigned unresolved;
 	size_t budget;
 	uv_timer_t deadline;
-	bool finished;
+	bool finished; /* answered: the caller has its reply */
+	bool asking;   /* the greylist store owes an answer */
 	struct reply *reply;
 	engine_done_fn *done;
 	engine_explain_fn *explain;
@@ -147,14 +158,38 @@ static bool start_dns(struct engine *e, const struct config *cfg)
 	return true;
 }
 
-/* engine_new - the cache, the reasons table, and DNS when some list needs it. */
-struct engine *engine_new(uv_loop_t *loop, struct config *cfg)
+/*
+ * set_greylisting - the greylist store cfg needs: none, the one the engine has (told
+ * of cfg), or a new one (the old one saved and freed: a Redis store answers its asks
+ * in flight as unavailable, and they pass). False (logged) when it cannot be had.
+ */
+static bool set_greylisting(struct engine *e, const struct config *cfg)
+{
+	struct greystore *fresh;
+
+	if (cfg->rules.soft_action != ACTION_GREYLIST || e->offline) {
+		greystore_free(e->grey);
+		e->grey = NULL;
+		return true;
+	}
+	if (e->grey != NULL && greystore_set_config(e->grey, cfg))
+		return true;
+	if ((fresh = greystore_new(e->loop, cfg)) == NULL)
+		return false;
+	greystore_free(e->grey);
+	e->grey = fresh;
+	return true;
+}
+
+/* make_engine - the cache, the reasons table, DNS when some list needs it, the store. */
+static struct engine *make_engine(uv_loop_t *loop, struct config *cfg, bool offline)
 {
 	struct engine *e = calloc(1, sizeof(*e));
 
 	if (e == NULL)
 		return NULL;
 	e->loop = loop;
+	e->offline = offline;
 	e->cfg = config_ref(cfg);
 	e->breaker = breaker_params(cfg);
 	if (getrandom(e->seed, sizeof(e->seed), 0) != (ssize_t)sizeof(e->seed))
@@ -167,7 +202,7 @@ struct engine *engine_new(uv_loop_t *loop, struct config *cfg)
 		engine_free(e);
 		return NULL;
 	}
-	if (!start_dns(e, cfg)) {
+	if (!start_dns(e, cfg) || !set_greylisting(e, cfg)) {
 		engine_free(e);
 		return NULL;
 	}
@@ -176,6 +211,16 @@ struct engine *engine_new(uv_loop_t *loop, struct config *cfg)
 	if ((e->watch = watch_new(loop)) != NULL)
 		watch_set(e->watch, cfg);
 	return e;
+}
+
+struct engine *engine_new(uv_loop_t *loop, struct config *cfg)
+{
+	return make_engine(loop, cfg, false);
+}
+
+struct engine *engine_new_offline(uv_loop_t *loop, struct config *cfg)
+{
+	return make_engine(loop, cfg, true);
 }
 
 /* dns_changed - whether [dns] servers differ (udns cannot change them with queries active). */
@@ -214,8 +259,9 @@ bool engine_set_config(struct engine *e, struct config *cfg)
 		}
 	}
 	health = make_health(cfg, e->health, e->cfg);
-	if (health == NULL || !start_dns(e, cfg)) {
-		log_error("reload refused: out of memory, or DNS lookups cannot start");
+	if (health == NULL || !start_dns(e, cfg) || !set_greylisting(e, cfg)) {
+		log_error(
+			"reload refused: out of memory, or DNS lookups or the greylist store cannot start");
 		lru_free(cache);
 		free_health(health, cfg->rules.list_count);
 		return false;
@@ -335,10 +381,9 @@ HOT static void derive_keys(struct engine *e, const struct request *req, struct 
 HOT static void count_reply(const struct config *cfg, const struct decision *d, uint64_t waited_us)
 {
 	static const enum stats_action kinds[] = {
-		[ACTION_REJECT] = STATS_REJECT,
-		[ACTION_DEFER] = STATS_DEFER,
-		[ACTION_WARN] = STATS_WARN,
-		[ACTION_PREPEND] = STATS_PREPEND,
+		[ACTION_REJECT] = STATS_REJECT,     [ACTION_DEFER] = STATS_DEFER,
+		[ACTION_WARN] = STATS_WARN,         [ACTION_PREPEND] = STATS_PREPEND,
+		[ACTION_GREYLIST] = STATS_GREYLIST,
 	};
 
 	if (d->kind == DECISION_EXEMPT)
@@ -415,6 +460,19 @@ HOT static void log_decision(const struct engine *e, const struct config *cfg,
 				  room < 1024 ? room : 1024));
 }
 
+/* log_greylist - the decision line of a greylisted request, always at info. */
+static void log_greylist(const struct decision *d, const struct request *req, bool deferred,
+			 const char *note)
+{
+	char *out;
+	size_t room;
+
+	if (!log_enabled(LOG_LEVEL_INFO) || (out = log_begin(LOG_LEVEL_INFO, &room)) == NULL)
+		return;
+	log_end(decision_describe(d, req, deferred ? "greylist" : "pass", false, note, out,
+				  room < 1024 ? room : 1024));
+}
+
 /*
  * count_lists - what each list was worth to this decision: the refusal it alone
  * made (sole hits), the listings of observed lists. Only for the running
@@ -452,6 +510,57 @@ HOT static void respond(const struct engine *e, const struct config *cfg, const 
 				  d->kind == DECISION_CHECKED ? d->tier : TIER_PASS, budget,
 				  reply->text, sizeof(reply->text));
 	log_decision(e, cfg, d, req, from_cache);
+}
+
+/* What greylisting made of a soft-tier request. */
+struct grey_outcome {
+	enum greylist_answer answer;
+	uint32_t retry_s;
+	bool no_recipient; /* no triplet: the request passed without asking the store */
+};
+
+/* greylisting - whether this decision goes to the greylist store before its answer. */
+HOT static inline bool greylisting(const struct engine *e, const struct config *cfg,
+				   const struct decision *d)
+{
+	return d->kind == DECISION_CHECKED && d->tier == TIER_SOFT &&
+	       cfg->rules.soft_action == ACTION_GREYLIST && e->grey != NULL;
+}
+
+/* grey_key - the triplet of req; false without a recipient or a client address. */
+static bool grey_key(const struct config *cfg, const struct decision *d, const struct request *req,
+		     struct greylist_key *k)
+{
+	size_t sender_len, recipient_len;
+	const char *sender = request_get(req, REQ_SENDER, &sender_len);
+	const char *recipient = request_get(req, REQ_RECIPIENT, &recipient_len);
+
+	return (d->client.family == ADDR_V4 || d->client.family == ADDR_V6) &&
+	       greylist_make_key(&cfg->rules.greylist, &d->client, sender, sender_len, recipient,
+				 recipient_len, k);
+}
+
+/* respond_grey - the reply of a soft-tier request that greylisting decided. */
+static void respond_grey(const struct engine *e, const struct config *cfg, const struct decision *d,
+			 const struct request *req, size_t budget, uint64_t waited_us,
+			 const struct grey_outcome *g, struct reply *reply)
+{
+	bool defers = greylist_defers(g->answer) && !g->no_recipient;
+	char note[64];
+
+	if (!g->no_recipient)
+		stats.greylist[g->answer]++;
+	stats_reply(defers ? STATS_GREYLIST : STATS_DUNNO, waited_us);
+	if (defers) {
+		count_lists(e, cfg, d);
+		reply->len = reply_greylist(&cfg->rules, req, &d->verdict, g->retry_s, budget,
+					    reply->text, sizeof(reply->text));
+	} else {
+		reply->len = reply_word("DUNNO", reply->text, sizeof(reply->text));
+	}
+	snprintf(note, sizeof(note), "greylist=%s",
+		 g->no_recipient ? "no-recipient" : greylist_answer_name(g->answer));
+	log_greylist(d, req, defers, note);
 }
 
 /* respond_on_error - lookups did not finish in time: never refuse, unless told to defer. */
@@ -493,46 +602,56 @@ static void wait_closed(uv_handle_t *h)
 	free(h->data);
 }
 
-/* finish - every key is known, or the deadline passed: render as the hit path does. */
-static void finish(struct wait *w, bool timed_out)
+/* release - a wait that has answered and hears from no store any more lets go. */
+static void release(struct wait *w)
+{
+	if (!w->finished || w->asking)
+		return;
+	for (unsigned i = 0; i < w->keys.count; i++)
+		result_unref(w->key[i].result);
+	config_unref(w->cfg);
+	uv_close((uv_handle_t *)&w->deadline, wait_closed);
+}
+
+/* rebuild - the wait's decision again, from its copy of the request and its results. */
+static void rebuild(struct wait *w, struct decision *d, struct result **results, bool timed_out)
 {
 	struct engine *e = w->e;
-	struct result *results[KEYS_MAX];
-	struct decision d;
 
-	if (w->finished)
-		return;
-	w->finished = true;
-	uv_timer_stop(&w->deadline);
-	for (unsigned i = 0; i < w->keys.count; i++) {
-		keyjob_unwait(&w->key[i].waiter);
+	for (unsigned i = 0; i < w->keys.count; i++)
 		results[i] = w->key[i].result;
-	}
 	request_parse(&e->scratch, w->text, w->text_len);
-	decision_begin(&d, &w->cfg->rules, &e->scratch);
-	d.keys = w->keys;
+	decision_begin(d, &w->cfg->rules, &e->scratch);
+	d->keys = w->keys;
 	/* For the log line: the lists' health now, as the hit path's log line has it. */
 	if (w->cfg == e->cfg && e->resolver != NULL)
-		d.lists = health_usable_all(e->health, e->cfg->rules.list_count, &e->breaker,
-					    uv_now(e->loop));
-	/* At least 1 us: 0 means "answered at once" to the statistics. */
-	uint64_t waited_us = (uv_hrtime() - w->started_ns) / 1000 + 1;
-	if (timed_out) {
-		stats.lookups_timed_out++;
-		respond_on_error(w->cfg, &e->scratch, waited_us, w->reply,
-				 "list lookups did not finish within request_timeout");
-	} else {
-		/* A local list file that changed meanwhile may have allowlisted the client. */
-		if (decision_wants_dns(&d, &w->cfg->rules))
-			decision_add(&d, &w->cfg->rules, results);
-		respond(e, w->cfg, &d, &e->scratch, w->budget, false, waited_us, w->reply);
-	}
+		d->lists = health_usable_all(e->health, e->cfg->rules.list_count, &e->breaker,
+					     uv_now(e->loop));
+	/* A local list file that changed meanwhile may have allowlisted the client. */
+	if (!timed_out && decision_wants_dns(d, &w->cfg->rules))
+		decision_add(d, &w->cfg->rules, results);
+}
+
+/* waited_us - how long the wait has waited; at least 1: 0 means "answered at once". */
+static uint64_t waited_us(const struct wait *w)
+{
+	return (uv_hrtime() - w->started_ns) / 1000 + 1;
+}
+
+/* answered - the reply is written: the caller hears of it, then the wait may go. */
+static void answered(struct wait *w, const struct decision *d, struct result *const *results,
+		     bool timed_out)
+{
+	struct engine *e = w->e;
+
+	w->finished = true;
+	uv_timer_stop(&w->deadline);
 	/* Counted no more before the caller hears of it: its stalled clients may go on. */
 	e->waiting--;
 	if (w->explain != NULL) {
 		struct explanation x = {
 			.cfg = w->cfg,
-			.decision = &d,
+			.decision = d,
 			.results = results,
 			.health = w->cfg == e->cfg ? e->health : NULL,
 			.timed_out = timed_out,
@@ -544,10 +663,70 @@ static void finish(struct wait *w, bool timed_out)
 	} else {
 		w->done(w->reply);
 	}
-	for (unsigned i = 0; i < w->keys.count; i++)
-		result_unref(w->key[i].result);
-	config_unref(w->cfg);
-	uv_close((uv_handle_t *)&w->deadline, wait_closed);
+	release(w);
+}
+
+static redis_done_fn grey_answered;
+
+/*
+ * finish - every key is known, or the deadline passed: render as the hit path does,
+ * or (greylisting, Redis) ask the store first. The deadline passing while the store
+ * is asked answers the request as a pass.
+ */
+static void finish(struct wait *w, bool timed_out)
+{
+	struct engine *e = w->e;
+	struct result *results[KEYS_MAX];
+	struct decision d;
+
+	if (w->finished)
+		return;
+	if (!w->asking)
+		for (unsigned i = 0; i < w->keys.count; i++)
+			keyjob_unwait(&w->key[i].waiter);
+	rebuild(w, &d, results, timed_out && !w->asking);
+	if (w->asking) {
+		/* request_timeout passed while the store was asked: pass, never defer. */
+		struct grey_outcome g = { .answer = GREYLIST_UNAVAILABLE };
+		respond_grey(e, w->cfg, &d, &e->scratch, w->budget, waited_us(w), &g, w->reply);
+	} else if (timed_out) {
+		stats.lookups_timed_out++;
+		respond_on_error(w->cfg, &e->scratch, waited_us(w), w->reply,
+				 "list lookups did not finish within request_timeout");
+	} else if (w->explain == NULL && greylisting(e, w->cfg, &d)) {
+		struct greylist_key k;
+		struct grey_outcome g = { .answer = GREYLIST_UNAVAILABLE };
+		if (!grey_key(w->cfg, &d, &e->scratch, &k))
+			g.no_recipient = true;
+		else if (!greystore_ask(e->grey, &w->cfg->rules.greylist, &k, &g.answer, &g.retry_s,
+					grey_answered, w)) {
+			w->asking = true;
+			return;
+		}
+		respond_grey(e, w->cfg, &d, &e->scratch, w->budget, waited_us(w), &g, w->reply);
+	} else {
+		respond(e, w->cfg, &d, &e->scratch, w->budget, false, waited_us(w), w->reply);
+	}
+	answered(w, &d, results, timed_out);
+}
+
+/* grey_answered - the Redis store's answer for a waiting request. */
+static void grey_answered(void *arg, enum greylist_answer answer, uint32_t retry_s)
+{
+	struct wait *w = arg;
+	struct engine *e = w->e;
+	struct result *results[KEYS_MAX];
+	struct decision d;
+	struct grey_outcome g = { .answer = answer, .retry_s = retry_s };
+
+	w->asking = false;
+	if (w->finished) {
+		release(w);
+		return;
+	}
+	rebuild(w, &d, results, false);
+	respond_grey(e, w->cfg, &d, &e->scratch, w->budget, waited_us(w), &g, w->reply);
+	answered(w, &d, results, false);
 }
 
 /* on_deadline - request_timeout has passed; the key jobs go on without us. */
@@ -581,23 +760,19 @@ static void saturated(struct engine *e)
 }
 
 /*
- * park - copy what the reply needs and wait for the unknown keys. Returns NULL
- * when nothing is left to wait for (every missing key has no list to ask), and
- * sets *failed when a lookup could not start at all.
+ * wait_new - a wait for req: the compact copy of what the reply needs, the keys and
+ * a reference to each result known. NULL when out of memory.
  */
-static struct wait *park(struct engine *e, const struct request *req, const struct decision *d,
-			 struct result *const *results, bool *failed)
+static struct wait *wait_new(struct engine *e, const struct request *req, const struct decision *d,
+			     struct result *const *results)
 {
 	const struct rules *r = &e->cfg->rules;
 	size_t need =
 		request_compact(req, r->reply_attrs, r->reply_attr_count, WAIT_VALUE_MAX, NULL, 0);
 	struct wait *w = calloc(1, sizeof(*w) + need);
 
-	*failed = false;
-	if (w == NULL) {
-		*failed = true;
+	if (w == NULL)
 		return NULL;
-	}
 	w->text_len = request_compact(req, r->reply_attrs, r->reply_attr_count, WAIT_VALUE_MAX,
 				      w->text, need);
 	w->e = e;
@@ -610,27 +785,92 @@ static struct wait *park(struct engine *e, const struct request *req, const stru
 		k->wait = w;
 		k->waiter.done = key_known;
 		k->result = result_ref(results[i]);
+	}
+	return w;
+}
+
+/* wait_discard - a wait that never started: its waiters, references and memory. */
+static void wait_discard(struct wait *w)
+{
+	for (unsigned i = 0; i < w->keys.count; i++) {
+		keyjob_unwait(&w->key[i].waiter);
+		result_unref(w->key[i].result);
+	}
+	config_unref(w->cfg);
+	free(w);
+}
+
+/* wait_start - the deadline runs, and the request counts as waiting. */
+static void wait_start(struct wait *w, struct reply *reply, engine_done_fn *done)
+{
+	struct engine *e = w->e;
+
+	w->reply = reply;
+	w->done = done;
+	uv_timer_init(e->loop, &w->deadline);
+	w->deadline.data = w;
+	uv_timer_start(&w->deadline, on_deadline, e->cfg->request_timeout_ms, 0);
+	e->waiting++;
+}
+
+/*
+ * park - copy what the reply needs and wait for the unknown keys. Returns NULL
+ * when nothing is left to wait for (every missing key has no list to ask), and
+ * sets *failed when a lookup could not start at all.
+ */
+static struct wait *park(struct engine *e, const struct request *req, const struct decision *d,
+			 struct result *const *results, bool *failed)
+{
+	struct wait *w = wait_new(e, req, d, results);
+
+	*failed = w == NULL;
+	if (w == NULL)
+		return NULL;
+	for (unsigned i = 0; i < d->keys.count; i++) {
 		if (results[i] != NULL)
 			continue;
-		if (keyjob_wait(e->jobs, e->cfg, e->health, &d->lists, &d->keys.key[i], &k->waiter))
+		if (keyjob_wait(e->jobs, e->cfg, e->health, &d->lists, &d->keys.key[i],
+				&w->key[i].waiter))
 			w->unresolved++;
 		else if (keyjob_in_flight(e->jobs) >= KEYJOB_MAX)
 			*failed = true;
 	}
 	if (w->unresolved == 0 || *failed) {
-		for (unsigned i = 0; i < d->keys.count; i++) {
-			keyjob_unwait(&w->key[i].waiter);
-			result_unref(w->key[i].result);
-		}
-		config_unref(w->cfg);
-		free(w);
+		wait_discard(w);
 		return NULL;
 	}
-	uv_timer_init(e->loop, &w->deadline);
-	w->deadline.data = w;
-	uv_timer_start(&w->deadline, on_deadline, e->cfg->request_timeout_ms, 0);
-	e->waiting++;
 	return w;
+}
+
+/*
+ * grey_decide - a soft-tier request decided at once goes to the greylist store: the
+ * memory store answers now; Redis makes it wait (true: done comes later).
+ */
+static bool grey_decide(struct engine *e, const struct decision *d, const struct request *req,
+			struct result *const *results, struct reply *reply, engine_done_fn *done)
+{
+	struct config *cfg = e->cfg;
+	struct greylist_key k;
+	struct grey_outcome g = { .answer = GREYLIST_UNAVAILABLE };
+
+	if (!grey_key(cfg, d, req, &k)) {
+		g.no_recipient = true;
+	} else if (!greystore_waits(e->grey)) {
+		greystore_ask(e->grey, &cfg->rules.greylist, &k, &g.answer, &g.retry_s, NULL, NULL);
+	} else {
+		struct wait *w = wait_new(e, req, d, results);
+		if (w != NULL) {
+			if (!greystore_ask(e->grey, &cfg->rules.greylist, &k, &g.answer, &g.retry_s,
+					   grey_answered, w)) {
+				w->asking = true;
+				wait_start(w, reply, done);
+				return true;
+			}
+			wait_discard(w);
+		}
+	}
+	respond_grey(e, cfg, d, req, reply_budget(req), 0, &g, reply);
+	return false;
 }
 
 /*
@@ -654,10 +894,9 @@ HOT static enum engine_outcome decide(struct engine *e, const struct request *re
 	if (!all_cached) {
 		struct wait *w = park(e, req, &d, results, &failed);
 		if (w != NULL) {
-			w->reply = reply;
-			w->done = done;
 			w->explain = explain;
 			w->explain_arg = arg;
+			wait_start(w, reply, done);
 			return ENGINE_PENDING;
 		}
 	}
@@ -667,8 +906,14 @@ HOT static enum engine_outcome decide(struct engine *e, const struct request *re
 	} else {
 		if (d.keys.count > 0)
 			decision_add(&d, &cfg->rules, results);
-		respond(e, cfg, &d, req, reply_budget(req), all_cached && d.keys.count > 0, 0,
-			reply);
+		/* --check says what greylisting would do, without asking the store. */
+		if (explain == NULL && greylisting(e, cfg, &d)) {
+			if (grey_decide(e, &d, req, results, reply, done))
+				return ENGINE_PENDING;
+		} else {
+			respond(e, cfg, &d, req, reply_budget(req), all_cached && d.keys.count > 0,
+				0, reply);
+		}
 	}
 	if (explain != NULL)
 		explain_now(e, &d, results, false, reply, explain, arg);
@@ -714,6 +959,8 @@ void engine_free(struct engine *e)
 		keyjob_table_set_probe(e->jobs, NULL); /* the key jobs failed below end after it */
 	probe_free(e->probe);
 	watch_free(e->watch);
+	/* Before the configuration goes: the store's last answers render replies with it. */
+	greystore_free(e->grey);
 	if (e->resolver)
 		resolver_free(e->resolver);
 	keyjob_table_free(e->jobs);
@@ -722,4 +969,24 @@ void engine_free(struct engine *e)
 	free_health(e->health, e->cfg->rules.list_count);
 	config_unref(e->cfg);
 	free(e);
+}
+
+/* ---------------------------------------------------------------- the help page's recheck */
+
+/*
+ * engine_forget - drop the verdicts of an address and a domain from the cache (see
+ * engine.h). A request that finds them missing starts their lookups as for any miss.
+ */
+size_t engine_forget(struct engine *e, const struct addr *a, const char *domain, size_t len)
+{
+	struct key key;
+	size_t n = 0;
+
+	key_for_address(&key, a);
+	n += lru_remove(e->cache, key.bytes, key.len);
+	if (domain != NULL && len > 0) {
+		key_for_domain(&key, domain, len);
+		n += lru_remove(e->cache, key.bytes, key.len);
+	}
+	return n;
 }

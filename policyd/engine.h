@@ -50,6 +50,12 @@ struct engine;
 struct engine *engine_new(uv_loop_t *loop, struct config *cfg);
 
 /*
+ * engine_new_offline - the same without a greylist store (for --check): a soft-tier
+ * request is answered as a new triplet would be, and nothing is remembered.
+ */
+struct engine *engine_new_offline(uv_loop_t *loop, struct config *cfg);
+
+/*
  * engine_set_config - a reload: new requests use cfg; requests in flight finish with
  * the configuration they began with. False (logged) when what cfg needs cannot be
  * had (a new cache, a resolver): the engine then keeps the old configuration.
@@ -109,6 +115,22 @@ struct engine_list_peek {
 size_t engine_peek(struct engine *e, const struct addr *a, struct engine_list_peek *out,
 		   size_t max);
 
+/*
+ * engine_peek_domain - the same for a domain (clean, as domain_clean leaves it) and each
+ * RHSBL of the current configuration: what the cache says about its domain key. Never
+ * sends a query. Returns the number of lists filled in.
+ */
+size_t engine_peek_domain(struct engine *e, const char *domain, size_t len,
+			  struct engine_list_peek *out, size_t max);
+
+/*
+ * engine_forget - the help page's "check again": drop the cached verdicts of address a
+ * and, when domain is not NULL (clean, len bytes), of that domain, so that the next
+ * request that needs them looks them up afresh. Never sends a query; lookups in flight
+ * go on. Returns how many cache entries were dropped (0 to 2).
+ */
+size_t engine_forget(struct engine *e, const struct addr *a, const char *domain, size_t len);
+
 /* engine_config - the configuration new requests use. */
 const struct config *engine_config(const struct engine *e);
 
@@ -124,8 +146,10 @@ struct engine_counters {
 	uint64_t cache_hits, cache_misses, cache_evictions, cache_expiries;
 	uint64_t coalesced;
 	size_t keyjobs_in_flight;
-	size_t waiting; /* requests parked until their lookups end */
-	size_t reasons; /* distinct TXT patterns stored */
+	size_t waiting;          /* requests parked until their lookups end */
+	size_t reasons;          /* distinct TXT patterns stored */
+	bool greylisting;        /* soft_action = greylist */
+	size_t greylist_entries; /* the memory store's triplets and networks */
 };
 void engine_counters(const struct engine *e, struct engine_counters *out);
 

@@ -7,6 +7,7 @@
 #define POLICYD_ENGINE_INTERNAL_H
 
 #include "engine.h"
+#include "greystore.h"
 #include "keyjob.h"
 #include "lru.h"
 #include "probe.h"
@@ -23,7 +24,9 @@ struct engine {
 	struct lru *cache;
 	struct keyjob_table *jobs;
 	struct probe *probe;
-	struct watch *watch; /* re-reads local list files that change */
+	struct watch *watch;    /* re-reads local list files that change */
+	struct greystore *grey; /* soft_action = greylist: where triplets are remembered */
+	bool offline;           /* --check: no greylist store */
 	uint8_t seed[16];
 	struct request scratch; /* a waiting request's copy, parsed when it finishes */
 	size_t waiting;

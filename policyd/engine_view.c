@@ -11,30 +11,33 @@
 #include "engine_internal.h"
 #include "log.h"
 
-/* engine_peek - the cached result for the address key, list by list; never a query. */
-size_t engine_peek(struct engine *e, const struct addr *a, struct engine_list_peek *out, size_t max)
+/*
+ * peek_key - the cached result of key for each list that reads keys of its kind
+ * (address keys for a DNSBL or DNSWL, domain keys for an RHSBL); never a query. The
+ * reason of a listing that quotes the key gets the key's text (an address or domain).
+ */
+static size_t peek_key(struct engine *e, const struct key *key, const struct addr *a,
+		       struct engine_list_peek *out, size_t max)
 {
 	const struct rules *r = &e->cfg->rules;
 	uint64_t now = uv_now(e->loop);
-	struct key key;
 	uint32_t expires = 0;
 	struct result *res;
-	char text[ADDR_TEXT_MAX];
+	char text[LRU_KEY_MAX + 1];
 	size_t n = 0, text_len;
 
-	key_for_address(&key, a);
-	text_len = key_text(&key, text, sizeof(text));
-	res = lru_peek(e->cache, key.bytes, key.len, (uint32_t)(now / 1000), &expires);
+	text_len = key_text(key, text, sizeof(text));
+	res = lru_peek(e->cache, key->bytes, key->len, (uint32_t)(now / 1000), &expires);
 	for (size_t i = 0; i < r->list_count && n < max; i++) {
 		const struct list_config *l = &r->lists[i];
 		struct engine_list_peek *p = &out[n];
 		struct answer ans;
-		if (!list_is_address(l->kind))
+		if (a != NULL ? !list_is_address(l->kind) : l->kind != LIST_RHSBL)
 			continue;
 		memset(p, 0, sizeof(*p));
 		p->list = l;
 		p->disabled = e->health[i] == NULL || !health_enabled(e->health[i]);
-		p->not_asked = a->family == ADDR_V6 &&
+		p->not_asked = a != NULL && a->family == ADDR_V6 &&
 			       (e->health[i] == NULL || !health_asks_v6(e->health[i]));
 		p->outcome = OUTCOME_PENDING;
 		if (res != NULL && !p->not_asked) {
@@ -51,6 +54,25 @@ size_t engine_peek(struct engine *e, const struct addr *a, struct engine_list_pe
 		n++;
 	}
 	return n;
+}
+
+/* engine_peek - the cached result for the address key, list by list; never a query. */
+size_t engine_peek(struct engine *e, const struct addr *a, struct engine_list_peek *out, size_t max)
+{
+	struct key key;
+
+	key_for_address(&key, a);
+	return peek_key(e, &key, a, out, max);
+}
+
+/* engine_peek_domain - the cached result for the domain key, RHSBL by RHSBL; never a query. */
+size_t engine_peek_domain(struct engine *e, const char *domain, size_t len,
+			  struct engine_list_peek *out, size_t max)
+{
+	struct key key;
+
+	key_for_domain(&key, domain, len);
+	return peek_key(e, &key, NULL, out, max);
 }
 
 const struct config *engine_config(const struct engine *e)
@@ -85,6 +107,8 @@ void engine_counters(const struct engine *e, struct engine_counters *out)
 	out->keyjobs_in_flight = e->jobs ? keyjob_in_flight(e->jobs) : 0;
 	out->waiting = e->waiting;
 	out->reasons = reasons_count(e->reasons);
+	out->greylisting = e->grey != NULL;
+	out->greylist_entries = e->grey ? greystore_count(e->grey) : 0;
 }
 
 /* engine_log_stats - the cache's counters, then one line per DNS list. */

@@ -189,6 +189,14 @@ static void report(void *arg, const struct explanation *x)
 		print_list(x, i);
 	if (x->decision->kind == DECISION_CHECKED)
 		printf("score=%ld\n", x->decision->verdict.score);
+	if (x->decision->kind == DECISION_CHECKED && x->decision->tier == TIER_SOFT &&
+	    x->cfg->rules.soft_action == ACTION_GREYLIST) {
+		const struct greylist_rules *g = &x->cfg->rules.greylist;
+		char delay[32];
+		reply_duration(g->delay_s, delay, sizeof(delay));
+		printf("greylist: soft tier: a new triplet is deferred (as above); a retry after %s passes, unless the store already knows the triplet or allows the client's network (%s store, not asked by --check)\n",
+		       delay, x->cfg->greylist_redis ? "Redis" : "memory");
+	}
 	run->status = strncmp(x->reply, "action=DUNNO", 12) == 0 ? 0 : 1;
 	if (x->timed_out) {
 		fprintf(stderr,
@@ -265,7 +273,8 @@ int explain_run(struct config *cfg, const struct explain_request *req, bool debu
 	}
 	request_parse(&run.req, text, (size_t)n);
 	run.status = 2;
-	run.engine = engine_new(loop, cfg);
+	/* --check asks no greylist store: it must not change what the daemon remembers. */
+	run.engine = engine_new_offline(loop, cfg);
 	if (run.engine == NULL)
 		return 2;
 	uv_timer_init(loop, &run.wait);

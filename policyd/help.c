@@ -1,77 +1,29 @@
 /*
- * help - the help page (see help.h): loading help_dir, validating the query,
- * and turning the configuration and the cache's peek into the page's values.
+ * help - the help page (see help.h): loading help_dir (the template, the catalogs of
+ * po/, the assets), picking a request's language, and `--help-page`. The page's
+ * values and the render are help_view.c's.
  *
- * Memory: struct help owns its template and asset bytes. A render builds its
- * values in one heap block (struct view), freed before help_render returns.
+ * Memory: struct help (help_internal.h) owns its templates, language names and asset
+ * bytes. Loading reads each file into a heap block freed before help_load returns.
  */
-#include "help.h"
+#include "help_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "addr.h"
 #include "build_config.h"
 #include "domain.h"
-#include "engine.h"
-#include "rules.h"
+#include "lang.h"
+#include "po.h"
 
-/* The largest template or asset read from help_dir. */
+/* The largest template, catalog or asset read from help_dir. */
 #define HELP_FILE_MAX ((size_t)256 << 10)
-
-struct help {
-	char *dir;
-	struct page_template *page;
-	char *style, *logo;
-	size_t style_len, logo_len;
-};
-
-/*
- * The names a template may use: the page's, then each list's (see the comment at
- * the top of contrib/help/template.html for what they mean).
- */
-/* Grouped by line, not one name per line as clang-format would have them. */
-/* clang-format off */
-static const char *const NAMES[] = {
-	/* the page */
-	"site", "contact", "ip", "domain", "postmaster", "list", "live", "status", "hit", "lists",
-	/* each list, and the hit */
-	"name", "kind", "is_dnsbl", "is_dnswl", "is_rhsbl", "is_hashbl", "is_local", "is_address", "is_domain",
-	"is_allow", "delist_url", "reason", "is_hit", "type_sender_domain", "type_helo", "type_client_name",
-	"type_recipient", "checks_sender", "checks_helo", "checks_client_name", "has_status",
-	"status_listed", "status_not_listed", "status_unknown", "status_failed", "status_disabled",
-	"status_not_asked", "status_reason", "status_until",
-	NULL,
-};
-/* clang-format on */
-
-/* How many values one list has, and the page. */
-#define LIST_FIELDS 29
-#define PAGE_FIELDS 10
-
-/* One list as the page sees it. */
-struct list_view {
-	struct page_field fields[LIST_FIELDS];
-	char until[40];
-};
-
-/* Everything one render needs besides the template. */
-struct view {
-	struct page_field page[PAGE_FIELDS];
-	struct page_scope scopes[RULES_MAX_LISTS];
-	struct list_view lists[RULES_MAX_LISTS];
-	struct engine_list_peek peeks[RULES_MAX_LISTS];
-	const struct engine_list_peek *peek_of[RULES_MAX_LISTS]; /* by list index; NULL: none */
-	char ip[ADDR_TEXT_MAX];
-	char domain[DOMAIN_SIZE];
-	char postmaster[DOMAIN_SIZE + 16];
-};
 
 /* read_in - a file of dir into *out; false with a message in err. */
 static bool read_in(const char *dir, const char *name, char **out, size_t *len, char *err,
@@ -91,10 +43,159 @@ static bool read_in(const char *dir, const char *name, char **out, size_t *len, 
 	return true;
 }
 
+/* catalog_name - whether a file of po/ is a catalog, LANG.po with LANG 2 or 3 letters. */
+static bool catalog_name(const char *name)
+{
+	size_t len = strlen(name);
+
+	return len >= 5 && len <= 6 && strcmp(name + len - 3, ".po") == 0 &&
+	       lang_code_ok(name, len - 3) && name[0] >= 'a' && name[1] >= 'a' &&
+	       (len == 5 || name[2] >= 'a');
+}
+
+/* name_cmp - catalog names in byte order, so that languages come in a stable order. */
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp((const char *)a, (const char *)b);
+}
+
+/*
+ * catalogs - the catalog names of dir/po, sorted (a directory that is missing has none);
+ * the number found, or -1 with a message when there are more than a help can hold.
+ */
+static int catalogs(const char *dir, char names[][8], char *err, size_t errsize)
+{
+	char path[4096];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, HELP_PO_DIR);
+	d = opendir(path);
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		if (!catalog_name(de->d_name))
+			continue;
+		if (n == HELP_LANGS_MAX - 1) {
+			snprintf(err, errsize, "%s: more than %d catalogs", path,
+				 HELP_LANGS_MAX - 1);
+			closedir(d);
+			return -1;
+		}
+		snprintf(names[n++], 8, "%s", de->d_name);
+	}
+	closedir(d);
+	qsort(names, (size_t)n, sizeof(names[0]), name_cmp);
+	return n;
+}
+
+/*
+ * add_lang - compile src (the template) with catalog c (NULL: none) as language code.
+ * The English page keeps the template's lines, so its errors name them; a translated
+ * one is checked as a whole and its error names the catalog.
+ */
+static bool add_lang(struct help *h, const char *code, const char *src, size_t len,
+		     const struct po_catalog *c, const char *po_path, char *err, size_t errsize)
+{
+	struct help_lang *l = &h->langs[h->lang_count];
+	struct po_result r;
+	struct po_error perr;
+	struct page_error pgerr;
+	size_t native_len = 0;
+	const char *native = c ? po_header(c, "X-Language-Name", &native_len) : NULL;
+
+	if (!po_translate(src, len, c, &r, &perr)) {
+		if (perr.in_catalog)
+			snprintf(err, errsize, "%s:%u: %s", po_path, perr.line, perr.message);
+		else
+			snprintf(err, errsize, "%s/%s:%u: %s", h->dir, HELP_TEMPLATE, perr.line,
+				 perr.message);
+		return false;
+	}
+	l->page = page_compile(r.text, r.len, HELP_NAMES, &pgerr);
+	free(r.text);
+	if (l->page == NULL) {
+		if (c == NULL || strcmp(code, "en") == 0)
+			snprintf(err, errsize, "%s/%s:%u: %s", h->dir, HELP_TEMPLATE, pgerr.line,
+				 pgerr.message);
+		else
+			snprintf(err, errsize, "%s: the page translated with it: %s", po_path,
+				 pgerr.message);
+		return false;
+	}
+	snprintf(l->code, sizeof(l->code), "%s", code);
+	if (native == NULL || native_len == 0)
+		native = strcmp(code, "en") == 0 ? "English" : code, native_len = strlen(native);
+	l->native = strndup(native, native_len);
+	if (l->native == NULL) {
+		page_free(l->page);
+		snprintf(err, errsize, "out of memory");
+		return false;
+	}
+	h->codes[h->lang_count++] = l->code;
+	if (r.missing > 0 && c != NULL) {
+		size_t used = strlen(h->warning);
+		snprintf(
+			h->warning + used, sizeof(h->warning) - used,
+			"%s%s: %zu of %zu messages not translated (shown in English), the first \"%.40s\"",
+			used ? "; " : "", po_path, r.missing, r.messages, r.first_missing);
+	}
+	return true;
+}
+
+/* load_catalog - po/NAME: parsed, or NULL with a message. */
+static struct po_catalog *load_catalog(const char *dir, const char *name, char *path,
+				       size_t path_size, char *err, size_t errsize)
+{
+	char rel[32], *text;
+	size_t len;
+	struct po_error perr;
+	struct po_catalog *c;
+
+	snprintf(rel, sizeof(rel), "%s/%s", HELP_PO_DIR, name);
+	snprintf(path, path_size, "%s/%s", dir, rel);
+	if (!read_in(dir, rel, &text, &len, err, errsize))
+		return NULL;
+	c = po_parse(text, len, &perr);
+	free(text);
+	if (c == NULL)
+		snprintf(err, errsize, "%s:%u: %s", path, perr.line, perr.message);
+	return c;
+}
+
+/* load_langs - English (with po/en.po when there is one), then each catalog's language. */
+static bool load_langs(struct help *h, const char *src, size_t len, char *err, size_t errsize)
+{
+	char names[HELP_LANGS_MAX][8], path[4200];
+	int n = catalogs(h->dir, names, err, errsize);
+	struct po_catalog *en = NULL;
+	bool ok;
+
+	if (n < 0)
+		return false;
+	for (int i = 0; i < n; i++)
+		if (strcmp(names[i], "en.po") == 0 &&
+		    (en = load_catalog(h->dir, names[i], path, sizeof(path), err, errsize)) == NULL)
+			return false;
+	ok = add_lang(h, "en", src, len, en, path, err, errsize);
+	po_free(en);
+	for (int i = 0; ok && i < n; i++) {
+		char code[4];
+		struct po_catalog *c;
+		if (strcmp(names[i], "en.po") == 0)
+			continue;
+		snprintf(code, sizeof(code), "%.*s", (int)(strlen(names[i]) - 3), names[i]);
+		c = load_catalog(h->dir, names[i], path, sizeof(path), err, errsize);
+		ok = c != NULL && add_lang(h, code, src, len, c, path, err, errsize);
+		po_free(c);
+	}
+	return ok;
+}
+
 struct help *help_load(const char *dir, char *err, size_t errsize)
 {
 	struct help *h = calloc(1, sizeof(*h));
-	struct page_error perr;
 	char *text = NULL;
 	size_t len;
 
@@ -105,18 +206,13 @@ struct help *help_load(const char *dir, char *err, size_t errsize)
 	}
 	if (!read_in(dir, HELP_TEMPLATE, &text, &len, err, errsize) ||
 	    !read_in(dir, HELP_STYLE, &h->style, &h->style_len, err, errsize) ||
-	    !read_in(dir, HELP_LOGO, &h->logo, &h->logo_len, err, errsize)) {
+	    !read_in(dir, HELP_LOGO, &h->logo, &h->logo_len, err, errsize) ||
+	    !load_langs(h, text, len, err, errsize)) {
 		free(text);
 		help_free(h);
 		return NULL;
 	}
-	h->page = page_compile(text, len, NAMES, &perr);
 	free(text);
-	if (h->page == NULL) {
-		snprintf(err, errsize, "%s/%s:%u: %s", dir, HELP_TEMPLATE, perr.line, perr.message);
-		help_free(h);
-		return NULL;
-	}
 	return h;
 }
 
@@ -124,7 +220,10 @@ void help_free(struct help *h)
 {
 	if (h == NULL)
 		return;
-	page_free(h->page);
+	for (size_t i = 0; i < h->lang_count; i++) {
+		page_free(h->langs[i].page);
+		free(h->langs[i].native);
+	}
 	free(h->style);
 	free(h->logo);
 	free(h->dir);
@@ -134,6 +233,30 @@ void help_free(struct help *h)
 const char *help_dir(const struct help *h)
 {
 	return h->dir;
+}
+
+const char *help_warning(const struct help *h)
+{
+	return h->warning[0] ? h->warning : NULL;
+}
+
+size_t help_lang_count(const struct help *h)
+{
+	return h->lang_count;
+}
+
+const char *help_lang_code(const struct help *h, size_t i)
+{
+	return i < h->lang_count ? h->langs[i].code : NULL;
+}
+
+const char *help_lang_pick(const struct help *h, const char *param, const char *accept)
+{
+	int i = param != NULL ? lang_find(param, strlen(param), h->codes, h->lang_count) : -1;
+
+	if (i < 0 && accept != NULL)
+		i = lang_pick(accept, strlen(accept), h->codes, h->lang_count);
+	return h->langs[i < 0 ? 0 : i].code;
 }
 
 const char *help_asset(const struct help *h, const char *name, size_t *len, const char **type)
@@ -147,234 +270,6 @@ const char *help_asset(const struct help *h, const char *name, size_t *len, cons
 		return h->logo;
 	}
 	return NULL;
-}
-
-/* Field builders: a name and its value. */
-static struct page_field text_field(const char *name, const char *s)
-{
-	return (struct page_field){
-		.name = name, .kind = PAGE_TEXT, .text = s, .len = s ? strlen(s) : 0
-	};
-}
-
-static struct page_field url_field(const char *name, const char *s)
-{
-	return (struct page_field){
-		.name = name, .kind = PAGE_URL, .text = s, .len = s ? strlen(s) : 0
-	};
-}
-
-static struct page_field flag_field(const char *name, bool on)
-{
-	return (struct page_field){ .name = name, .kind = PAGE_FLAG, .on = on };
-}
-
-/* find_list - the configured list named s (any case, a final dot allowed), or -1. */
-static int find_list(const struct rules *r, const char *s)
-{
-	size_t len;
-
-	if (s == NULL)
-		return -1;
-	len = strlen(s);
-	if (len > 0 && s[len - 1] == '.')
-		len--;
-	for (size_t i = 0; i < r->list_count; i++) {
-		const char *name = r->lists[i].name;
-		if (strlen(name) == len && strncasecmp(name, s, len) == 0)
-			return (int)i;
-	}
-	return -1;
-}
-
-/* is_address_list - a list of client addresses: what the status of ?ip= is about. */
-static bool is_address_list(const struct list_config *l)
-{
-	return l->kind == LIST_DNSBL || l->kind == LIST_DNSWL ||
-	       (l->kind == LIST_LOCAL && l->type == LOCAL_ADDRESS);
-}
-
-/* format_until - the wall-clock time of a cache expiry (cache seconds) as UTC. */
-static void format_until(uint64_t expires, uint64_t now_ms, char *out, size_t size)
-{
-	time_t when = time(NULL);
-	uint64_t now = now_ms / 1000;
-	struct tm tm;
-
-	when += expires > now ? (time_t)(expires - now) : 0;
-	if (gmtime_r(&when, &tm) == NULL || strftime(out, size, "%Y-%m-%d %H:%M UTC", &tm) == 0)
-		out[0] = '\0';
-}
-
-/* The status of one address list for the page's address. */
-struct status {
-	bool known, listed, not_listed, unknown, failed, disabled, not_asked;
-	const char *reason;
-	size_t reason_len;
-};
-
-/* status_of_peek - what the cache said about a DNS list. */
-static struct status status_of_peek(const struct engine_list_peek *p, const struct addr *a,
-				    uint64_t now_ms, char *until, size_t until_size)
-{
-	struct status s = { .known = true };
-
-	(void)a;
-	if (p->not_asked) {
-		s.not_asked = true;
-		return s;
-	}
-	if (p->disabled)
-		s.disabled = true;
-	switch (p->outcome) {
-	case OUTCOME_LISTED:
-		s.listed = true;
-		s.reason = p->reason;
-		s.reason_len = p->reason_len;
-		format_until(p->expires, now_ms, until, until_size);
-		break;
-	case OUTCOME_NOT_LISTED:
-		s.not_listed = true;
-		format_until(p->expires, now_ms, until, until_size);
-		break;
-	case OUTCOME_PENDING:
-	case OUTCOME_NOT_APPLICABLE: s.unknown = true; break;
-	default: s.failed = true; break;
-	}
-	return s;
-}
-
-/* status_of_local - a local address list: its set says it, no cache needed. */
-static struct status status_of_local(const struct list_config *l, const struct addr *a)
-{
-	struct status s = { .known = true };
-
-	if (l->set != NULL && cidr_set_contains(l->set, a)) {
-		s.listed = true;
-		s.reason = l->reason;
-		s.reason_len = l->reason ? strlen(l->reason) : 0;
-	} else {
-		s.not_listed = true;
-	}
-	return s;
-}
-
-/* fill_list - the values of list l; st is its status (known false: none shown). */
-static size_t fill_list(struct list_view *v, const struct list_config *l, bool hit,
-			const struct status *st)
-{
-	struct page_field *f = v->fields;
-	size_t n = 0;
-
-	f[n++] = text_field("name", l->name);
-	f[n++] = text_field("kind", list_kind_name(l->kind));
-	f[n++] = flag_field("is_dnsbl", l->kind == LIST_DNSBL);
-	f[n++] = flag_field("is_dnswl", l->kind == LIST_DNSWL);
-	f[n++] = flag_field("is_rhsbl", l->kind == LIST_RHSBL);
-	f[n++] = flag_field("is_hashbl", l->kind == LIST_HASHBL);
-	f[n++] = flag_field("is_local", l->kind == LIST_LOCAL);
-	f[n++] = flag_field("is_address", is_address_list(l));
-	f[n++] = flag_field("is_domain", !is_address_list(l));
-	f[n++] = flag_field("is_allow", l->weight < 0);
-	f[n++] = url_field("delist_url", l->delist_url);
-	f[n++] = text_field("reason", l->reason);
-	f[n++] = flag_field("is_hit", hit);
-	f[n++] = flag_field("type_sender_domain",
-			    l->kind == LIST_LOCAL && l->type == LOCAL_SENDER_DOMAIN);
-	f[n++] = flag_field("type_helo", l->kind == LIST_LOCAL && l->type == LOCAL_HELO);
-	f[n++] = flag_field("type_client_name",
-			    l->kind == LIST_LOCAL && l->type == LOCAL_CLIENT_NAME);
-	f[n++] = flag_field("type_recipient", l->kind == LIST_LOCAL && l->type == LOCAL_RECIPIENT);
-	f[n++] = flag_field("checks_sender", l->kind == LIST_RHSBL && (l->checks & SOURCE_SENDER));
-	f[n++] = flag_field("checks_helo", l->kind == LIST_RHSBL && (l->checks & SOURCE_HELO));
-	f[n++] =
-		flag_field("checks_client_name",
-			   l->kind == LIST_RHSBL &&
-				   (l->checks & (SOURCE_CLIENT_NAME | SOURCE_REVERSE_CLIENT_NAME)));
-	f[n++] = flag_field("has_status", st->known);
-	f[n++] = flag_field("status_listed", st->listed);
-	f[n++] = flag_field("status_not_listed", st->not_listed);
-	f[n++] = flag_field("status_unknown", st->unknown);
-	f[n++] = flag_field("status_failed", st->failed);
-	f[n++] = flag_field("status_disabled", st->disabled);
-	f[n++] = flag_field("status_not_asked", st->not_asked);
-	f[n++] = (struct page_field){ .name = "status_reason",
-				      .kind = PAGE_TEXT,
-				      .text = st->reason,
-				      .len = st->reason_len };
-	f[n++] = text_field("status_until", v->until);
-	return n;
-}
-
-bool help_render(const struct help *h, const struct config *cfg, struct engine *e, uint64_t now_ms,
-		 const struct help_query *q, struct page_buf *out)
-{
-	const struct rules *r = &cfg->rules;
-	struct view *v = calloc(1, sizeof(*v));
-	struct addr a;
-	bool have_ip, live = e != NULL;
-	size_t peeked = 0, n = 0;
-	int hit;
-
-	if (v == NULL) {
-		out->failed = true;
-		return false;
-	}
-	have_ip = q->ip != NULL && addr_parse(&a, q->ip, strlen(q->ip));
-	if (have_ip)
-		addr_format(&a, v->ip, sizeof(v->ip));
-	if (q->domain != NULL &&
-	    domain_clean(q->domain, strlen(q->domain), v->domain, sizeof(v->domain)) > 0)
-		snprintf(v->postmaster, sizeof(v->postmaster), "postmaster@%s", v->domain);
-	hit = find_list(r, q->list);
-	/* The bounce names the list that refused: an allowlist or an observed list never does. */
-	if (hit >= 0 && (r->lists[hit].kind == LIST_DNSWL || r->lists[hit].observe))
-		hit = -1;
-	/* The engine peeks into its own configuration, which is cfg for the listener. */
-	if (live && have_ip && engine_config(e) == cfg)
-		peeked = engine_peek(e, &a, v->peeks, RULES_MAX_LISTS);
-	for (size_t p = 0; p < peeked; p++) {
-		size_t i = (size_t)(v->peeks[p].list - r->lists);
-		if (i < r->list_count && i < RULES_MAX_LISTS)
-			v->peek_of[i] = &v->peeks[p];
-	}
-
-	for (size_t i = 0; i < r->list_count && i < RULES_MAX_LISTS; i++) {
-		const struct list_config *l = &r->lists[i];
-		struct list_view *lv = &v->lists[i];
-		struct status st = { 0 };
-
-		if (live && have_ip && l->kind == LIST_LOCAL && l->type == LOCAL_ADDRESS)
-			st = status_of_local(l, &a);
-		else if (live && have_ip && v->peek_of[i] != NULL)
-			st = status_of_peek(v->peek_of[i], &a, now_ms, lv->until,
-					    sizeof(lv->until));
-		v->scopes[i] =
-			(struct page_scope){ lv->fields, fill_list(lv, l, (int)i == hit, &st) };
-	}
-
-	struct page_field *f = v->page;
-	f[n++] = text_field("site", r->site);
-	f[n++] = text_field("contact", r->contact);
-	f[n++] = text_field("ip", v->ip);
-	f[n++] = text_field("domain", v->domain);
-	f[n++] = text_field("postmaster", v->postmaster);
-	f[n++] = text_field("list", hit >= 0 ? r->lists[hit].name : NULL);
-	f[n++] = flag_field("live", live);
-	f[n++] = flag_field("status", live && have_ip);
-	f[n++] = (struct page_field){ .name = "hit",
-				      .kind = PAGE_LIST,
-				      .items = hit >= 0 ? &v->scopes[hit] : NULL,
-				      .count = hit >= 0 ? 1 : 0 };
-	f[n++] = (struct page_field){ .name = "lists",
-				      .kind = PAGE_LIST,
-				      .items = v->scopes,
-				      .count = r->list_count < RULES_MAX_LISTS ? r->list_count
-									       : RULES_MAX_LISTS };
-	struct page_scope root = { v->page, n };
-	bool ok = page_render(h->page, &root, out);
-	free(v);
-	return ok;
 }
 
 const char *help_default_dir(void)
@@ -406,37 +301,61 @@ const char *help_default_dir(void)
 	return dir;
 }
 
+/* check_query - the values an administrator typed for --help-page; false (said) when one is bad. */
+static bool check_query(const struct help *h, const struct config *cfg, const struct help_query *q)
+{
+	char domain[DOMAIN_SIZE];
+	struct addr a;
+	bool ok = true;
+
+	if (q->ip != NULL && !addr_parse(&a, q->ip, strlen(q->ip))) {
+		fprintf(stderr, "policyd: --ip: not an IPv4 or IPv6 address\n");
+		ok = false;
+	}
+	if (q->list != NULL && help_find_list(&cfg->rules, q->list) < 0) {
+		fprintf(stderr, "policyd: --list: no such list in %s\n", cfg->path);
+		ok = false;
+	}
+	if (q->domain != NULL &&
+	    domain_clean(q->domain, strlen(q->domain), domain, sizeof(domain)) == 0) {
+		fprintf(stderr, "policyd: --domain: not a domain name\n");
+		ok = false;
+	}
+	if (q->lang != NULL && lang_find(q->lang, strlen(q->lang), h->codes, h->lang_count) < 0) {
+		fprintf(stderr, "policyd: --lang: no catalog %s/%s/%s.po (languages:", h->dir,
+			HELP_PO_DIR, q->lang);
+		for (size_t i = 0; i < h->lang_count; i++)
+			fprintf(stderr, " %s", h->codes[i]);
+		fprintf(stderr, ")\n");
+		ok = false;
+	}
+	return ok;
+}
+
 int help_print(const struct config *cfg, const struct help_query *q)
 {
 	const char *dir = cfg->http_help_dir ? cfg->http_help_dir : help_default_dir();
 	struct page_buf out = { .max = HELP_PAGE_MAX };
-	char err[600], domain[DOMAIN_SIZE];
+	char err[600];
 	struct help *h = help_load(dir, err, sizeof(err));
-	struct addr a;
 	int rc = 0;
 
 	if (h == NULL) {
 		fprintf(stderr, "policyd: help page: %s\n", err);
 		return 1;
 	}
+	if (help_warning(h) != NULL)
+		fprintf(stderr, "policyd: warning: help page: %s\n", help_warning(h));
 	if (q == NULL) {
 		help_free(h);
 		return 0;
 	}
-	if (q->ip != NULL && !addr_parse(&a, q->ip, strlen(q->ip))) {
-		fprintf(stderr, "policyd: --ip: not an IPv4 or IPv6 address\n");
+	struct help_query known = *q;
+	if (!check_query(h, cfg, q))
 		rc = 1;
-	}
-	if (q->list != NULL && find_list(&cfg->rules, q->list) < 0) {
-		fprintf(stderr, "policyd: --list: no such list in %s\n", cfg->path);
-		rc = 1;
-	}
-	if (q->domain != NULL &&
-	    domain_clean(q->domain, strlen(q->domain), domain, sizeof(domain)) == 0) {
-		fprintf(stderr, "policyd: --domain: not a domain name\n");
-		rc = 1;
-	}
-	if (rc == 0 && !help_render(h, cfg, NULL, 0, q, &out)) {
+	else
+		known.lang = help_lang_pick(h, q->lang, NULL);
+	if (rc == 0 && !help_render(h, cfg, NULL, 0, &known, &out)) {
 		fprintf(stderr, "policyd: help page: out of memory or too long\n");
 		rc = 1;
 	}

@@ -388,7 +388,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: policyd [-c FILE] [-t] [-d] [-V]\n"
 		"       policyd [-c FILE] --check ADDRESS [--sender ADDR] [--helo NAME] [--client-name NAME] [--recipient ADDR] [--sasl-username NAME]\n"
-		"       policyd [-c FILE] --help-page [--ip ADDRESS] [--list NAME] [--domain DOMAIN]\n"
+		"       policyd [-c FILE] --help-page [--ip ADDRESS] [--list NAME] [--domain DOMAIN] [--greylisted] [--lang LANG]\n"
 		"  -c FILE   configuration (default %s)\n"
 		"  -t        check the configuration and exit\n"
 		"  -d        debug logging to stderr\n"
@@ -413,7 +413,9 @@ int main(int argc, char **argv)
 		OPT_HELP_PAGE,
 		OPT_IP,
 		OPT_LIST,
-		OPT_DOMAIN
+		OPT_DOMAIN,
+		OPT_GREYLISTED,
+		OPT_LANG
 	};
 	static const struct option options[] = {
 		{ "check", required_argument, NULL, OPT_CHECK },
@@ -427,6 +429,8 @@ int main(int argc, char **argv)
 		{ "ip", required_argument, NULL, OPT_IP },
 		{ "list", required_argument, NULL, OPT_LIST },
 		{ "domain", required_argument, NULL, OPT_DOMAIN },
+		{ "greylisted", no_argument, NULL, OPT_GREYLISTED },
+		{ "lang", required_argument, NULL, OPT_LANG },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -454,6 +458,8 @@ int main(int argc, char **argv)
 		case OPT_IP: page.ip = optarg; break;
 		case OPT_LIST: page.list = optarg; break;
 		case OPT_DOMAIN: page.domain = optarg; break;
+		case OPT_GREYLISTED: page.greylisted = true; break;
+		case OPT_LANG: page.lang = optarg; break;
 		default: usage(stderr); return check.address ? 2 : 1;
 		}
 	}

@@ -182,11 +182,45 @@ static void histogram(struct out *o)
 	put(o, "policyd_reply_duration_seconds_count %" PRIu64 "\n", count);
 }
 
+/* greylisting - the families of [greylist], when soft_action = greylist. */
+static void greylisting(struct out *o, const struct engine_counters *c)
+{
+	uint64_t cumulative = 0;
+
+	family(o, "policyd_greylist_answers_total", "counter",
+	       "Soft-tier requests by what the greylist store answered: new and early were deferred; retried, known, allowed and unavailable passed.");
+	for (unsigned a = 0; a < sizeof(stats.greylist) / sizeof(stats.greylist[0]); a++)
+		put(o, "policyd_greylist_answers_total{answer=\"%s\"} %" PRIu64 "\n",
+		    greylist_answer_name((enum greylist_answer)a), stats.greylist[a]);
+	gauge(o, "policyd_greylist_entries", "Triplets and networks in the memory store.",
+	      c->greylist_entries);
+	counter(o, "policyd_greylist_store_errors_total",
+		"Greylist store commands that failed or missed their deadline (the request passed).",
+		stats.greylist_store_errors);
+	counter(o, "policyd_greylist_store_outages_total",
+		"Times the Redis greylist store went down.", stats.greylist_store_outages);
+	gauge(o, "policyd_greylist_store_up", "1 while the Redis greylist store answers.",
+	      stats.greylist_store_up);
+	family(o, "policyd_greylist_store_duration_seconds", "histogram",
+	       "Time the Redis greylist store took to answer.");
+	for (unsigned b = 0; b < STATS_BUCKETS - 1; b++) {
+		cumulative += stats.greylist_store_latency[b];
+		put(o, "policyd_greylist_store_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
+		    (double)stats_bucket_us[b] / 1e6, cumulative);
+	}
+	put(o, "policyd_greylist_store_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n",
+	    stats.greylist_store_answers);
+	put(o, "policyd_greylist_store_duration_seconds_sum %.6f\n",
+	    (double)stats.greylist_store_us_total / 1e6);
+	put(o, "policyd_greylist_store_duration_seconds_count %" PRIu64 "\n",
+	    stats.greylist_store_answers);
+}
+
 /* metrics_render - every family, in a fixed order. */
 char *metrics_render(const struct engine *e, unsigned long open_connections, size_t *len)
 {
-	static const char *const actions[STATS_ACTIONS] = { "dunno", "reject", "defer", "warn",
-							    "prepend" };
+	static const char *const actions[STATS_ACTIONS] = { "dunno", "reject",  "defer",
+							    "warn",  "prepend", "defer_if_permit" };
 	struct out o = { .cap = 8192 };
 	struct engine_counters c;
 
@@ -265,6 +299,8 @@ char *metrics_render(const struct engine *e, unsigned long open_connections, siz
 	counter(&o, "policyd_protocol_errors_total", "Connections closed for a protocol violation.",
 		stats.protocol_errors);
 	histogram(&o);
+	if (c.greylisting)
+		greylisting(&o, &c);
 	if (o.failed) {
 		free(o.buf);
 		return NULL;

@@ -32,6 +32,18 @@ HOT void stats_reply(enum stats_action kind, uint64_t waited_us)
 	stats.latency[b]++;
 }
 
+/* stats_store_latency - put one store answer's time in its bucket. */
+void stats_store_latency(uint64_t waited_us)
+{
+	unsigned b = 0;
+
+	while (b < STATS_BUCKETS - 1 && waited_us > stats_bucket_us[b])
+		b++;
+	stats.greylist_store_latency[b]++;
+	stats.greylist_store_us_total += waited_us;
+	stats.greylist_store_answers++;
+}
+
 /* stats_log - the counters, key=value, for grep and for humans. */
 void stats_log(unsigned long open_connections)
 {

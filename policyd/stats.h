@@ -15,6 +15,7 @@ enum stats_action {
 	STATS_DEFER,
 	STATS_WARN,
 	STATS_PREPEND,
+	STATS_GREYLIST, /* DEFER_IF_PERMIT: a greylisting delay */
 	STATS_ACTIONS
 };
 
@@ -43,12 +44,26 @@ struct stats {
 	uint64_t latency_us_total; /* of the requests that waited */
 	uint64_t waited;
 	uint64_t waited_us_max;
+	/* Greylisting: the store's answers (enum greylist_answer), its failures (a
+	 * command that failed or missed its deadline: the request passed), the outages
+	 * (the store went down: counted once each) and whether it is up now, and the
+	 * time each answer took (the same buckets as the replies). */
+	uint64_t greylist[6];
+	uint64_t greylist_store_errors;
+	uint64_t greylist_store_outages;
+	uint64_t greylist_store_up;
+	uint64_t greylist_store_latency[STATS_BUCKETS];
+	uint64_t greylist_store_us_total;
+	uint64_t greylist_store_answers;
 };
 
 extern struct stats stats;
 
 /* stats_reply - one reply of this kind; waited_us is 0 for one answered at once. */
 void stats_reply(enum stats_action kind, uint64_t waited_us);
+
+/* stats_store_latency - one answer of the greylist store, after waited_us. */
+void stats_store_latency(uint64_t waited_us);
 
 /* stats_log - info lines with every counter and the open connection count. */
 void stats_log(unsigned long open_connections);

@@ -8,7 +8,8 @@ contrib/help. Four cases, each from the listener and from `policyd --help-page`
 beside it, as README.md says to publish it):
 
   - a DNSBL hit:  ?ip=A&list=bl.test&domain=D, after the policy socket refused A
-                  (the listener's page then says what the cache knows about A);
+                  (the listener's page then says what the cache knows about A,
+                  and postmaster@D only from --help-page: no list holds D);
   - an RHSBL hit: ?ip=A&list=dbl.test&domain=bad.example;
   - a local-list hit: ?ip=A&list=local&domain=D;
   - no parameters.
@@ -22,7 +23,7 @@ where nothing may scroll sideways) are read back by tesseract (OCR) and checked
 for the key texts.
 
 Needs the Debian packages chromium, tesseract-ocr, tesseract-ocr-eng,
-fonts-dejavu-core and rbldnsd. Without chromium it skips, unless
+tesseract-ocr-deu, tesseract-ocr-pol, fonts-dejavu-core and rbldnsd. Without chromium it skips, unless
 POLICYD_REQUIRE_CHROMIUM=1 (CI). POLICYD_HELP_ARTIFACTS=DIR keeps the
 screenshots, OCR texts and DOM dumps in DIR. Every subprocess is bounded by a
 timeout and ended by its process group id.
@@ -150,11 +151,11 @@ class Ocr:
     def __init__(self):
         self.jobs = []  # (label, want, Popen, started)
 
-    def add(self, label, png, want):
+    def add(self, label, png, want, lang="eng"):
         env = dict(os.environ, OMP_THREAD_LIMIT="1")
         poll_until(lambda: sum(1 for j in self.jobs if j[2].poll() is None) < 2, OCR_TIMEOUT,
                    interval=0.05, what="free OCR slot (two tesseract jobs ran on)")
-        p = subprocess.Popen([TESSERACT, png, "stdout", "-l", "eng"], stdin=subprocess.DEVNULL,
+        p = subprocess.Popen([TESSERACT, png, "stdout", "-l", lang], stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
                              start_new_session=True)
         self.jobs.append((label, want, p))
@@ -177,9 +178,11 @@ class Ocr:
                 p.communicate()
                 text = ""
             keep(label.replace(" ", "-") + ".ocr.txt", text=text)
-            # OCR may add or drop a blank: compare without them.
+            # OCR may add or drop a blank: compare without them. In a small font it may
+            # also read an address's "@" as "G" or "©" (seen with tesseract's pol).
             squeezed = text.replace(" ", "")
-            missing = [w for w in want if w.replace(" ", "") not in squeezed]
+            missing = [w for w in want if not re.search(
+                "[@G©®]".join(re.escape(part) for part in w.replace(" ", "").split("@")), squeezed)]
             t.ok(text and not missing, f"{label}: OCR of the screenshot reads {want}",
                  f"missing: {missing}\n{text[:1500]}")
 
@@ -206,17 +209,15 @@ def cases():
     """(name, query, what the DOM must show, what OCR must read, list that is hit)."""
     return [
         ("dnsbl", {"ip": "192.0.2.10", "list": "bl.test", "domain": "example.com"},
-         ["the server that sent it to us, 192.0.2.10, is blacklisted by bl.test",
-          "postmaster@example.com"],
-         ["192.0.2.10", "blacklisted by bl.test", "postmaster@example.com"], "bl.test"),
+         ["the server that sent it to us, 192.0.2.10, is blacklisted by bl.test"],
+         ["192.0.2.10", "blacklisted by bl.test"], "bl.test"),
         ("rhsbl", {"ip": "198.51.100.7", "list": "dbl.test", "domain": "bad.example"},
          ["a domain name in it is blacklisted by dbl.test",
-          "most likely your sender domain, bad.example", "postmaster@bad.example"],
+          "your sender domain, bad.example", "postmaster@bad.example"],
          ["blacklisted by dbl.test", "postmaster@bad.example"], "dbl.test"),
         ("local", {"ip": "192.0.2.99", "list": "local", "domain": "example.net"},
-         ["the server that sent it to us, 192.0.2.99, is blacklisted by " + SITE + " itself",
-          "postmaster@example.net"],
-         ["192.0.2.99", "itself", "postmaster@example.net"], "local"),
+         ["the server that sent it to us, 192.0.2.99, is blacklisted by " + SITE + " itself"],
+         ["192.0.2.99", "itself"], "local"),
         ("general", {},
          ["Our mail server refused your message because the server that sent it to us "
           "(or a domain name in it) is blacklisted",
@@ -269,21 +270,33 @@ def check_dom(label, page, want, hit, live):
     t.ok("blocklist" not in text.lower(), f"{label}: the page says 'blacklist', never 'blocklist'")
     uls = root.find(lambda n: n.tag == "ul" and "status" in n.attrs.get("class", "").split())
     status = [norm(li.text()) for li in uls[0].find(lambda n: n.tag == "li")] if uls else []
+    forms = root.find(lambda n: n.tag == "form")
+    domain = dict(cases_by_hit().get(hit, {})).get("domain")
+    if domain and hit in ("bl.test", "local"):
+        t.ok(("postmaster@" + domain in text) == (not live),
+             f"{label}: postmaster@{domain} {'not ' if live else ''}shown (no list holds {domain}; "
+             f"{'the cache decides' if live else 'the administrator typed it'})")
     if live and hit == "bl.test":
-        t.ok(len(status) == 3 and status[0].startswith("bl.test: blacklisted Spam trap hit from 192.0.2.10")
-             and re.search(r"remembers this until \d{4}-\d\d-\d\d \d\d:\d\d UTC", status[0])
-             and status[1].startswith("wl.test: not listed") and status[2] == "local: not listed",
-             f"{label}: what the cache knows about the address now (listed by whom, reason, until when)",
+        t.ok(status == ["bl.test: 192.0.2.10 is blacklisted Spam trap hit from 192.0.2.10"]
+             and not re.search(r"\d\d:\d\d", " ".join(status)),
+             f"{label}: what the cache knows about the address now (listed by whom, the reason; no time)",
              json.dumps(status, indent=1))
+        t.ok(len(forms) == 1 and "check again" in norm(forms[0].text()),
+             f"{label}: the form to check again is offered")
     elif live and hit == "local":
-        t.ok(len(status) == 3 and status[2] == "local: blacklisted Listed by the postmaster",
-             f"{label}: the local list says the address is on it, with its reason", json.dumps(status, indent=1))
+        t.ok(status == ["local: 192.0.2.99 is blacklisted Listed by the postmaster"] and not forms,
+             f"{label}: the local list says the address is on it, with its reason (nothing to recheck)",
+             json.dumps(status, indent=1))
     elif live and hit == "dbl.test":
-        t.ok([s.split(":")[0] for s in status] == ["bl.test", "wl.test", "local"]
-             and status[0].startswith("bl.test: not listed"),
-             f"{label}: the address lists say what they know (198.51.100.7 is on none)", json.dumps(status, indent=1))
+        t.ok(status == ["dbl.test: bad.example is blacklisted Spam domain"],
+             f"{label}: the RHSBL's cached listing of the domain (198.51.100.7 is on no list)",
+             json.dumps(status, indent=1))
     else:
-        t.ok(not uls, f"{label}: no cache status ({'static export' if live is False else 'no address'})")
+        t.ok(not uls and not forms, f"{label}: no cache status ({'static export' if live is False else 'no address'})")
+
+
+def cases_by_hit():
+    return {c[4]: c[1] for c in cases()}
 
 
 def check_views(b, label, url, tmp, want_ocr, ocr):
@@ -312,6 +325,49 @@ def check_views(b, label, url, tmp, want_ocr, ocr):
             t.ok(False, f"{label} {name}: OCR", "tesseract not installed")
         else:
             t.skip(f"{label} {name}: OCR", "tesseract not installed")
+
+
+# The DNSBL hit in German and Polish: the refused address, the list and the contact,
+# in each catalog's words (what a refused sender reads first).
+LANG_CASES = [
+    ("de", "deu", ["Ihre E-Mail wurde nicht zugestellt", "auf der Blacklist bl.test"],
+     ["192.0.2.10", "Blacklist bl.test", CONTACT]),
+    ("pl", "pol", ["Twoja wiadomość nie została doręczona", "jest na czarnej liście bl.test"],
+     ["192.0.2.10", "czarnej liście bl.test", CONTACT]),
+]
+
+
+def check_languages(b, live, tmp, ocr):
+    """The DNSBL hit's page in German and Polish at 390 px: DOM, then OCR of the top."""
+    for lang, tess, want, want_ocr in LANG_CASES:
+        label = f"dnsbl-{lang}"
+        url = live + "?" + urllib.parse.urlencode({"ip": "192.0.2.10", "list": "bl.test",
+                                                   "domain": "example.com", "lang": lang})
+        page = b.open(url, width=390, height=900, mobile=True, scale=2)
+        dom = page["dom"] or ""
+        text = norm(parse(dom).text())
+        keep(label + ".dom.html", text=dom)
+        missing = [w for w in want if w not in text]
+        t.ok(f'<html lang="{lang}">' in dom and not missing and not page["messages"],
+             f"{label}: the page in that language (html lang, its texts)", f"missing: {missing}\n{text[:800]}")
+        shot = b.screenshot(os.path.join(tmp, f"{label}-phone-top.png"), full=False, max_height=1300)
+        keep(f"{label}-phone-top.png", src=shot)
+        if TESSERACT and tess in LANGS_OCR:
+            ocr.add(f"{label} phone", shot, want_ocr, lang=tess)
+        elif REQUIRE:
+            t.ok(False, f"{label} phone: OCR", f"tesseract or its language {tess} not installed")
+        else:
+            t.skip(f"{label} phone: OCR", f"tesseract or its language {tess} not installed")
+
+
+def tesseract_langs():
+    if not TESSERACT:
+        return set()
+    p = subprocess.run([TESSERACT, "--list-langs"], capture_output=True, text=True, timeout=30)
+    return set((p.stdout + p.stderr).split())
+
+
+LANGS_OCR = tesseract_langs()
 
 
 def export(tmp, query, name):
@@ -387,6 +443,7 @@ def scenario():
                         url = f"{static}/{name}.html"
                         check_dom(f"{name}-static", b.open(url), want, hit, live=False)
                         check_views(b, f"{name}-static", url, tmp, want_ocr, ocr)
+                    check_languages(b, live, tmp, ocr)
                 t.ok(not StaticHandler.failures, "every file the exported page loads is there (style.css, logo.svg)",
                      StaticHandler.failures)
                 ocr.check()

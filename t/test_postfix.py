@@ -27,9 +27,14 @@ queue directory by its real path and policyd binds QUEUE/private/policyd itself
 Clients are simulated with XCLIENT (smtpd_authorized_xclient_hosts = 127.0.0.0/8):
 swaks --xclient-addr 192.0.2.10, --xclient-addr IPV6:2001:db8:bad::25, and
 --xclient-login alice, which Postfix passes to the policy service as sasl_username
-(with or without smtpd_sasl_auth_enable). swaks stops after RCPT: the test judges
-RCPT replies, and no mail is queued or delivered (mydestination = mx.test and
-local_transport = discard: are there only so that RCPT to mx.test is valid).
+(with or without smtpd_sasl_auth_enable). swaks stops after RCPT where the test
+judges only RCPT replies. The greylisting scenario sends whole messages: policyd
+has a soft tier (threshold = 3, soft_threshold = 1, soft_action = greylist;
+bl.test's codes 127.0.0.[10;11] weigh 1, as a PBL-like list would, the others 3),
+so a client listed only with 127.0.0.10 gets 450 4.7.1 at RCPT until it retries
+after [greylist] delay; the accepted message is queued and delivered by the
+discard transport (mydestination = mx.test, local_transport = discard:), and the
+maillog's lines for its queue ID prove it.
 
 DNS lists are served by a real rbldnsd on loopback; the test waits for each list's
 RFC 5782 health check before asking anything.
@@ -69,10 +74,13 @@ LONG_REASON = ("This reason is long on purpose: it is a TXT record written by a 
                "about your host, its history, its neighbours, the weather and the state of the world, so that the "
                "reply text must be cut to fit in Postfix's reply line, and the cut must fall on the reason alone.")
 
+# 192.0.2.20 is listed with a code that weighs 1 (the soft tier): greylisted.
+GREY = "192.0.2.20"
 BL4 = f""":127.0.0.2:Listed: see http://bl.test/lookup?$
 127.0.0.2
 192.0.2.10 :127.0.0.3:Spam trap hit from $
 192.0.2.12 :127.0.0.2:{LONG_REASON}
+{GREY} :127.0.0.10:Dynamic address $
 192.0.2.60 :127.0.0.2:Also on the allowlist
 """
 BL6 = "2001:db8:bad::/48 :127.0.0.4:IPv6 source $ listed\n"
@@ -81,8 +89,16 @@ ZONES = {
     "wl.test": ("ip4set", ":127.0.0.2:Known good\n127.0.0.2\n192.0.2.60\n"),
     "dbl.test": ("dnset", ":127.0.1.2:Spam domain\ntest\nbad.example\n"),
 }
-LISTS = ("[dnsbl bl.test]\ncodes = 127.0.0.[2..11]\nipv6 = yes\n\n[dnswl wl.test]\nweight = -5\n\n"
-         "[rhsbl dbl.test]\ncheck = sender\ncodes = 127.0.1.[2..99]\n")
+# Two tiers, as a site that greylists the doubtful would set them: a hit of weight 3
+# refuses alone (threshold 3), so every refusal the other scenarios expect is still
+# one; a hit of weight 1 (bl.test's 127.0.0.[10;11], like Spamhaus's PBL) is the soft
+# tier, greylisted. The allowlist's -5 still outweighs one refusing hit.
+POLICY = "threshold = 3\nsoft_threshold = 1\nsoft_action = greylist\n"
+GREYLIST_DELAY = 2
+GREYLIST = f"[greylist]\ndelay = {GREYLIST_DELAY}s\n"
+LISTS = ("[dnsbl bl.test]\ncodes = 127.0.0.[2..9], 127.0.0.[10;11]*1\nweight = 3\nipv6 = yes\n\n"
+         "[dnswl wl.test]\nweight = -5\n\n"
+         "[rhsbl dbl.test]\ncheck = sender\ncodes = 127.0.1.[2..99]\nweight = 3\n")
 
 
 def reject_line(addr, reason, zone="bl.test"):
@@ -311,13 +327,18 @@ postlog   unix-dgram n - n - 1 postlogd
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def swaks(server, addr, login=None, timeout=90, rcpt=RCPT, sender="sender@client.test"):
-    """One SMTP session with server ("host:port") through XCLIENT, stopped after RCPT.
+def swaks_session(server, addr, login=None, timeout=90, rcpt=RCPT, sender="sender@client.test", quit_after="RCPT"):
+    """One SMTP session with server ("host:port") through XCLIENT, stopped after
+    quit_after (None: the whole message, DATA included, then QUIT).
 
-    Returns (RCPT reply line, whole transcript); the reply is None when swaks never
-    got that far (the transcript says why)."""
+    Returns (replies, whole transcript): replies maps "rcpt" to the RCPT reply line
+    and "data" to the reply to the message's final "." (when the session got that
+    far); it is None when XCLIENT was not accepted or swaks did not finish (the
+    transcript says why)."""
     cmd = [prog("swaks"), "--server", server, "--helo", "client.test", "--from", sender,
-           "--to", rcpt, "--xclient-addr", addr, "--quit-after", "RCPT", "--timeout", "60"]
+           "--to", rcpt, "--xclient-addr", addr, "--timeout", "60"]
+    if quit_after:
+        cmd += ["--quit-after", quit_after]
     if login:
         cmd += ["--xclient-login", login]
     try:
@@ -328,17 +349,27 @@ def swaks(server, addr, login=None, timeout=90, rcpt=RCPT, sender="sender@client
     out = p.stdout.decode("utf-8", "replace")
     lines = out.splitlines()
     xclient_ok = False
-    reply = None
+    replies = {}
     for i, line in enumerate(lines):
+        # The server's answer to a command is the next line swaks marks as received
+        # ("<-  " for a success, "<** " for a failure).
+        answer = next((r[4:] for r in lines[i + 1:] if r.startswith(("<-  ", "<** "))), None)
         if line.startswith(" -> XCLIENT"):
-            nxt = next((r for r in lines[i + 1:] if r.startswith(("<-  ", "<** "))), "")
-            xclient_ok = nxt.startswith("<-  220")
-        if line.startswith(" -> RCPT TO:"):
-            reply = next((r[4:] for r in lines[i + 1:] if r.startswith(("<-  ", "<** "))), None)
-            break
+            xclient_ok = (answer or "").startswith("220")
+        elif line.startswith(" -> RCPT TO:"):
+            replies["rcpt"] = answer
+        elif line == " -> .":
+            replies["data"] = answer
     if not xclient_ok:
         return None, "XCLIENT was not accepted:\n" + out
-    return reply, out
+    return replies, out
+
+
+def swaks(server, addr, login=None, timeout=90, rcpt=RCPT, sender="sender@client.test"):
+    """One SMTP session stopped after RCPT. Returns (RCPT reply line, whole
+    transcript); the reply is None when swaks never got that far."""
+    replies, out = swaks_session(server, addr, login=login, timeout=timeout, rcpt=rcpt, sender=sender)
+    return (replies or {}).get("rcpt"), out
 
 
 # -------------------------------------------------------------- scenarios --
@@ -350,7 +381,8 @@ def wait_lists(d, timeout=30):
 
 def policyd_config(d, r, extra=""):
     d.write_config(server="socket_group = postfix\nsocket_mode = 0660\n",
-                   extra=f"\n[dns]\nnameserver = {r.nameserver}\ntimeout = 2s\ntries = 2\n\n{LISTS}\n{extra}")
+                   extra=f"{POLICY}\n[dns]\nnameserver = {r.nameserver}\ntimeout = 2s\ntries = 2\n\n{LISTS}\n"
+                         f"{GREYLIST}\n{extra}")
 
 
 def ipv6_available():
@@ -451,6 +483,115 @@ def test_senders_path(pf, d):
     want = (f"554 5.7.1 {PREFIX}Your sender domain bad.example is blacklisted by dbl.test: Spam domain. "
             f"See {HELP}192.0.2.13 or send your questions to {CONTACT}")
     check_reply("an RHSBL hit on the sender domain names the sender domain, not the host", got, want, out)
+
+
+def greylist_line(addr, retry, rcpt=RCPT):
+    """The RCPT reply Postfix should send for policyd's greylisting delay: DEFER_IF_PERMIT
+    becomes 450 4.7.1 once the other restrictions permit."""
+    unit = "second" if retry == 1 else "seconds"
+    return (f"450 4.7.1 <{rcpt}>: Recipient address rejected: Greylisted: please retry in {retry} {unit}; "
+            f"this message is delayed, not refused, because your host [{addr}] is listed by bl.test. "
+            f"See {HELP}{addr}&greylisted=1 or send your questions to {CONTACT}")
+
+
+def test_greylisting(pf, d):
+    """A soft-tier client sends a whole message: 450 at RCPT with the greylisting text,
+    then, retried at bounded intervals, accepted once the delay has passed and queued
+    (delivered by the discard transport). The timing check is sound whatever the
+    machine's speed: policyd's first decision came after the first session started,
+    and the accepting decision before the accepted session ended, so with a correct
+    policyd that span is at least the delay."""
+    # policyd's greylisting clock counts whole seconds, and a retry passes only once more
+    # than the delay has gone by on it: when to retry is the delay or a second more at
+    # first, then what is left of that, down to 1 second.
+    firsts = {greylist_line(GREY, GREYLIST_DELAY)}
+    deferrals = {greylist_line(GREY, n) for n in range(1, GREYLIST_DELAY + 1)}
+    since = pf.mark()
+    mark = d.mark()
+    first = time.monotonic()
+    replies, out = swaks_session(pf.smtpd, GREY, quit_after=None)
+    got = (replies or {}).get("rcpt")
+    t.ok(got in firsts, f"soft-tier client {GREY} (bl.test 127.0.0.10, weight 1; threshold 3, soft_threshold 1, "
+                        f"soft_action = greylist) sends a message: 450 4.7.1 at RCPT, with when to retry (the delay, "
+                        f"{GREYLIST_DELAY} seconds, or one more), the list, the help URL marked greylisted=1 and the "
+                        f"contact", f"got:  {got!r}\nwant: {greylist_line(GREY, GREYLIST_DELAY)!r}\n--- swaks:\n{out}")
+    t.ok(replies is not None and "data" not in replies, "... and swaks sent no message: no recipient was accepted", out)
+    m = pf.wait_log(rf"NOQUEUE: reject: RCPT from unknown\[{re.escape(GREY)}\]: 450 4\.7\.1 [^\n]*", since)
+    t.ok(m is not None and "Greylisted: please retry in" in m.group(0) and f"{HELP}{GREY}&greylisted=1" in m.group(0),
+         "... Postfix's maillog has the NOQUEUE 450 with the greylisting text",
+         m.group(0) if m else pf.log()[since:][-2000:])
+    m = d.logged(rf"greylist: client=[^\[\s]*\[{re.escape(GREY)}\][^\n]*", timeout=10, since=mark)
+    t.ok(m is not None and "bl.test(127.0.0.10)" in m.group(0) and "score=1" in m.group(0)
+         and m.group(0).endswith("greylist=new"),
+         "... policyd logged the decision: greylist, bl.test(127.0.0.10), score=1, greylist=new",
+         m.group(0) if m else d.log()[mark:][-2000:])
+
+    # The retries, far more often than a sending MTA makes them, so that the delay is
+    # seen from both sides: every tenth of a second after the last session ended,
+    # bounded in time and count by poll_until, until one is accepted.
+    attempts = []
+
+    def retry():
+        got, transcript = swaks_session(pf.smtpd, GREY, quit_after=None)
+        attempts.append((time.monotonic() - first, got, transcript))
+        return got is not None and (got.get("rcpt") or "").startswith("250")
+
+    since = pf.mark()
+    mark = d.mark()
+    accepted = poll_until(retry, GREYLIST_DELAY + 30, interval=0.1)
+    early = attempts[:-1] if accepted else attempts
+    wrong = [(at, got, tr) for at, got, tr in early if (got or {}).get("rcpt") not in deferrals]
+    t.ok(not wrong, f"... each retry before the accepted one got 450 4.7.1 with the greylisting text "
+                    f"({len(early)} retries)",
+         "\n".join(f"at {at:.2f}s: {(got or {}).get('rcpt')!r}\n{tr[-1500:]}" for at, got, tr in wrong[:2]))
+    t.ok(accepted, f"... a retry was accepted within {GREYLIST_DELAY + 30}s ({len(attempts)} retries)",
+         attempts[-1][2][-2000:] if attempts else "no retry was made")
+    if not accepted:
+        return
+    at, got, transcript = attempts[-1]
+    t.ok(at >= GREYLIST_DELAY,
+         f"... the accepted retry ended {at:.2f}s after the first session began: no earlier than the delay "
+         f"({GREYLIST_DELAY}s)",
+         "retries (seconds after the first session began, RCPT reply):\n"
+         + "\n".join(f"  {a:.2f}s {(g or {}).get('rcpt')!r}" for a, g, _ in attempts))
+    check_reply("... its RCPT got 250", got.get("rcpt"), "250 2.1.5 Ok", transcript)
+    m = re.match(r"250 2\.0\.0 Ok: queued as ([0-9A-Za-z]+)$", got.get("data") or "")
+    t.ok(m is not None, "... and its message got 250 2.0.0 queued as QUEUE_ID", transcript)
+    if m:
+        qid = re.escape(m.group(1))
+        # The queue ID's journey in the maillog: received from the greylisted client,
+        # taken by the queue manager, delivered (discard), removed from the queue.
+        steps = (
+            (rf"postfix/smtpd\[\d+\]: {qid}: client=unknown\[{re.escape(GREY)}\]", "smtpd received it from the client"),
+            (rf"postfix/qmgr\[\d+\]: {qid}: from=<sender@client\.test>, size=\d+, nrcpt=1 \(queue active\)",
+             "qmgr queued it: from=<sender@client.test>, nrcpt=1"),
+            (rf"postfix/discard\[\d+\]: {qid}: to=<{re.escape(RCPT)}>, [^\n]*status=sent", "discard delivered it: status=sent"),
+            (rf"postfix/qmgr\[\d+\]: {qid}: removed", "qmgr removed it from the queue"),
+        )
+        for pattern, what in steps:
+            t.ok(pf.wait_log(pattern, since) is not None, f"... the maillog for queue ID {m.group(1)}: {what}",
+                 pf.log()[since:][-2000:])
+    m = d.logged(rf"pass: client=[^\[\s]*\[{re.escape(GREY)}\][^\n]*greylist=retried", timeout=10, since=mark)
+    t.ok(m is not None, "... policyd logged the retry: pass, greylist=retried", d.log()[mark:][-2000:])
+
+    # The triplet is remembered: the same client, sender and recipient pass at once;
+    # another recipient is another triplet, greylisted anew.
+    got, out = swaks(pf.smtpd, GREY)
+    check_reply("the same triplet again at once: 250, remembered (greylist=known)", got, "250 2.1.5 Ok", out)
+    other = "other@mx.test"
+    got, out = swaks(pf.smtpd, GREY, rcpt=other)
+    t.ok(got == greylist_line(GREY, GREYLIST_DELAY, rcpt=other),
+         f"the same client to another recipient ({other}): a new triplet, 450 with the whole delay again",
+         f"got:  {got!r}\nwant: {greylist_line(GREY, GREYLIST_DELAY, rcpt=other)!r}\n--- swaks:\n{out}")
+
+    # A client whose score reaches threshold is refused as before, not greylisted,
+    # and nothing of its message is queued.
+    since = pf.mark()
+    replies, out = swaks_session(pf.smtpd, "192.0.2.10", quit_after=None)
+    check_reply("a hard-listed client sending a message with soft_action = greylist: still 554 5.7.1 at RCPT",
+                (replies or {}).get("rcpt"), reject_line("192.0.2.10", "Spam trap hit from 192.0.2.10"), out)
+    t.ok(replies is not None and "data" not in replies and "queued as" not in out,
+         "... and no message was sent or queued", out)
 
 
 def test_tcp_used(pf, d):
@@ -607,6 +748,7 @@ def run():
         t.run("long reason", test_long_reason, pf, d)
         t.run("the sender's path", test_senders_path, pf, d)
         t.run("tcp", test_refusals, pf, d, pf.smtpd_tcp, "tcp")
+        t.run("greylisting", test_greylisting, pf, d)
         t.run("listeners", test_tcp_used, pf, d)
         t.run("policyd stopped", test_policyd_stopped, pf, d, held)
         t.run("policyd restarted", test_policyd_restarted, pf, d, r, held)

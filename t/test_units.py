@@ -267,6 +267,7 @@ def duration_ms(text):
 SECTION_OF_TABLE = {
     "server": "[server] SECTION", "dns": "[dns] SECTION", "cache": "[cache] SECTION",
     "policy": "[policy] SECTION", "http": "[http] SECTION", "list": "LIST SECTIONS",
+    "greylist": "[greylist] SECTION",
 }
 
 

@@ -7,7 +7,11 @@
  * One thread, plain level-triggered epoll, no event library.  Every request is built before
  * the run, into one block of memory, from a list of (client address, sender, HELO name,
  * expected action) lines or from a generated set of client addresses; connections take the
- * next request of the list in turn, cycling.  Each connection keeps DEPTH requests in flight
+ * next request of the list in turn, cycling.  With --unique-recipients TAG every request
+ * sent carries a recipient never sent before in the run (TAG-000000000001@mx.test, ...):
+ * its digits are written into the prebuilt request just before it is sent, which is safe
+ * because write() and the unsent-bytes buffer copy a request before the next send can
+ * change it.  That is how a greylisting server is shown a new triplet with each request.  Each connection keeps DEPTH requests in flight
  * (1: a closed loop, as Postfix's smtpd does) and sends the next ones in one write as soon as
  * replies come back.  Every reply is checked: it must be one complete "action=...\n\n" and
  * arrive for a request that was sent; with --expect its action word must be the one the list
@@ -59,11 +63,14 @@
 #define LEAN_LOG_MAX 10			/* error messages printed; later ones only counted */
 #define LEAN_EVENTS 256			/* events taken from one epoll_wait */
 #define LEAN_TICK_MS 100		/* longest sleep in epoll_wait: timeouts are checked */
+#define LEAN_TAG_MAX 32			/* bytes of a --unique-recipients tag */
+#define LEAN_SEQ_DIGITS 12		/* digits of a unique recipient's number */
 
 enum lean_phase { PHASE_WARMUP, PHASE_MEASURE, PHASE_DONE };
 enum lean_conn_state { CONN_CONNECTING, CONN_OPEN, CONN_CLOSED };
 enum lean_action {
-	ACT_DUNNO, ACT_OK, ACT_REJECT, ACT_DEFER, ACT_PREPEND, ACT_WARN, ACT_OTHER, ACT_COUNT,
+	ACT_DUNNO, ACT_OK, ACT_REJECT, ACT_DEFER, ACT_DEFER_IF_PERMIT, ACT_PREPEND, ACT_WARN,
+	ACT_OTHER, ACT_COUNT,
 	ACT_ANY = ACT_COUNT	/* a list line without an expected action */
 };
 enum lean_error {
@@ -71,7 +78,7 @@ enum lean_error {
 };
 
 static const char *const lean_action_names[ACT_COUNT] = {
-	"DUNNO", "OK", "REJECT", "DEFER", "PREPEND", "WARN", "other",
+	"DUNNO", "OK", "REJECT", "DEFER", "DEFER_IF_PERMIT", "PREPEND", "WARN", "other",
 };
 static const char *const lean_error_names[ERR_COUNT] = {
 	"connect", "closed", "malformed", "timeout", "write", "unexpected",
@@ -94,9 +101,10 @@ static const char lean_part_helo[] =
 	"server_port=2525\n"
 	"helo_name=";
 static const char lean_part_sender[] = "\nsender=";
+static const char lean_part_recipient[] = "\nrecipient=";
+static const char lean_part_domain[] = "@mx.test";
 static const char lean_part_end[] =
-	"\nrecipient=root@mx.test\n"
-	"recipient_count=0\n"
+	"\nrecipient_count=0\n"
 	"queue_id=\n"
 	"instance=3445.6b09feaf.d9274.0\n"
 	"size=0\n"
@@ -120,6 +128,9 @@ struct lean_requests {
 	char *text;
 	size_t *offset;
 	unsigned char *expect;		/* enum lean_action, ACT_ANY when not given */
+	size_t *rcpt_digits;		/* --unique-recipients: where each request's number goes */
+	const char *unique_tag;		/* NULL: every recipient is root@mx.test */
+	uint64_t next_rcpt;		/* the number the next request sent carries */
 	size_t count;
 	size_t text_len, text_cap;
 	int has_expectations;
@@ -151,6 +162,7 @@ struct lean_options {
 	const char *requests_file;
 	uint32_t hit_set;
 	uint32_t hit_base;
+	const char *unique_tag;
 	int expect;
 	struct lean_pid pids[LEAN_MAX_PIDS];
 	unsigned int npids;
@@ -318,6 +330,9 @@ static int lean_classify(const char *reply, size_t len)
 		return ACT_REJECT;
 	if ((w == 5 && strncasecmp(v, "DEFER", 5) == 0) || (w == 3 && v[0] == '4'))
 		return ACT_DEFER;
+	/* A greylisting delay: Postfix defers only once the other restrictions permit. */
+	if (w == 15 && strncasecmp(v, "DEFER_IF_PERMIT", 15) == 0)
+		return ACT_DEFER_IF_PERMIT;
 	if (w == 7 && strncasecmp(v, "PREPEND", 7) == 0)
 		return ACT_PREPEND;
 	if (w == 4 && strncasecmp(v, "WARN", 4) == 0)
@@ -372,6 +387,21 @@ static int lean_add_request(struct lean_requests *r, size_t capacity, const char
 	    || lean_append(r, helo, strlen(helo)) != 0
 	    || lean_append(r, lean_part_sender, sizeof(lean_part_sender) - 1) != 0
 	    || lean_append(r, sender, strlen(sender)) != 0
+	    || lean_append(r, lean_part_recipient, sizeof(lean_part_recipient) - 1) != 0)
+		return -1;
+	if (r->unique_tag == NULL) {
+		if (lean_append(r, "root", 4) != 0)
+			return -1;
+	} else {
+		/* TAG-NNNNNNNNNNNN: the digits are filled in at each send (lean_number). */
+		if (lean_append(r, r->unique_tag, strlen(r->unique_tag)) != 0
+		    || lean_append(r, "-", 1) != 0)
+			return -1;
+		r->rcpt_digits[r->count] = r->text_len;
+		if (lean_append(r, "000000000000", LEAN_SEQ_DIGITS) != 0)
+			return -1;
+	}
+	if (lean_append(r, lean_part_domain, sizeof(lean_part_domain) - 1) != 0
 	    || lean_append(r, lean_part_end, sizeof(lean_part_end) - 1) != 0)
 		return -1;
 	if (r->text_len - start > LEAN_REQUEST_MAX)
@@ -389,7 +419,10 @@ static int lean_alloc_requests(struct lean_requests *r, size_t capacity)
 {
 	r->offset = calloc(capacity + 1, sizeof(*r->offset));
 	r->expect = calloc(capacity > 0 ? capacity : 1, 1);
-	return r->offset != NULL && r->expect != NULL ? 0 : -1;
+	if (r->unique_tag != NULL)
+		r->rcpt_digits = calloc(capacity > 0 ? capacity : 1, sizeof(*r->rcpt_digits));
+	return r->offset != NULL && r->expect != NULL
+		&& (r->unique_tag == NULL || r->rcpt_digits != NULL) ? 0 : -1;
 }
 
 /* lean_generate - K requests from consecutive client addresses, no expected action */
@@ -469,7 +502,8 @@ static int lean_load(struct lean_requests *r, const char *path)
 		    || (sender[0] != '\0' && !lean_field_ok(sender))
 		    || lean_add_request(r, capacity, client, helo, sender, action) != 0) {
 			fprintf(stderr, "policyd-leanbench: %s:%zu: want CLIENT_ADDRESS SENDER"
-				" HELO_NAME [DUNNO|OK|REJECT|DEFER|PREPEND|WARN|-]\n", path, lineno);
+				" HELO_NAME [DUNNO|OK|REJECT|DEFER|DEFER_IF_PERMIT|PREPEND|WARN|-]\n",
+				path, lineno);
 			fclose(f);
 			return -1;
 		}
@@ -630,6 +664,27 @@ static int lean_keep_unsent(struct lean *b, struct lean_conn *conn, const struct
 	return 0;
 }
 
+/*
+ * lean_number - with --unique-recipients, write the next number into request i's recipient
+ * (right-aligned decimal, zero-padded): no recipient is sent twice in a run of fewer than
+ * 10^12 requests
+ */
+static void lean_number(struct lean_requests *r, size_t i)
+{
+	char *d;
+	uint64_t n;
+	int k;
+
+	if (r->unique_tag == NULL)
+		return;
+	d = r->text + r->rcpt_digits[i];
+	n = ++r->next_rcpt;
+	for (k = LEAN_SEQ_DIGITS - 1; k >= 0; k--) {
+		d[k] = (char)('0' + n % 10);
+		n /= 10;
+	}
+}
+
 /* lean_may_send - whether the run wants another request sent now */
 static int lean_may_send(const struct lean *b)
 {
@@ -654,6 +709,7 @@ static void lean_send(struct lean *b, struct lean_conn *conn, uint64_t now)
 
 		if (++b->next_request == b->req.count)
 			b->next_request = 0;
+		lean_number(&b->req, i);
 		iov[niov].iov_base = b->req.text + b->req.offset[i];
 		iov[niov].iov_len = b->req.offset[i + 1] - b->req.offset[i];
 		total += iov[niov].iov_len;
@@ -970,6 +1026,8 @@ static int lean_usage(void)
 		"      --hit-base ADDR   the first of them (198.18.0.1)\n"
 		"  -e, --expect          count a reply whose action differs from the file's as an\n"
 		"                        error\n"
+		"      --unique-recipients TAG  each request sent has a recipient of its own,\n"
+		"                        TAG-000000000001@mx.test and on (root@mx.test without)\n"
 		"      --pid NAME=PID    report that process's CPU time per reply (repeatable, %d)\n",
 		LEAN_MAX_PIDS);
 	return 2;
@@ -1047,6 +1105,13 @@ static int lean_option(struct lean_options *o, int opt, const char *arg, int *ha
 	case 'e':
 		o->expect = 1;
 		break;
+	case 'U':
+		/* The tag becomes part of a mail address's local part: letters, digits, '_'. */
+		o->unique_tag = arg;
+		rc = arg[0] != '\0' && strlen(arg) <= LEAN_TAG_MAX
+			&& strspn(arg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				"0123456789_") == strlen(arg) ? 0 : -1;
+		break;
 	case 'P':
 		rc = lean_parse_pid(o, arg);
 		break;
@@ -1072,6 +1137,7 @@ static int lean_parse_options(struct lean_options *o, int argc, char **argv)
 		{ "hit-set", required_argument, NULL, 'H' },
 		{ "hit-base", required_argument, NULL, 'B' },
 		{ "expect", no_argument, NULL, 'e' },
+		{ "unique-recipients", required_argument, NULL, 'U' },
 		{ "pid", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -1124,8 +1190,10 @@ static void lean_report(const struct lean *b)
 	printf("target       %s\n", b->opt.ep.text);
 	printf("connections  %u, %u request%s in flight on each\n", b->opt.conns, b->opt.depth,
 		b->opt.depth == 1 ? "" : "s");
-	printf("requests     %s, cycled%s\n", b->req.source,
-		b->opt.expect && b->req.has_expectations ? "; actions checked" : "");
+	printf("requests     %s, cycled%s%s%s%s\n", b->req.source,
+		b->opt.expect && b->req.has_expectations ? "; actions checked" : "",
+		b->req.unique_tag ? "; recipients " : "", b->req.unique_tag ? b->req.unique_tag : "",
+		b->req.unique_tag ? "-N@mx.test, each sent once" : "");
 	printf("measured     %llu replies in %.3f s after %.3f s warm-up%s%s\n",
 		(unsigned long long)b->replies, secs, (double)(b->t_start - b->t_begin) / 1e9,
 		b->interrupted ? " (interrupted)" : "", b->timed_out ? " (run limit hit)" : "");
@@ -1190,11 +1258,19 @@ int main(int argc, char **argv)
 
 	if (lean_parse_options(&b.opt, argc, argv) != 0)
 		return lean_usage();
+	b.req.unique_tag = b.opt.unique_tag;
 	rc = b.opt.requests_file != NULL ? lean_load(&b.req, b.opt.requests_file)
 		: lean_generate(&b.req, b.opt.hit_base, b.opt.hit_set);
 	if (rc != 0) {
 		if (b.opt.requests_file == NULL)
 			fprintf(stderr, "policyd-leanbench: out of memory\n");
+		return 2;
+	}
+	/* One batch of a connection takes consecutive requests of the list; numbering a
+	 * request in place needs them distinct within a batch. */
+	if (b.opt.unique_tag != NULL && b.req.count < b.opt.depth) {
+		fprintf(stderr, "policyd-leanbench: --unique-recipients needs at least as many"
+			" requests as --depth (%u)\n", b.opt.depth);
 		return 2;
 	}
 	b.conns = calloc(b.opt.conns, sizeof(*b.conns));
@@ -1219,5 +1295,6 @@ int main(int argc, char **argv)
 	free(b.req.text);
 	free(b.req.offset);
 	free(b.req.expect);
+	free(b.req.rcpt_digits);
 	return rc != 0 || failed || b.timed_out ? 1 : 0;
 }

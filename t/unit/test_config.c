@@ -433,9 +433,9 @@ static void test_value_errors(void)
 	expect_error("key outside a section", "foo = 1\n" BASE,
 		     "t.ini:1: key 'foo' outside of any section");
 	expect_error("bad duration", BASE "[server]\nidle_timeout = 5x\n",
-		     "t.ini:7: idle_timeout: not a duration (use e.g. 30s, 5m, 1h)");
+		     "t.ini:7: idle_timeout: not a duration (use e.g. 30s, 5m, 1h, 2d)");
 	expect_error("negative duration", BASE "[cache]\nerror_ttl = -5s\n",
-		     "t.ini:7: error_ttl: not a duration (use e.g. 30s, 5m, 1h)");
+		     "t.ini:7: error_ttl: not a duration (use e.g. 30s, 5m, 1h, 2d)");
 	expect_error("duration over its bound", BASE "[server]\nrequest_timeout = 11m\n",
 		     "t.ini:7: request_timeout: duration out of range");
 	expect_error("bad number", BASE "[server]\nmax_connections = many\n",

@@ -189,6 +189,33 @@ static void test_basic(void)
 	lru_free(NULL);
 }
 
+/* test_remove - a removed key is gone at once, its value freed once, its slot reused. */
+static void test_remove(void)
+{
+	uint32_t first = n_values;
+	struct lru *m = lru_new(2, seed, free_value);
+	long a, b, c;
+
+	a = put_id(m, K("alpha"), 100);
+	b = put_id(m, K("beta"), 100);
+	ok(lru_remove(m, K("alpha")), "lru_remove of a key the map holds");
+	is_int(freed[a], 1, "... frees its value once");
+	ok(lru_get(m, K("alpha"), 10) == NULL && lru_peek(m, K("alpha"), 10, NULL) == NULL,
+	   "... and it is gone");
+	is_int(lru_count(m), 1, "one entry left");
+	ok(!lru_remove(m, K("alpha")), "lru_remove of an absent key: false");
+	ok(!lru_remove(m, K("gamma")), "lru_remove of a key never put: false");
+	c = put_id(m, K("gamma"), 100);
+	is_int(get_id(m, K("beta"), 10), b, "the slot is reused: beta is not evicted");
+	is_int(get_id(m, K("gamma"), 10), c, "gamma is there");
+	is_int(lru_get_stats(m)->evictions + lru_get_stats(m)->expiries, 0,
+	       "a removal is neither an eviction nor an expiry");
+	put_id(m, K("delta"), 5);
+	ok(lru_remove(m, K("delta")), "lru_remove drops an expired entry too");
+	lru_free(m);
+	ok(all_freed_once(first), "every value freed exactly once");
+}
+
 /* test_eviction - the least recently used goes first; a get or a replace refreshes. */
 static void test_eviction(void)
 {
@@ -872,6 +899,7 @@ int main(void)
 	test_siphash();
 	test_siphash13();
 	test_basic();
+	test_remove();
 	test_eviction();
 	test_expiry();
 	test_clear();

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char bad_duration[] = "not a duration (use e.g. 30s, 5m, 1h)";
+static const char bad_duration[] = "not a duration (use e.g. 30s, 5m, 1h, 2d)";
 static const char duration_range[] = "duration out of range";
 
 /* A generous bound for durations: one day. */
@@ -58,7 +58,9 @@ static void test_duration_units(void)
 	is_str(duration_error("5S", DAY_MS), bad_duration, "upper-case unit S is refused");
 	is_str(duration_error("5sec", DAY_MS), bad_duration, "\"sec\" is refused");
 	is_str(duration_error("5min", DAY_MS), bad_duration, "\"min\" is refused");
-	is_str(duration_error("5d", DAY_MS), bad_duration, "days are not a unit");
+	is_int(duration("1d", DAY_MS, &err), 86400000, "\"1d\" is one day");
+	is_str(duration_error("2d", DAY_MS), "duration out of range", "\"2d\" is more than a day");
+	is_str(duration_error("5D", DAY_MS), bad_duration, "upper-case unit D is refused");
 	is_str(duration_error("5mm", DAY_MS), bad_duration, "doubled unit is refused");
 	is_str(duration_error("5 m", DAY_MS), bad_duration, "blank before the unit is refused");
 	is_str(duration_error("5s ", DAY_MS), bad_duration, "trailing blank is refused");
