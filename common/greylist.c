@@ -204,8 +204,10 @@ static size_t network(const struct greylist_rules *g, const struct addr *client,
 	unsigned bits = client->family == ADDR_V4 ? 32 : 128;
 	size_t n;
 
+	/* The complement in parentheses: clang-format 14 and 19 disagree about a blank
+	 * between a cast and ~, and the source must satisfy both. */
 	for (unsigned b = prefix; b < bits; b++)
-		base.bytes[b / 8] &= (uint8_t) ~(0x80u >> (b % 8));
+		base.bytes[b / 8] &= (uint8_t)(~(0x80u >> (b % 8)));
 	n = addr_format(&base, out, GREYLIST_NETWORK_MAX);
 	n += (size_t)snprintf(out + n, GREYLIST_NETWORK_MAX - n, "/%u", prefix);
 	return n;

@@ -403,8 +403,11 @@ static void on_notify(void *cls, struct MHD_Connection *c, void **socket_context
 	struct http_conn *hc = *socket_context;
 
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-		const union MHD_ConnectionInfo *fd =
+		/* libmicrohttpd 1.0 (Debian 13) answers every query in one buffer of the
+		 * connection: the descriptor is read before the next query overwrites it. */
+		const union MHD_ConnectionInfo *fd_info =
 			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		int fd = fd_info != NULL ? fd_info->connect_fd : -1;
 		const union MHD_ConnectionInfo *peer =
 			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 		hc = calloc(1, sizeof(*hc));
@@ -412,7 +415,7 @@ static void on_notify(void *cls, struct MHD_Connection *c, void **socket_context
 		if (hc == NULL)
 			return; /* no deadline and no render bound for it: MHD's limits still hold */
 		hc->c = c;
-		hc->fd = fd != NULL ? fd->connect_fd : -1;
+		hc->fd = fd;
 		hc->have_peer = peer != NULL && peer->client_addr != NULL &&
 				addr_from_sockaddr(&hc->peer, peer->client_addr);
 		hc->deadline = uv_now(h->loop) + h->timeout_ms;
