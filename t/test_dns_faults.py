@@ -345,7 +345,7 @@ def test_late_answers():
              "the late answers produced no refusal in the log", log[-1500:])
 
 
-def breaker_case(d, dns, label, first_ip, max_took, open_within):
+def breaker_case(d, dns, label, first_ip, max_took, open_within, backoff=30):
     """Five failing requests; within open_within s the list is skipped and the sixth is answered at once.
     d has the sentinel list (ok.test) next to bl.test."""
     since = d.mark()
@@ -357,7 +357,8 @@ def breaker_case(d, dns, label, first_ip, max_took, open_within):
              f"breaker ({label}): failing request {i + 1} of 5 answered DUNNO within {max_took:.1f} s",
              f"{reply!r} after {took:.3f} s")
     t0 = time.monotonic()
-    opened = d.logged(r"\[dnsbl bl\.test\]: 5 lookups in a row failed; skipping the list for 30 s", timeout=open_within) is not None
+    opened = d.logged(rf"\[dnsbl bl\.test\]: 5 lookups in a row failed; skipping the list for {backoff} s",
+                      timeout=open_within) is not None
     print(f"# breaker ({label}): skip logged {time.monotonic() - t0:.3f} s after the 5th reply")
     t.ok(opened, f"breaker ({label}): after 5 failed requests the list is skipped (logged)", log_tail(d, since))
     ip6 = f"198.51.100.{first_ip + 5}"
@@ -392,13 +393,16 @@ def test_circuit_breaker_deadline():
 
 
 def test_circuit_breaker_udns():
-    """Lookups ended by udns's own timeout before request_timeout; then recovery after 30 s.
+    """Lookups ended by udns's own timeout before request_timeout; then recovery after
+    breaker_backoff (5 s here; the default 30 s is test_circuit_breaker_deadline's).
 
     udns counts whole seconds: a 1 s timeout ends somewhere in (1, 2] s here.
     """
     rules = zone_rules([{"name": f"*.{ZONE}", "action": "drop"}])
-    with FakeDNS(rules) as dns, daemon(dns, dns_opts="timeout = 1s\ntries = 1\n", request_timeout="3s", sentinel_list=True) as d:
-        if not breaker_case(d, dns, "udns timeout 1 s, request_timeout 3 s", 120, 2.0 + SLACK, open_within=1):
+    with FakeDNS(rules) as dns, daemon(dns, dns_opts="timeout = 1s\ntries = 1\nbreaker_backoff = 5s\n",
+                                       request_timeout="3s", sentinel_list=True) as d:
+        if not breaker_case(d, dns, "udns timeout 1 s, request_timeout 3 s", 120, 2.0 + SLACK, open_within=1,
+                            backoff=5):
             return
         opened_at = time.monotonic()
         dns.set_rules(zone_rules())
@@ -409,14 +413,14 @@ def test_circuit_breaker_udns():
             replies.append(timed_ask(d, LISTED)[0])
             return replies[-1].startswith("action=REJECT")
 
-        # The 30 s the list stays skipped is what is measured here: ask every 0.5 s,
-        # for at most 45 s (and 92 requests).
-        poll_until(refused, 45, interval=0.5)
+        # The 5 s the list stays skipped is what is measured here: ask every 0.25 s,
+        # for at most 20 s (and 82 requests).
+        poll_until(refused, 20, interval=0.25)
         reply = replies[-1] if replies else None
         waited = time.monotonic() - opened_at
         t.ok(reply is not None and reply.startswith("action=REJECT"),
              "breaker: once the list answers again, after the wait, a listed client is refused", f"{reply!r} after {waited:.1f} s")
-        t.ok(waited >= 25, "breaker: the list stayed skipped for about 30 s", f"{waited:.1f} s")
+        t.ok(waited >= 4.5, "breaker: the list stayed skipped for breaker_backoff (5 s)", f"{waited:.1f} s")
         t.ok(d.logged(r"\[dnsbl bl\.test\]: answers again; circuit breaker closed", timeout=2) is not None,
              "breaker: 'answers again; circuit breaker closed' is logged", log_tail(d, d.log_offset))
 
