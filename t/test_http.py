@@ -146,8 +146,9 @@ def within(load, base):
 
 
 # ---------------------------------------------------------------- loads (child processes)
-def load_slow_readers(port, count, seconds, path):
-    """count connections that ask for path and read it a few bytes at a time."""
+def load_slow_readers(stop, port, count, seconds, path):
+    """count connections that ask for path and read it a few bytes at a time, for
+    `seconds` at most or until stop is set."""
     socks = []
     for i in range(count):
         try:
@@ -158,7 +159,7 @@ def load_slow_readers(port, count, seconds, path):
         except OSError:
             pass
     end = time.monotonic() + seconds
-    while time.monotonic() < end and socks:
+    while time.monotonic() < end and socks and not stop.is_set():
         for s in socks:
             try:
                 s.recv(64)
@@ -171,11 +172,12 @@ def load_slow_readers(port, count, seconds, path):
         s.close()
 
 
-def load_malformed(port, seconds, source, counter):
-    """Malformed requests one after the other for `seconds`, not waiting long for answers."""
+def load_malformed(stop, port, seconds, source, counter):
+    """Malformed requests one after the other for `seconds` at most or until stop is
+    set, not waiting long for answers."""
     end = time.monotonic() + seconds
     i = 0
-    while time.monotonic() < end:
+    while time.monotonic() < end and not stop.is_set():
         raw = MALFORMED[i % len(MALFORMED)][1]
         i += 1
         try:
@@ -188,11 +190,12 @@ def load_malformed(port, seconds, source, counter):
             counter.value += 1
 
 
-def load_pages(port, seconds, source, counter):
-    """Page requests one after the other for `seconds`, each read to its end."""
+def load_pages(stop, port, seconds, source, counter):
+    """Page requests one after the other for `seconds` at most or until stop is set,
+    each read to its end."""
     end = time.monotonic() + seconds
     req = b"GET /?ip=198.18.9.9&list=l09&domain=example.com HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    while time.monotonic() < end:
+    while time.monotonic() < end and not stop.is_set():
         try:
             with http_connect(port, source=source, timeout=2) as s:
                 s.sendall(req)
@@ -205,12 +208,18 @@ def load_pages(port, seconds, source, counter):
 
 
 def run_load(target, *args):
-    p = multiprocessing.get_context("fork").Process(target=target, args=args, daemon=True)
+    """A load in a child process. Its duration is an upper bound: end_load stops it as
+    soon as the measurement it serves is taken, so that the suite does not wait it out."""
+    ctx = multiprocessing.get_context("fork")
+    stop = ctx.Event()
+    p = ctx.Process(target=target, args=(stop,) + args, daemon=True)
+    p.stop = stop
     p.start()
     return p
 
 
 def end_load(p, timeout=30):
+    p.stop.set()
     p.join(timeout)
     if p.is_alive():
         os.kill(p.pid, signal.SIGKILL)
