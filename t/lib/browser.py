@@ -6,7 +6,6 @@
         page["messages"]     # console messages, script errors and CSP violations
         b.screenshot("shot.png", full=True)
         b.evaluate("document.documentElement.scrollWidth")
-        b.axe(source)        # axe-core's WCAG 2.1 A/AA violations of the page shown
 
 One browser serves every page of a test: starting Chromium costs seconds, a page
 a fraction of one. The browser runs in its own process group, ended by its id;
@@ -134,25 +133,6 @@ class Browser:
         if "exceptionDetails" in r:
             raise BrowserError(json.dumps(r["exceptionDetails"]))
         return r["result"].get("value")
-
-    def evaluate_async(self, expression, timeout=None):
-        """The value of an expression that is a promise, once it settles."""
-        r = self.call("Runtime.evaluate", expression=expression, returnByValue=True,
-                      awaitPromise=True, timeout=timeout)
-        if "exceptionDetails" in r:
-            raise BrowserError(json.dumps(r["exceptionDetails"]))
-        return r["result"].get("value")
-
-    def axe(self, source, tags=("wcag2a", "wcag2aa", "wcag21a", "wcag21aa")):
-        """axe-core (its axe.min.js text) run on the page shown, with the rules of tags:
-        a list of violations, each {id, impact, help, nodes: [target, ...]}. The script is
-        evaluated through the DevTools protocol, which the page's CSP does not govern."""
-        self.evaluate(source)
-        found = self.evaluate_async(
-            "axe.run(document, {runOnly: {type: 'tag', values: %s}, resultTypes: ['violations']})"
-            ".then(r => JSON.stringify(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
-            " nodes: v.nodes.map(n => n.target.join(' '))}))))" % json.dumps(list(tags)))
-        return json.loads(found)
 
     def screenshot(self, path, full=True, max_height=None):
         """A PNG of the page: all of it (full), or the top max_height CSS pixels."""
