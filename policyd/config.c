@@ -199,6 +199,7 @@ static void set_defaults(struct config *cfg)
 	cfg->greylist_network_v4 = 24;
 	cfg->greylist_network_v6 = 64;
 	cfg->greylist_size = 1000000;
+	cfg->greylist_save_interval_ms = 60000;
 	cfg->greylist_timeout_ms = 200;
 	r->threshold = 1;
 	r->allowlist_threshold = -1;

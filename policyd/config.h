@@ -100,8 +100,9 @@ struct config {
 	char *greylist_store; /* as written: "memory" or a Redis URL */
 	bool greylist_redis;  /* the store is Redis: greylist_target says where */
 	struct redis_target greylist_target;
-	long greylist_size;           /* memory store: entries */
-	char *greylist_state_file;    /* memory store: NULL, none */
+	long greylist_size;                      /* memory store: entries */
+	char *greylist_state_file;               /* memory store: NULL, none */
+	unsigned long greylist_save_interval_ms; /* memory store: how often state_file is written */
 	char *greylist_password_file; /* Redis: AUTH with its one line (greylist_target.password) */
 	unsigned long greylist_timeout_ms; /* Redis: the deadline of each command */
 

@@ -84,9 +84,12 @@ void loader_finish_greylist(struct loader *ld)
 	if (r->soft_threshold == 0)
 		loader_warn(ld, loader_key_line(ld, SECTION_POLICY, "soft_action"),
 			    "soft_action = greylist has no effect while soft_threshold is 0 (off)");
-	if (cfg->greylist_max_wait_ms <= cfg->greylist_delay_ms)
-		loader_error(ld, loader_key_line(ld, SECTION_GREYLIST, "max_wait"),
-			     "max_wait must be longer than delay: no retry could pass");
+	/* The store counts whole seconds, and a retry passes strictly after delay and
+	 * strictly before max_wait: some second must lie between the two. */
+	if (cfg->greylist_max_wait_ms / 1000 < cfg->greylist_delay_ms / 1000 + 2)
+		loader_error(
+			ld, loader_key_line(ld, SECTION_GREYLIST, "max_wait"),
+			"max_wait must be at least 2s longer than delay (whole seconds): no retry could pass");
 	if (cfg->greylist_pass_ttl_ms < cfg->greylist_max_wait_ms)
 		loader_error(ld, loader_key_line(ld, SECTION_GREYLIST, "pass_ttl"),
 			     "pass_ttl must be at least max_wait");

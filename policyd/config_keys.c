@@ -469,6 +469,8 @@ static const struct key_spec greylist_keys[] = {
 	{ "store", V_CUSTOM, 0, 0, 0, false, value_greylist_store },
 	{ "size", V_LONG, CFG(greylist_size), 1, 10000000, false, NULL },
 	{ "state_file", V_STRING, CFG(greylist_state_file), 0, 0, false, NULL },
+	{ "save_interval", V_DURATION, CFG(greylist_save_interval_ms), 1000, 86400000, false,
+	  NULL },
 	{ "password_file", V_STRING, CFG(greylist_password_file), 0, 0, false, NULL },
 	{ "timeout", V_DURATION, CFG(greylist_timeout_ms), 10, 60000, false, NULL },
 	{ "text", V_CUSTOM, 0, 0, 0, false, value_greylist_text },

@@ -3,9 +3,15 @@
  * file here; Redis in redis.c, reached through the same ask.
  *
  * A save copies the map into a buffer on the loop (25 bytes an entry: 25 MB and a
- * few tens of milliseconds for a full million, once a minute) and writes it on the
+ * few tens of milliseconds for a full million, every save_interval) and writes it on the
  * thread pool, so that the disk never holds the replies. One save runs at a time;
  * the buffer belongs to the save until it comes back.
+ *
+ * The last save (at exit, or a reload that ends the memory store) is written on the
+ * loop, and may meet the minute's save still on the thread pool: both write PATH.tmp.
+ * They take turns under one lock, and the last save marks the one in flight
+ * superseded first, so that a minute's save that has not started yet never puts an
+ * older map over the newer one.
  */
 #include "greystore.h"
 
@@ -23,7 +29,6 @@
 #include "log.h"
 #include "lru.h"
 
-#define SAVE_INTERVAL_MS 60000
 #define KEY_LEN 17 /* a kind byte ('T' triplet, 'N' network) and 16 bytes of SHA-1 */
 #define RECORD_LEN (KEY_LEN + 4 + 4)
 #define STATE_MAX_ENTRIES 10000000u
@@ -37,8 +42,19 @@ struct save {
 	char *path;
 	uint8_t *buf;
 	size_t len;
-	int error; /* errno of a failed write */
+	int error;       /* errno of a failed write */
+	bool superseded; /* a later save was written on the loop: this one writes nothing */
 };
+
+/* Held while a state file is written, by the thread pool or the loop. */
+static uv_mutex_t writing;
+static uv_once_t writing_once = UV_ONCE_INIT;
+
+static void writing_init(void)
+{
+	if (uv_mutex_init(&writing) != 0)
+		abort(); /* at start, before any save: nothing can run without it */
+}
 
 struct greystore {
 	uv_loop_t *loop;
@@ -46,6 +62,7 @@ struct greystore {
 	struct redis_store *redis;
 	char *state_file; /* memory store: NULL, none */
 	uv_timer_t timer; /* saves the state file */
+	uint64_t save_interval_ms;
 	bool timer_open;
 	struct save *saving; /* the save in flight */
 	uint8_t seed[16];
@@ -147,7 +164,10 @@ static void save_work(uv_work_t *req)
 {
 	struct save *s = req->data;
 
-	s->error = write_file(s->path, s->buf, s->len);
+	uv_mutex_lock(&writing);
+	if (!s->superseded)
+		s->error = write_file(s->path, s->buf, s->len);
+	uv_mutex_unlock(&writing);
 }
 
 static void save_done(uv_work_t *req, int status)
@@ -201,7 +221,13 @@ static void save_now(struct greystore *g)
 
 	if (g->state_file == NULL || (buf = snapshot(g, &len)) == NULL)
 		return;
-	if ((err = write_file(g->state_file, buf, len)) != 0)
+	/* Waits for a minute's save that is writing; one that has not begun never will. */
+	uv_mutex_lock(&writing);
+	if (g->saving != NULL)
+		g->saving->superseded = true;
+	err = write_file(g->state_file, buf, len);
+	uv_mutex_unlock(&writing);
+	if (err != 0)
 		log_warn("greylist: cannot write %s: %s", g->state_file, strerror(err));
 	else
 		log_info("greylist: %zu entries saved to %s", lru_count(g->map), g->state_file);
@@ -236,7 +262,10 @@ static void load(struct greystore *g)
 	}
 	count = get32(buf + sizeof(magic) - 1);
 	digest_sha1(buf, len - DIGEST_SHA1_LEN, sum);
-	if (len != HEADER_LEN + count * RECORD_LEN + DIGEST_SHA1_LEN ||
+	/* The count is checked against the length by division: a product can wrap where
+	 * size_t has 32 bits, and a crafted count would then pass. */
+	if (count > STATE_MAX_ENTRIES || (len - HEADER_LEN - DIGEST_SHA1_LEN) % RECORD_LEN != 0 ||
+	    (len - HEADER_LEN - DIGEST_SHA1_LEN) / RECORD_LEN != count ||
 	    memcmp(sum, buf + len - DIGEST_SHA1_LEN, DIGEST_SHA1_LEN) != 0) {
 		log_warn("greylist: %s is damaged (cut short or changed); ignored (starting empty)",
 			 g->state_file);
@@ -300,7 +329,8 @@ static bool open_memory(struct greystore *g, const struct config *cfg)
 	uv_timer_init(g->loop, &g->timer);
 	g->timer.data = g;
 	g->timer_open = true;
-	uv_timer_start(&g->timer, on_save_timer, SAVE_INTERVAL_MS, SAVE_INTERVAL_MS);
+	g->save_interval_ms = cfg->greylist_save_interval_ms;
+	uv_timer_start(&g->timer, on_save_timer, g->save_interval_ms, g->save_interval_ms);
 	/* The saves do not keep the loop alive: at exit the last save is made on the loop. */
 	uv_unref((uv_handle_t *)&g->timer);
 	return true;
@@ -313,6 +343,7 @@ struct greystore *greystore_new(uv_loop_t *loop, const struct config *cfg)
 	if (g == NULL)
 		return NULL;
 	g->loop = loop;
+	uv_once(&writing_once, writing_init);
 	/* The map's own hash seed: keys are SHA-1 digests, but chains stay unpredictable. */
 	if (getrandom(g->seed, sizeof(g->seed), 0) != (ssize_t)sizeof(g->seed))
 		log_warn("getrandom failed; the greylist store uses a predictable hash seed");
@@ -360,6 +391,10 @@ bool greystore_set_config(struct greystore *g, const struct config *cfg)
 		lru_each(g->map, wall_now(), copy_entry, map);
 		lru_free(g->map);
 		g->map = map;
+	}
+	if (cfg->greylist_save_interval_ms != g->save_interval_ms) {
+		g->save_interval_ms = cfg->greylist_save_interval_ms;
+		uv_timer_start(&g->timer, on_save_timer, g->save_interval_ms, g->save_interval_ms);
 	}
 	if ((cfg->greylist_state_file == NULL) != (g->state_file == NULL) ||
 	    (g->state_file != NULL && strcmp(g->state_file, cfg->greylist_state_file) != 0)) {

@@ -7,7 +7,7 @@
  * (a 17-byte key: a kind byte and 16 bytes of the SHA-1; the 32-bit value of
  * greylist.h; its expiry) and a 4-byte bucket head; 1,000,000 entries take 52 MB,
  * touched only as they fill. The state file is written atomically (a temporary
- * file, fsync, rename) every minute, on the thread pool, and at exit; it is read
+ * file, fsync, rename) every save_interval (a minute), on the thread pool, and at exit; it is read
  * at start. Its format: "policyd-greylist 1\n", a little-endian 32-bit count, 25
  * bytes a record (the key, the value, the expiry), then the SHA-1 of all that: a
  * file that is cut, changed or of another format is logged and ignored.
