@@ -226,6 +226,15 @@ static bool keyword(const char *s, const char *end, const char *word)
 	       (s[n] == ' ' || s[n] == '\t' || s[n] == '"');
 }
 
+/* starts - whether the line s..end begins with word (each compared only where the line
+ * is long enough for it). */
+static bool starts(const char *s, const char *end, const char *word)
+{
+	size_t n = strlen(word);
+
+	return (size_t)(end - s) >= n && memcmp(s, word, n) == 0;
+}
+
 /* read_line - one line of the catalog into r (and c when an entry ends). */
 static bool read_line(struct po_catalog *c, struct reading *r, const char *s, const char *end,
 		      unsigned line, struct po_error *err)
@@ -267,8 +276,8 @@ static bool read_line(struct po_catalog *c, struct reading *r, const char *s, co
 		r->field = &r->str;
 		return read_string(s + 6, end, &r->str, line, err);
 	}
-	if (end - s >= 8 && (memcmp(s, "msgctxt", 7) == 0 || memcmp(s, "msgid_plural", 12) == 0 ||
-			     memcmp(s, "msgstr[", 7) == 0))
+	if (starts(s, end, "msgctxt") || starts(s, end, "msgid_plural") ||
+	    starts(s, end, "msgstr["))
 		return fail(err, line, "contexts and plural forms are not used by the help page");
 	return fail(err, line, "expected msgid, msgstr, a string or a comment");
 }

@@ -9,6 +9,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define T(s) (s), (sizeof(s) - 1)
 
@@ -104,6 +106,26 @@ static void test_refused(void)
 		po_free(c);
 	}
 	struct po_error err;
+	/* A last line that is a keyword's beginning, with nothing after it, put at the
+	 * end of a page whose next page cannot be read: a read past the text (the 12
+	 * bytes of "msgid_plural" were compared against 8) ends the test with SIGSEGV,
+	 * in every build (an optimiser's inline memcmp escapes AddressSanitizer). */
+	long page = sysconf(_SC_PAGESIZE);
+	char *pages = mmap(NULL, 2 * (size_t)page, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (pages == MAP_FAILED || mprotect(pages + page, (size_t)page, PROT_NONE) != 0)
+		abort();
+	for (size_t i = 0; i < 3; i++) {
+		static const char *const cut[] = { "msgid_pl", "msgctx", "msgstr" };
+		size_t len = strlen(cut[i]);
+		char *text = pages + page - len;
+		memcpy(text, cut[i], len);
+		struct po_catalog *c = po_parse(text, len, &err);
+		ok(c == NULL && err.line == 1, "a last line '%s' with no newline is refused (%s)",
+		   cut[i], err.message);
+		po_free(c);
+	}
+	munmap(pages, 2 * (size_t)page);
 	struct po_catalog *c = po_parse("msgid \"a\"\nmsgstr \"b\0\"\n", 22, &err);
 	ok(c == NULL && strstr(err.message, "NUL") != NULL, "a NUL byte is refused");
 	po_free(c);
@@ -122,7 +144,8 @@ static void test_markup(void)
 	ok(!po_same_markup(T("a {{x}}"), T("a {{y}}")), "another value");
 	ok(!po_same_markup(T("a {{x}}"), T("a")), "a value lost");
 	ok(!po_same_markup(T("a"), T("a <script>")), "a tag added");
-	ok(!po_same_markup(T("<a href=\"x\">a</a>"), T("<a href=\"y\">a</a>")), "an attribute changed");
+	ok(!po_same_markup(T("<a href=\"x\">a</a>"), T("<a href=\"y\">a</a>")),
+	   "an attribute changed");
 	ok(!po_same_markup(T("a <b"), T("a <b")), "an open tag");
 	ok(po_same_markup(T("no markup"), T("kein Markup")), "no tags on either side");
 }
@@ -166,8 +189,8 @@ static void test_translate(void)
 		bool done = po_translate(bad[i].tpl, strlen(bad[i].tpl), c, &r, &err);
 		ok(!done && err.line == bad[i].line && !err.in_catalog &&
 			   strstr(err.message, bad[i].message) != NULL,
-		   "template refused at line %u: %s (%u: %s)", bad[i].line, bad[i].message, err.line,
-		   err.message);
+		   "template refused at line %u: %s (%u: %s)", bad[i].line, bad[i].message,
+		   err.line, err.message);
 	}
 	po_free(c);
 
