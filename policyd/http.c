@@ -61,6 +61,7 @@
 #include "keys.h"
 #include "log.h"
 #include "lru.h"
+#include "text.h"
 
 /* Per connection: the request line and headers must fit in half of this. */
 #define HTTP_CONNECTION_MEMORY (16 * 1024)
@@ -615,6 +616,11 @@ static enum MHD_Result serve_recheck(struct http *h, struct MHD_Connection *c,
 	size_t forgot = help_recheck(h->engine, &a, have_domain ? domain : NULL);
 	q.recheck = forgot > 0 ? HELP_RECHECK_DONE : HELP_RECHECK_NOTHING;
 	h->rechecks[forgot > 0 ? 0 : 1]++;
+	/* Only a recheck that forgot something spends the bucket: one visitor looping
+	 * over addresses the cache holds nothing of would otherwise leave every sender
+	 * 429 (a limit per visitor cannot tell visitors apart behind a proxy). */
+	if (forgot == 0 && h->recheck_tokens < HTTP_RECHECK_BURST)
+		h->recheck_tokens++;
 	if (forgot > 0) {
 		/* The value only marks the address: the map frees nothing (no free function). */
 		static char mark;
@@ -742,6 +748,8 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
 	len = strlen(line);
 	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 		line[--len] = '\0';
+	/* MHD may quote what a peer sent: no control byte of it reaches the log. */
+	text_clean_inplace(line, len);
 	log_debug("http: %s", line);
 }
 
