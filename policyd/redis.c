@@ -536,9 +536,10 @@ static void answer_all(struct redis_store *s, bool failed)
 
 /*
  * store_fail - the connection failed for reason (how: see enum redis_fail): drop
- * it, answer the asks in flight, and try again after the back-off. An outage is logged when it begins; a
- * server that closes a connection with nothing in flight (its `timeout`, a
- * restart) only makes us connect again, and the outage begins if that fails.
+ * it, answer the asks in flight, and try again after the back-off. An outage is
+ * logged when it begins; a server that closes a connection with nothing in flight
+ * (its `timeout`, a restart) only makes us connect again, and the outage begins if
+ * that fails. A reply that makes no sense is an outage even with nothing in flight.
  */
 static void store_fail(struct redis_store *s, const char *reason, enum redis_fail how)
 {
