@@ -87,6 +87,15 @@
 #define REDIS_KEY_NETWORK "policyd:greylist:n:"
 /* A reason for a log line: hiredis's errstr is 128 bytes, and a prefix. */
 #define REDIS_REASON_MAX 192
+/*
+ * The most elements of an array reply, and the most bytes of a reply not yet
+ * whole. Ours are {code, retry_s}, a SHA-1, +OK or an error's line; a hostile
+ * server's "*2147483647" made hiredis's reader allocate 16 GiB of pointers (lazily)
+ * and its free walk them, holding the loop for seconds, and a bulk string that
+ * never ends grew its buffer until the deadline.
+ */
+#define REDIS_ELEMENTS_MAX 16
+#define REDIS_PENDING_MAX 65536
 
 /*
  * The rules of greylist.h in Lua. KEYS[1]: the triplet, a string ("P": it passed;
@@ -196,6 +205,7 @@ struct redis_store {
 	bool outage;               /* the store is down, and the warning was logged */
 	uint64_t outage_since_ms;  /* loop time, for the line that says it answers again */
 	bool connected_once;       /* for that line's wording */
+	bool too_long;             /* the reader met an array of more than REDIS_ELEMENTS_MAX */
 	char sha[DIGEST_HEX_SIZE]; /* the script's SHA-1 */
 };
 
@@ -307,6 +317,49 @@ static bool conn_attach(redisAsyncContext *ac, uv_loop_t *loop)
 	ac->ev.delWrite = conn_del_write;
 	ac->ev.cleanup = conn_cleanup;
 	return true;
+}
+
+/*
+ * The reader's reply builders: hiredis's own (copied from the first reader), but
+ * an array of more than REDIS_ELEMENTS_MAX elements is refused (NULL: the reader
+ * fails, "Out of memory"), and the store told through the reader's privdata. The
+ * type of an array's length changed from int to size_t in hiredis 1.0.
+ */
+#if HIREDIS_MAJOR >= 1
+typedef size_t redis_elements;
+#else
+typedef int redis_elements;
+#endif
+static redisReplyObjectFunctions reply_builders;
+static void *(*hiredis_create_array)(const redisReadTask *task, redis_elements n);
+
+static void *create_array(const redisReadTask *task, redis_elements n)
+{
+	struct redis_store *s = task->privdata;
+
+	if (n > REDIS_ELEMENTS_MAX) {
+		if (s)
+			s->too_long = true;
+		return NULL;
+	}
+	return hiredis_create_array(task, n);
+}
+
+/* reader_limit - ac's reader builds replies with create_array, for s. */
+static void reader_limit(redisAsyncContext *ac, struct redis_store *s)
+{
+	redisReader *r = ac->c.reader;
+
+	if (!r || !r->fn || !r->fn->createArray)
+		return;
+	if (!hiredis_create_array) {
+		reply_builders = *r->fn;
+		hiredis_create_array = reply_builders.createArray;
+		reply_builders.createArray = create_array;
+	}
+	r->fn = &reply_builders;
+	r->privdata = s;
+	s->too_long = false;
 }
 
 /* ------------------------------------------------------------------ the target */
@@ -744,6 +797,16 @@ static void on_reply(struct redis_store *s, const redisReply *r)
 		store_fail(s, reply_reason(buf, "a reply to no command", r), FAIL_BROKEN);
 }
 
+/* reader_reason - why hiredis's reader failed: an array too long, or no RESP. */
+static const char *reader_reason(char *buf, const struct redis_store *s,
+				 const redisAsyncContext *ac)
+{
+	if (s->too_long)
+		return "an array reply of too many elements";
+	return reason_from(buf, "not RESP", ac->c.errstr,
+			   strnlen(ac->c.errstr, sizeof(ac->c.errstr)));
+}
+
 /* free_replies - the first n of got, and got. */
 static void free_replies(void **got, size_t n)
 {
@@ -755,8 +818,8 @@ static void free_replies(void **got, size_t n)
 /*
  * redis_read - the socket is readable: read what came, take every whole reply out
  * of hiredis's reader, then hand each to on_reply. End of file or a failed read is
- * the server closing. Bytes that are no RESP, or more replies than commands in
- * flight, are a failure, and then no reply of this read is trusted (an extra one
+ * the server closing. Bytes that are no RESP (or a reply too large: see
+ * REDIS_ELEMENTS_MAX), or more replies than commands in flight, are a failure, and then no reply of this read is trusted (an extra one
  * may be any of them: which answers which ask is lost), so the asks are answered
  * unavailable. A done callback may free the store or drop the connection (a
  * reload): the epoch says so, and the rest of the replies are only freed (the
@@ -794,8 +857,9 @@ static void redis_read(redisAsyncContext *ac)
 		void *reply = NULL;
 
 		if (redisGetReplyFromReader(&ac->c, &reply) != REDIS_OK)
-			reason = reason_from(buf, "not RESP", ac->c.errstr,
-					     strnlen(ac->c.errstr, sizeof(ac->c.errstr)));
+			reason = reader_reason(buf, s, ac);
+		else if (!reply && ac->c.reader->len - ac->c.reader->pos > REDIS_PENDING_MAX)
+			reason = "a reply longer than 64 KiB";
 		else if (!reply)
 			break;
 		else if (n == expected)
@@ -902,6 +966,7 @@ static void redis_connect(struct redis_store *s)
 	}
 	s->ac = ac;
 	ac->data = s;
+	reader_limit(ac, s);
 	/* The connect callback's hook asks for the socket's first write event. */
 	redisAsyncSetConnectCallback(ac, redis_on_connect);
 	redisAsyncSetDisconnectCallback(ac, redis_on_disconnect);

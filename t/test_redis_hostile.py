@@ -12,7 +12,9 @@ Each wrong way in turn: one reply more than was asked for (hiredis's own reply
 handling asserts on it, and Debian's hiredis aborts the process: the review's
 finding), a reply after the handshake when nothing was asked, a reply of the
 wrong type, bytes that are no RESP (hiredis's reader fails), an error reply, a
-retry time out of range (2^40), and one in range but absurd (2^32-1 seconds,
+retry time out of range (2^40), an array of 2^31-1 elements (hiredis's reader
+would allocate 16 GiB of pointers, and walk them to free them), a bulk string
+that never ends (200 KB of it), and a retry time in range but absurd (2^32-1 seconds,
 "retry in 49710 days": cut to the delay). For each: policyd runs on, the
 request is answered within request_timeout, DUNNO (the soft tier passes), one
 warning for the outage; then the fake behaves again and greylisting resumes by
@@ -187,6 +189,9 @@ HOSTILE = [
     ("a retry time out of range", b"*2\r\n:0\r\n:1099511627776\r\n", b"",
      "EVALSHA: an unexpected reply"),
     ("an answer code out of range", b"*2\r\n:9\r\n:0\r\n", b"", "EVALSHA: an unexpected reply"),
+    ("an array of 2^31-1 elements", b"*2147483647\r\n", b"", "an array reply of too many"),
+    ("a reply that never ends", b"$1000000000\r\n" + b"x" * 200000, b"",
+     "a reply longer than 64 KiB"),
 ]
 
 
