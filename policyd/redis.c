@@ -17,19 +17,31 @@
  * and then drops every connection is not asked ten times a second, nor logged
  * about as often). Redis answers in the order it was asked, so the asks in flight
  * are a FIFO, and one timer watches the oldest one's deadline: when it passes,
- * every ask behind it is late too.
+ * every ask behind it is late too. A retry time the store answers is cut to the
+ * delay; one that is no uint32 fails the store.
  *
  * hiredis (0.14 on Debian 12, 1.2 on Debian 13; only API of both is used):
- * - redisAsyncFree runs every pending reply callback with a NULL reply, then the
- *   disconnect callback. Before we free a context we clear its data pointer, and
- *   every callback returns at once when it finds it clear: the asks were already
- *   answered, and the store may be gone.
- * - Inside a reply callback, redisAsyncFree only marks the context, and hiredis
- *   frees it when the callback returns (both versions). Inside the connect and
- *   disconnect callbacks 0.14 frees at once and then goes on using the context,
- *   so we never free there: in both of those, and in a reply callback that
- *   receives NULL while our data pointer is still set, hiredis itself is tearing
- *   the context down, and we only let go of it.
+ * - Its async context connects, writes, and frees; replies are ours. hiredis's
+ *   reply handling (redisAsyncHandleRead, redisProcessCallbacks) assert()s when a
+ *   reply comes that no callback waits for and is no error, and Debian's hiredis
+ *   keeps its asserts: one extra reply from a broken or hostile server aborted
+ *   policyd, on every connection again. So no command is given a reply callback:
+ *   each is appended with redisAppendCommandArgv and the socket watched for
+ *   writing (what redisAsyncCommand does besides); the socket's write events go to
+ *   redisAsyncHandleWrite (connect completion, flushing), its read events to
+ *   redis_read, which reads (redisBufferRead) and takes the replies out of the
+ *   reader (redisGetReplyFromReader) itself. Our FIFO says what each answers: the
+ *   handshake's steps, then the asks. A reply that nothing waits for, one of the
+ *   wrong type or shape, or bytes that are no RESP fail the store (below).
+ * - hiredis's own list of reply callbacks is therefore always empty, and freeing
+ *   runs none (redisAsyncFree, and its free after a failed write or connect, in
+ *   both versions; a clean redisAsyncDisconnect asserts that list empty, which it
+ *   is, but we never call it). What is in flight is answered from our FIFO.
+ * - We free a context ourselves only outside hiredis's callbacks, after clearing
+ *   its data pointer; the connect and disconnect callbacks return at once when
+ *   they find it clear. Inside them (a failed connect, a failed write) 0.14 frees
+ *   the context at once when they return and goes on using it, so we never free
+ *   there: hiredis itself is tearing the context down, and we only let go of it.
  * - The libuv glue is our own, through the event hooks of redisAsyncContext.ev
  *   (public in both versions), not hiredis's adapters/libuv.h: 0.14's adapter
  *   returns from its poll callback when libuv reports an error, and libuv reports
@@ -75,6 +87,15 @@
 #define REDIS_KEY_NETWORK "policyd:greylist:n:"
 /* A reason for a log line: hiredis's errstr is 128 bytes, and a prefix. */
 #define REDIS_REASON_MAX 192
+/*
+ * The most elements of an array reply, and the most bytes of a reply not yet
+ * whole. Ours are {code, retry_s}, a SHA-1, +OK or an error's line; a hostile
+ * server's "*2147483647" made hiredis's reader allocate 16 GiB of pointers (lazily)
+ * and its free walk them, holding the loop for seconds, and a bulk string that
+ * never ends grew its buffer until the deadline.
+ */
+#define REDIS_ELEMENTS_MAX 16
+#define REDIS_PENDING_MAX 65536
 
 /*
  * The rules of greylist.h in Lua. KEYS[1]: the triplet, a string ("P": it passed;
@@ -82,10 +103,14 @@
  * when the last was counted). ARGV: delay, max_wait, pass_ttl, auto_allow. The
  * answer is {code, retry_s}, codes as in redis_codes below. Effects replication
  * (redis.replicate_commands, the default from Redis 5) lets a script that read
- * TIME write. Whole seconds, as in greylist.c: a retry passes when more than
- * `delay` seconds have gone by, a first sighting "in the future" (the store's
- * clock stepped back) starts again, and a proven retry counts towards auto_allow
- * when none has in the same clock hour; an allowed network's pass only keeps it.
+ * TIME write. Whole seconds, as in greylist.c (the memory store, the reference):
+ * a retry passes when more than `delay` seconds have gone by, a first sighting
+ * "in the future" (the store's clock stepped back) starts again, and a proven
+ * retry counts towards auto_allow when none has in the same clock hour; every
+ * proven retry and an allowed network's pass keep the network pass_ttl longer.
+ * Every expiry is a whole second (EXPIREAT now + N, not EXPIRE N, which Redis
+ * counts from the millisecond): the memory store forgets an entry once its expiry
+ * is <= now in whole seconds, and so does Redis then, in the same second.
  */
 static const char redis_script[] =
 	"if redis.replicate_commands then redis.replicate_commands() end\n"
@@ -95,26 +120,30 @@ static const char redis_script[] =
 	"local net = redis.call('HMGET', KEYS[2], 'c', 'l')\n"
 	"local c, l = tonumber(net[1]), tonumber(net[2]) or 0\n"
 	"if auto > 0 and c and c >= auto then\n"
-	"  redis.call('EXPIRE', KEYS[2], pass_ttl)\n"
+	"  redis.call('EXPIREAT', KEYS[2], now + pass_ttl)\n"
 	"  return {4, 0}\n"
 	"end\n"
 	"local t = redis.call('GET', KEYS[1])\n"
 	"if t == 'P' then\n"
-	"  redis.call('EXPIRE', KEYS[1], pass_ttl)\n"
+	"  redis.call('EXPIREAT', KEYS[1], now + pass_ttl)\n"
 	"  return {3, 0}\n"
 	"end\n"
 	"local first = tonumber(t)\n"
 	"if first and first <= now then\n"
 	"  local age = now - first\n"
 	"  if age <= delay then return {1, math.max(delay - age, 1)} end\n"
-	"  redis.call('SET', KEYS[1], 'P', 'EX', pass_ttl)\n"
-	"  if auto > 0 and (not c or math.floor(now / 3600) > math.floor(l / 3600)) then\n"
-	"    redis.call('HSET', KEYS[2], 'c', (c or 0) + 1, 'l', now)\n"
-	"    redis.call('EXPIRE', KEYS[2], pass_ttl)\n"
+	"  redis.call('SET', KEYS[1], 'P')\n"
+	"  redis.call('EXPIREAT', KEYS[1], now + pass_ttl)\n"
+	"  if auto > 0 then\n"
+	"    if not c or math.floor(now / 3600) > math.floor(l / 3600) then\n"
+	"      redis.call('HSET', KEYS[2], 'c', (c or 0) + 1, 'l', now)\n"
+	"    end\n"
+	"    redis.call('EXPIREAT', KEYS[2], now + pass_ttl)\n"
 	"  end\n"
 	"  return {2, 0}\n"
 	"end\n"
-	"redis.call('SET', KEYS[1], now, 'EX', max_wait)\n"
+	"redis.call('SET', KEYS[1], now)\n"
+	"redis.call('EXPIREAT', KEYS[1], now + max_wait)\n"
 	"return {0, delay}\n";
 
 /* The script's answer codes, in order. */
@@ -122,8 +151,16 @@ static const enum greylist_answer redis_codes[] = {
 	GREYLIST_NEW, GREYLIST_EARLY, GREYLIST_RETRIED, GREYLIST_KNOWN, GREYLIST_ALLOWED,
 };
 
-/* The handshake's commands; a reply callback learns which one it answers. */
+/* The handshake's commands, which the first replies of a connection answer. */
 enum redis_step { REDIS_STEP_AUTH = 1, REDIS_STEP_SELECT, REDIS_STEP_LOAD };
+#define REDIS_STEPS_MAX 3
+
+/* How a connection failed: who frees it, and whether the server closed it. */
+enum redis_fail {
+	FAIL_BROKEN,  /* we drop it: a deadline, a reply that makes no sense, bytes no RESP */
+	FAIL_CLOSED,  /* the server closed it, or the socket failed; we free it */
+	FAIL_HIREDIS, /* the same, seen in hiredis's connect or disconnect callback: it frees */
+};
 
 enum redis_state {
 	REDIS_DOWN,       /* no connection; the timer starts the next attempt */
@@ -156,17 +193,25 @@ struct redis_store {
 	char name[sizeof("redis+unix:?db=") + 108 + 24]; /* the target for logs, no password */
 	enum redis_state state;
 	redisAsyncContext *ac; /* while connecting or up; its data points here */
+	/* What the replies answer, in order: the handshake's steps not yet answered
+	 * (steps[step_next..steps_sent)), then the asks. */
+	enum redis_step steps[REDIS_STEPS_MAX];
+	unsigned steps_sent, step_next;
 	TAILQ_HEAD(redis_asks, redis_ask) asks;
+	size_t asks_len;
+	uint64_t epoch; /* counts the connections let go of: a read stops when it changes */
 	uv_timer_t timer;
 	uint64_t backoff_ms;       /* the wait before the next attempt after a failure */
 	bool outage;               /* the store is down, and the warning was logged */
 	uint64_t outage_since_ms;  /* loop time, for the line that says it answers again */
 	bool connected_once;       /* for that line's wording */
+	bool too_long;             /* the reader met an array of more than REDIS_ELEMENTS_MAX */
 	char sha[DIGEST_HEX_SIZE]; /* the script's SHA-1 */
 };
 
 static void redis_on_timer(uv_timer_t *t);
 static void redis_connect(struct redis_store *s);
+static void redis_read(redisAsyncContext *ac);
 
 /* ---------------------------------------------------------------- the libuv glue */
 
@@ -178,9 +223,11 @@ static void conn_on_close(uv_handle_t *h)
 
 /*
  * conn_on_poll - libuv: the socket is ready. An error (status < 0: libuv saw
- * POLLERR, a refused connection or a reset, and stopped the poll) is handed to
- * hiredis as the events it waits for: its read or write finds the error and ends
- * the connection. hiredis may let go of the context during the first call.
+ * POLLERR, a refused connection or a reset, and stopped the poll) is handled as
+ * the events we wait for: the read or the write finds the error and ends the
+ * connection. Reading is ours (redis_read), never hiredis's redisAsyncHandleRead;
+ * writing (and noticing that the socket connected) is redisAsyncHandleWrite's.
+ * Either may let go of the context, and then c->ac is NULL.
  */
 static void conn_on_poll(uv_poll_t *h, int status, int events)
 {
@@ -189,7 +236,7 @@ static void conn_on_poll(uv_poll_t *h, int status, int events)
 	if (status < 0)
 		events = c->events;
 	if (c->ac && (events & UV_READABLE))
-		redisAsyncHandleRead(c->ac);
+		redis_read(c->ac);
 	if (c->ac && (events & UV_WRITABLE))
 		redisAsyncHandleWrite(c->ac);
 }
@@ -270,6 +317,49 @@ static bool conn_attach(redisAsyncContext *ac, uv_loop_t *loop)
 	ac->ev.delWrite = conn_del_write;
 	ac->ev.cleanup = conn_cleanup;
 	return true;
+}
+
+/*
+ * The reader's reply builders: hiredis's own (copied from the first reader), but
+ * an array of more than REDIS_ELEMENTS_MAX elements is refused (NULL: the reader
+ * fails, "Out of memory"), and the store told through the reader's privdata. The
+ * type of an array's length changed from int to size_t in hiredis 1.0.
+ */
+#if HIREDIS_MAJOR >= 1
+typedef size_t redis_elements;
+#else
+typedef int redis_elements;
+#endif
+static redisReplyObjectFunctions reply_builders;
+static void *(*hiredis_create_array)(const redisReadTask *task, redis_elements n);
+
+static void *create_array(const redisReadTask *task, redis_elements n)
+{
+	struct redis_store *s = task->privdata;
+
+	if (n > REDIS_ELEMENTS_MAX) {
+		if (s)
+			s->too_long = true;
+		return NULL;
+	}
+	return hiredis_create_array(task, n);
+}
+
+/* reader_limit - ac's reader builds replies with create_array, for s. */
+static void reader_limit(redisAsyncContext *ac, struct redis_store *s)
+{
+	redisReader *r = ac->c.reader;
+
+	if (!r || !r->fn || !r->fn->createArray)
+		return;
+	if (!hiredis_create_array) {
+		reply_builders = *r->fn;
+		hiredis_create_array = reply_builders.createArray;
+		reply_builders.createArray = create_array;
+	}
+	r->fn = &reply_builders;
+	r->privdata = s;
+	s->too_long = false;
 }
 
 /* ------------------------------------------------------------------ the target */
@@ -454,17 +544,21 @@ static uint64_t timeout_ms(const struct redis_store *s)
 
 /*
  * detach - let go of the connection. hiredis_frees: hiredis is tearing it down
- * itself (we are inside its connect or disconnect callback, or a reply callback it
- * runs with NULL); else we free it, at once or, inside one of its reply
- * callbacks, when that callback returns. Its callbacks find data NULL from now on.
+ * itself (we are inside its connect or disconnect callback); else we free it here,
+ * at once (we are never inside a reply callback of hiredis: we give it none, and
+ * so its list of them is empty, and freeing runs none). Its connect and disconnect
+ * callbacks find data NULL from now on. The handshake's steps still expected go
+ * with it; the caller answers the asks.
  */
 static void detach(struct redis_store *s, bool hiredis_frees)
 {
 	redisAsyncContext *ac = s->ac;
 
+	s->steps_sent = s->step_next = 0;
 	if (!ac)
 		return;
 	s->ac = NULL;
+	s->epoch++;
 	ac->data = NULL;
 	if (!hiredis_frees)
 		redisAsyncFree(ac);
@@ -485,6 +579,7 @@ static void answer_all(struct redis_store *s, bool failed)
 		void *arg = a->arg;
 
 		TAILQ_REMOVE(&s->asks, a, link);
+		s->asks_len--;
 		free(a);
 		if (failed)
 			stats.greylist_store_errors++;
@@ -493,19 +588,20 @@ static void answer_all(struct redis_store *s, bool failed)
 }
 
 /*
- * store_fail - the connection failed for reason: drop it, answer the asks in
- * flight, and try again after the back-off. An outage is logged when it begins; a
- * server that closes a connection with nothing in flight (its `timeout`, a
- * restart) only makes us connect again, and the outage begins if that fails.
+ * store_fail - the connection failed for reason (how: see enum redis_fail): drop
+ * it, answer the asks in flight, and try again after the back-off. An outage is
+ * logged when it begins; a server that closes a connection with nothing in flight
+ * (its `timeout`, a restart) only makes us connect again, and the outage begins if
+ * that fails. A reply that makes no sense is an outage even with nothing in flight.
  */
-static void store_fail(struct redis_store *s, const char *reason, bool hiredis_frees)
+static void store_fail(struct redis_store *s, const char *reason, enum redis_fail how)
 {
-	bool idle = s->state == REDIS_UP && hiredis_frees && TAILQ_EMPTY(&s->asks);
+	bool idle = s->state == REDIS_UP && how != FAIL_BROKEN && TAILQ_EMPTY(&s->asks);
 	uint64_t wait = s->backoff_ms;
 
 	if (s->state != REDIS_CONNECTING && s->state != REDIS_UP)
 		return;
-	detach(s, hiredis_frees);
+	detach(s, how == FAIL_HIREDIS);
 	s->state = REDIS_DOWN;
 	stats.greylist_store_up = 0;
 	s->backoff_ms = wait * 2 > REDIS_BACKOFF_MAX_MS ? REDIS_BACKOFF_MAX_MS : wait * 2;
@@ -551,7 +647,7 @@ static const char *reply_reason(char *buf, const char *what, const redisReply *r
 	return buf;
 }
 
-/* ------------------------------------------------------------- hiredis callbacks */
+/* --------------------------------------------------- hiredis callbacks, replies */
 
 /* store_of - the store of a context that is still ours, else NULL. */
 static struct redis_store *store_of(const redisAsyncContext *ac)
@@ -568,17 +664,20 @@ static void redis_on_connect(const redisAsyncContext *ac, int status)
 	char buf[REDIS_REASON_MAX];
 
 	if (s && status != REDIS_OK)
-		store_fail(s, context_reason(buf, ac), true);
+		store_fail(s, context_reason(buf, ac), FAIL_HIREDIS);
 }
 
-/* redis_on_disconnect - hiredis: a connection that was open ended; hiredis frees ac. */
+/*
+ * redis_on_disconnect - hiredis: a connection that was open ended (a write failed:
+ * reads are ours); hiredis frees ac.
+ */
 static void redis_on_disconnect(const redisAsyncContext *ac, int status)
 {
 	struct redis_store *s = store_of(ac);
 	char buf[REDIS_REASON_MAX];
 
 	if (s)
-		store_fail(s, context_reason(buf, ac), true);
+		store_fail(s, context_reason(buf, ac), FAIL_HIREDIS);
 }
 
 /* store_up - the handshake is done: asks may go. */
@@ -598,33 +697,24 @@ static void store_up(struct redis_store *s)
 	s->connected_once = true;
 }
 
-/* redis_on_handshake - hiredis: the answer to AUTH, SELECT or SCRIPT LOAD. */
-static void redis_on_handshake(redisAsyncContext *ac, void *reply, void *privdata)
+/* on_handshake - the reply r to AUTH, SELECT or SCRIPT LOAD. */
+static void on_handshake(struct redis_store *s, enum redis_step step, const redisReply *r)
 {
-	struct redis_store *s = store_of(ac);
-	const redisReply *r = reply;
-	enum redis_step step = (enum redis_step)(uintptr_t)privdata;
 	const char *what = step == REDIS_STEP_AUTH     ? "AUTH"
 			   : step == REDIS_STEP_SELECT ? "SELECT"
 						       : "SCRIPT LOAD";
 	char buf[REDIS_REASON_MAX];
 
-	if (!s || s->state != REDIS_CONNECTING)
-		return;
-	if (!r) {
-		store_fail(s, context_reason(buf, ac), true);
-		return;
-	}
 	if (step == REDIS_STEP_LOAD) {
 		if (r->type == REDIS_REPLY_STRING && r->len == DIGEST_HEX_MAX &&
 		    memcmp(r->str, s->sha, DIGEST_HEX_MAX) == 0)
 			store_up(s);
 		else
-			store_fail(s, reply_reason(buf, what, r), false);
+			store_fail(s, reply_reason(buf, what, r), FAIL_BROKEN);
 		return;
 	}
 	if (r->type != REDIS_REPLY_STATUS || r->len != 2 || memcmp(r->str, "OK", 2) != 0)
-		store_fail(s, reply_reason(buf, what, r), false);
+		store_fail(s, reply_reason(buf, what, r), FAIL_BROKEN);
 }
 
 /* arm - the timer for the oldest ask's deadline, or none. */
@@ -640,9 +730,19 @@ static void arm(struct redis_store *s)
 			       a->deadline_ms > now ? a->deadline_ms - now : 0, 0);
 }
 
-/* parse_answer - the script's {code, retry_s}; false when it is anything else. */
-static bool parse_answer(const redisReply *r, enum greylist_answer *answer, uint32_t *retry_s)
+/*
+ * parse_answer - the script's {code, retry_s}; false when it is anything else (a
+ * code we do not know, a retry_s out of 0..2^32-1). A retry_s longer than the
+ * delay (at least 1 s, as greylist.c answers with a delay of 0) is cut to it: our
+ * script never answers more, except across a reload that shortened the delay
+ * (the ask carried the old one), and a broken or hostile store must not have
+ * mail told to come back in 49710 days.
+ */
+static bool parse_answer(const struct redis_store *s, const redisReply *r,
+			 enum greylist_answer *answer, uint32_t *retry_s)
 {
+	uint32_t most = s->rules.delay_s ? s->rules.delay_s : 1;
+
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
 	    r->element[0]->type != REDIS_REPLY_INTEGER ||
 	    r->element[1]->type != REDIS_REPLY_INTEGER)
@@ -652,37 +752,25 @@ static bool parse_answer(const redisReply *r, enum greylist_answer *answer, uint
 	    retry < 0 || retry > UINT32_MAX)
 		return false;
 	*answer = redis_codes[code];
-	*retry_s = (uint32_t)retry;
+	*retry_s = retry > most ? most : (uint32_t)retry;
 	return true;
 }
 
-/* redis_on_answer - hiredis: the answer to the oldest ask in flight. */
-static void redis_on_answer(redisAsyncContext *ac, void *reply, void *privdata)
+/* on_answer - the reply r to the oldest ask in flight. */
+static void on_answer(struct redis_store *s, const redisReply *r)
 {
-	struct redis_store *s = store_of(ac);
-	const redisReply *r = reply;
-	struct redis_ask *a;
+	struct redis_ask *a = TAILQ_FIRST(&s->asks);
 	enum greylist_answer answer;
 	uint32_t retry_s;
 	char buf[REDIS_REASON_MAX];
 
-	if (!s || s->state != REDIS_UP)
-		return;
-	if (!r) {
-		store_fail(s, context_reason(buf, ac), true);
-		return;
-	}
-	a = TAILQ_FIRST(&s->asks);
-	if (!a) {
-		store_fail(s, "an answer to no question", false);
-		return;
-	}
-	if (!parse_answer(r, &answer, &retry_s)) {
+	if (!parse_answer(s, r, &answer, &retry_s)) {
 		/* This ask failed like the rest: store_fail answers it with them. */
-		store_fail(s, reply_reason(buf, "EVALSHA", r), false);
+		store_fail(s, reply_reason(buf, "EVALSHA", r), FAIL_BROKEN);
 		return;
 	}
 	TAILQ_REMOVE(&s->asks, a, link);
+	s->asks_len--;
 	s->backoff_ms = REDIS_BACKOFF_MIN_MS;
 	stats_store_latency((uv_hrtime() - a->start_ns) / 1000);
 	arm(s);
@@ -692,7 +780,128 @@ static void redis_on_answer(redisAsyncContext *ac, void *reply, void *privdata)
 	done(arg, answer, retry_s);
 }
 
-/* --------------------------------------------------------------- connecting */
+/*
+ * on_reply - hand r to what its command expects: the next handshake step, else
+ * the oldest ask. A reply that nothing expects (one more than was asked for) is a
+ * failure: hiredis's own reply handling would abort the process on it.
+ */
+static void on_reply(struct redis_store *s, const redisReply *r)
+{
+	char buf[REDIS_REASON_MAX];
+
+	if (s->step_next < s->steps_sent)
+		on_handshake(s, s->steps[s->step_next++], r);
+	else if (s->state == REDIS_UP && !TAILQ_EMPTY(&s->asks))
+		on_answer(s, r);
+	else
+		store_fail(s, reply_reason(buf, "a reply to no command", r), FAIL_BROKEN);
+}
+
+/* reader_reason - why hiredis's reader failed: an array too long, or no RESP. */
+static const char *reader_reason(char *buf, const struct redis_store *s,
+				 const redisAsyncContext *ac)
+{
+	if (s->too_long)
+		return "an array reply of too many elements";
+	return reason_from(buf, "not RESP", ac->c.errstr,
+			   strnlen(ac->c.errstr, sizeof(ac->c.errstr)));
+}
+
+/* free_replies - the first n of got, and got. */
+static void free_replies(void **got, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		freeReplyObject(got[i]);
+	free(got);
+}
+
+/*
+ * redis_read - the socket is readable: read what came, take every whole reply out
+ * of hiredis's reader, then hand each to on_reply. End of file or a failed read is
+ * the server closing. Bytes that are no RESP (or a reply too large: see
+ * REDIS_ELEMENTS_MAX), or more replies than commands in flight, are a failure, and then no reply of this read is trusted (an extra one
+ * may be any of them: which answers which ask is lost), so the asks are answered
+ * unavailable. A done callback may free the store or drop the connection (a
+ * reload): the epoch says so, and the rest of the replies are only freed (the
+ * store's memory lasts until its timer's close callback, a later turn of the loop).
+ */
+static void redis_read(redisAsyncContext *ac)
+{
+	struct redis_store *s = store_of(ac);
+	char buf[REDIS_REASON_MAX];
+	const char *reason = NULL;
+	size_t expected, n = 0;
+	uint64_t epoch;
+	void **got;
+
+	/* Not connected yet: only a write event ends connecting, and hiredis's
+	 * write handler notices how (a refused connection, say). */
+	if (!(ac->c.flags & REDIS_CONNECTED)) {
+		redisAsyncHandleWrite(ac);
+		return;
+	}
+	if (!s)
+		return;
+	if (redisBufferRead(&ac->c) != REDIS_OK) {
+		bool closed = ac->c.err == REDIS_ERR_EOF || ac->c.err == REDIS_ERR_IO;
+		store_fail(s, context_reason(buf, ac), closed ? FAIL_CLOSED : FAIL_BROKEN);
+		return;
+	}
+	expected = (size_t)(s->steps_sent - s->step_next) + s->asks_len;
+	got = malloc((expected + 1) * sizeof(*got));
+	if (!got) {
+		store_fail(s, "out of memory", FAIL_BROKEN);
+		return;
+	}
+	while (!reason) {
+		void *reply = NULL;
+
+		if (redisGetReplyFromReader(&ac->c, &reply) != REDIS_OK)
+			reason = reader_reason(buf, s, ac);
+		else if (!reply && ac->c.reader->len - ac->c.reader->pos > REDIS_PENDING_MAX)
+			reason = "a reply longer than 64 KiB";
+		else if (!reply)
+			break;
+		else if (n == expected)
+			reason = reply_reason(buf, "a reply to no command", reply);
+		if (reply)
+			got[n++] = reply;
+	}
+	if (reason) {
+		free_replies(got, n);
+		store_fail(s, reason, FAIL_BROKEN);
+		return;
+	}
+	epoch = s->epoch;
+	for (size_t i = 0; i < n && s->epoch == epoch; i++)
+		on_reply(s, got[i]);
+	free_replies(got, n);
+}
+
+/*
+ * send_command - append a command to the connection's output, and have the socket watched
+ * for writing (what hiredis's redisAsyncCommand does, without its reply callback).
+ */
+static bool send_command(struct redis_store *s, int argc, const char **argv, const size_t *lens)
+{
+	redisAsyncContext *ac = s->ac;
+
+	if (redisAppendCommandArgv(&ac->c, argc, argv, lens) != REDIS_OK)
+		return false;
+	if (ac->ev.addWrite)
+		ac->ev.addWrite(ac->ev.data);
+	return true;
+}
+
+/* send_step - send a handshake step, and expect its reply. */
+static bool send_step(struct redis_store *s, enum redis_step step, int argc, const char **argv,
+		      const size_t *lens)
+{
+	if (s->steps_sent >= REDIS_STEPS_MAX || !send_command(s, argc, argv, lens))
+		return false;
+	s->steps[s->steps_sent++] = step;
+	return true;
+}
 
 /* send_handshake - queue AUTH (with a password), SELECT (db other than 0), SCRIPT LOAD. */
 static bool send_handshake(struct redis_store *s)
@@ -700,35 +909,32 @@ static bool send_handshake(struct redis_store *s)
 	const char *argv[3];
 	size_t lens[3];
 	char db[24];
-	int rc = REDIS_OK;
+	bool ok = true;
 
 	if (s->target.password) {
 		argv[0] = "AUTH";
 		argv[1] = s->target.password;
 		lens[0] = 4;
 		lens[1] = strlen(s->target.password);
-		rc = redisAsyncCommandArgv(s->ac, redis_on_handshake,
-					   (void *)(uintptr_t)REDIS_STEP_AUTH, 2, argv, lens);
+		ok = send_step(s, REDIS_STEP_AUTH, 2, argv, lens);
 	}
-	if (rc == REDIS_OK && s->target.db != 0) {
+	if (ok && s->target.db != 0) {
 		argv[0] = "SELECT";
 		argv[1] = db;
 		lens[0] = 6;
 		lens[1] = (size_t)snprintf(db, sizeof(db), "%ld", s->target.db);
-		rc = redisAsyncCommandArgv(s->ac, redis_on_handshake,
-					   (void *)(uintptr_t)REDIS_STEP_SELECT, 2, argv, lens);
+		ok = send_step(s, REDIS_STEP_SELECT, 2, argv, lens);
 	}
-	if (rc == REDIS_OK) {
+	if (ok) {
 		argv[0] = "SCRIPT";
 		argv[1] = "LOAD";
 		argv[2] = redis_script;
 		lens[0] = 6;
 		lens[1] = 4;
 		lens[2] = sizeof(redis_script) - 1;
-		rc = redisAsyncCommandArgv(s->ac, redis_on_handshake,
-					   (void *)(uintptr_t)REDIS_STEP_LOAD, 3, argv, lens);
+		ok = send_step(s, REDIS_STEP_LOAD, 3, argv, lens);
 	}
-	return rc == REDIS_OK;
+	return ok;
 }
 
 /*
@@ -745,26 +951,27 @@ static void redis_connect(struct redis_store *s)
 	s->state = REDIS_CONNECTING;
 	ac = t->unix_socket ? redisAsyncConnectUnix(t->path) : redisAsyncConnect(t->host, t->port);
 	if (!ac) {
-		store_fail(s, "out of memory", false);
+		store_fail(s, "out of memory", FAIL_BROKEN);
 		return;
 	}
 	if (ac->err) {
-		store_fail(s, context_reason(buf, ac), false);
+		store_fail(s, context_reason(buf, ac), FAIL_BROKEN);
 		redisAsyncFree(ac);
 		return;
 	}
 	if (!conn_attach(ac, s->loop)) {
 		redisAsyncFree(ac);
-		store_fail(s, "cannot watch the socket", false);
+		store_fail(s, "cannot watch the socket", FAIL_BROKEN);
 		return;
 	}
 	s->ac = ac;
 	ac->data = s;
+	reader_limit(ac, s);
 	/* The connect callback's hook asks for the socket's first write event. */
 	redisAsyncSetConnectCallback(ac, redis_on_connect);
 	redisAsyncSetDisconnectCallback(ac, redis_on_disconnect);
 	if (!send_handshake(s)) {
-		store_fail(s, "cannot queue the handshake", false);
+		store_fail(s, "cannot queue the handshake", FAIL_BROKEN);
 		return;
 	}
 	uv_timer_start(&s->timer, redis_on_timer, REDIS_HANDSHAKE_ROUNDS * timeout_ms(s), 0);
@@ -782,14 +989,14 @@ static void redis_on_timer(uv_timer_t *t)
 	case REDIS_CONNECTING:
 		snprintf(buf, sizeof(buf), "no answer to the handshake within %" PRIu64 " ms",
 			 REDIS_HANDSHAKE_ROUNDS * timeout_ms(s));
-		store_fail(s, buf, false);
+		store_fail(s, buf, FAIL_BROKEN);
 		break;
 	case REDIS_UP:
 		a = TAILQ_FIRST(&s->asks);
 		if (a && a->deadline_ms <= uv_now(s->loop)) {
 			snprintf(buf, sizeof(buf), "no answer within %" PRIu64 " ms",
 				 timeout_ms(s));
-			store_fail(s, buf, false);
+			store_fail(s, buf, FAIL_BROKEN);
 		} else {
 			arm(s);
 		}
@@ -896,7 +1103,7 @@ bool redis_store_ask(struct redis_store *s, const struct greylist_key *k, redis_
 	}
 	memcpy(nkey, REDIS_KEY_NETWORK, sizeof(REDIS_KEY_NETWORK) - 1);
 	memcpy(nkey + sizeof(REDIS_KEY_NETWORK) - 1, k->network, nlen);
-	/* SET ... EX and EXPIRE refuse 0 seconds. */
+	/* EXPIREAT now + 0 would forget the entry at once: at least 1 s. */
 	uint32_t values[4] = { g->delay_s, g->max_wait_s ? g->max_wait_s : 1,
 			       g->pass_ttl_s ? g->pass_ttl_s : 1, g->auto_allow };
 	argv[0] = "EVALSHA";
@@ -913,7 +1120,7 @@ bool redis_store_ask(struct redis_store *s, const struct greylist_key *k, redis_
 		argv[5 + i] = num[i];
 		lens[5 + i] = (size_t)snprintf(num[i], sizeof(num[i]), "%" PRIu32, values[i]);
 	}
-	if (redisAsyncCommandArgv(s->ac, redis_on_answer, NULL, 9, argv, lens) != REDIS_OK) {
+	if (!send_command(s, 9, argv, lens)) {
 		free(a);
 		return false;
 	}
@@ -922,6 +1129,7 @@ bool redis_store_ask(struct redis_store *s, const struct greylist_key *k, redis_
 				 .deadline_ms = uv_now(s->loop) + timeout_ms(s),
 				 .start_ns = uv_hrtime() };
 	TAILQ_INSERT_TAIL(&s->asks, a, link);
+	s->asks_len++;
 	if (TAILQ_FIRST(&s->asks) == a)
 		arm(s);
 	return true;

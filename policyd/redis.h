@@ -1,21 +1,23 @@
 /*
  * redis - the greylist store that several policyd share: Redis or Valkey, through
- * hiredis's asynchronous API on the libuv loop (its libuv adapter).
+ * hiredis's asynchronous API on the libuv loop (our own glue; replies read by
+ * redis.c itself, see there).
  *
  * One connection. Each ask is one round trip: EVALSHA of a script (loaded when the
  * connection opens) that reads and updates the triplet and the client's network
  * atomically by the rules of greylist.h, with the store's own clock, so that MX
- * hosts whose clocks differ agree; Redis keeps the expiry (EXPIRE). Keys:
- * "policyd:greylist:t:" and the triplet's SHA-1 in hex, "policyd:greylist:n:" and
- * the network ("192.0.2.0/24").
+ * hosts whose clocks differ agree; Redis keeps the expiry (EXPIREAT, a whole
+ * second). Keys: "policyd:greylist:t:" and the triplet's SHA-1 in hex,
+ * "policyd:greylist:n:" and the network ("192.0.2.0/24").
  *
  * Rules: the loop never blocks (the address is numeric, resolved at configuration
  * time). An ask's done is called exactly once, within timeout_ms of the ask, or
  * never when the ask was not made (redis_store_ask returned false: the store is
  * down or backing off, and the request passes at once). A command that misses its
- * deadline, a connection that fails or a reply that makes no sense is a failure:
- * the asks in flight are answered GREYLIST_UNAVAILABLE, the connection is dropped
- * and opened again with back-off (100 ms doubling to 10 s). An outage is logged
+ * deadline, a connection that fails, or a reply that makes no sense (of the wrong
+ * type or shape, not RESP, one more than was asked for) is a failure: the asks in
+ * flight are answered GREYLIST_UNAVAILABLE, the connection is dropped and opened
+ * again with back-off (100 ms doubling to 10 s). An outage is logged
  * once when it begins and once when the store answers again, and counted in
  * stats (greylist_store_outages, greylist_store_up, greylist_store_errors).
  *

@@ -243,6 +243,9 @@ def sequence_tests():
              "the triplet's value is its first-seen time by the store's clock", first)
         ttl = r.call("TTL", key)
         t.ok(MAX_WAIT - 5 <= ttl <= MAX_WAIT, "a new triplet lives max_wait", ttl)
+        t.eq(r.call("PEXPIRETIME", key), (int(first) + MAX_WAIT) * 1000,
+             "... to a whole second, first seen + max_wait (the memory store forgets it in "
+             "that second too, not up to a second later)")
         t.eq(r.call("EXISTS", network_key(net)), 0, "auto_allow 0: the network is not counted")
         now = int(r.call("TIME")[0])
         r.call("SET", key, now - 100)
@@ -272,6 +275,7 @@ def sequence_tests():
              "before that: early, retry 1 s", seen)
         t.eq(r.call("GET", key), b"P", "a triplet that passed is stored as P")
         t.ok(PASS_TTL - 5 <= r.call("TTL", key) <= PASS_TTL, "... for pass_ttl")
+        t.eq(r.call("PEXPIRETIME", key) % 1000, 0, "... to a whole second")
         r.call("EXPIRE", key, 100)
         t.eq(p.ask_answer(net, sender, rcpt), ("known", 0), "next ask: known")
         t.ok(PASS_TTL - 5 <= r.call("TTL", key) <= PASS_TTL, "a known triplet lives pass_ttl more")
@@ -300,8 +304,12 @@ def auto_allow_tests():
         t.ok(c == b"1" and abs(int(l) - now) <= 2, "the network counted once, at the store's now",
              (c, l))
         t.ok(PASS_TTL - 5 <= r.call("TTL", nkey) <= PASS_TTL, "the network lives pass_ttl")
+        t.eq(r.call("PEXPIRETIME", nkey) % 1000, 0, "... to a whole second")
+        r.call("EXPIRE", nkey, 100)
         t.eq(prove("s2@example.org"), [("new", 1), ("retried", 0)], "another triplet retried")
         t.eq(r.call("HGET", nkey, "c"), b"1", "within the hour: not counted again")
+        t.ok(PASS_TTL - 5 <= r.call("TTL", nkey) <= PASS_TTL,
+             "... but the network lives pass_ttl more, as in the memory store", r.call("TTL", nkey))
         r.call("HSET", nkey, "l", now - 3600)  # the previous clock hour
         t.eq(prove("s3@example.org"), [("new", 1), ("retried", 0)], "a third triplet retried")
         c, l = r.call("HMGET", nkey, "c", "l")
