@@ -819,9 +819,9 @@ static void free_replies(void **got, size_t n)
  * redis_read - the socket is readable: read what came, take every whole reply out
  * of hiredis's reader, then hand each to on_reply. End of file or a failed read is
  * the server closing. Bytes that are no RESP (or a reply too large: see
- * REDIS_ELEMENTS_MAX), or more replies than commands in flight, are a failure, and then no reply of this read is trusted (an extra one
- * may be any of them: which answers which ask is lost), so the asks are answered
- * unavailable. A done callback may free the store or drop the connection (a
+ * REDIS_ELEMENTS_MAX), or more replies than commands in flight, are a failure,
+ * and then no reply of this read is trusted (an extra one may be any of them:
+ * which answers which ask is lost), so the asks are answered unavailable. A done callback may free the store or drop the connection (a
  * reload): the epoch says so, and the rest of the replies are only freed (the
  * store's memory lasts until its timer's close callback, a later turn of the loop).
  */
