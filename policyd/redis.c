@@ -96,6 +96,9 @@
  */
 #define REDIS_ELEMENTS_MAX 16
 #define REDIS_PENDING_MAX 65536
+/* Replies of one read held on the stack (one more than are expected is room for
+ * the extra reply that fails the store); more go to the heap. */
+#define REDIS_READ_HELD 32
 
 /*
  * The rules of greylist.h in Lua. KEYS[1]: the triplet, a string ("P": it passed;
@@ -807,12 +810,13 @@ static const char *reader_reason(char *buf, const struct redis_store *s,
 			   strnlen(ac->c.errstr, sizeof(ac->c.errstr)));
 }
 
-/* free_replies - the first n of got, and got. */
-static void free_replies(void **got, size_t n)
+/* free_replies - the first n of got, and got unless it is the caller's stack array held. */
+static void free_replies(void **got, void **held, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		freeReplyObject(got[i]);
-	free(got);
+	if (got != held)
+		free(got);
 }
 
 /*
@@ -821,9 +825,12 @@ static void free_replies(void **got, size_t n)
  * the server closing. Bytes that are no RESP (or a reply too large: see
  * REDIS_ELEMENTS_MAX), or more replies than commands in flight, are a failure,
  * and then no reply of this read is trusted (an extra one may be any of them:
- * which answers which ask is lost), so the asks are answered unavailable. A done callback may free the store or drop the connection (a
- * reload): the epoch says so, and the rest of the replies are only freed (the
- * store's memory lasts until its timer's close callback, a later turn of the loop).
+ * which answers which ask is lost), so the asks are answered unavailable. A done
+ * callback may free the store or drop the connection (a reload): the epoch says
+ * so, and the rest of the replies are only freed (the store's memory lasts until
+ * its timer's close callback, a later turn of the loop). The replies of one read
+ * are held on the stack when they are few, as they almost always are: the heap
+ * only for more than REDIS_READ_HELD.
  */
 static void redis_read(redisAsyncContext *ac)
 {
@@ -832,7 +839,7 @@ static void redis_read(redisAsyncContext *ac)
 	const char *reason = NULL;
 	size_t expected, n = 0;
 	uint64_t epoch;
-	void **got;
+	void *held[REDIS_READ_HELD], **got = held;
 
 	/* Not connected yet: only a write event ends connecting, and hiredis's
 	 * write handler notices how (a refused connection, say). */
@@ -848,8 +855,7 @@ static void redis_read(redisAsyncContext *ac)
 		return;
 	}
 	expected = (size_t)(s->steps_sent - s->step_next) + s->asks_len;
-	got = malloc((expected + 1) * sizeof(*got));
-	if (!got) {
+	if (expected + 1 > REDIS_READ_HELD && !(got = malloc((expected + 1) * sizeof(*got)))) {
 		store_fail(s, "out of memory", FAIL_BROKEN);
 		return;
 	}
@@ -868,14 +874,14 @@ static void redis_read(redisAsyncContext *ac)
 			got[n++] = reply;
 	}
 	if (reason) {
-		free_replies(got, n);
+		free_replies(got, held, n);
 		store_fail(s, reason, FAIL_BROKEN);
 		return;
 	}
 	epoch = s->epoch;
 	for (size_t i = 0; i < n && s->epoch == epoch; i++)
 		on_reply(s, got[i]);
-	free_replies(got, n);
+	free_replies(got, held, n);
 }
 
 /*
