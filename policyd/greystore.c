@@ -8,9 +8,9 @@
  * the buffer belongs to the save until it comes back.
  *
  * The last save (at exit, or a reload that ends the memory store) is written on the
- * loop, and may meet the minute's save still on the thread pool: both write PATH.tmp.
+ * loop, and may meet the periodic save still on the thread pool: both write PATH.tmp.
  * They take turns under one lock, and the last save marks the one in flight
- * superseded first, so that a minute's save that has not started yet never puts an
+ * superseded first, so that a periodic save that has not started yet never puts an
  * older map over the newer one.
  */
 #include "greystore.h"
@@ -221,7 +221,7 @@ static void save_now(struct greystore *g)
 
 	if (g->state_file == NULL || (buf = snapshot(g, &len)) == NULL)
 		return;
-	/* Waits for a minute's save that is writing; one that has not begun never will. */
+	/* Waits for a periodic save that is writing; one that has not begun never will. */
 	uv_mutex_lock(&writing);
 	if (g->saving != NULL)
 		g->saving->superseded = true;

@@ -566,8 +566,8 @@ static enum MHD_Result serve_page(struct http *h, struct MHD_Connection *c)
 	return render(h, c, &q, MHD_HTTP_OK, false);
 }
 
-/* recheck_token - take one of the bucket's rechecks, refilled over time; false: none left. */
-static bool recheck_token(struct http *h)
+/* recheck_tokens - the bucket's rechecks left, refilled over time. */
+static unsigned recheck_tokens(struct http *h)
 {
 	uint64_t now = uv_now(h->loop);
 	uint64_t earned = (now - h->recheck_tokens_at) / HTTP_RECHECK_EVERY_MS;
@@ -578,10 +578,7 @@ static bool recheck_token(struct http *h)
 					    : h->recheck_tokens + (unsigned)earned;
 		h->recheck_tokens_at += earned * HTTP_RECHECK_EVERY_MS;
 	}
-	if (h->recheck_tokens == 0)
-		return false;
-	h->recheck_tokens--;
-	return true;
+	return h->recheck_tokens;
 }
 
 /*
@@ -607,7 +604,8 @@ static enum MHD_Result serve_recheck(struct http *h, struct MHD_Connection *c,
 	if (hc != NULL && hc->have_peer)
 		addr_format(&hc->peer, peer, sizeof(peer));
 	key_for_address(&key, &a);
-	if (lru_peek(h->rechecked, key.bytes, key.len, now_s, NULL) != NULL || !recheck_token(h)) {
+	if (lru_peek(h->rechecked, key.bytes, key.len, now_s, NULL) != NULL ||
+	    recheck_tokens(h) == 0) {
 		h->rechecks[2]++;
 		log_debug("http: recheck of %s from %s refused: asked too often", ip, peer);
 		q.recheck = HELP_RECHECK_LIMITED;
@@ -616,12 +614,12 @@ static enum MHD_Result serve_recheck(struct http *h, struct MHD_Connection *c,
 	size_t forgot = help_recheck(h->engine, &a, have_domain ? domain : NULL);
 	q.recheck = forgot > 0 ? HELP_RECHECK_DONE : HELP_RECHECK_NOTHING;
 	h->rechecks[forgot > 0 ? 0 : 1]++;
-	/* Only a recheck that forgot something spends the bucket: one visitor looping
-	 * over addresses the cache holds nothing of would otherwise leave every sender
-	 * 429 (a limit per visitor cannot tell visitors apart behind a proxy). */
-	if (forgot == 0 && h->recheck_tokens < HTTP_RECHECK_BURST)
-		h->recheck_tokens++;
 	if (forgot > 0) {
+		/* Only a recheck that forgot something spends the bucket: one visitor
+		 * looping over addresses the cache holds nothing of would otherwise leave
+		 * every sender 429 (a limit per visitor cannot tell visitors apart behind
+		 * a proxy). */
+		h->recheck_tokens--;
 		/* The value only marks the address: the map frees nothing (no free function). */
 		static char mark;
 		lru_put(h->rechecked, key.bytes, key.len, &mark, now_s + HTTP_RECHECK_ADDRESS_S);
