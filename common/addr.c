@@ -66,7 +66,6 @@ static void set_from_v6(struct addr *out, const uint8_t b[16])
 	}
 }
 
-/* addr_parse - parse an untrusted bare IPv4 or IPv6 address of explicit length. */
 /*
  * parse_ipv4 - exactly four decimal octets, each 0..255 without leading zeros
  * (inet_pton's rules). Written out because every request's client address goes
@@ -100,24 +99,61 @@ static bool parse_ipv4(struct addr *out, const char *s, size_t len)
 	return true;
 }
 
-HOT bool addr_parse(struct addr *out, const char *s, size_t len)
+/*
+ * parse - addr_parse; *quad tells whether s was a dotted quad. A dotted quad is read in
+ * place, without the copy inet_pton needs: parse_ipv4 takes digits and dots only, so
+ * an embedded NUL or a ':' fails there, and only then is the text tried as IPv6.
+ */
+HOT static bool parse(struct addr *out, const char *s, size_t len, bool *quad)
 {
 	char buf[ADDR_TEXT_MAX];
 	uint8_t bytes[16];
 
+	*quad = false;
 	/* inet_pton needs a terminated string; anything longer cannot be an address. */
-	if (s == NULL || len == 0 || len >= sizeof(buf) || memchr(s, '\0', len) != NULL)
+	if (s == NULL || len == 0 || len >= sizeof(buf))
+		return false;
+	if (parse_ipv4(out, s, len)) {
+		*quad = true;
+		return true;
+	}
+	/* The family follows from the text, so that "1.2.3.4" never reaches AF_INET6. */
+	if (memchr(s, ':', len) == NULL || memchr(s, '\0', len) != NULL)
 		return false;
 	memcpy(buf, s, len);
 	buf[len] = '\0';
-
-	/* The family follows from the text, so that "1.2.3.4" never reaches AF_INET6. */
-	if (memchr(buf, ':', len) == NULL)
-		return parse_ipv4(out, buf, len);
 	if (inet_pton(AF_INET6, buf, bytes) != 1)
 		return false;
 	set_from_v6(out, bytes);
 	return true;
+}
+
+/* addr_parse - parse an untrusted bare IPv4 or IPv6 address of explicit length. */
+HOT bool addr_parse(struct addr *out, const char *s, size_t len)
+{
+	bool quad;
+
+	return parse(out, s, len, &quad);
+}
+
+/*
+ * addr_parse_text - a dotted quad that parses is already in canonical form (parse_ipv4
+ * takes no leading zeros and exactly four octets), so it is copied rather than formatted
+ * again: this runs for every request.
+ */
+HOT size_t addr_parse_text(struct addr *out, const char *s, size_t len, char *text, size_t size)
+{
+	bool quad;
+
+	if (size > 0)
+		text[0] = '\0';
+	if (!parse(out, s, len, &quad))
+		return 0;
+	if (!quad || len >= size)
+		return addr_format(out, text, size);
+	memcpy(text, s, len);
+	text[len] = '\0';
+	return len;
 }
 
 /* addr_from_sockaddr - convert the address of an AF_INET or AF_INET6 socket address. */

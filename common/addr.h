@@ -37,6 +37,13 @@ struct addr {
  */
 bool addr_parse(struct addr *out, const char *s, size_t len);
 
+/*
+ * addr_parse_text - addr_parse, and the address's canonical text (as addr_format writes
+ * it) into text (size >= ADDR_TEXT_MAX). Returns the text's length, 0 when s is not an
+ * address.
+ */
+size_t addr_parse_text(struct addr *out, const char *s, size_t len, char *text, size_t size);
+
 /* addr_from_sockaddr - convert an AF_INET/AF_INET6 sockaddr; mapped IPv4 as above. */
 bool addr_from_sockaddr(struct addr *out, const struct sockaddr *sa);
 

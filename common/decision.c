@@ -126,7 +126,7 @@ static void local_hit(struct decision *d, const struct list_config *l, const str
 HOT void decision_begin(struct decision *d, const struct rules *r, const struct request *req)
 {
 	struct recipient rc;
-	size_t len;
+	size_t len, text_len;
 	const char *value;
 
 	verdict_clear(&d->verdict);
@@ -142,7 +142,8 @@ HOT void decision_begin(struct decision *d, const struct rules *r, const struct 
 	if (len > 0 && d->applies == 0)
 		return;
 	value = request_get(req, REQ_CLIENT_ADDRESS, &len);
-	if (!addr_parse(&d->client, value, len))
+	text_len = addr_parse_text(&d->client, value, len, d->client_text, sizeof(d->client_text));
+	if (text_len == 0)
 		return;
 	value = request_get(req, REQ_RECIPIENT, &len);
 	recipient_parse(&rc, value, len, r->recipient_delimiter);
@@ -151,7 +152,7 @@ HOT void decision_begin(struct decision *d, const struct rules *r, const struct 
 		return;
 	}
 	d->kind = DECISION_CHECKED;
-	d->client_text_len = addr_format(&d->client, d->client_text, sizeof(d->client_text));
+	d->client_text_len = text_len;
 	for (size_t i = 0; i < r->list_count; i++) {
 		const struct list_config *l = &r->lists[i];
 		if (l->kind == LIST_LOCAL && ((d->applies >> i) & 1) &&

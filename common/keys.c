@@ -78,21 +78,26 @@ size_t key_query(const struct key *k, enum digest_kind hash, const char *zone, c
 	return n < 0 || (size_t)n >= size ? 0 : (size_t)n;
 }
 
-/* add_domain - one more domain key, or one more source bit for a key already there. */
+/*
+ * add_domain - one more domain key, or one more source bit for a key already there. The
+ * name is compared with the keys in place and written once into its slot: a struct key
+ * is 255 bytes, too many to build aside and copy for every domain of every request.
+ */
 static void add_domain(struct keyset *out, const char *domain, size_t len, unsigned source)
 {
-	struct key k;
-	int i;
-
-	key_for_domain(&k, domain, len);
-	i = keys_find(out, &k);
-	if (i >= 0) {
-		out->sources[i] |= source;
-		return;
+	if (len > DOMAIN_MAX)
+		len = DOMAIN_MAX;
+	for (unsigned i = 0; i < out->count; i++) {
+		const struct key *k = &out->key[i];
+		if (k->len == len + 1 && k->bytes[0] == 'D' &&
+		    memcmp(k->bytes + 1, domain, len) == 0) {
+			out->sources[i] |= source;
+			return;
+		}
 	}
 	if (out->count == KEYS_MAX)
 		return;
-	out->key[out->count] = k;
+	key_for_domain(&out->key[out->count], domain, len);
 	out->sources[out->count++] = source;
 }
 

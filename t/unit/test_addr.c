@@ -135,6 +135,76 @@ static void test_parse(void)
 	ok(!parses(big), "46 characters");
 }
 
+/*
+ * test_parse_text - addr_parse_text gives what addr_parse and addr_format give, for
+ * dotted quads copied as they are and for every other form formatted again; the
+ * inputs sit in buffers of their exact size, so that a read past them shows under ASan.
+ */
+static void test_parse_text(void)
+{
+	static const char *const inputs[] = {
+		"192.0.2.1",
+		"0.0.0.0",
+		"255.255.255.255",
+		"10.0.0.255",
+		"1.2.3.4",
+		"::ffff:192.0.2.1",
+		"::FFFF:c000:0201",
+		"2001:DB8::25",
+		"2001:db8:0:0:0:0:0:25",
+		"::",
+		"::1",
+		"01.2.3.4",
+		"1.2.3.04",
+		"1.2.3",
+		"1.2.3.4.5",
+		"256.1.1.1",
+		"1.2.3.4 ",
+		" 1.2.3.4",
+		"1..2.3",
+		"1.2.3.4:25",
+		"[::1]",
+		"",
+		"1.2.3.4/24",
+		"1.2.3.1000",
+		"1234.1.1.1",
+		"::ffff:1.2.3.4",
+		"fe80::1%eth0",
+		"x",
+	};
+	int mismatches = 0, quads = 0;
+
+	for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+		size_t len = strlen(inputs[i]);
+		char *s = malloc(len ? len : 1), want[ADDR_TEXT_MAX], got[ADDR_TEXT_MAX];
+		struct addr a, b;
+		size_t n, m = 0;
+		bool parsed;
+
+		memcpy(s, inputs[i], len);
+		parsed = addr_parse(&a, s, len);
+		if (parsed)
+			m = addr_format(&a, want, sizeof(want));
+		n = addr_parse_text(&b, s, len, got, sizeof(got));
+		if (n != m || (parsed && (!addr_equal(&a, &b) || strcmp(got, want) != 0)) ||
+		    (!parsed && got[0] != '\0'))
+			mismatches++, printf("# %s: %zu '%s' against %zu\n", inputs[i], n, got, m);
+		quads += parsed && a.family == ADDR_V4 && n == len;
+		free(s);
+	}
+	is_int(mismatches, 0, "addr_parse_text agrees with addr_parse and addr_format");
+	is_int(quads, 5, "the five dotted quads come back as they are, mapped IPv4 formatted");
+
+	char embedded[] = { '1', '.', '2', '.', '3', '.', '4', '\0', '5' };
+	char text[ADDR_TEXT_MAX], small[8];
+	struct addr c;
+	is_int(addr_parse_text(&c, embedded, sizeof(embedded), text, sizeof(text)), 0,
+	       "an embedded NUL is refused");
+	is_int(addr_parse_text(&c, "192.0.2.1", 9, small, sizeof(small)), 0,
+	       "a text that does not fit is not written");
+	is_str(small, "", "and the small buffer is left empty");
+}
+
 /* test_format_reverse - canonical text, DNSBL names and buffer limits. */
 static void test_format_reverse(void)
 {
@@ -634,6 +704,7 @@ int main(void)
 {
 	test_parse();
 	test_format_reverse();
+	test_parse_text();
 	test_sockaddr();
 	test_cidr_parse();
 	test_cidr_contains();
