@@ -1,12 +1,13 @@
 /*
  * test_text - unit tests of common/text.c: text_clean (replacement of bytes outside
  * printable ASCII, cutting with "...", tiny destination buffers, no write beyond
- * dstsize, no read beyond len) and text_clean_inplace. Every buffer is on the stack
- * of the test that uses it.
+ * dstsize, no read beyond len) and text_clean_inplace. Every buffer belongs to
+ * the test that uses it (on its stack, or malloc'd and freed there).
  */
 #include "tap.h"
 #include "text.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* The byte written into unused space, to see whether text_clean wrote past dstsize. */
@@ -202,18 +203,20 @@ static void test_clean_inplace(void)
 }
 
 /*
- * test_copy_clean - the word-at-a-time path against the byte rule: every byte value at
- * every offset of strings of 1 to 24 bytes (short ones, whole words, and tails that
- * overlap the last word), in place and not, and nothing written past n.
+ * test_copy_clean - the word-at-a-time and sixteen-byte paths against the byte rule: every
+ * byte value at every offset of strings of 1 to 56 bytes (short ones, whole words and
+ * blocks, and tails that overlap the last of them), in place and not, and nothing written
+ * past n. The source is a heap buffer of exactly len bytes, so that ASan sees a read past it.
  */
 static void test_copy_clean(void)
 {
 	unsigned wrong = 0, overrun = 0, inplace_wrong = 0;
 
-	for (unsigned len = 1; len <= 24; len++) {
+	for (unsigned len = 1; len <= 56; len++) {
+		char *src = malloc(len), *same = malloc(len);
 		for (unsigned pos = 0; pos < len; pos++) {
 			for (unsigned b = 0; b < 256; b++) {
-				char src[24], out[25], same[24];
+				char out[57];
 
 				memset(src, 'a' + (char)(pos % 26), len);
 				src[pos] = (char)b;
@@ -230,6 +233,8 @@ static void test_copy_clean(void)
 				overrun += out[len] != GUARD;
 			}
 		}
+		free(src);
+		free(same);
 	}
 	is_int(wrong, 0, "text_copy_clean: every byte value at every offset follows the rule");
 	is_int(inplace_wrong, 0, "text_copy_clean in place: the same");
