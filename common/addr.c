@@ -66,32 +66,49 @@ static void set_from_v6(struct addr *out, const uint8_t b[16])
 	}
 }
 
+/* digit - the value of the byte at p when p is before end and the byte a digit, else 10. */
+static inline unsigned digit(const char *p, const char *end)
+{
+	unsigned v;
+
+	if (p >= end)
+		return 10;
+	v = (unsigned)(unsigned char)*p - '0';
+	return v < 10 ? v : 10;
+}
+
 /*
  * parse_ipv4 - exactly four decimal octets, each 0..255 without leading zeros
- * (inet_pton's rules). Written out because every request's client address goes
- * through it.
+ * (inet_pton's rules). Written out, an octet at a time, because every request's client
+ * address goes through it.
  */
 static bool parse_ipv4(struct addr *out, const char *s, size_t len)
 {
+	const char *p = s, *end = s + len;
 	uint8_t bytes[4];
-	unsigned octet = 0;
-	size_t i = 0;
 
-	for (; octet < 4; octet++) {
-		unsigned value = 0, digits = 0;
-		while (i < len && s[i] >= '0' && s[i] <= '9' && digits < 4) {
-			if (digits == 1 && value == 0)
-				return false; /* leading zero */
-			value = value * 10 + (unsigned)(s[i] - '0');
-			digits++, i++;
-		}
-		if (digits == 0 || value > 255)
+	for (int octet = 0; octet < 4; octet++) {
+		unsigned value = digit(p, end), next;
+
+		if (value > 9)
 			return false;
+		p++;
+		if ((next = digit(p, end)) <= 9) {
+			if (value == 0)
+				return false; /* leading zero */
+			value = value * 10 + next, p++;
+			if ((next = digit(p, end)) <= 9) {
+				value = value * 10 + next, p++;
+				/* A fourth digit fails below, where a dot or the end must follow. */
+				if (value > 255)
+					return false;
+			}
+		}
 		bytes[octet] = (uint8_t)value;
-		if (octet < 3 && (i >= len || s[i++] != '.'))
+		if (octet < 3 && (p == end || *p++ != '.'))
 			return false;
 	}
-	if (i != len)
+	if (p != end)
 		return false;
 	memset(out, 0, sizeof(*out));
 	out->family = ADDR_V4;

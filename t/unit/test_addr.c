@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -133,6 +134,60 @@ static void test_parse(void)
 	ok(!addr_parse(&a, big, 107), "address followed by 100 blanks");
 	snprintf(big, sizeof(big), "%s0", longest);
 	ok(!parses(big), "46 characters");
+}
+
+/*
+ * test_ipv4_random - the dotted-quad parser against inet_pton(AF_INET) (the rules it
+ * follows: four octets, 0..255, no leading zeros) on random texts of digits and dots and
+ * on quads built with leading zeros, four-digit and out-of-range octets, and missing or
+ * extra parts. Each text sits in a buffer of its exact length.
+ */
+static void test_ipv4_random(void)
+{
+	static const char alphabet[] = "0012259..a";
+	unsigned mismatches = 0, accepted = 0;
+	uint32_t seed = 12345;
+
+	for (unsigned round = 0; round < 400000; round++) {
+		char text[24];
+		size_t len = 0;
+
+		seed = seed * 1103515245u + 12345u;
+		if (round % 2 == 0) {
+			size_t want = (seed >> 16) % 18;
+			for (size_t i = 0; i < want; i++) {
+				seed = seed * 1103515245u + 12345u;
+				text[len++] = alphabet[(seed >> 16) % (sizeof(alphabet) - 1)];
+			}
+		} else {
+			unsigned parts = 3 + (seed >> 16) % 3;
+			for (unsigned k = 0; k < parts; k++) {
+				seed = seed * 1103515245u + 12345u;
+				unsigned v = (seed >> 8) % (k == 2 ? 1100 : 300), zeros = (seed >> 20) % 7 == 0;
+				int n = snprintf(text + len, sizeof(text) - len, "%s%s%u", k ? "." : "",
+						 zeros ? "0" : "", v);
+				if (n < 0 || (size_t)n >= sizeof(text) - len)
+					break;
+				len += (size_t)n;
+			}
+		}
+		char *s = malloc(len ? len : 1), z[sizeof(text) + 1];
+		struct in_addr want;
+		struct addr got;
+		memcpy(s, text, len);
+		memcpy(z, text, len);
+		z[len] = '\0';
+		bool ours = addr_parse(&got, s, len);
+		bool theirs = inet_pton(AF_INET, z, &want) == 1;
+		if (ours != theirs || (ours && (got.family != ADDR_V4 || memcmp(got.bytes, &want, 4) != 0))) {
+			if (mismatches++ < 5)
+				printf("# '%s': ours %d, inet_pton %d\n", z, ours, theirs);
+		}
+		accepted += theirs;
+		free(s);
+	}
+	is_int(mismatches, 0, "dotted quads: the parser agrees with inet_pton on 400,000 texts");
+	ok(accepted > 2000, "and many of them are addresses (%u)", accepted);
 }
 
 /*
@@ -705,6 +760,7 @@ int main(void)
 	test_parse();
 	test_format_reverse();
 	test_parse_text();
+	test_ipv4_random();
 	test_sockaddr();
 	test_cidr_parse();
 	test_cidr_contains();
