@@ -360,14 +360,15 @@ static void put_long(struct line *l, long v)
 	}
 }
 
-/* put_code - an A answer, d.d.d.d. */
+/* put_code - an A answer, d.d.d.d: written as addr_format writes an IPv4 address, which
+ * it is, without a division loop per octet. */
 static void put_code(struct line *l, const uint8_t code[4])
 {
-	for (int i = 0; i < 4; i++) {
-		if (i > 0)
-			put_literal(l, ".");
-		put_uint(l, code[i]);
-	}
+	struct addr a = { .family = ADDR_V4 };
+	char text[ADDR_TEXT_MAX];
+
+	memcpy(a.bytes, code, 4);
+	put(l, text, addr_format(&a, text, sizeof(text)));
 }
 
 /* decision_describe - one line; each value has its own cap so that none crowds out the rest. */
