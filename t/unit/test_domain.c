@@ -361,6 +361,40 @@ static void test_each_offset(void)
 		}
 }
 
+/*
+ * test_exhaustive - every string of up to 8 bytes of '"', '\\', '@', 'a' and '.' (all
+ * the ways a quoted local part can open, escape, close and be followed by '@'), alone
+ * and, for those of up to 6 bytes, followed by 'a's and a last '.' or '@' up to 20
+ * and 40 bytes, so that the same starts meet the 16-byte blocks.
+ */
+static void test_exhaustive(void)
+{
+	static const char bytes[] = "\"\\@a.";
+	char buf[40];
+
+	for (size_t len = 0; len <= 8; len++) {
+		size_t count = 1;
+		for (size_t i = 0; i < len; i++)
+			count *= 5;
+		for (size_t k = 0; k < count; k++) {
+			size_t v = k;
+			for (size_t i = 0; i < len; i++, v /= 5)
+				buf[i] = bytes[v % 5];
+			check(buf, len);
+			if (len > 6)
+				continue;
+			for (size_t total = 20; total <= 40; total += 20) {
+				memset(buf + len, 'a', total - len);
+				check(buf, total);
+				buf[total - 1] = '.';
+				check(buf, total);
+				buf[total - 1] = '@';
+				check(buf, total);
+			}
+		}
+	}
+}
+
 /* run_of - a C string of n copies of c (one of eight buffers, used in turn). */
 static const char *run_of(char c, size_t n)
 {
@@ -457,12 +491,19 @@ static void test_edges(void)
 	check("\"x@y\\\"@a.example", 16);
 	check("\"x\\", 3);
 	check("\"\\", 2);
+	check("\"x\"@@", 5);
+	check("\"x\"@@a", 6);
+	check("\"x\"@a@", 6);
+	check("\"x\"@a@b", 7);
+	check("\"a@b\"@@c.example-with-more", 26);
+	check("\"a@b-and-a-long-local-part\"@@", 29);
 }
 
 int main(void)
 {
 	test_edges();
 	test_random();
+	test_exhaustive();
 	test_each_byte();
 	test_each_offset();
 	printf("# %lu inputs: %lu clean names, %lu with a domain part\n", checked, cleaned, split);
