@@ -11,11 +11,12 @@
 #include <string.h>
 
 /*
- * Names of 8 bytes or more are read 16 bytes at a time where SSE2 is there (every
- * x86-64); elsewhere, or with DOMAIN_PORTABLE defined (the tests build both), a byte
- * at a time. Either way nothing outside [s, s + len) is read: a name that is not a
- * multiple of 16 long ends in a block that overlaps the one before, and one of 8 to
- * 15 bytes is read as its first and its last 8 bytes.
+ * Names and addresses of 8 bytes or more are read 16 bytes at a time where SSE2 is
+ * there (every x86-64); elsewhere, or with DOMAIN_PORTABLE defined (the tests build
+ * both), names a byte at a time and addresses with memchr. Either way nothing outside
+ * [s, s + len) is read: a name that is not a multiple of 16 long ends in a block that
+ * overlaps the one before, and one of 8 to 15 bytes is read as its first and its
+ * last 8 bytes.
  */
 #if defined(__SSE2__) && !defined(DOMAIN_PORTABLE)
 #define DOMAIN_SSE2 1
@@ -238,10 +239,58 @@ HOT size_t domain_clean(const char *s, size_t len, char *out, size_t size)
 	return n > 0 ? n : clean_idn(s, len, out, size);
 }
 
-/* domain_of_address - the quoted local part is skipped as a unit, escapes included. */
+/*
+ * last_at - where the last '@' of s[from..len) is, or len when there is none. With
+ * SSE2, 16 bytes at a time from the end backward; the first block, read last, may
+ * overlap the one after it, but those bytes need no masking: had they held an '@',
+ * the scan would have stopped there. Elsewhere memchr forward until no '@' follows,
+ * which makes most addresses (one '@') two calls.
+ */
+HOT static size_t last_at(const char *s, size_t from, size_t len)
+{
+	const char *p = s + from;
+	size_t n = len - from;
+
+#if DOMAIN_SSE2
+	const __m128i at = _mm_set1_epi8('@');
+	if (n >= 16) {
+		for (size_t end = n; end > 0;) {
+			size_t start = end >= 16 ? end - 16 : 0;
+			unsigned m =
+				(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(load16(p + start), at));
+			if (m != 0)
+				return from + start + 31 - (unsigned)__builtin_clz(m);
+			end = start;
+		}
+		return len;
+	}
+	if (n >= 8) {
+		unsigned m =
+			spread((unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(ends8(p, n), at)), n);
+		return m != 0 ? from + 31 - (unsigned)__builtin_clz(m) : len;
+	}
+	for (size_t i = n; i > 0; i--)
+		if (p[i - 1] == '@')
+			return from + i - 1;
+	return len;
+#else
+	const char *last = NULL, *q = n > 0 ? memchr(p, '@', n) : NULL;
+	while (q != NULL) {
+		last = q;
+		q = memchr(q + 1, '@', (size_t)(p + n - (q + 1)));
+	}
+	return last != NULL ? (size_t)(last - s) : len;
+#endif
+}
+
+/*
+ * domain_of_address - the quoted local part is skipped as a unit, escapes included.
+ * The last '@' either way: a source route (@a,@b:user@example.org) and
+ * "x@y@example.org" both end in the domain that delivers the mail.
+ */
 HOT bool domain_of_address(const char *addr, size_t len, const char **domain, size_t *domain_len)
 {
-	const char *at = NULL;
+	size_t from = 0, at = len; /* the '@' before the domain; len while there is none */
 
 	if (len > 0 && addr[0] == '"') {
 		size_t i = 1;
@@ -249,20 +298,16 @@ HOT bool domain_of_address(const char *addr, size_t len, const char **domain, si
 			i += addr[i] == '\\' ? 2 : 1;
 		if (i + 1 >= len || addr[i + 1] != '@')
 			return false;
-		at = addr + i + 1;
+		at = i + 1;
+		from = i + 2; /* only a later '@' can take its place */
 	}
-	/* The last '@' either way: a source route (@a,@b:user@example.org) and
-	 * "x@y@example.org" both end in the domain that delivers the mail. */
-	for (size_t i = len; i > 0 && (at == NULL || addr + i - 1 > at); i--) {
-		if (addr[i - 1] == '@') {
-			at = addr + i - 1;
-			break;
-		}
-	}
-	if (at == NULL || at + 1 >= addr + len)
+	size_t last = last_at(addr, from, len);
+	if (last < len)
+		at = last;
+	if (at + 1 >= len)
 		return false;
-	*domain = at + 1;
-	*domain_len = len - (size_t)(at + 1 - addr);
+	*domain = addr + at + 1;
+	*domain_len = len - (at + 1);
 	return true;
 }
 
