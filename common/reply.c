@@ -3,7 +3,9 @@
  *
  * The template's macros are looked up on demand: list data (the top hit's list,
  * reason, code, what was looked up), the help URL (itself a template, expanded
- * once), the contact, and any request attribute. Derived strings are built only
+ * once), the contact, and any request attribute. Each name is resolved to a
+ * number when the template is compiled (reply_template_compile), so a lookup is a
+ * switch rather than a chain of name comparisons. Derived strings are built only
  * when a macro asks for them, into a context on the stack, so that the common
  * case (a few macros) stays cheap. Cut classes say what may be shortened:
  * the reason first, request data and long domains later, and the help URL, the
@@ -78,13 +80,73 @@ static const char *listed_words(unsigned source)
 	}
 }
 
-/* give - hand a value to the template. */
-static bool give(const char *value, size_t len, enum template_cut cut, const char **out,
-		 size_t *out_len, enum template_cut *out_cut)
+/*
+ * The names a reply template may use. A template compiled by reply_template_compile
+ * carries each name's id, so that a lookup switches on it; a template compiled without
+ * them (TEMPLATE_NO_ID) has its names compared at each lookup, with the same values.
+ */
+enum macro {
+	MACRO_UNRESOLVED = TEMPLATE_NO_ID,
+	MACRO_ATTRIBUTE, /* none of ours: the request attribute of that name */
+	MACRO_RBL_DOMAIN,
+	MACRO_RBL_REASON,
+	MACRO_RBL_TXT,
+	MACRO_RBL_WHAT,
+	MACRO_RBL_LISTED,
+	MACRO_RBL_CLASS,
+	MACRO_RBL_CODE,
+	MACRO_RBL_DOMAINS,
+	MACRO_HELP_URL,
+	MACRO_GREYLIST_RETRY,
+	MACRO_CONTACT,
+	MACRO_SCORE,
+	MACRO_CLIENT_ADDRESS,
+	MACRO_SENDER_DOMAIN,
+};
+
+static const struct {
+	const char *name;
+	enum macro id;
+} macro_names[] = {
+	{ "rbl_domain", MACRO_RBL_DOMAIN },
+	{ "rbl_reason", MACRO_RBL_REASON },
+	{ "rbl_txt", MACRO_RBL_TXT },
+	{ "rbl_what", MACRO_RBL_WHAT },
+	{ "rbl_listed", MACRO_RBL_LISTED },
+	{ "rbl_class", MACRO_RBL_CLASS },
+	{ "rbl_code", MACRO_RBL_CODE },
+	{ "rbl_domains", MACRO_RBL_DOMAINS },
+	{ "help_url", MACRO_HELP_URL },
+	{ "greylist_retry", MACRO_GREYLIST_RETRY },
+	{ "contact", MACRO_CONTACT },
+	{ "score", MACRO_SCORE },
+	{ "client_address", MACRO_CLIENT_ADDRESS },
+	{ "sender_domain", MACRO_SENDER_DOMAIN },
+};
+
+/* macro_id - the template_resolve_fn of reply templates: one of ours, else an attribute. */
+static unsigned macro_id(const char *name, size_t len)
 {
-	*out = value;
-	*out_len = len;
-	*out_cut = cut;
+	for (size_t i = 0; i < sizeof(macro_names) / sizeof(macro_names[0]); i++)
+		if (strlen(macro_names[i].name) == len &&
+		    memcmp(macro_names[i].name, name, len) == 0)
+			return macro_names[i].id;
+	return MACRO_ATTRIBUTE;
+}
+
+/* reply_template_compile - a template whose names are resolved to reply's macros once. */
+struct template *reply_template_compile(const char *src, size_t len, const char **err,
+					size_t *err_offset)
+{
+	return template_compile_ids(src, len, macro_id, err, err_offset);
+}
+
+/* give - hand a value to the template. */
+static bool give(struct template_value *out, const char *value, size_t len, enum template_cut cut)
+{
+	out->s = value;
+	out->len = len;
+	out->cut = cut;
 	return true;
 }
 
@@ -105,128 +167,129 @@ static void need_sender_domain(struct render *c)
 			domain_clean(d, dlen, c->sender_domain, sizeof(c->sender_domain));
 }
 
-/* list_value - the macros about the lists; false when name is not one of them. */
-static bool list_value(struct render *c, const char *name, size_t len, const char **value,
-		       size_t *value_len, enum template_cut *cut, bool *known)
+/* give_reason - the top hit's reason (its parts joined once), when it has one. */
+static bool give_reason(struct render *c, const struct hit *top, struct template_value *out)
 {
-	const struct hit *top = c->top;
-
-	*known = true;
-	if (len == 10 && memcmp(name, "rbl_domain", 10) == 0)
-		return top && give(top->list->name, strlen(top->list->name), TEMPLATE_KEEP, value,
-				   value_len, cut);
-	if ((len == 10 && memcmp(name, "rbl_reason", 10) == 0) ||
-	    (len == 7 && memcmp(name, "rbl_txt", 7) == 0)) {
-		if (top == NULL || (len == 7 && !top->txt))
-			return false;
-		if (!c->have_reason) {
-			c->have_reason = true;
-			c->reason_len = reason_join(&top->reason, c->reason, sizeof(c->reason));
-		}
-		return c->reason_len > 0 &&
-		       give(c->reason, c->reason_len, TEMPLATE_CUT_FIRST, value, value_len, cut);
+	if (!c->have_reason) {
+		c->have_reason = true;
+		c->reason_len = reason_join(&top->reason, c->reason, sizeof(c->reason));
 	}
-	if (len == 8 && memcmp(name, "rbl_what", 8) == 0)
-		return top && give(top->what, top->what_len,
-				   top->source ? TEMPLATE_CUT_LATER : TEMPLATE_KEEP, value,
-				   value_len, cut);
-	if (len == 10 && memcmp(name, "rbl_listed", 10) == 0) {
-		if (top == NULL)
-			return false;
-		if (!c->have_listed) {
-			/* "host [ADDRESS]" or "sender domain DOMAIN": by hand, this is every refusal. */
-			const char *words = listed_words(top->source);
-			size_t wl = strlen(words), n = top->what_len;
-			bool brackets = top->source == 0;
-			if (n > sizeof(c->listed) - wl - 3)
-				n = sizeof(c->listed) - wl - 3;
-			memcpy(c->listed, words, wl);
-			c->listed_len = wl;
-			if (brackets)
-				c->listed[c->listed_len++] = '[';
-			memcpy(c->listed + c->listed_len, top->what, n);
-			c->listed_len += n;
-			if (brackets)
-				c->listed[c->listed_len++] = ']';
-			c->have_listed = true;
-		}
-		return give(c->listed, c->listed_len,
-			    top->source ? TEMPLATE_CUT_LATER : TEMPLATE_KEEP, value, value_len,
-			    cut);
-	}
-	if (len == 9 && memcmp(name, "rbl_class", 9) == 0) {
-		const char *w = reply_class(top ? top->source : 0);
-		return give(w, strlen(w), TEMPLATE_KEEP, value, value_len, cut);
-	}
-	if (len == 8 && memcmp(name, "rbl_code", 8) == 0) {
-		if (top == NULL || top->list->kind == LIST_LOCAL)
-			return false;
-		int n = snprintf(c->code, sizeof(c->code), "%u.%u.%u.%u", top->code[0],
-				 top->code[1], top->code[2], top->code[3]);
-		return give(c->code, (size_t)n, TEMPLATE_KEEP, value, value_len, cut);
-	}
-	if (len == 11 && memcmp(name, "rbl_domains", 11) == 0) {
-		size_t used = 0;
-		for (unsigned i = 0; i < c->v->hit_count && used < sizeof(c->domains) - 1; i++) {
-			int n = snprintf(c->domains + used, sizeof(c->domains) - used, "%s%s",
-					 i ? ", " : "", c->v->hits[i].list->name);
-			used = n < 0 ? used : used + (size_t)n;
-		}
-		if (used >= sizeof(c->domains))
-			used = sizeof(c->domains) - 1;
-		return give(c->domains, used, TEMPLATE_CUT_LATER, value, value_len, cut);
-	}
-	*known = false;
-	return false;
+	return c->reason_len > 0 && give(out, c->reason, c->reason_len, TEMPLATE_CUT_FIRST);
 }
 
-/* lookup - the template's macro values: list data, our own names, then request attributes. */
-HOT static bool lookup(void *arg, const char *name, size_t len, const char **value,
-		       size_t *value_len, enum template_cut *cut)
+/* give_listed - what is listed, for "Your ... is blacklisted", built once. */
+static bool give_listed(struct render *c, const struct hit *top, struct template_value *out)
+{
+	if (!c->have_listed) {
+		/* "host [ADDRESS]" or "sender domain DOMAIN": by hand, this is every refusal. */
+		const char *words = listed_words(top->source);
+		size_t wl = strlen(words), n = top->what_len;
+		bool brackets = top->source == 0;
+		if (n > sizeof(c->listed) - wl - 3)
+			n = sizeof(c->listed) - wl - 3;
+		memcpy(c->listed, words, wl);
+		c->listed_len = wl;
+		if (brackets)
+			c->listed[c->listed_len++] = '[';
+		memcpy(c->listed + c->listed_len, top->what, n);
+		c->listed_len += n;
+		if (brackets)
+			c->listed[c->listed_len++] = ']';
+		c->have_listed = true;
+	}
+	return give(out, c->listed, c->listed_len,
+		    top->source ? TEMPLATE_CUT_LATER : TEMPLATE_KEEP);
+}
+
+/* give_code - the top hit's answer as "127.0.0.2"; local lists have none. */
+static bool give_code(struct render *c, const struct hit *top, struct template_value *out)
+{
+	if (top->list->kind == LIST_LOCAL)
+		return false;
+	int n = snprintf(c->code, sizeof(c->code), "%u.%u.%u.%u", top->code[0], top->code[1],
+			 top->code[2], top->code[3]);
+	return give(out, c->code, (size_t)n, TEMPLATE_KEEP);
+}
+
+/* give_domains - every hitting list's name, ", " between them, as far as they fit. */
+static bool give_domains(struct render *c, struct template_value *out)
+{
+	size_t used = 0;
+
+	for (unsigned i = 0; i < c->v->hit_count && used < sizeof(c->domains) - 1; i++) {
+		int n = snprintf(c->domains + used, sizeof(c->domains) - used, "%s%s",
+				 i ? ", " : "", c->v->hits[i].list->name);
+		used = n < 0 ? used : used + (size_t)n;
+	}
+	if (used >= sizeof(c->domains))
+		used = sizeof(c->domains) - 1;
+	return give(out, c->domains, used, TEMPLATE_CUT_LATER);
+}
+
+/*
+ * lookup - the template's macro values: list data, our own names, then request attributes.
+ * The help URL, the contact, the score and the client's address are given even while the
+ * URL is expanded again without request values (drop_request); the sender's domain and
+ * other attributes are not.
+ */
+HOT static bool lookup(void *arg, unsigned id, const char *name, size_t len,
+		       struct template_value *value)
 {
 	struct render *c = arg;
-	bool known;
+	const struct hit *top = c->top;
 
-	if (len > 4 && memcmp(name, "rbl_", 4) == 0) {
-		bool found = list_value(c, name, len, value, value_len, cut, &known);
-		if (known)
-			return found;
+	if (id == MACRO_UNRESOLVED)
+		id = macro_id(name, len);
+	switch ((enum macro)id) {
+	case MACRO_RBL_DOMAIN:
+		return top && give(value, top->list->name, strlen(top->list->name), TEMPLATE_KEEP);
+	case MACRO_RBL_REASON: return top && give_reason(c, top, value);
+	case MACRO_RBL_TXT: return top && top->txt && give_reason(c, top, value);
+	case MACRO_RBL_WHAT:
+		return top && give(value, top->what, top->what_len,
+				   top->source ? TEMPLATE_CUT_LATER : TEMPLATE_KEEP);
+	case MACRO_RBL_LISTED: return top && give_listed(c, top, value);
+	case MACRO_RBL_CLASS: {
+		const char *w = reply_class(top ? top->source : 0);
+		return give(value, w, strlen(w), TEMPLATE_KEEP);
 	}
-	if (len == 8 && memcmp(name, "help_url", 8) == 0) {
+	case MACRO_RBL_CODE: return top && give_code(c, top, value);
+	case MACRO_RBL_DOMAINS: return give_domains(c, value);
+	case MACRO_HELP_URL:
 		if (c->in_help_url)
 			return false;
 		if (!c->have_help_url)
 			c->help_url_len = expand_help_url(c);
-		return give(c->help_url, c->help_url_len, TEMPLATE_KEEP, value, value_len, cut);
-	}
-	if (len == 14 && memcmp(name, "greylist_retry", 14) == 0) {
+		return give(value, c->help_url, c->help_url_len, TEMPLATE_KEEP);
+	case MACRO_GREYLIST_RETRY: {
 		size_t n = reply_duration(c->greylisting ? c->retry_s : c->rules->greylist.delay_s,
 					  c->retry, sizeof(c->retry));
-		return give(c->retry, n, TEMPLATE_KEEP, value, value_len, cut);
+		return give(value, c->retry, n, TEMPLATE_KEEP);
 	}
-	if (len == 7 && memcmp(name, "contact", 7) == 0)
+	case MACRO_CONTACT:
 		return c->rules->contact != NULL &&
-		       give(c->rules->contact, strlen(c->rules->contact), TEMPLATE_KEEP, value,
-			    value_len, cut);
-	if (len == 5 && memcmp(name, "score", 5) == 0) {
+		       give(value, c->rules->contact, strlen(c->rules->contact), TEMPLATE_KEEP);
+	case MACRO_SCORE: {
 		int n = snprintf(c->score, sizeof(c->score), "%ld", c->v->score);
-		return give(c->score, (size_t)n, TEMPLATE_KEEP, value, value_len, cut);
+		return give(value, c->score, (size_t)n, TEMPLATE_KEEP);
 	}
-	if (len == 14 && memcmp(name, "client_address", 14) == 0) {
-		*value = request_get(c->req, REQ_CLIENT_ADDRESS, value_len);
-		*cut = TEMPLATE_KEEP;
+	case MACRO_CLIENT_ADDRESS:
+		value->s = request_get(c->req, REQ_CLIENT_ADDRESS, &value->len);
+		value->cut = TEMPLATE_KEEP;
 		return true;
+	case MACRO_SENDER_DOMAIN:
+		if (c->drop_request)
+			return false;
+		need_sender_domain(c);
+		return give(value, c->sender_domain, c->sender_domain_len, TEMPLATE_CUT_LATER);
+	case MACRO_UNRESOLVED:
+	case MACRO_ATTRIBUTE: break;
 	}
 	if (c->drop_request)
 		return false;
-	if (len == 13 && memcmp(name, "sender_domain", 13) == 0) {
-		need_sender_domain(c);
-		return give(c->sender_domain, c->sender_domain_len, TEMPLATE_CUT_LATER, value,
-			    value_len, cut);
-	}
-	*value = request_find(c->req, name, len, value_len);
-	*cut = TEMPLATE_CUT_LATER;
-	return *value != NULL;
+	value->s = request_find(c->req, name, len, &value->len);
+	value->cut = TEMPLATE_CUT_LATER;
+	return value->s != NULL;
 }
 
 /*

@@ -33,6 +33,17 @@ struct request;
 #define REPLY_HELP_URL_MAX 250 /* an expanded help URL */
 #define REPLY_CONTACT_MAX 100  /* the contact address */
 
+struct template;
+
+/*
+ * reply_template_compile - a reply template (a text, a help URL): template_compile with
+ * each macro name resolved once to the value it stands for, so that rendering a reply
+ * does not compare names. A template from plain template_compile renders the same,
+ * comparing its names at each reply. Errors as template_compile's.
+ */
+struct template *reply_template_compile(const char *src, size_t len, const char **err,
+					size_t *err_offset);
+
 /*
  * reply_budget - the most text this request's refusal may carry: REPLY_TEXT_MAX,
  * or less when Postfix's longest prefix for it (built from the recipient, the

@@ -6,7 +6,10 @@
  * literal text, a macro, or a conditional whose children (the nodes of its text) follow it up
  * to its `end` index. Expansion walks that array without recursion or allocation: a first pass
  * looks each reachable macro up once and measures the text per cut class, the room each
- * cuttable value gets is computed from those lengths, and a second pass writes.
+ * cuttable value gets is computed from those lengths, and a second pass writes. Each macro
+ * node keeps the id its caller's resolver gave the name (template_compile_ids), handed to
+ * every lookup, so that a caller with a fixed set of names compares them once, not per
+ * expansion.
  *
  * Several values of one cut class share their room fairly ("water-filling"): values shorter
  * than an equal share stay whole and the longer ones get equal parts of what is left. So a
@@ -46,6 +49,7 @@ enum node_kind {
 
 struct node {
 	enum node_kind kind;
+	unsigned id; /* macros and conditionals: the resolver's id of the name, or TEMPLATE_NO_ID */
 	size_t off;  /* text or macro name: offset in template->buf */
 	size_t len;  /* its length */
 	size_t slot; /* macros and conditionals: index of the value in struct expansion */
@@ -71,6 +75,7 @@ struct parser {
 	const char *src;
 	size_t len;
 	size_t pos;
+	template_resolve_fn *resolve; /* NULL: every name gets TEMPLATE_NO_ID */
 	struct template *t;
 	size_t cap;    /* nodes allocated */
 	size_t buflen; /* bytes used in t->buf */
@@ -150,6 +155,7 @@ static size_t add_macro(struct parser *p, enum node_kind kind, size_t dollar, si
 	memcpy(p->t->buf + p->buflen, p->src + start, n);
 	p->buflen += n;
 	p->t->nodes[i].len = n;
+	p->t->nodes[i].id = p->resolve ? p->resolve(p->src + start, n) : TEMPLATE_NO_ID;
 	p->t->nodes[i].slot = p->t->nslots++;
 	p->text = NO_NODE;
 	return i;
@@ -256,7 +262,14 @@ static bool parse_text(struct parser *p)
 /* template_compile - check the syntax of src and build the template (see template.h). */
 struct template *template_compile(const char *src, size_t len, const char **err, size_t *err_offset)
 {
-	struct parser p = { .src = src, .len = len, .text = NO_NODE };
+	return template_compile_ids(src, len, NULL, err, err_offset);
+}
+
+/* template_compile_ids - template_compile, each name resolved to its id (see template.h). */
+struct template *template_compile_ids(const char *src, size_t len, template_resolve_fn *resolve,
+				      const char **err, size_t *err_offset)
+{
+	struct parser p = { .src = src, .len = len, .resolve = resolve, .text = NO_NODE };
 	bool good = true;
 
 	p.t = calloc(1, sizeof(*p.t));
@@ -333,11 +346,9 @@ size_t template_literal_len(const struct template *t)
 
 /* One looked-up value during an expansion. */
 struct value {
-	const char *s; /* untrusted bytes, owned by the lookup's caller */
-	size_t len;
-	size_t shown; /* bytes it takes in the output: len, or less when cut */
-	enum template_cut cut;
-	bool output; /* a reachable $name (a conditional's value is only tested) */
+	struct template_value got; /* as the lookup gave it: bytes owned by its caller */
+	size_t shown;              /* bytes it takes in the output: got.len, or less when cut */
+	bool output;               /* a reachable $name (a conditional's value is only tested) */
 };
 
 struct expansion {
@@ -351,22 +362,22 @@ static void look_up(const struct template *t, const struct node *n, template_loo
 		    void *ctx, struct value *v)
 {
 	/* Class for a lookup that does not say: request data, cut when needed. */
-	v->cut = TEMPLATE_CUT_LATER;
-	if (!lookup(ctx, t->buf + n->off, n->len, &v->s, &v->len, &v->cut) || !v->s) {
-		v->s = NULL;
-		v->len = 0;
+	v->got.cut = TEMPLATE_CUT_LATER;
+	if (!lookup(ctx, n->id, t->buf + n->off, n->len, &v->got) || !v->got.s) {
+		v->got.s = NULL;
+		v->got.len = 0;
 	}
-	if (v->cut != TEMPLATE_KEEP && v->cut != TEMPLATE_CUT_FIRST)
-		v->cut = TEMPLATE_CUT_LATER;
-	v->shown = v->len;
+	if (v->got.cut != TEMPLATE_KEEP && v->got.cut != TEMPLATE_CUT_FIRST)
+		v->got.cut = TEMPLATE_CUT_LATER;
+	v->shown = v->got.len;
 }
 
 /* next_node - index of the node after n (at i) in a walk: skip a conditional's text when false. */
 static size_t next_node(const struct node *n, size_t i, const struct value *v)
 {
-	if (n->kind == NODE_IF_SET && v->len == 0)
+	if (n->kind == NODE_IF_SET && v->got.len == 0)
 		return n->end;
-	if (n->kind == NODE_IF_EMPTY && v->len > 0)
+	if (n->kind == NODE_IF_EMPTY && v->got.len > 0)
 		return n->end;
 	return i + 1;
 }
@@ -390,10 +401,10 @@ static void measure(const struct template *t, template_lookup_fn *lookup, void *
 		look_up(t, n, lookup, ctx, v);
 		if (n->kind == NODE_MACRO) {
 			v->output = true;
-			if (v->cut == TEMPLATE_KEEP)
-				x->fixed += v->len;
+			if (v->got.cut == TEMPLATE_KEEP)
+				x->fixed += v->got.len;
 			else
-				x->classes[v->cut] += v->len;
+				x->classes[v->got.cut] += v->got.len;
 		}
 		i = next_node(n, i, v);
 	}
@@ -412,7 +423,7 @@ static void share(struct expansion *x, size_t nslots, enum template_cut cut, siz
 	for (size_t i = 0; i < nslots; i++) {
 		struct value *v = &x->v[i];
 
-		if (v->output && v->cut == cut && v->len > 0) {
+		if (v->output && v->got.cut == cut && v->got.len > 0) {
 			v->shown = NOT_SHARED;
 			waiting++;
 		}
@@ -425,10 +436,10 @@ static void share(struct expansion *x, size_t nslots, enum template_cut cut, siz
 		for (size_t i = 0; i < nslots; i++) {
 			struct value *v = &x->v[i];
 
-			if (v->output && v->cut == cut && v->shown == NOT_SHARED &&
-			    v->len <= level) {
-				v->shown = v->len;
-				room -= v->len;
+			if (v->output && v->got.cut == cut && v->shown == NOT_SHARED &&
+			    v->got.len <= level) {
+				v->shown = v->got.len;
+				room -= v->got.len;
 				waiting--;
 				settled = true;
 			}
@@ -437,7 +448,7 @@ static void share(struct expansion *x, size_t nslots, enum template_cut cut, siz
 	for (size_t i = 0; i < nslots && waiting > 0; i++) {
 		struct value *v = &x->v[i];
 
-		if (v->output && v->cut == cut && v->shown == NOT_SHARED) {
+		if (v->output && v->got.cut == cut && v->shown == NOT_SHARED) {
 			/* Rounded up, so that the remainder's extra bytes go to the first ones. */
 			v->shown = (room + waiting - 1) / waiting;
 			room -= v->shown;
@@ -494,10 +505,10 @@ HOT static void put_literal(struct writer *w, const char *s, size_t n)
  */
 static void put_value(struct writer *w, const struct value *v)
 {
-	if (v->shown >= v->len) {
-		put(w, v->s, v->len);
+	if (v->shown >= v->got.len) {
+		put(w, v->got.s, v->got.len);
 	} else if (v->shown >= ELLIPSIS_LEN) {
-		put(w, v->s, v->shown - ELLIPSIS_LEN);
+		put(w, v->got.s, v->shown - ELLIPSIS_LEN);
 		put_literal(w, ellipsis, ELLIPSIS_LEN);
 	}
 }

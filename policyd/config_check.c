@@ -256,7 +256,7 @@ static struct template *compile_default(struct loader *ld, const char *text, uns
 {
 	const char *err = NULL;
 	size_t offset = 0;
-	struct template *t = template_compile(text, strlen(text), &err, &offset);
+	struct template *t = reply_template_compile(text, strlen(text), &err, &offset);
 
 	if (t == NULL)
 		loader_error(ld, line, "built-in text: %s", err);

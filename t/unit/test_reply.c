@@ -18,11 +18,12 @@ static const char default_text[] =
 	"Your $rbl_listed is blacklisted by $rbl_domain${rbl_reason?: $rbl_reason}. "
 	"See $help_url or send your questions to $contact";
 
+/* compile - a reply template, its names resolved as the configuration's are. */
 static struct template *compile(const char *s)
 {
 	const char *err;
 	size_t off;
-	struct template *t = template_compile(s, strlen(s), &err, &off);
+	struct template *t = reply_template_compile(s, strlen(s), &err, &off);
 
 	if (t == NULL) {
 		printf("Bail out! template: %s\n", err);
@@ -217,6 +218,96 @@ static void test_help_url_drops_request_values(void)
 	rules.help_url = old;
 }
 
+/*
+ * expand_both - the reply text of template src for v, compiled with the names resolved
+ * (as the configuration does) into with_ids and without (plain template_compile) into
+ * by_name; the whole reply after "action=REJECT 5.7.1 ".
+ */
+static void expand_both(const char *src, const struct verdict *v, char *with_ids, char *by_name,
+			size_t size)
+{
+	struct template *old = rules.text;
+	const char *err;
+	size_t off;
+	char out[REPLY_MAX];
+
+	rules.text = compile(src);
+	reply_render(&rules, &req, v, TIER_REFUSED, REPLY_TEXT_MAX, out, sizeof(out));
+	out[strcspn(out, "\n")] = '\0';
+	snprintf(with_ids, size, "%s", out + strlen("action=REJECT 5.7.1 "));
+	template_free(rules.text);
+	rules.text = template_compile(src, strlen(src), &err, &off);
+	reply_render(&rules, &req, v, TIER_REFUSED, REPLY_TEXT_MAX, out, sizeof(out));
+	out[strcspn(out, "\n")] = '\0';
+	snprintf(by_name, size, "%s", out + strlen("action=REJECT 5.7.1 "));
+	template_free(rules.text);
+	rules.text = old;
+}
+
+/*
+ * test_macro_ids - names resolved when a template is compiled: each of ours gives its value,
+ * any other name (one that starts or ends like ours, or differs in case) is the request
+ * attribute of that name, the conditionals test the same values, and a template compiled
+ * without resolving its names renders the same text.
+ */
+static void test_macro_ids(void)
+{
+	static const struct {
+		const char *src, *want, *what;
+	} cases[] = {
+		{ "[$rbl_domain]", "[zen.test]", "rbl_domain" },
+		{ "[$rbl_reason|$rbl_txt]", "[Spam source|Spam source]", "rbl_reason, rbl_txt" },
+		{ "[$rbl_what|$rbl_listed|$rbl_class]", "[192.0.2.1|host [192.0.2.1]|Client host]",
+		  "rbl_what, rbl_listed, rbl_class" },
+		{ "[$rbl_code|$rbl_domains|$score]", "[127.0.0.2|zen.test, dbl.test|4]",
+		  "rbl_code, rbl_domains, score" },
+		{ "[$help_url]",
+		  "[https://www.example.org/blacklisted.html?ip=192.0.2.1&list=zen.test]",
+		  "help_url" },
+		{ "[$contact|$client_address|$sender_domain]",
+		  "[postmaster@example.org|192.0.2.1|example.com]",
+		  "contact, client_address, sender_domain" },
+		{ "[$helo_name|$x_custom|$absent]", "[mx.example.net|custom value|]",
+		  "other names are request attributes" },
+		{ "[$rbl_dom|$rbl|$rbl_domainx|$contacts]", "[prefix||extended|more]",
+		  "a prefix of one of ours, or a name that extends one, is an attribute" },
+		{ "[$RBL_DOMAIN|$Contact]", "[upper|]", "names are case-sensitive" },
+		{ "[${rbl_reason?why: $rbl_reason}${rbl_reason:no reason}]", "[why: Spam source]",
+		  "${name?text} with a value" },
+		{ "[${absent?set}${absent:unset}${x_custom?set}${rbl_dom:unset}]", "[unsetset]",
+		  "conditionals on attributes" },
+		{ "[${help_url?url}${contact:none}${rbl_code?code}]", "[urlcode]",
+		  "conditionals on our names" },
+	};
+	char with_ids[REPLY_MAX], by_name[REPLY_MAX];
+	struct verdict v;
+	int n = snprintf(
+		reqtext, sizeof(reqtext),
+		"client_address=192.0.2.1\nhelo_name=mx.example.net\n"
+		"sender=joe@example.com\nrecipient=user@mx.test\nx_custom=custom value\n"
+		"rbl_dom=prefix\nrbl_domainx=extended\ncontacts=more\nRBL_DOMAIN=upper\n\n");
+
+	request_parse(&req, reqtext, (size_t)n);
+	verdict_clear(&v);
+	hit(&v, &zen, 0, "192.0.2.1", "Spam source");
+	hit(&v, &dbl, SOURCE_SENDER, "example.com", NULL);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		expand_both(cases[i].src, &v, with_ids, by_name, sizeof(with_ids));
+		is_str(with_ids, cases[i].want, "%s: %s", cases[i].what, cases[i].src);
+		is_str(by_name, cases[i].want, "%s, names not resolved: %s", cases[i].what,
+		       cases[i].src);
+	}
+
+	/* A reason that did not come from DNS is $rbl_reason but not $rbl_txt. */
+	verdict_clear(&v);
+	hit(&v, &zen, 0, "192.0.2.1", "Spam source");
+	v.hits[0].txt = false;
+	expand_both("[$rbl_reason|$rbl_txt|${rbl_txt:none}]", &v, with_ids, by_name,
+		    sizeof(with_ids));
+	is_str(with_ids, "[Spam source||none]", "rbl_txt is empty for a reason not from DNS");
+	is_str(by_name, with_ids, "the same, names not resolved");
+}
+
 int main(void)
 {
 	rules.threshold = 1;
@@ -229,6 +320,7 @@ int main(void)
 	test_budget();
 	test_dirty_and_errors();
 	test_help_url_drops_request_values();
+	test_macro_ids();
 	template_free(rules.text);
 	template_free(rules.help_url);
 	return tap_done();

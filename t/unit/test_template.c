@@ -30,20 +30,21 @@ struct table {
 	int calls;
 };
 
-/* table_lookup - template_lookup_fn over a fixed table; counts its calls. */
-static bool table_lookup(void *ctx, const char *name, size_t namelen, const char **value,
-			 size_t *valuelen, enum template_cut *cut)
+/* table_lookup - template_lookup_fn over a fixed table, by name; counts its calls. */
+static bool table_lookup(void *ctx, unsigned id, const char *name, size_t namelen,
+			 struct template_value *value)
 {
 	struct table *tab = ctx;
 
+	(void)id;
 	tab->calls++;
 	for (size_t i = 0; i < tab->n; i++) {
 		const struct entry *e = &tab->e[i];
 
 		if (strlen(e->name) == namelen && memcmp(e->name, name, namelen) == 0) {
-			*value = e->value;
-			*valuelen = e->len ? e->len : strlen(e->value);
-			*cut = e->cut;
+			value->s = e->value;
+			value->len = e->len ? e->len : strlen(e->value);
+			value->cut = e->cut;
 			return true;
 		}
 	}
@@ -396,6 +397,106 @@ static void test_uses(void)
 	template_free(t);
 }
 
+/* The names that test_ids resolves, their id being their index plus one. */
+static const char *const id_names[] = { "alpha", "beta", "gamma" };
+#define ID_NAMES (sizeof(id_names) / sizeof(id_names[0]))
+#define ID_OTHER 100 /* a name that the resolver does not know */
+
+static int resolve_calls;
+
+/* id_resolve - template_resolve_fn over id_names; counts its calls. */
+static unsigned id_resolve(const char *name, size_t len)
+{
+	resolve_calls++;
+	for (size_t i = 0; i < ID_NAMES; i++)
+		if (strlen(id_names[i]) == len && memcmp(id_names[i], name, len) == 0)
+			return (unsigned)i + 1;
+	return ID_OTHER;
+}
+
+/* The ids and names a lookup was handed, in call order. */
+struct id_log {
+	unsigned ids[16];
+	char names[16][16];
+	int calls;
+};
+
+/*
+ * id_lookup - a lookup that answers by id alone ("<id>", and the empty value for gamma), and
+ * records what it was given.
+ */
+static bool id_lookup(void *ctx, unsigned id, const char *name, size_t namelen,
+		      struct template_value *value)
+{
+	static char text[16][8];
+	struct id_log *log = ctx;
+	int i = log->calls++;
+
+	if (i >= 16)
+		return false;
+	log->ids[i] = id;
+	snprintf(log->names[i], sizeof(log->names[i]), "%.*s", (int)namelen, name);
+	if (id == TEMPLATE_NO_ID || id == ID_OTHER)
+		return false;
+	if (id == 3) {
+		value->s = "";
+		value->len = 0;
+		return true;
+	}
+	snprintf(text[i], sizeof(text[i]), "<%u>", id);
+	value->s = text[i];
+	value->len = strlen(text[i]);
+	return true;
+}
+
+/*
+ * test_ids - template_compile_ids: the resolver is asked once per macro and conditional, when
+ * the template is compiled, never when it is expanded; each lookup gets the id with the name;
+ * a template compiled without a resolver hands every lookup TEMPLATE_NO_ID.
+ */
+static void test_ids(void)
+{
+	static const char src[] = "$alpha ${beta?b=$beta}${gamma:no gamma}${alphabet}$Alpha$$";
+	struct id_log log = { 0 };
+	const char *err;
+	size_t off;
+	char out[200];
+	struct template *t;
+
+	resolve_calls = 0;
+	t = template_compile_ids(src, strlen(src), id_resolve, &err, &off);
+	ok(t != NULL, "a template with a resolver compiles");
+	if (!t)
+		return;
+	is_int(resolve_calls, 6, "the resolver is asked once per macro and conditional");
+	template_expand(t, id_lookup, &log, out, sizeof(out), 199);
+	template_expand(t, id_lookup, &log, out, sizeof(out), 199);
+	is_int(resolve_calls, 6, "expansions do not ask the resolver again");
+	is_str(out, "<1> b=<2>no gamma$", "values found by id alone");
+	is_int(log.calls, 12, "six lookups per expansion");
+	ok(log.ids[0] == 1 && strcmp(log.names[0], "alpha") == 0, "$alpha: id 1 and its name");
+	ok(log.ids[1] == 2 && log.ids[2] == 2 && strcmp(log.names[2], "beta") == 0,
+	   "${beta?...} and the $beta in its text: id 2 each");
+	ok(log.ids[3] == 3 && strcmp(log.names[3], "gamma") == 0, "${gamma:...}: id 3");
+	ok(log.ids[4] == ID_OTHER && strcmp(log.names[4], "alphabet") == 0,
+	   "a name that starts with a known one is not that one: %u", log.ids[4]);
+	ok(log.ids[5] == ID_OTHER && strcmp(log.names[5], "Alpha") == 0,
+	   "names are case-sensitive: $Alpha is not $alpha (%u)", log.ids[5]);
+	template_free(t);
+
+	memset(&log, 0, sizeof(log));
+	t = template_compile(src, strlen(src), &err, &off);
+	ok(t != NULL, "the same template compiles without a resolver");
+	if (!t)
+		return;
+	template_expand(t, id_lookup, &log, out, sizeof(out), 199);
+	ok(log.calls == 5 && log.ids[0] == TEMPLATE_NO_ID && log.ids[4] == TEMPLATE_NO_ID &&
+		   strcmp(log.names[4], "Alpha") == 0,
+	   "without a resolver every lookup gets TEMPLATE_NO_ID, and the names");
+	is_str(out, " no gamma$", "and a lookup that needs ids finds nothing");
+	template_free(t);
+}
+
 /* main - run every group; the exit status says whether all passed. */
 int main(void)
 {
@@ -410,5 +511,6 @@ int main(void)
 	test_errors();
 	test_limits();
 	test_uses();
+	test_ids();
 	return tap_done();
 }
