@@ -167,19 +167,27 @@ static void need_sender_domain(struct render *c)
 			domain_clean(d, dlen, c->sender_domain, sizeof(c->sender_domain));
 }
 
+/*
+ * The give_* helpers below are OUT_OF_LINE: each runs at most once per reply, or for a macro
+ * that few templates use, and kept out of lookup() they leave its common cases (a value at
+ * hand) without a stack frame. lookup() reaches them by tail calls.
+ */
+
 /* give_reason - the top hit's reason (its parts joined once), when it has one. */
-static bool give_reason(struct render *c, const struct hit *top, struct template_value *out)
+HOT OUT_OF_LINE static bool give_reason(struct render *c, struct template_value *out)
 {
 	if (!c->have_reason) {
 		c->have_reason = true;
-		c->reason_len = reason_join(&top->reason, c->reason, sizeof(c->reason));
+		c->reason_len = reason_join(&c->top->reason, c->reason, sizeof(c->reason));
 	}
 	return c->reason_len > 0 && give(out, c->reason, c->reason_len, TEMPLATE_CUT_FIRST);
 }
 
 /* give_listed - what is listed, for "Your ... is blacklisted", built once. */
-static bool give_listed(struct render *c, const struct hit *top, struct template_value *out)
+HOT OUT_OF_LINE static bool give_listed(struct render *c, struct template_value *out)
 {
+	const struct hit *top = c->top;
+
 	if (!c->have_listed) {
 		/* "host [ADDRESS]" or "sender domain DOMAIN": by hand, this is every refusal. */
 		const char *words = listed_words(top->source);
@@ -201,9 +209,27 @@ static bool give_listed(struct render *c, const struct hit *top, struct template
 		    top->source ? TEMPLATE_CUT_LATER : TEMPLATE_KEEP);
 }
 
-/* give_code - the top hit's answer as "127.0.0.2"; local lists have none. */
-static bool give_code(struct render *c, const struct hit *top, struct template_value *out)
+/* give_domain - the top hit's list. */
+HOT OUT_OF_LINE static bool give_domain(struct render *c, struct template_value *out)
 {
+	const char *name = c->top->list->name;
+
+	return give(out, name, strlen(name), TEMPLATE_KEEP);
+}
+
+/* give_class - Postfix's words for what the top hit looked up ("Client host" without one). */
+OUT_OF_LINE static bool give_class(struct render *c, struct template_value *out)
+{
+	const char *w = reply_class(c->top ? c->top->source : 0);
+
+	return give(out, w, strlen(w), TEMPLATE_KEEP);
+}
+
+/* give_code - the top hit's answer as "127.0.0.2"; local lists have none. */
+OUT_OF_LINE static bool give_code(struct render *c, struct template_value *out)
+{
+	const struct hit *top = c->top;
+
 	if (top->list->kind == LIST_LOCAL)
 		return false;
 	int n = snprintf(c->code, sizeof(c->code), "%u.%u.%u.%u", top->code[0], top->code[1],
@@ -212,7 +238,7 @@ static bool give_code(struct render *c, const struct hit *top, struct template_v
 }
 
 /* give_domains - every hitting list's name, ", " between them, as far as they fit. */
-static bool give_domains(struct render *c, struct template_value *out)
+OUT_OF_LINE static bool give_domains(struct render *c, struct template_value *out)
 {
 	size_t used = 0;
 
@@ -226,6 +252,59 @@ static bool give_domains(struct render *c, struct template_value *out)
 	return give(out, c->domains, used, TEMPLATE_CUT_LATER);
 }
 
+/* give_help_url - the help URL, expanded once; empty inside the help URL itself. */
+HOT OUT_OF_LINE static bool give_help_url(struct render *c, struct template_value *out)
+{
+	if (c->in_help_url)
+		return false;
+	if (!c->have_help_url)
+		c->help_url_len = expand_help_url(c);
+	return give(out, c->help_url, c->help_url_len, TEMPLATE_KEEP);
+}
+
+/* give_retry - when a retry passes: this delay's, or greylisting's for another reply. */
+OUT_OF_LINE static bool give_retry(struct render *c, struct template_value *out)
+{
+	size_t n = reply_duration(c->greylisting ? c->retry_s : c->rules->greylist.delay_s,
+				  c->retry, sizeof(c->retry));
+
+	return give(out, c->retry, n, TEMPLATE_KEEP);
+}
+
+/* give_contact - the site's contact address, when it has one. */
+HOT OUT_OF_LINE static bool give_contact(struct render *c, struct template_value *out)
+{
+	const char *contact = c->rules->contact;
+
+	return contact != NULL && give(out, contact, strlen(contact), TEMPLATE_KEEP);
+}
+
+/* give_score - the verdict's score. */
+OUT_OF_LINE static bool give_score(struct render *c, struct template_value *out)
+{
+	int n = snprintf(c->score, sizeof(c->score), "%ld", c->v->score);
+
+	return give(out, c->score, (size_t)n, TEMPLATE_KEEP);
+}
+
+/* give_sender_domain - the sender's domain, made clean once. */
+OUT_OF_LINE static bool give_sender_domain(struct render *c, struct template_value *out)
+{
+	need_sender_domain(c);
+	return give(out, c->sender_domain, c->sender_domain_len, TEMPLATE_CUT_LATER);
+}
+
+/* give_attribute - the request attribute `name`, the last of that name; unknown if absent. */
+HOT OUT_OF_LINE static bool give_attribute(struct render *c, const char *name, size_t len,
+					   struct template_value *out)
+{
+	out->s = request_find(c->req, name, len, &out->len);
+	out->cut = TEMPLATE_CUT_LATER;
+	return out->s != NULL;
+}
+
+static bool lookup_by_name(void *arg, const char *name, size_t len, struct template_value *value);
+
 /*
  * lookup - the template's macro values: list data, our own names, then request attributes.
  * The help URL, the contact, the score and the client's address are given even while the
@@ -238,58 +317,37 @@ HOT static bool lookup(void *arg, unsigned id, const char *name, size_t len,
 	struct render *c = arg;
 	const struct hit *top = c->top;
 
-	if (id == MACRO_UNRESOLVED)
-		id = macro_id(name, len);
 	switch ((enum macro)id) {
-	case MACRO_RBL_DOMAIN:
-		return top && give(value, top->list->name, strlen(top->list->name), TEMPLATE_KEEP);
-	case MACRO_RBL_REASON: return top && give_reason(c, top, value);
-	case MACRO_RBL_TXT: return top && top->txt && give_reason(c, top, value);
+	case MACRO_UNRESOLVED: return lookup_by_name(arg, name, len, value);
+	case MACRO_ATTRIBUTE: break;
+	case MACRO_RBL_DOMAIN: return top != NULL && give_domain(c, value);
+	case MACRO_RBL_REASON: return top != NULL && give_reason(c, value);
+	case MACRO_RBL_TXT: return top != NULL && top->txt && give_reason(c, value);
 	case MACRO_RBL_WHAT:
-		return top && give(value, top->what, top->what_len,
-				   top->source ? TEMPLATE_CUT_LATER : TEMPLATE_KEEP);
-	case MACRO_RBL_LISTED: return top && give_listed(c, top, value);
-	case MACRO_RBL_CLASS: {
-		const char *w = reply_class(top ? top->source : 0);
-		return give(value, w, strlen(w), TEMPLATE_KEEP);
-	}
-	case MACRO_RBL_CODE: return top && give_code(c, top, value);
+		return top != NULL && give(value, top->what, top->what_len,
+					   top->source ? TEMPLATE_CUT_LATER : TEMPLATE_KEEP);
+	case MACRO_RBL_LISTED: return top != NULL && give_listed(c, value);
+	case MACRO_RBL_CLASS: return give_class(c, value);
+	case MACRO_RBL_CODE: return top != NULL && give_code(c, value);
 	case MACRO_RBL_DOMAINS: return give_domains(c, value);
-	case MACRO_HELP_URL:
-		if (c->in_help_url)
-			return false;
-		if (!c->have_help_url)
-			c->help_url_len = expand_help_url(c);
-		return give(value, c->help_url, c->help_url_len, TEMPLATE_KEEP);
-	case MACRO_GREYLIST_RETRY: {
-		size_t n = reply_duration(c->greylisting ? c->retry_s : c->rules->greylist.delay_s,
-					  c->retry, sizeof(c->retry));
-		return give(value, c->retry, n, TEMPLATE_KEEP);
-	}
-	case MACRO_CONTACT:
-		return c->rules->contact != NULL &&
-		       give(value, c->rules->contact, strlen(c->rules->contact), TEMPLATE_KEEP);
-	case MACRO_SCORE: {
-		int n = snprintf(c->score, sizeof(c->score), "%ld", c->v->score);
-		return give(value, c->score, (size_t)n, TEMPLATE_KEEP);
-	}
+	case MACRO_HELP_URL: return give_help_url(c, value);
+	case MACRO_GREYLIST_RETRY: return give_retry(c, value);
+	case MACRO_CONTACT: return give_contact(c, value);
+	case MACRO_SCORE: return give_score(c, value);
 	case MACRO_CLIENT_ADDRESS:
 		value->s = request_get(c->req, REQ_CLIENT_ADDRESS, &value->len);
 		value->cut = TEMPLATE_KEEP;
 		return true;
-	case MACRO_SENDER_DOMAIN:
-		if (c->drop_request)
-			return false;
-		need_sender_domain(c);
-		return give(value, c->sender_domain, c->sender_domain_len, TEMPLATE_CUT_LATER);
-	case MACRO_UNRESOLVED:
-	case MACRO_ATTRIBUTE: break;
+	case MACRO_SENDER_DOMAIN: return !c->drop_request && give_sender_domain(c, value);
 	}
-	if (c->drop_request)
-		return false;
-	value->s = request_find(c->req, name, len, &value->len);
-	value->cut = TEMPLATE_CUT_LATER;
-	return value->s != NULL;
+	return !c->drop_request && give_attribute(c, name, len, value);
+}
+
+/* lookup_by_name - lookup() for a template compiled without ids: the name resolved here. */
+OUT_OF_LINE static bool lookup_by_name(void *arg, const char *name, size_t len,
+				       struct template_value *value)
+{
+	return lookup(arg, macro_id(name, len), name, len, value);
 }
 
 /*
