@@ -348,14 +348,21 @@ size_t template_literal_len(const struct template *t)
 struct value {
 	struct template_value got; /* as the lookup gave it: bytes owned by its caller */
 	size_t shown;              /* bytes it takes in the output: got.len, or less when cut */
-	bool output;               /* a reachable $name (a conditional's value is only tested) */
 };
 
+/*
+ * The state of one expansion. Only the slots of the macros that measure() reached are set:
+ * the others are never read, which spares clearing all of them for each expansion.
+ */
 struct expansion {
-	size_t fixed;      /* literal text and values of class TEMPLATE_KEEP */
-	size_t classes[3]; /* per enum template_cut: total length of the values shown */
+	/* Per enum template_cut, the length of the text shown: TEMPLATE_KEEP's counts the
+	 * literal text too, all that no cut may remove. */
+	size_t classes[3];
+	size_t nshown; /* reachable $name values (a conditional's is only tested) */
+	uint8_t shown[TEMPLATE_MAX_MACROS]; /* their slots, in template order */
 	struct value v[TEMPLATE_MAX_MACROS];
 };
+_Static_assert(TEMPLATE_MAX_MACROS <= UINT8_MAX + 1, "a slot fits in uint8_t");
 
 /* look_up - ask the caller for the value of node n's macro; unknown names are empty. */
 static void look_up(const struct template *t, const struct node *n, template_lookup_fn *lookup,
@@ -372,42 +379,44 @@ static void look_up(const struct template *t, const struct node *n, template_loo
 	v->shown = v->got.len;
 }
 
-/* next_node - index of the node after n (at i) in a walk: skip a conditional's text when false. */
-static size_t next_node(const struct node *n, size_t i, const struct value *v)
+/*
+ * skip_to - the index of the node after conditional n (whose children start at i): past its
+ * text when the condition is false.
+ */
+static size_t skip_to(const struct node *n, size_t i, const struct value *v)
 {
-	if (n->kind == NODE_IF_SET && v->got.len == 0)
+	if (n->kind == NODE_IF_SET ? v->got.len == 0 : v->got.len > 0)
 		return n->end;
-	if (n->kind == NODE_IF_EMPTY && v->got.len > 0)
-		return n->end;
-	return i + 1;
+	return i;
 }
 
 /* measure - first pass: look every reachable macro up once and add up lengths per cut class. */
 static void measure(const struct template *t, template_lookup_fn *lookup, void *ctx,
 		    struct expansion *x)
 {
-	size_t i = 0;
+	/* Locals, not x's fields: x escapes into every lookup, so its fields would be stored and
+	 * loaded again around each call. */
+	size_t classes[3] = { 0, 0, 0 }, nshown = 0, i = 0;
 
 	while (i < t->nnodes) {
-		const struct node *n = &t->nodes[i];
+		const struct node *n = &t->nodes[i++];
 		struct value *v;
 
 		if (n->kind == NODE_TEXT) {
-			x->fixed += n->len;
-			i++;
+			classes[TEMPLATE_KEEP] += n->len;
 			continue;
 		}
 		v = &x->v[n->slot];
 		look_up(t, n, lookup, ctx, v);
 		if (n->kind == NODE_MACRO) {
-			v->output = true;
-			if (v->got.cut == TEMPLATE_KEEP)
-				x->fixed += v->got.len;
-			else
-				x->classes[v->got.cut] += v->got.len;
+			x->shown[nshown++] = (uint8_t)n->slot;
+			classes[v->got.cut] += v->got.len;
+		} else {
+			i = skip_to(n, i, v);
 		}
-		i = next_node(n, i, v);
 	}
+	memcpy(x->classes, classes, sizeof(classes));
+	x->nshown = nshown;
 }
 
 /*
@@ -415,15 +424,15 @@ static void measure(const struct template *t, template_lookup_fn *lookup, void *
  * than an equal share keeps its length, and the longer ones share what is left equally (the
  * first ones get the remainder's extra bytes). Called only when the class does not fit.
  */
-static void share(struct expansion *x, size_t nslots, enum template_cut cut, size_t room)
+static void share(struct expansion *x, enum template_cut cut, size_t room)
 {
 	size_t waiting = 0;
 	bool settled = true;
 
-	for (size_t i = 0; i < nslots; i++) {
-		struct value *v = &x->v[i];
+	for (size_t i = 0; i < x->nshown; i++) {
+		struct value *v = &x->v[x->shown[i]];
 
-		if (v->output && v->got.cut == cut && v->got.len > 0) {
+		if (v->got.cut == cut && v->got.len > 0) {
 			v->shown = NOT_SHARED;
 			waiting++;
 		}
@@ -433,11 +442,10 @@ static void share(struct expansion *x, size_t nslots, enum template_cut cut, siz
 		size_t level = room / waiting;
 
 		settled = false;
-		for (size_t i = 0; i < nslots; i++) {
-			struct value *v = &x->v[i];
+		for (size_t i = 0; i < x->nshown; i++) {
+			struct value *v = &x->v[x->shown[i]];
 
-			if (v->output && v->got.cut == cut && v->shown == NOT_SHARED &&
-			    v->got.len <= level) {
+			if (v->got.cut == cut && v->shown == NOT_SHARED && v->got.len <= level) {
 				v->shown = v->got.len;
 				room -= v->got.len;
 				waiting--;
@@ -445,10 +453,10 @@ static void share(struct expansion *x, size_t nslots, enum template_cut cut, siz
 			}
 		}
 	}
-	for (size_t i = 0; i < nslots && waiting > 0; i++) {
-		struct value *v = &x->v[i];
+	for (size_t i = 0; i < x->nshown && waiting > 0; i++) {
+		struct value *v = &x->v[x->shown[i]];
 
-		if (v->output && v->got.cut == cut && v->shown == NOT_SHARED) {
+		if (v->got.cut == cut && v->shown == NOT_SHARED) {
 			/* Rounded up, so that the remainder's extra bytes go to the first ones. */
 			v->shown = (room + waiting - 1) / waiting;
 			room -= v->shown;
@@ -458,13 +466,13 @@ static void share(struct expansion *x, size_t nslots, enum template_cut cut, siz
 }
 
 /* cut_class - take up to `over` bytes from the values of class `cut`; returns what is left over. */
-static size_t cut_class(struct expansion *x, size_t nslots, enum template_cut cut, size_t over)
+static size_t cut_class(struct expansion *x, enum template_cut cut, size_t over)
 {
 	size_t total = x->classes[cut];
 	size_t take = over < total ? over : total;
 
 	if (take > 0)
-		share(x, nslots, cut, total - take);
+		share(x, cut, total - take);
 	return over - take;
 }
 
@@ -519,18 +527,14 @@ static void write_all(const struct template *t, const struct expansion *x, struc
 	size_t i = 0;
 
 	while (i < t->nnodes) {
-		const struct node *n = &t->nodes[i];
-		const struct value *v;
+		const struct node *n = &t->nodes[i++];
 
-		if (n->kind == NODE_TEXT) {
+		if (n->kind == NODE_TEXT)
 			put_literal(w, t->buf + n->off, n->len);
-			i++;
-			continue;
-		}
-		v = &x->v[n->slot];
-		if (n->kind == NODE_MACRO)
-			put_value(w, v);
-		i = next_node(n, i, v);
+		else if (n->kind == NODE_MACRO)
+			put_value(w, &x->v[n->slot]);
+		else
+			i = skip_to(n, i, &x->v[n->slot]);
 	}
 }
 
@@ -550,7 +554,7 @@ HOT size_t template_expand_fit(const struct template *t, template_lookup_fn *loo
 {
 	struct expansion x;
 	struct writer w = { .out = out };
-	size_t over;
+	size_t fixed, over;
 
 	if (outsize == 0)
 		return 0;
@@ -558,17 +562,15 @@ HOT size_t template_expand_fit(const struct template *t, template_lookup_fn *loo
 		ceiling = outsize - 1;
 	if (max > ceiling)
 		max = ceiling;
-	x.fixed = 0;
-	memset(x.classes, 0, sizeof(x.classes));
-	memset(x.v, 0, t->nslots * sizeof(x.v[0]));
 	measure(t, lookup, ctx, &x);
-	if (x.fixed > max)
-		max = x.fixed < ceiling ? x.fixed : ceiling;
+	fixed = x.classes[TEMPLATE_KEEP];
+	if (fixed > max)
+		max = fixed < ceiling ? fixed : ceiling;
 
-	over = x.fixed + x.classes[TEMPLATE_CUT_FIRST] + x.classes[TEMPLATE_CUT_LATER];
+	over = fixed + x.classes[TEMPLATE_CUT_FIRST] + x.classes[TEMPLATE_CUT_LATER];
 	over = over > max ? over - max : 0;
-	over = cut_class(&x, t->nslots, TEMPLATE_CUT_FIRST, over);
-	over = cut_class(&x, t->nslots, TEMPLATE_CUT_LATER, over);
+	over = cut_class(&x, TEMPLATE_CUT_FIRST, over);
+	over = cut_class(&x, TEMPLATE_CUT_LATER, over);
 
 	/* Last resort, when the kept text alone is too long: cut the tail and mark it. */
 	w.limit = over > 0 && max >= ELLIPSIS_LEN ? max - ELLIPSIS_LEN : max;
