@@ -209,14 +209,6 @@ HOT OUT_OF_LINE static bool give_listed(struct render *c, struct template_value 
 		    top->source ? TEMPLATE_CUT_LATER : TEMPLATE_KEEP);
 }
 
-/* give_domain - the top hit's list. */
-HOT OUT_OF_LINE static bool give_domain(struct render *c, struct template_value *out)
-{
-	const char *name = c->top->list->name;
-
-	return give(out, name, strlen(name), TEMPLATE_KEEP);
-}
-
 /* give_class - Postfix's words for what the top hit looked up ("Client host" without one). */
 OUT_OF_LINE static bool give_class(struct render *c, struct template_value *out)
 {
@@ -271,14 +263,6 @@ OUT_OF_LINE static bool give_retry(struct render *c, struct template_value *out)
 	return give(out, c->retry, n, TEMPLATE_KEEP);
 }
 
-/* give_contact - the site's contact address, when it has one. */
-HOT OUT_OF_LINE static bool give_contact(struct render *c, struct template_value *out)
-{
-	const char *contact = c->rules->contact;
-
-	return contact != NULL && give(out, contact, strlen(contact), TEMPLATE_KEEP);
-}
-
 /* give_score - the verdict's score. */
 OUT_OF_LINE static bool give_score(struct render *c, struct template_value *out)
 {
@@ -320,7 +304,9 @@ HOT static bool lookup(void *arg, unsigned id, const char *name, size_t len,
 	switch ((enum macro)id) {
 	case MACRO_UNRESOLVED: return lookup_by_name(arg, name, len, value);
 	case MACRO_ATTRIBUTE: break;
-	case MACRO_RBL_DOMAIN: return top != NULL && give_domain(c, value);
+	case MACRO_RBL_DOMAIN:
+		return top != NULL &&
+		       give(value, top->list->name, top->list->name_len, TEMPLATE_KEEP);
 	case MACRO_RBL_REASON: return top != NULL && give_reason(c, value);
 	case MACRO_RBL_TXT: return top != NULL && top->txt && give_reason(c, value);
 	case MACRO_RBL_WHAT:
@@ -332,7 +318,9 @@ HOT static bool lookup(void *arg, unsigned id, const char *name, size_t len,
 	case MACRO_RBL_DOMAINS: return give_domains(c, value);
 	case MACRO_HELP_URL: return give_help_url(c, value);
 	case MACRO_GREYLIST_RETRY: return give_retry(c, value);
-	case MACRO_CONTACT: return give_contact(c, value);
+	case MACRO_CONTACT:
+		return c->rules->contact != NULL &&
+		       give(value, c->rules->contact, c->rules->contact_len, TEMPLATE_KEEP);
 	case MACRO_SCORE: return give_score(c, value);
 	case MACRO_CLIENT_ADDRESS:
 		value->s = request_get(c->req, REQ_CLIENT_ADDRESS, &value->len);

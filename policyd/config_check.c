@@ -411,8 +411,10 @@ static void check_templates(struct loader *ld)
 			template_each_name(r->greylist_text, add_attr, r);
 		}
 	}
-	if (r->contact != NULL)
+	if (r->contact != NULL) {
 		check_contact(ld, r->contact, loader_key_line(ld, SECTION_POLICY, "contact"));
+		r->contact_len = strlen(r->contact);
+	}
 	if (r->text)
 		template_each_name(r->text, add_attr, r);
 	if (r->local_text)

@@ -725,6 +725,7 @@ static void begin_list(struct loader *ld, enum list_kind kind, const char *name,
 	l->kind = kind;
 	l->line = ld->line;
 	l->name = strdup(clean);
+	l->name_len = l->name ? strlen(l->name) : 0;
 	l->weight = kind == LIST_DNSWL ? -1 : 1;
 	l->checks = kind == LIST_HASHBL ? SOURCE_SENDER_ADDRESS : SOURCE_SENDER;
 	l->hash = DIGEST_SHA1;

@@ -32,8 +32,12 @@ static struct template *compile(const char *s)
 	return t;
 }
 
-static struct list_config zen = { .kind = LIST_DNSBL, .name = "zen.test", .weight = 2 };
-static struct list_config dbl = { .kind = LIST_RHSBL, .name = "dbl.test", .weight = 2 };
+static struct list_config zen = {
+	.kind = LIST_DNSBL, .name = "zen.test", .name_len = 8, .weight = 2
+};
+static struct list_config dbl = {
+	.kind = LIST_RHSBL, .name = "dbl.test", .name_len = 8, .weight = 2
+};
 static struct rules rules;
 static struct request req;
 static char reqtext[8192];
@@ -316,6 +320,7 @@ int main(void)
 	rules.help_url = compile(
 		"https://www.example.org/blacklisted.html?ip=$client_address&list=$rbl_domain");
 	rules.contact = "postmaster@example.org";
+	rules.contact_len = strlen(rules.contact);
 	test_words();
 	test_budget();
 	test_dirty_and_errors();
