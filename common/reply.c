@@ -141,13 +141,26 @@ struct template *reply_template_compile(const char *src, size_t len, const char 
 	return template_compile_ids(src, len, macro_id, err, err_offset);
 }
 
-/* give - hand a value to the template. */
+/* give - hand a value to the template, to be cleaned there. */
 static bool give(struct template_value *out, const char *value, size_t len, enum template_cut cut)
 {
 	out->s = value;
 	out->len = len;
 	out->cut = cut;
 	return true;
+}
+
+/*
+ * give_clean - hand a value that is printable ASCII already: our own words and numbers, a
+ * list's name (the loader lets only letters, digits, '.', '-' and '_' through) or the help
+ * URL (a template's expansion). The template copies it without cleaning it again; request
+ * data and TXT records never come here.
+ */
+static bool give_clean(struct template_value *out, const char *value, size_t len,
+		       enum template_cut cut)
+{
+	out->clean = true;
+	return give(out, value, len, cut);
 }
 
 static size_t expand_help_url(struct render *c);
@@ -214,7 +227,7 @@ OUT_OF_LINE static bool give_class(struct render *c, struct template_value *out)
 {
 	const char *w = reply_class(c->top ? c->top->source : 0);
 
-	return give(out, w, strlen(w), TEMPLATE_KEEP);
+	return give_clean(out, w, strlen(w), TEMPLATE_KEEP);
 }
 
 /* give_code - the top hit's answer as "127.0.0.2"; local lists have none. */
@@ -226,7 +239,7 @@ OUT_OF_LINE static bool give_code(struct render *c, struct template_value *out)
 		return false;
 	int n = snprintf(c->code, sizeof(c->code), "%u.%u.%u.%u", top->code[0], top->code[1],
 			 top->code[2], top->code[3]);
-	return give(out, c->code, (size_t)n, TEMPLATE_KEEP);
+	return give_clean(out, c->code, (size_t)n, TEMPLATE_KEEP);
 }
 
 /* give_domains - every hitting list's name, ", " between them, as far as they fit. */
@@ -241,7 +254,7 @@ OUT_OF_LINE static bool give_domains(struct render *c, struct template_value *ou
 	}
 	if (used >= sizeof(c->domains))
 		used = sizeof(c->domains) - 1;
-	return give(out, c->domains, used, TEMPLATE_CUT_LATER);
+	return give_clean(out, c->domains, used, TEMPLATE_CUT_LATER);
 }
 
 /* give_help_url - the help URL, expanded once; empty inside the help URL itself. */
@@ -251,7 +264,7 @@ HOT OUT_OF_LINE static bool give_help_url(struct render *c, struct template_valu
 		return false;
 	if (!c->have_help_url)
 		c->help_url_len = expand_help_url(c);
-	return give(out, c->help_url, c->help_url_len, TEMPLATE_KEEP);
+	return give_clean(out, c->help_url, c->help_url_len, TEMPLATE_KEEP);
 }
 
 /* give_retry - when a retry passes: this delay's, or greylisting's for another reply. */
@@ -260,7 +273,7 @@ OUT_OF_LINE static bool give_retry(struct render *c, struct template_value *out)
 	size_t n = reply_duration(c->greylisting ? c->retry_s : c->rules->greylist.delay_s,
 				  c->retry, sizeof(c->retry));
 
-	return give(out, c->retry, n, TEMPLATE_KEEP);
+	return give_clean(out, c->retry, n, TEMPLATE_KEEP);
 }
 
 /* give_score - the verdict's score. */
@@ -268,7 +281,7 @@ OUT_OF_LINE static bool give_score(struct render *c, struct template_value *out)
 {
 	int n = snprintf(c->score, sizeof(c->score), "%ld", c->v->score);
 
-	return give(out, c->score, (size_t)n, TEMPLATE_KEEP);
+	return give_clean(out, c->score, (size_t)n, TEMPLATE_KEEP);
 }
 
 /* give_sender_domain - the sender's domain, made clean once. */
@@ -306,7 +319,7 @@ HOT static bool lookup(void *arg, unsigned id, const char *name, size_t len,
 	case MACRO_ATTRIBUTE: break;
 	case MACRO_RBL_DOMAIN:
 		return top != NULL &&
-		       give(value, top->list->name, top->list->name_len, TEMPLATE_KEEP);
+		       give_clean(value, top->list->name, top->list->name_len, TEMPLATE_KEEP);
 	case MACRO_RBL_REASON: return top != NULL && give_reason(c, value);
 	case MACRO_RBL_TXT: return top != NULL && top->txt && give_reason(c, value);
 	case MACRO_RBL_WHAT:

@@ -368,8 +368,9 @@ _Static_assert(TEMPLATE_MAX_MACROS <= UINT8_MAX + 1, "a slot fits in uint8_t");
 static void look_up(const struct template *t, const struct node *n, template_lookup_fn *lookup,
 		    void *ctx, struct value *v)
 {
-	/* Class for a lookup that does not say: request data, cut when needed. */
+	/* Class for a lookup that does not say: request data, cut when needed, and cleaned. */
 	v->got.cut = TEMPLATE_CUT_LATER;
+	v->got.clean = false;
 	if (!lookup(ctx, n->id, t->buf + n->off, n->len, &v->got) || !v->got.s) {
 		v->got.s = NULL;
 		v->got.len = 0;
@@ -499,7 +500,8 @@ static void put(struct writer *w, const char *s, size_t n)
 	w->len += n;
 }
 
-/* put_literal - append bytes of our own, cleaned when the template was compiled. */
+/* put_literal - append clean bytes: the template's own (cleaned when it was compiled), or a
+ * value its lookup vouched for. */
 HOT static void put_literal(struct writer *w, const char *s, size_t n)
 {
 	n = room_for(w, n);
@@ -513,12 +515,20 @@ HOT static void put_literal(struct writer *w, const char *s, size_t n)
  */
 static void put_value(struct writer *w, const struct value *v)
 {
-	if (v->shown >= v->got.len) {
-		put(w, v->got.s, v->got.len);
-	} else if (v->shown >= ELLIPSIS_LEN) {
-		put(w, v->got.s, v->shown - ELLIPSIS_LEN);
-		put_literal(w, ellipsis, ELLIPSIS_LEN);
+	size_t n = v->got.len;
+	bool cut = v->shown < n;
+
+	if (cut) {
+		if (v->shown < ELLIPSIS_LEN)
+			return;
+		n = v->shown - ELLIPSIS_LEN;
 	}
+	if (v->got.clean)
+		put_literal(w, v->got.s, n);
+	else
+		put(w, v->got.s, n);
+	if (cut)
+		put_literal(w, ellipsis, ELLIPSIS_LEN);
 }
 
 /* write_all - second pass: write the reachable text and values, as measured and cut. */

@@ -10,7 +10,8 @@
  *
  * Expansion is made for a human who reads a bounce: the result is printable ASCII
  * (every other byte of a value becomes a space, runs of such spaces are kept as
- * is), at most `max` bytes. When the text is too long it is cut in this order:
+ * is; a value that its lookup vouches for as clean is copied without that check),
+ * at most `max` bytes. When the text is too long it is cut in this order:
  * first the values of macros of class TEMPLATE_CUT_FIRST (the list's reason), then
  * values of class TEMPLATE_CUT_LATER (request data such as helo_name, sender),
  * and never values of class TEMPLATE_KEEP (help_url, contact) nor the template's
@@ -45,6 +46,10 @@ struct template_value {
 	const char *s; /* untrusted bytes, any content; NULL is the empty value */
 	size_t len;
 	enum template_cut cut; /* TEMPLATE_CUT_LATER unless the lookup says otherwise */
+	/* false unless the lookup says otherwise. True vouches that every byte is printable
+	 * ASCII already (text of the caller's own making, or another expansion's result): the
+	 * bytes are then copied without being cleaned again. Never true for untrusted bytes. */
+	bool clean;
 };
 
 /* The id of every name of a template compiled without a resolver. */

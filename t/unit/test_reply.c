@@ -196,6 +196,47 @@ static void test_dirty_and_errors(void)
 	is_str(reply_class(0), "Client host", "rbl_class of an address hit");
 }
 
+/*
+ * test_vouched_values - the help URL, the list's name and our own words reach the text
+ * without being cleaned again; request data inside the URL was cleaned when the URL was
+ * expanded, and request data, the reason and the contact are cleaned in the text.
+ */
+static void test_vouched_values(void)
+{
+	static const char dirty[] = "client_address=192.0.2.\x01\x7f"
+				    "1\nhelo_name=mx\x1b.example\n"
+				    "sender=joe@example.com\nrecipient=user@mx.test\n\n";
+	struct template *old = rules.text;
+	char contact[] = "post\x7fmaster@example.org";
+	char *old_contact = rules.contact;
+	size_t old_contact_len = rules.contact_len;
+	struct verdict v;
+	const char *s;
+	size_t i;
+
+	memcpy(reqtext, dirty, sizeof(dirty));
+	request_parse(&req, reqtext, sizeof(dirty) - 1);
+	rules.text = compile("$rbl_domain $rbl_class $client_address $helo_name $help_url "
+			     "$rbl_reason $contact");
+	rules.contact = contact;
+	rules.contact_len = strlen(contact);
+	verdict_clear(&v);
+	hit(&v, &zen, 0, "192.0.2.1", "bad\x7freason");
+	s = render(&v, TIER_REFUSED, 400);
+	for (i = 0; s[i] != '\0' && s[i] >= 0x20 && s[i] < 0x7f; i++)
+		;
+	ok(s[i] == '\0', "every byte of the reply is printable: %s", s);
+	is_str(s,
+	       "REJECT 5.7.1 zen.test Client host 192.0.2.  1 mx .example "
+	       "https://www.example.org/blacklisted.html?ip=192.0.2.  1&list=zen.test bad reason "
+	       "post master@example.org",
+	       "request data, in the text and in the URL, the reason and the contact are cleaned");
+	template_free(rules.text);
+	rules.text = old;
+	rules.contact = old_contact;
+	rules.contact_len = old_contact_len;
+}
+
 static void test_help_url_drops_request_values(void)
 {
 	struct verdict v;
@@ -325,6 +366,7 @@ int main(void)
 	test_budget();
 	test_dirty_and_errors();
 	test_help_url_drops_request_values();
+	test_vouched_values();
 	test_macro_ids();
 	template_free(rules.text);
 	template_free(rules.help_url);

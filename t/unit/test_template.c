@@ -186,6 +186,53 @@ static void test_cleaning(void)
 	ok(1, "every byte is printable");
 }
 
+/* vouching_lookup - table_lookup that vouches for the values of names starting with "ok_". */
+static bool vouching_lookup(void *ctx, unsigned id, const char *name, size_t namelen,
+			    struct template_value *value)
+{
+	if (!table_lookup(ctx, id, name, namelen, value))
+		return false;
+	if (namelen > 3 && memcmp(name, "ok_", 3) == 0)
+		value->clean = true;
+	return true;
+}
+
+/*
+ * test_clean_values - a value its lookup vouches for is copied as it is, even a byte that
+ * cleaning would change (which only shows that it is not cleaned again); its neighbours are
+ * cleaned all the same, a slot that held a vouched value is cleaned when the next lookup does
+ * not vouch, and a vouched value that is cut ends in "..." as any other.
+ */
+static void test_clean_values(void)
+{
+	const struct entry e[] = {
+		{ "ok_ours", "x\x7fy", 0, TEMPLATE_KEEP },
+		{ "theirs", "x\x7fy", 0, TEMPLATE_CUT_LATER },
+		{ "ok_long", "abcdefghijklmnopqrstuvwxyz", 0, TEMPLATE_CUT_FIRST },
+	};
+	struct table tab = { e, 3, 0 };
+	char out[64];
+	const char *err;
+	size_t off, n;
+	struct template *t = template_compile("<$ok_ours|$theirs>", 18, &err, &off);
+
+	if (!ok(t != NULL, "<$ok_ours|$theirs> compiles"))
+		return;
+	template_expand(t, vouching_lookup, &tab, out, sizeof(out), 60);
+	is_str(out, "<x\x7fy|x y>", "a vouched value is copied as it is, the other cleaned");
+	template_expand(t, table_lookup, &tab, out, sizeof(out), 60);
+	is_str(out, "<x y|x y>", "the same slots, looked up without vouching: cleaned");
+	template_free(t);
+
+	t = template_compile("<$ok_ours|$ok_long>", 19, &err, &off);
+	if (!ok(t != NULL, "<$ok_ours|$ok_long> compiles"))
+		return;
+	n = template_expand(t, vouching_lookup, &tab, out, sizeof(out), 15);
+	is_int(n, 15, "a vouched value is cut to the room left");
+	is_str(out, "<x\x7fy|abcdef...>", "and ends in '...'");
+	template_free(t);
+}
+
 /* test_long_reason - a 2000-byte reason is cut; URL and contact stay whole. */
 static void test_long_reason(void)
 {
@@ -503,6 +550,7 @@ int main(void)
 	test_default();
 	test_syntax();
 	test_cleaning();
+	test_clean_values();
 	test_long_reason();
 	test_order();
 	test_fit();
