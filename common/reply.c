@@ -14,7 +14,6 @@
 #include "reply.h"
 #include "hot.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #include "domain.h"
@@ -141,6 +140,23 @@ struct template *reply_template_compile(const char *src, size_t len, const char 
 	return template_compile_ids(src, len, macro_id, err, err_offset);
 }
 
+/*
+ * put_uint - v in decimal at out (room for 20 digits); returns its length. Numbers in
+ * replies are written by hand: snprintf costs hundreds of instructions per call.
+ */
+static size_t put_uint(char *out, unsigned long long v)
+{
+	char digits[20];
+	size_t n = sizeof(digits);
+
+	do {
+		digits[--n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	memcpy(out, digits + n, sizeof(digits) - n);
+	return sizeof(digits) - n;
+}
+
 /* give - hand a value to the template, to be cleaned there. */
 static bool give(struct template_value *out, const char *value, size_t len, enum template_cut cut)
 {
@@ -237,23 +253,35 @@ OUT_OF_LINE static bool give_code(struct render *c, struct template_value *out)
 
 	if (top->list->kind == LIST_LOCAL)
 		return false;
-	int n = snprintf(c->code, sizeof(c->code), "%u.%u.%u.%u", top->code[0], top->code[1],
-			 top->code[2], top->code[3]);
-	return give_clean(out, c->code, (size_t)n, TEMPLATE_KEEP);
+	size_t n = 0;
+
+	for (int i = 0; i < 4; i++) {
+		if (i > 0)
+			c->code[n++] = '.';
+		n += put_uint(c->code + n, top->code[i]);
+	}
+	return give_clean(out, c->code, n, TEMPLATE_KEEP);
 }
 
 /* give_domains - every hitting list's name, ", " between them, as far as they fit. */
 OUT_OF_LINE static bool give_domains(struct render *c, struct template_value *out)
 {
+	const size_t room = sizeof(c->domains) - 1;
 	size_t used = 0;
 
-	for (unsigned i = 0; i < c->v->hit_count && used < sizeof(c->domains) - 1; i++) {
-		int n = snprintf(c->domains + used, sizeof(c->domains) - used, "%s%s",
-				 i ? ", " : "", c->v->hits[i].list->name);
-		used = n < 0 ? used : used + (size_t)n;
+	for (unsigned i = 0; i < c->v->hit_count && used < room; i++) {
+		const struct list_config *l = c->v->hits[i].list;
+		size_t n;
+
+		if (i > 0) {
+			n = room - used < 2 ? room - used : 2;
+			memcpy(c->domains + used, ", ", n);
+			used += n;
+		}
+		n = room - used < l->name_len ? room - used : l->name_len;
+		memcpy(c->domains + used, l->name, n);
+		used += n;
 	}
-	if (used >= sizeof(c->domains))
-		used = sizeof(c->domains) - 1;
 	return give_clean(out, c->domains, used, TEMPLATE_CUT_LATER);
 }
 
@@ -279,9 +307,18 @@ OUT_OF_LINE static bool give_retry(struct render *c, struct template_value *out)
 /* give_score - the verdict's score. */
 OUT_OF_LINE static bool give_score(struct render *c, struct template_value *out)
 {
-	int n = snprintf(c->score, sizeof(c->score), "%ld", c->v->score);
+	long score = c->v->score;
+	size_t n = 0;
 
-	return give_clean(out, c->score, (size_t)n, TEMPLATE_KEEP);
+	_Static_assert(sizeof(c->score) >= 21, "a sign and 20 digits");
+	if (score < 0) {
+		c->score[n++] = '-';
+		/* -(score + 1) + 1: LONG_MIN has no positive counterpart in a long. */
+		n += put_uint(c->score + n, (unsigned long long)(-(score + 1)) + 1);
+	} else {
+		n += put_uint(c->score + n, (unsigned long long)score);
+	}
+	return give_clean(out, c->score, n, TEMPLATE_KEEP);
 }
 
 /* give_sender_domain - the sender's domain, made clean once. */
@@ -469,6 +506,8 @@ HOT static size_t render(struct render *c, enum action action, const struct temp
 		[ACTION_PREPEND] = "PREPEND X-DNSBL: ",
 		[ACTION_GREYLIST] = "DEFER_IF_PERMIT 4.7.1 ",
 	};
+	/* Postfix reads an empty action text as permit (HACKING.md, traps): never send one. */
+	static const char refused[] = "Refused by policy";
 	size_t len, word;
 	char *text;
 
@@ -487,9 +526,10 @@ HOT static size_t render(struct render *c, enum action action, const struct temp
 	/* The URL and the contact are never cut: a recipient so long that they do not fit
 	 * makes Postfix's line longer instead (up to REPLY_TEXT_MAX). */
 	len = template_expand_fit(tpl, lookup, c, text, REPLY_TEXT_MAX + 1, budget, REPLY_TEXT_MAX);
-	/* Postfix reads an empty action text as permit (HACKING.md, traps): never send one. */
-	if (len == 0)
-		len = (size_t)snprintf(text, REPLY_TEXT_MAX + 1, "Refused by policy");
+	if (len == 0) {
+		len = sizeof(refused) - 1;
+		memcpy(text, refused, len);
+	}
 	memcpy(text + len, "\n\n\0", 3);
 	return 7 + word + len + 2;
 }
@@ -547,8 +587,23 @@ size_t reply_duration(uint32_t s, char *out, size_t size)
 	while (i < 3 && s % units[i].seconds != 0 && s / units[i].seconds < 2)
 		i++;
 	uint32_t n = (s + units[i].seconds - 1) / units[i].seconds;
-	int len = snprintf(out, size, "%u %s%s", n, units[i].name, n == 1 ? "" : "s");
-	return len < 0 ? 0 : (size_t)len < size ? (size_t)len : size - 1;
+	/* "4294967295 minutes": 10 digits, a space, the longest unit and an 's'. */
+	char text[24];
+	size_t len = put_uint(text, n), unit = strlen(units[i].name);
+
+	text[len++] = ' ';
+	memcpy(text + len, units[i].name, unit);
+	len += unit;
+	if (n != 1)
+		text[len++] = 's';
+	if (size == 0)
+		return 0;
+	/* Cut to what fits, as snprintf would. */
+	if (len >= size)
+		len = size - 1;
+	memcpy(out, text, len);
+	out[len] = '\0';
+	return len;
 }
 
 /* reply_help_url - the URL alone, as the text would show it. */

@@ -5,6 +5,7 @@
  * cleaning of untrusted bytes, the on_error replies. Links reply.c, template.c, text.c,
  * request.c, domain.c, addr.c, score.c, result.c, keys.c, siphash.c.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -353,6 +354,118 @@ static void test_macro_ids(void)
 	is_str(by_name, with_ids, "the same, names not resolved");
 }
 
+/* reference_duration - reply_duration as it was written with snprintf, to compare with. */
+static size_t reference_duration(uint32_t s, char *out, size_t size)
+{
+	static const struct {
+		uint32_t seconds;
+		const char *name;
+	} units[] = { { 86400, "day" }, { 3600, "hour" }, { 60, "minute" }, { 1, "second" } };
+	unsigned i = 0;
+
+	if (s == 0)
+		s = 1;
+	while (i < 3 && s % units[i].seconds != 0 && s / units[i].seconds < 2)
+		i++;
+	uint32_t n = (s + units[i].seconds - 1) / units[i].seconds;
+	int len = snprintf(out, size, "%u %s%s", n, units[i].name, n == 1 ? "" : "s");
+	return len < 0 ? 0 : (size_t)len < size ? (size_t)len : size - 1;
+}
+
+/*
+ * test_numbers - the numbers that replies write by hand (durations, $score, $rbl_code), the
+ * list of lists ($rbl_domains) and the text of an empty expansion are what snprintf wrote.
+ */
+static void test_numbers(void)
+{
+	static const uint32_t seconds[] = { 0,     1,      2,       59,          60,
+					    61,    90,     119,     120,         121,
+					    299,   300,    3599,    3600,        3601,
+					    5400,  7199,   7200,    86399,       86400,
+					    86401, 172800, 1000000, 4000000000u, UINT32_MAX };
+	static const long scores[] = { 0, 1, -1, 9, 10, -10, 123456789, LONG_MAX, LONG_MIN };
+	static const uint8_t codes[][4] = {
+		{ 127, 0, 0, 2 }, { 0, 0, 0, 0 }, { 255, 255, 255, 255 }, { 127, 10, 100, 9 }
+	};
+	char got[64], want[64], text[REPLY_MAX], domains[2048];
+	struct list_config lists[VERDICT_MAX_HITS];
+	char names[VERDICT_MAX_HITS][64];
+	struct template *old = rules.text;
+	struct verdict v;
+	bool same = true;
+	size_t used = 0;
+
+	for (size_t i = 0; i < sizeof(seconds) / sizeof(seconds[0]); i++) {
+		for (size_t size = 1; size <= sizeof(got); size++) {
+			size_t g = reply_duration(seconds[i], got, size);
+			size_t w = reference_duration(seconds[i], want, size);
+			if (g != w || strcmp(got, want) != 0) {
+				same = false;
+				printf("# %u seconds in %zu bytes: '%s', want '%s'\n", seconds[i],
+				       size, got, want);
+			}
+		}
+	}
+	ok(same, "reply_duration writes what snprintf wrote, cut to every size");
+	reply_duration(90, got, sizeof(got));
+	is_str(got, "90 seconds", "90 seconds");
+	reply_duration(7200, got, sizeof(got));
+	is_str(got, "2 hours", "2 hours");
+	reply_duration(0, got, sizeof(got));
+	is_str(got, "1 second", "0 seconds: 1 second");
+
+	request("user@mx.test", "joe@example.com");
+	rules.text = compile("$score|$rbl_code");
+	for (size_t i = 0; i < sizeof(scores) / sizeof(scores[0]); i++) {
+		for (size_t k = 0; k < sizeof(codes) / sizeof(codes[0]); k++) {
+			verdict_clear(&v);
+			hit(&v, &zen, 0, "192.0.2.1", NULL);
+			memcpy(v.hits[0].code, codes[k], 4);
+			v.score = scores[i];
+			reply_render(&rules, &req, &v, TIER_REFUSED, 400, text, sizeof(text));
+			snprintf(want, sizeof(want), "action=REJECT 5.7.1 %ld|%u.%u.%u.%u\n\n",
+				 scores[i], codes[k][0], codes[k][1], codes[k][2], codes[k][3]);
+			is_str(text, want, "$score %ld, $rbl_code %u.%u.%u.%u", scores[i],
+			       codes[k][0], codes[k][1], codes[k][2], codes[k][3]);
+		}
+	}
+	template_free(rules.text);
+
+	/* Sixteen lists of 50-byte names: more than the 400 bytes $rbl_domains may take. */
+	rules.text = compile("$rbl_domains");
+	verdict_clear(&v);
+	for (int i = 0; i < VERDICT_MAX_HITS; i++) {
+		snprintf(names[i], sizeof(names[i]), "list-%02d.%s", i,
+			 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.test");
+		lists[i] = (struct list_config){ .kind = LIST_DNSBL, .name = names[i] };
+		lists[i].name_len = strlen(names[i]);
+		lists[i].weight = 1;
+		hit(&v, &lists[i], 0, "192.0.2.1", NULL);
+	}
+	for (unsigned i = 0; i < v.hit_count && used < REPLY_TEXT_MAX; i++) {
+		int n = snprintf(domains + used, sizeof(domains) - used, "%s%s", i ? ", " : "",
+				 v.hits[i].list->name);
+		used += (size_t)n;
+	}
+	domains[REPLY_TEXT_MAX] = '\0';
+	reply_render(&rules, &req, &v, TIER_REFUSED, REPLY_TEXT_MAX, text, sizeof(text));
+	text[strcspn(text, "\n")] = '\0';
+	is_str(text + strlen("action=REJECT 5.7.1 "), domains,
+	       "$rbl_domains: the lists' names, cut at 400 bytes");
+	verdict_clear(&v);
+	hit(&v, &zen, 0, "192.0.2.1", NULL);
+	hit(&v, &dbl, SOURCE_SENDER, "example.com", NULL);
+	is_str(render(&v, TIER_REFUSED, 400), "REJECT 5.7.1 zen.test, dbl.test",
+	       "$rbl_domains of two lists");
+	template_free(rules.text);
+
+	rules.text = compile("${absent}");
+	is_str(render(&v, TIER_REFUSED, 400), "REJECT 5.7.1 Refused by policy",
+	       "an empty text is never sent");
+	template_free(rules.text);
+	rules.text = old;
+}
+
 int main(void)
 {
 	rules.threshold = 1;
@@ -368,6 +481,7 @@ int main(void)
 	test_help_url_drops_request_values();
 	test_vouched_values();
 	test_macro_ids();
+	test_numbers();
 	template_free(rules.text);
 	template_free(rules.help_url);
 	return tap_done();
