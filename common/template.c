@@ -5,8 +5,10 @@
  * A template is compiled, at configuration time, into a flat array of nodes in source order:
  * literal text, a macro, or a conditional whose children (the nodes of its text) follow it up
  * to its `end` index. Expansion walks that array without recursion or allocation: a first pass
- * looks each reachable macro up once and measures the text per cut class, the room each
- * cuttable value gets is computed from those lengths, and a second pass writes. Each macro
+ * looks each reachable macro up once and measures the text per cut class, writing it as it
+ * goes for as long as all of it fits. Most replies do fit, and are done then. Otherwise the
+ * room each cuttable value gets is computed from those lengths, and a second pass writes
+ * over what the first one wrote. Each macro
  * node keeps the id its caller's resolver gave the name (template_compile_ids), handed to
  * every lookup, so that a caller with a fixed set of names compares them once, not per
  * expansion.
@@ -391,13 +393,72 @@ static size_t skip_to(const struct node *n, size_t i, const struct value *v)
 	return i;
 }
 
-/* measure - first pass: look every reachable macro up once and add up lengths per cut class. */
-static void measure(const struct template *t, template_lookup_fn *lookup, void *ctx,
-		    struct expansion *x)
+/* A bounded output buffer: bytes past `limit` are dropped. */
+struct writer {
+	char *out;
+	size_t len;
+	size_t limit;
+};
+
+/* room_for - how many of n bytes fit before the limit. */
+static size_t room_for(const struct writer *w, size_t n)
+{
+	size_t room = w->limit - w->len;
+
+	return n > room ? room : n;
+}
+
+/* put - append untrusted bytes as printable ASCII (others become ' '), within the limit. */
+static void put(struct writer *w, const char *s, size_t n)
+{
+	n = room_for(w, n);
+	text_copy_clean(w->out + w->len, s, n, ' ');
+	w->len += n;
+}
+
+/* put_literal - append clean bytes: the template's own (cleaned when it was compiled), or a
+ * value its lookup vouched for. */
+HOT static void put_literal(struct writer *w, const char *s, size_t n)
+{
+	n = room_for(w, n);
+	memcpy(w->out + w->len, s, n);
+	w->len += n;
+}
+
+/*
+ * put_value - append a value in the room `shown` it was given. A cut value ends in "..."; one
+ * left with less room than that is dropped, since "." or ".." would only puzzle the reader.
+ */
+static void put_value(struct writer *w, const struct value *v)
+{
+	size_t n = v->got.len;
+	bool cut = v->shown < n;
+
+	if (cut) {
+		if (v->shown < ELLIPSIS_LEN)
+			return;
+		n = v->shown - ELLIPSIS_LEN;
+	}
+	if (v->got.clean)
+		put_literal(w, v->got.s, n);
+	else
+		put(w, v->got.s, n);
+	if (cut)
+		put_literal(w, ellipsis, ELLIPSIS_LEN);
+}
+
+/*
+ * measure - first pass: look every reachable macro up once and add up lengths per cut class.
+ * Meanwhile the text is written into w for as long as all of it fits: returns true when it
+ * did to the end, the common case, in which nothing is cut and the second pass is not needed.
+ */
+static bool measure(const struct template *t, template_lookup_fn *lookup, void *ctx,
+		    struct expansion *x, struct writer *w)
 {
 	/* Locals, not x's fields: x escapes into every lookup, so its fields would be stored and
 	 * loaded again around each call. */
 	size_t classes[3] = { 0, 0, 0 }, nshown = 0, i = 0;
+	bool whole = true;
 
 	while (i < t->nnodes) {
 		const struct node *n = &t->nodes[i++];
@@ -405,6 +466,9 @@ static void measure(const struct template *t, template_lookup_fn *lookup, void *
 
 		if (n->kind == NODE_TEXT) {
 			classes[TEMPLATE_KEEP] += n->len;
+			whole = whole && n->len <= w->limit - w->len;
+			if (whole)
+				put_literal(w, t->buf + n->off, n->len);
 			continue;
 		}
 		v = &x->v[n->slot];
@@ -412,12 +476,18 @@ static void measure(const struct template *t, template_lookup_fn *lookup, void *
 		if (n->kind == NODE_MACRO) {
 			x->shown[nshown++] = (uint8_t)n->slot;
 			classes[v->got.cut] += v->got.len;
+			whole = whole && v->got.len <= w->limit - w->len;
+			if (whole && v->got.clean)
+				put_literal(w, v->got.s, v->got.len);
+			else if (whole)
+				put(w, v->got.s, v->got.len);
 		} else {
 			i = skip_to(n, i, v);
 		}
 	}
 	memcpy(x->classes, classes, sizeof(classes));
 	x->nshown = nshown;
+	return whole;
 }
 
 /*
@@ -477,60 +547,6 @@ static size_t cut_class(struct expansion *x, enum template_cut cut, size_t over)
 	return over - take;
 }
 
-/* A bounded output buffer: bytes past `limit` are dropped. */
-struct writer {
-	char *out;
-	size_t len;
-	size_t limit;
-};
-
-/* room_for - how many of n bytes fit before the limit. */
-static size_t room_for(const struct writer *w, size_t n)
-{
-	size_t room = w->limit - w->len;
-
-	return n > room ? room : n;
-}
-
-/* put - append untrusted bytes as printable ASCII (others become ' '), within the limit. */
-static void put(struct writer *w, const char *s, size_t n)
-{
-	n = room_for(w, n);
-	text_copy_clean(w->out + w->len, s, n, ' ');
-	w->len += n;
-}
-
-/* put_literal - append clean bytes: the template's own (cleaned when it was compiled), or a
- * value its lookup vouched for. */
-HOT static void put_literal(struct writer *w, const char *s, size_t n)
-{
-	n = room_for(w, n);
-	memcpy(w->out + w->len, s, n);
-	w->len += n;
-}
-
-/*
- * put_value - append a value in the room `shown` it was given. A cut value ends in "..."; one
- * left with less room than that is dropped, since "." or ".." would only puzzle the reader.
- */
-static void put_value(struct writer *w, const struct value *v)
-{
-	size_t n = v->got.len;
-	bool cut = v->shown < n;
-
-	if (cut) {
-		if (v->shown < ELLIPSIS_LEN)
-			return;
-		n = v->shown - ELLIPSIS_LEN;
-	}
-	if (v->got.clean)
-		put_literal(w, v->got.s, n);
-	else
-		put(w, v->got.s, n);
-	if (cut)
-		put_literal(w, ellipsis, ELLIPSIS_LEN);
-}
-
 /* write_all - second pass: write the reachable text and values, as measured and cut. */
 static void write_all(const struct template *t, const struct expansion *x, struct writer *w)
 {
@@ -572,7 +588,13 @@ HOT size_t template_expand_fit(const struct template *t, template_lookup_fn *loo
 		ceiling = outsize - 1;
 	if (max > ceiling)
 		max = ceiling;
-	measure(t, lookup, ctx, &x);
+	/* All of it fits (the common case): written as it is, nothing to cut. */
+	w.limit = max;
+	if (measure(t, lookup, ctx, &x, &w)) {
+		out[w.len] = '\0';
+		return w.len;
+	}
+	w.len = 0;
 	fixed = x.classes[TEMPLATE_KEEP];
 	if (fixed > max)
 		max = fixed < ceiling ? fixed : ceiling;

@@ -325,6 +325,40 @@ static void test_fit(void)
 	template_free(t);
 }
 
+/*
+ * test_fits_exactly - text that fits is written in the first pass, text one byte longer is
+ * cut in the second; either way each macro is looked up once, and what the first pass wrote
+ * before it found the text too long is overwritten.
+ */
+static void test_fits_exactly(void)
+{
+	const struct entry e[] = {
+		{ "first", "FFFFFFFFFF", 0, TEMPLATE_CUT_FIRST },
+		{ "keep", "K\x01KKKKKKKK", 0, TEMPLATE_KEEP },
+		{ "empty", "", 0, TEMPLATE_CUT_LATER },
+	};
+	struct table tab = { e, 3, 0 };
+	const char *err;
+	size_t off, n;
+	char out[64];
+	/* 23 bytes: "<", ten F, "|", ten K (one cleaned), ">"; the conditionals add nothing. */
+	struct template *t = template_compile("<$first${empty?x}|${empty:}$keep>", 33, &err, &off);
+
+	if (!ok(t != NULL, "the template compiles"))
+		return;
+	n = template_expand(t, table_lookup, &tab, out, sizeof(out), 23);
+	is_str(out, "<FFFFFFFFFF|K KKKKKKKK>", "23 bytes in 23: whole");
+	is_int(n, 23, "its length");
+	is_int(tab.calls, 4, "each macro and conditional looked up once");
+	n = template_expand(t, table_lookup, &tab, out, sizeof(out), 22);
+	is_str(out, "<FFFFFF...|K KKKKKKKK>", "23 bytes in 22: the cuttable value is cut");
+	is_int(n, 22, "its length");
+	is_int(tab.calls, 8, "each looked up once again, not twice");
+	n = template_expand(t, table_lookup, &tab, out, sizeof(out), 12);
+	is_str(out, "<|K KKKKK...", "23 bytes in 12: the kept text's tail is cut");
+	template_free(t);
+}
+
 /* test_literal_too_long - literal text alone longer than max. */
 static void test_literal_too_long(void)
 {
@@ -554,6 +588,7 @@ int main(void)
 	test_long_reason();
 	test_order();
 	test_fit();
+	test_fits_exactly();
 	test_literal_too_long();
 	test_fair_share();
 	test_errors();
