@@ -499,12 +499,17 @@ _Static_assert(7 + sizeof("DEFER_IF_PERMIT 4.7.1 ") - 1 + REPLY_TEXT_MAX + 3 <= 
 HOT static size_t render(struct render *c, enum action action, const struct template *tpl,
 			 size_t budget, char *out)
 {
-	static const char *const words[] = {
-		[ACTION_REJECT] = "REJECT 5.7.1 ",
-		[ACTION_DEFER] = "DEFER 4.7.1 ",
-		[ACTION_WARN] = "WARN ",
-		[ACTION_PREPEND] = "PREPEND X-DNSBL: ",
-		[ACTION_GREYLIST] = "DEFER_IF_PERMIT 4.7.1 ",
+	/* With their lengths, which every refusal would otherwise count again. */
+	static const struct {
+		const char *s;
+		size_t len;
+	} words[] = {
+		[ACTION_REJECT] = { "REJECT 5.7.1 ", sizeof("REJECT 5.7.1 ") - 1 },
+		[ACTION_DEFER] = { "DEFER 4.7.1 ", sizeof("DEFER 4.7.1 ") - 1 },
+		[ACTION_WARN] = { "WARN ", sizeof("WARN ") - 1 },
+		[ACTION_PREPEND] = { "PREPEND X-DNSBL: ", sizeof("PREPEND X-DNSBL: ") - 1 },
+		[ACTION_GREYLIST] = { "DEFER_IF_PERMIT 4.7.1 ",
+				      sizeof("DEFER_IF_PERMIT 4.7.1 ") - 1 },
 	};
 	/* Postfix reads an empty action text as permit (HACKING.md, traps): never send one. */
 	static const char refused[] = "Refused by policy";
@@ -519,9 +524,9 @@ HOT static size_t render(struct render *c, enum action action, const struct temp
 		budget = REPLY_TEXT_MAX;
 	/* The text goes straight after the action's words: REPLY_MAX holds the longest
 	 * words, REPLY_TEXT_MAX of text and the final "\n\n" with its NUL. */
-	word = strlen(words[action]);
+	word = words[action].len;
 	memcpy(out, "action=", 7);
-	memcpy(out + 7, words[action], word);
+	memcpy(out + 7, words[action].s, word);
 	text = out + 7 + word;
 	/* The URL and the contact are never cut: a recipient so long that they do not fit
 	 * makes Postfix's line longer instead (up to REPLY_TEXT_MAX). */

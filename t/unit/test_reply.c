@@ -83,6 +83,7 @@ static const char *render(const struct verdict *v, enum tier t, size_t budget)
 
 static void test_words(void)
 {
+	char greylisted[REPLY_MAX];
 	struct verdict v;
 
 	request("user@mx.test", "joe@example.com");
@@ -103,6 +104,9 @@ static void test_words(void)
 	rules.action = ACTION_WARN;
 	ok(strncmp(render(&v, TIER_REFUSED, 400), "WARN Your host", 14) == 0, "warn");
 	rules.action = ACTION_REJECT;
+	reply_greylist(&rules, &req, &v, 300, 400, greylisted, sizeof(greylisted));
+	ok(strncmp(greylisted, "action=DEFER_IF_PERMIT 4.7.1 Your host", 38) == 0,
+	   "a greylisting delay: %s", greylisted);
 
 	verdict_clear(&v);
 	hit(&v, &dbl, SOURCE_SENDER, "bad.example", "Spam domain");
