@@ -14,8 +14,9 @@
  * (only an absurdly long recipient can).
  *
  * Request attributes and TXT records are untrusted: they are cleaned (control and
- * non-ASCII bytes become spaces) and cut here. Memory: nothing is allocated;
- * every buffer is on the stack or the caller's.
+ * non-ASCII bytes become spaces) and cut here. Memory: rendering allocates
+ * nothing, every buffer is on the stack or the caller's; reply_template_compile
+ * returns a template that the caller owns and frees with template_free.
  */
 #ifndef POLICYD_REPLY_H
 #define POLICYD_REPLY_H

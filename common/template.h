@@ -43,7 +43,7 @@ enum template_cut {
 
 /* What a lookup gives for one macro. */
 struct template_value {
-	const char *s; /* untrusted bytes, any content; NULL is the empty value */
+	const char *s; /* untrusted bytes, any content (unless clean); NULL is the empty value */
 	size_t len;
 	enum template_cut cut; /* TEMPLATE_CUT_LATER unless the lookup says otherwise */
 	/* false unless the lookup says otherwise. True vouches that every byte is printable
@@ -86,6 +86,7 @@ struct template *template_compile(const char *src, size_t len, const char **err,
  */
 struct template *template_compile_ids(const char *src, size_t len, template_resolve_fn *resolve,
 				      const char **err, size_t *err_offset);
+
 void template_free(struct template *t);
 
 /*
