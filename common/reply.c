@@ -3,7 +3,9 @@
  *
  * The template's macros are looked up on demand: list data (the top hit's list,
  * reason, code, what was looked up), the help URL (itself a template, expanded
- * once), the contact, and any request attribute. Derived strings are built only
+ * once), the contact, and any request attribute. Each name is resolved to a
+ * number when the template is compiled (reply_template_compile), so a lookup is a
+ * switch rather than a chain of name comparisons. Derived strings are built only
  * when a macro asks for them, into a context on the stack, so that the common
  * case (a few macros) stays cheap. Cut classes say what may be shortened:
  * the reason first, request data and long domains later, and the help URL, the
@@ -12,7 +14,6 @@
 #include "reply.h"
 #include "hot.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #include "domain.h"
@@ -78,14 +79,104 @@ static const char *listed_words(unsigned source)
 	}
 }
 
-/* give - hand a value to the template. */
-static bool give(const char *value, size_t len, enum template_cut cut, const char **out,
-		 size_t *out_len, enum template_cut *out_cut)
+/*
+ * The names a reply template may use. A template compiled by reply_template_compile
+ * carries each name's id, so that a lookup switches on it; a template compiled without
+ * them (TEMPLATE_NO_ID) has its names compared at each lookup, with the same values.
+ */
+enum macro {
+	MACRO_UNRESOLVED = TEMPLATE_NO_ID,
+	MACRO_ATTRIBUTE, /* none of ours: the request attribute of that name */
+	MACRO_RBL_DOMAIN,
+	MACRO_RBL_REASON,
+	MACRO_RBL_TXT,
+	MACRO_RBL_WHAT,
+	MACRO_RBL_LISTED,
+	MACRO_RBL_CLASS,
+	MACRO_RBL_CODE,
+	MACRO_RBL_DOMAINS,
+	MACRO_HELP_URL,
+	MACRO_GREYLIST_RETRY,
+	MACRO_CONTACT,
+	MACRO_SCORE,
+	MACRO_CLIENT_ADDRESS,
+	MACRO_SENDER_DOMAIN,
+};
+
+static const struct {
+	const char *name;
+	enum macro id;
+} macro_names[] = {
+	{ "rbl_domain", MACRO_RBL_DOMAIN },
+	{ "rbl_reason", MACRO_RBL_REASON },
+	{ "rbl_txt", MACRO_RBL_TXT },
+	{ "rbl_what", MACRO_RBL_WHAT },
+	{ "rbl_listed", MACRO_RBL_LISTED },
+	{ "rbl_class", MACRO_RBL_CLASS },
+	{ "rbl_code", MACRO_RBL_CODE },
+	{ "rbl_domains", MACRO_RBL_DOMAINS },
+	{ "help_url", MACRO_HELP_URL },
+	{ "greylist_retry", MACRO_GREYLIST_RETRY },
+	{ "contact", MACRO_CONTACT },
+	{ "score", MACRO_SCORE },
+	{ "client_address", MACRO_CLIENT_ADDRESS },
+	{ "sender_domain", MACRO_SENDER_DOMAIN },
+};
+
+/* macro_id - the template_resolve_fn of reply templates: one of ours, else an attribute. */
+static unsigned macro_id(const char *name, size_t len)
 {
-	*out = value;
-	*out_len = len;
-	*out_cut = cut;
+	for (size_t i = 0; i < sizeof(macro_names) / sizeof(macro_names[0]); i++)
+		if (strlen(macro_names[i].name) == len &&
+		    memcmp(macro_names[i].name, name, len) == 0)
+			return macro_names[i].id;
+	return MACRO_ATTRIBUTE;
+}
+
+/* reply_template_compile - a template whose names are resolved to reply's macros once. */
+struct template *reply_template_compile(const char *src, size_t len, const char **err,
+					size_t *err_offset)
+{
+	return template_compile_ids(src, len, macro_id, err, err_offset);
+}
+
+/*
+ * put_uint - v in decimal at out (room for 20 digits); returns its length. Numbers in
+ * replies are written by hand: snprintf costs hundreds of instructions per call.
+ */
+static size_t put_uint(char *out, unsigned long long v)
+{
+	char digits[20];
+	size_t n = sizeof(digits);
+
+	do {
+		digits[--n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	memcpy(out, digits + n, sizeof(digits) - n);
+	return sizeof(digits) - n;
+}
+
+/* give - hand a value to the template, to be cleaned there. */
+static bool give(struct template_value *out, const char *value, size_t len, enum template_cut cut)
+{
+	out->s = value;
+	out->len = len;
+	out->cut = cut;
 	return true;
+}
+
+/*
+ * give_clean - hand a value that is printable ASCII already: our own words and numbers, a
+ * list's name (the loader lets only letters, digits, '.', '-' and '_' through) or the help
+ * URL (a template's expansion). The template copies it without cleaning it again; request
+ * data and TXT records never come here.
+ */
+static bool give_clean(struct template_value *out, const char *value, size_t len,
+		       enum template_cut cut)
+{
+	out->clean = true;
+	return give(out, value, len, cut);
 }
 
 static size_t expand_help_url(struct render *c);
@@ -105,128 +196,196 @@ static void need_sender_domain(struct render *c)
 			domain_clean(d, dlen, c->sender_domain, sizeof(c->sender_domain));
 }
 
-/* list_value - the macros about the lists; false when name is not one of them. */
-static bool list_value(struct render *c, const char *name, size_t len, const char **value,
-		       size_t *value_len, enum template_cut *cut, bool *known)
+/*
+ * The give_* helpers below are OUT_OF_LINE: each runs at most once per reply, or for a macro
+ * that few templates use, and kept out of lookup() they leave its common cases (a value at
+ * hand) without a stack frame. lookup() reaches them by tail calls.
+ */
+
+/* give_reason - the top hit's reason (its parts joined once), when it has one. */
+HOT OUT_OF_LINE static bool give_reason(struct render *c, struct template_value *out)
+{
+	if (!c->have_reason) {
+		c->have_reason = true;
+		c->reason_len = reason_join(&c->top->reason, c->reason, sizeof(c->reason));
+	}
+	return c->reason_len > 0 && give(out, c->reason, c->reason_len, TEMPLATE_CUT_FIRST);
+}
+
+/* give_listed - what is listed, for "Your ... is blacklisted", built once. */
+HOT OUT_OF_LINE static bool give_listed(struct render *c, struct template_value *out)
 {
 	const struct hit *top = c->top;
 
-	*known = true;
-	if (len == 10 && memcmp(name, "rbl_domain", 10) == 0)
-		return top && give(top->list->name, strlen(top->list->name), TEMPLATE_KEEP, value,
-				   value_len, cut);
-	if ((len == 10 && memcmp(name, "rbl_reason", 10) == 0) ||
-	    (len == 7 && memcmp(name, "rbl_txt", 7) == 0)) {
-		if (top == NULL || (len == 7 && !top->txt))
-			return false;
-		if (!c->have_reason) {
-			c->have_reason = true;
-			c->reason_len = reason_join(&top->reason, c->reason, sizeof(c->reason));
-		}
-		return c->reason_len > 0 &&
-		       give(c->reason, c->reason_len, TEMPLATE_CUT_FIRST, value, value_len, cut);
+	if (!c->have_listed) {
+		/* "host [ADDRESS]" or "sender domain DOMAIN": by hand, this is every refusal. */
+		const char *words = listed_words(top->source);
+		size_t wl = strlen(words), n = top->what_len;
+		bool brackets = top->source == 0;
+		if (n > sizeof(c->listed) - wl - 3)
+			n = sizeof(c->listed) - wl - 3;
+		memcpy(c->listed, words, wl);
+		c->listed_len = wl;
+		if (brackets)
+			c->listed[c->listed_len++] = '[';
+		memcpy(c->listed + c->listed_len, top->what, n);
+		c->listed_len += n;
+		if (brackets)
+			c->listed[c->listed_len++] = ']';
+		c->have_listed = true;
 	}
-	if (len == 8 && memcmp(name, "rbl_what", 8) == 0)
-		return top && give(top->what, top->what_len,
-				   top->source ? TEMPLATE_CUT_LATER : TEMPLATE_KEEP, value,
-				   value_len, cut);
-	if (len == 10 && memcmp(name, "rbl_listed", 10) == 0) {
-		if (top == NULL)
-			return false;
-		if (!c->have_listed) {
-			/* "host [ADDRESS]" or "sender domain DOMAIN": by hand, this is every refusal. */
-			const char *words = listed_words(top->source);
-			size_t wl = strlen(words), n = top->what_len;
-			bool brackets = top->source == 0;
-			if (n > sizeof(c->listed) - wl - 3)
-				n = sizeof(c->listed) - wl - 3;
-			memcpy(c->listed, words, wl);
-			c->listed_len = wl;
-			if (brackets)
-				c->listed[c->listed_len++] = '[';
-			memcpy(c->listed + c->listed_len, top->what, n);
-			c->listed_len += n;
-			if (brackets)
-				c->listed[c->listed_len++] = ']';
-			c->have_listed = true;
-		}
-		return give(c->listed, c->listed_len,
-			    top->source ? TEMPLATE_CUT_LATER : TEMPLATE_KEEP, value, value_len,
-			    cut);
-	}
-	if (len == 9 && memcmp(name, "rbl_class", 9) == 0) {
-		const char *w = reply_class(top ? top->source : 0);
-		return give(w, strlen(w), TEMPLATE_KEEP, value, value_len, cut);
-	}
-	if (len == 8 && memcmp(name, "rbl_code", 8) == 0) {
-		if (top == NULL || top->list->kind == LIST_LOCAL)
-			return false;
-		int n = snprintf(c->code, sizeof(c->code), "%u.%u.%u.%u", top->code[0],
-				 top->code[1], top->code[2], top->code[3]);
-		return give(c->code, (size_t)n, TEMPLATE_KEEP, value, value_len, cut);
-	}
-	if (len == 11 && memcmp(name, "rbl_domains", 11) == 0) {
-		size_t used = 0;
-		for (unsigned i = 0; i < c->v->hit_count && used < sizeof(c->domains) - 1; i++) {
-			int n = snprintf(c->domains + used, sizeof(c->domains) - used, "%s%s",
-					 i ? ", " : "", c->v->hits[i].list->name);
-			used = n < 0 ? used : used + (size_t)n;
-		}
-		if (used >= sizeof(c->domains))
-			used = sizeof(c->domains) - 1;
-		return give(c->domains, used, TEMPLATE_CUT_LATER, value, value_len, cut);
-	}
-	*known = false;
-	return false;
+	return give(out, c->listed, c->listed_len,
+		    top->source ? TEMPLATE_CUT_LATER : TEMPLATE_KEEP);
 }
 
-/* lookup - the template's macro values: list data, our own names, then request attributes. */
-HOT static bool lookup(void *arg, const char *name, size_t len, const char **value,
-		       size_t *value_len, enum template_cut *cut)
+/* give_class - Postfix's words for what the top hit looked up ("Client host" without one). */
+OUT_OF_LINE static bool give_class(struct render *c, struct template_value *out)
+{
+	const char *w = reply_class(c->top ? c->top->source : 0);
+
+	return give_clean(out, w, strlen(w), TEMPLATE_KEEP);
+}
+
+/* give_code - the top hit's answer as "127.0.0.2"; local lists have none. */
+OUT_OF_LINE static bool give_code(struct render *c, struct template_value *out)
+{
+	const struct hit *top = c->top;
+
+	if (top->list->kind == LIST_LOCAL)
+		return false;
+	size_t n = 0;
+
+	for (int i = 0; i < 4; i++) {
+		if (i > 0)
+			c->code[n++] = '.';
+		n += put_uint(c->code + n, top->code[i]);
+	}
+	return give_clean(out, c->code, n, TEMPLATE_KEEP);
+}
+
+/* give_domains - every hitting list's name, ", " between them, as far as they fit. */
+OUT_OF_LINE static bool give_domains(struct render *c, struct template_value *out)
+{
+	const size_t room = sizeof(c->domains) - 1;
+	size_t used = 0;
+
+	for (unsigned i = 0; i < c->v->hit_count && used < room; i++) {
+		const struct list_config *l = c->v->hits[i].list;
+		size_t n;
+
+		if (i > 0) {
+			n = room - used < 2 ? room - used : 2;
+			memcpy(c->domains + used, ", ", n);
+			used += n;
+		}
+		n = room - used < l->name_len ? room - used : l->name_len;
+		memcpy(c->domains + used, l->name, n);
+		used += n;
+	}
+	return give_clean(out, c->domains, used, TEMPLATE_CUT_LATER);
+}
+
+/* give_help_url - the help URL, expanded once; empty inside the help URL itself. */
+HOT OUT_OF_LINE static bool give_help_url(struct render *c, struct template_value *out)
+{
+	if (c->in_help_url)
+		return false;
+	if (!c->have_help_url)
+		c->help_url_len = expand_help_url(c);
+	return give_clean(out, c->help_url, c->help_url_len, TEMPLATE_KEEP);
+}
+
+/* give_retry - when a retry passes: this delay's, or greylisting's for another reply. */
+OUT_OF_LINE static bool give_retry(struct render *c, struct template_value *out)
+{
+	size_t n = reply_duration(c->greylisting ? c->retry_s : c->rules->greylist.delay_s,
+				  c->retry, sizeof(c->retry));
+
+	return give_clean(out, c->retry, n, TEMPLATE_KEEP);
+}
+
+/* give_score - the verdict's score. */
+OUT_OF_LINE static bool give_score(struct render *c, struct template_value *out)
+{
+	long score = c->v->score;
+	size_t n = 0;
+
+	_Static_assert(sizeof(c->score) >= 21, "a sign and 20 digits");
+	if (score < 0) {
+		c->score[n++] = '-';
+		/* -(score + 1) + 1: LONG_MIN has no positive counterpart in a long. */
+		n += put_uint(c->score + n, (unsigned long long)(-(score + 1)) + 1);
+	} else {
+		n += put_uint(c->score + n, (unsigned long long)score);
+	}
+	return give_clean(out, c->score, n, TEMPLATE_KEEP);
+}
+
+/* give_sender_domain - the sender's domain, made clean once. */
+OUT_OF_LINE static bool give_sender_domain(struct render *c, struct template_value *out)
+{
+	need_sender_domain(c);
+	return give(out, c->sender_domain, c->sender_domain_len, TEMPLATE_CUT_LATER);
+}
+
+/* give_attribute - the request attribute `name`, the last of that name; unknown if absent. */
+HOT OUT_OF_LINE static bool give_attribute(struct render *c, const char *name, size_t len,
+					   struct template_value *out)
+{
+	out->s = request_find(c->req, name, len, &out->len);
+	out->cut = TEMPLATE_CUT_LATER;
+	return out->s != NULL;
+}
+
+static bool lookup_by_name(void *arg, const char *name, size_t len, struct template_value *value);
+
+/*
+ * lookup - the template's macro values: list data, our own names, then request attributes.
+ * The help URL, the contact, the score and the client's address are given even while the
+ * URL is expanded again without request values (drop_request); the sender's domain and
+ * other attributes are not.
+ */
+HOT static bool lookup(void *arg, unsigned id, const char *name, size_t len,
+		       struct template_value *value)
 {
 	struct render *c = arg;
-	bool known;
+	const struct hit *top = c->top;
 
-	if (len > 4 && memcmp(name, "rbl_", 4) == 0) {
-		bool found = list_value(c, name, len, value, value_len, cut, &known);
-		if (known)
-			return found;
-	}
-	if (len == 8 && memcmp(name, "help_url", 8) == 0) {
-		if (c->in_help_url)
-			return false;
-		if (!c->have_help_url)
-			c->help_url_len = expand_help_url(c);
-		return give(c->help_url, c->help_url_len, TEMPLATE_KEEP, value, value_len, cut);
-	}
-	if (len == 14 && memcmp(name, "greylist_retry", 14) == 0) {
-		size_t n = reply_duration(c->greylisting ? c->retry_s : c->rules->greylist.delay_s,
-					  c->retry, sizeof(c->retry));
-		return give(c->retry, n, TEMPLATE_KEEP, value, value_len, cut);
-	}
-	if (len == 7 && memcmp(name, "contact", 7) == 0)
+	switch ((enum macro)id) {
+	case MACRO_UNRESOLVED: return lookup_by_name(arg, name, len, value);
+	case MACRO_ATTRIBUTE: break;
+	case MACRO_RBL_DOMAIN:
+		return top != NULL &&
+		       give_clean(value, top->list->name, top->list->name_len, TEMPLATE_KEEP);
+	case MACRO_RBL_REASON: return top != NULL && give_reason(c, value);
+	case MACRO_RBL_TXT: return top != NULL && top->txt && give_reason(c, value);
+	case MACRO_RBL_WHAT:
+		return top != NULL && give(value, top->what, top->what_len,
+					   top->source ? TEMPLATE_CUT_LATER : TEMPLATE_KEEP);
+	case MACRO_RBL_LISTED: return top != NULL && give_listed(c, value);
+	case MACRO_RBL_CLASS: return give_class(c, value);
+	case MACRO_RBL_CODE: return top != NULL && give_code(c, value);
+	case MACRO_RBL_DOMAINS: return give_domains(c, value);
+	case MACRO_HELP_URL: return give_help_url(c, value);
+	case MACRO_GREYLIST_RETRY: return give_retry(c, value);
+	case MACRO_CONTACT:
 		return c->rules->contact != NULL &&
-		       give(c->rules->contact, strlen(c->rules->contact), TEMPLATE_KEEP, value,
-			    value_len, cut);
-	if (len == 5 && memcmp(name, "score", 5) == 0) {
-		int n = snprintf(c->score, sizeof(c->score), "%ld", c->v->score);
-		return give(c->score, (size_t)n, TEMPLATE_KEEP, value, value_len, cut);
-	}
-	if (len == 14 && memcmp(name, "client_address", 14) == 0) {
-		*value = request_get(c->req, REQ_CLIENT_ADDRESS, value_len);
-		*cut = TEMPLATE_KEEP;
+		       give(value, c->rules->contact, c->rules->contact_len, TEMPLATE_KEEP);
+	case MACRO_SCORE: return give_score(c, value);
+	case MACRO_CLIENT_ADDRESS:
+		value->s = request_get(c->req, REQ_CLIENT_ADDRESS, &value->len);
+		value->cut = TEMPLATE_KEEP;
 		return true;
+	case MACRO_SENDER_DOMAIN: return !c->drop_request && give_sender_domain(c, value);
 	}
-	if (c->drop_request)
-		return false;
-	if (len == 13 && memcmp(name, "sender_domain", 13) == 0) {
-		need_sender_domain(c);
-		return give(c->sender_domain, c->sender_domain_len, TEMPLATE_CUT_LATER, value,
-			    value_len, cut);
-	}
-	*value = request_find(c->req, name, len, value_len);
-	*cut = TEMPLATE_CUT_LATER;
-	return *value != NULL;
+	return !c->drop_request && give_attribute(c, name, len, value);
+}
+
+/* lookup_by_name - lookup() for a template compiled without ids: the name resolved here. */
+OUT_OF_LINE static bool lookup_by_name(void *arg, const char *name, size_t len,
+				       struct template_value *value)
+{
+	return lookup(arg, macro_id(name, len), name, len, value);
 }
 
 /*
@@ -340,13 +499,20 @@ _Static_assert(7 + sizeof("DEFER_IF_PERMIT 4.7.1 ") - 1 + REPLY_TEXT_MAX + 3 <= 
 HOT static size_t render(struct render *c, enum action action, const struct template *tpl,
 			 size_t budget, char *out)
 {
-	static const char *const words[] = {
-		[ACTION_REJECT] = "REJECT 5.7.1 ",
-		[ACTION_DEFER] = "DEFER 4.7.1 ",
-		[ACTION_WARN] = "WARN ",
-		[ACTION_PREPEND] = "PREPEND X-DNSBL: ",
-		[ACTION_GREYLIST] = "DEFER_IF_PERMIT 4.7.1 ",
+	/* With their lengths, which every refusal would otherwise count again. */
+	static const struct {
+		const char *s;
+		size_t len;
+	} words[] = {
+		[ACTION_REJECT] = { "REJECT 5.7.1 ", sizeof("REJECT 5.7.1 ") - 1 },
+		[ACTION_DEFER] = { "DEFER 4.7.1 ", sizeof("DEFER 4.7.1 ") - 1 },
+		[ACTION_WARN] = { "WARN ", sizeof("WARN ") - 1 },
+		[ACTION_PREPEND] = { "PREPEND X-DNSBL: ", sizeof("PREPEND X-DNSBL: ") - 1 },
+		[ACTION_GREYLIST] = { "DEFER_IF_PERMIT 4.7.1 ",
+				      sizeof("DEFER_IF_PERMIT 4.7.1 ") - 1 },
 	};
+	/* Postfix reads an empty action text as permit (HACKING.md, traps): never send one. */
+	static const char refused[] = "Refused by policy";
 	size_t len, word;
 	char *text;
 
@@ -358,16 +524,17 @@ HOT static size_t render(struct render *c, enum action action, const struct temp
 		budget = REPLY_TEXT_MAX;
 	/* The text goes straight after the action's words: REPLY_MAX holds the longest
 	 * words, REPLY_TEXT_MAX of text and the final "\n\n" with its NUL. */
-	word = strlen(words[action]);
+	word = words[action].len;
 	memcpy(out, "action=", 7);
-	memcpy(out + 7, words[action], word);
+	memcpy(out + 7, words[action].s, word);
 	text = out + 7 + word;
 	/* The URL and the contact are never cut: a recipient so long that they do not fit
 	 * makes Postfix's line longer instead (up to REPLY_TEXT_MAX). */
 	len = template_expand_fit(tpl, lookup, c, text, REPLY_TEXT_MAX + 1, budget, REPLY_TEXT_MAX);
-	/* Postfix reads an empty action text as permit (HACKING.md, traps): never send one. */
-	if (len == 0)
-		len = (size_t)snprintf(text, REPLY_TEXT_MAX + 1, "Refused by policy");
+	if (len == 0) {
+		len = sizeof(refused) - 1;
+		memcpy(text, refused, len);
+	}
 	memcpy(text + len, "\n\n\0", 3);
 	return 7 + word + len + 2;
 }
@@ -425,8 +592,23 @@ size_t reply_duration(uint32_t s, char *out, size_t size)
 	while (i < 3 && s % units[i].seconds != 0 && s / units[i].seconds < 2)
 		i++;
 	uint32_t n = (s + units[i].seconds - 1) / units[i].seconds;
-	int len = snprintf(out, size, "%u %s%s", n, units[i].name, n == 1 ? "" : "s");
-	return len < 0 ? 0 : (size_t)len < size ? (size_t)len : size - 1;
+	/* "4294967295 minutes": 10 digits, a space, the longest unit and an 's'. */
+	char text[24];
+	size_t len = put_uint(text, n), unit = strlen(units[i].name);
+
+	text[len++] = ' ';
+	memcpy(text + len, units[i].name, unit);
+	len += unit;
+	if (n != 1)
+		text[len++] = 's';
+	if (size == 0)
+		return 0;
+	/* Cut to what fits, as snprintf would. */
+	if (len >= size)
+		len = size - 1;
+	memcpy(out, text, len);
+	out[len] = '\0';
+	return len;
 }
 
 /* reply_help_url - the URL alone, as the text would show it. */

@@ -14,8 +14,9 @@
  * (only an absurdly long recipient can).
  *
  * Request attributes and TXT records are untrusted: they are cleaned (control and
- * non-ASCII bytes become spaces) and cut here. Memory: nothing is allocated;
- * every buffer is on the stack or the caller's.
+ * non-ASCII bytes become spaces) and cut here. Memory: rendering allocates
+ * nothing, every buffer is on the stack or the caller's; reply_template_compile
+ * returns a template that the caller owns and frees with template_free.
  */
 #ifndef POLICYD_REPLY_H
 #define POLICYD_REPLY_H
@@ -32,6 +33,17 @@ struct request;
 #define REPLY_MAX 512          /* a whole reply: "action=", word, text, "\n\n" */
 #define REPLY_HELP_URL_MAX 250 /* an expanded help URL */
 #define REPLY_CONTACT_MAX 100  /* the contact address */
+
+struct template;
+
+/*
+ * reply_template_compile - a reply template (a text, a help URL): template_compile with
+ * each macro name resolved once to the value it stands for, so that rendering a reply
+ * does not compare names. A template from plain template_compile renders the same,
+ * comparing its names at each reply. Errors as template_compile's.
+ */
+struct template *reply_template_compile(const char *src, size_t len, const char **err,
+					size_t *err_offset);
 
 /*
  * reply_budget - the most text this request's refusal may carry: REPLY_TEXT_MAX,

@@ -77,7 +77,8 @@ struct list_config {
 	/* The list's public name, from the section header: a DNS list's is a domain (lower case,
 	 * no final dot). Replies, the help page, logs, metrics and every command show it. */
 	char *name;
-	unsigned line; /* line of the section header */
+	size_t name_len; /* strlen(name), kept for the replies that show it */
+	unsigned line;   /* line of the section header */
 	/* DNS lists: the zone queried (lower case, no final dot; the name unless `zone =` is
 	 * given). A keyed zone holds the site's key: only query names may use it. */
 	char *zone;
@@ -148,7 +149,8 @@ struct rules {
 	char *help_url_source;
 	struct template *help_url;
 	char *contact;
-	char *site; /* the site's name on the help page (default: the contact's domain) */
+	size_t contact_len; /* strlen(contact), kept for the replies that show it */
+	char *site;         /* the site's name on the help page (default: the contact's domain) */
 	struct exempt *exempt; /* never refused: exempt_recipients and the contact */
 	size_t exempt_count;
 	/* The characters that start an address extension (user+ext@domain), as Postfix's

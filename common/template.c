@@ -5,8 +5,13 @@
  * A template is compiled, at configuration time, into a flat array of nodes in source order:
  * literal text, a macro, or a conditional whose children (the nodes of its text) follow it up
  * to its `end` index. Expansion walks that array without recursion or allocation: a first pass
- * looks each reachable macro up once and measures the text per cut class, the room each
- * cuttable value gets is computed from those lengths, and a second pass writes.
+ * looks each reachable macro up once and measures the text per cut class, writing it as it
+ * goes for as long as all of it fits. Most replies do fit, and are done then. Otherwise the
+ * room each cuttable value gets is computed from those lengths, and a second pass writes
+ * over what the first one wrote. Each macro
+ * node keeps the id its caller's resolver gave the name (template_compile_ids), handed to
+ * every lookup, so that a caller with a fixed set of names compares them once, not per
+ * expansion.
  *
  * Several values of one cut class share their room fairly ("water-filling"): values shorter
  * than an equal share stay whole and the longer ones get equal parts of what is left. So a
@@ -46,6 +51,7 @@ enum node_kind {
 
 struct node {
 	enum node_kind kind;
+	unsigned id; /* macros and conditionals: the resolver's id of the name, or TEMPLATE_NO_ID */
 	size_t off;  /* text or macro name: offset in template->buf */
 	size_t len;  /* its length */
 	size_t slot; /* macros and conditionals: index of the value in struct expansion */
@@ -71,6 +77,7 @@ struct parser {
 	const char *src;
 	size_t len;
 	size_t pos;
+	template_resolve_fn *resolve; /* NULL: every name gets TEMPLATE_NO_ID */
 	struct template *t;
 	size_t cap;    /* nodes allocated */
 	size_t buflen; /* bytes used in t->buf */
@@ -150,6 +157,7 @@ static size_t add_macro(struct parser *p, enum node_kind kind, size_t dollar, si
 	memcpy(p->t->buf + p->buflen, p->src + start, n);
 	p->buflen += n;
 	p->t->nodes[i].len = n;
+	p->t->nodes[i].id = p->resolve ? p->resolve(p->src + start, n) : TEMPLATE_NO_ID;
 	p->t->nodes[i].slot = p->t->nslots++;
 	p->text = NO_NODE;
 	return i;
@@ -256,7 +264,14 @@ static bool parse_text(struct parser *p)
 /* template_compile - check the syntax of src and build the template (see template.h). */
 struct template *template_compile(const char *src, size_t len, const char **err, size_t *err_offset)
 {
-	struct parser p = { .src = src, .len = len, .text = NO_NODE };
+	return template_compile_ids(src, len, NULL, err, err_offset);
+}
+
+/* template_compile_ids - template_compile, each name resolved to its id (see template.h). */
+struct template *template_compile_ids(const char *src, size_t len, template_resolve_fn *resolve,
+				      const char **err, size_t *err_offset)
+{
+	struct parser p = { .src = src, .len = len, .resolve = resolve, .text = NO_NODE };
 	bool good = true;
 
 	p.t = calloc(1, sizeof(*p.t));
@@ -333,128 +348,49 @@ size_t template_literal_len(const struct template *t)
 
 /* One looked-up value during an expansion. */
 struct value {
-	const char *s; /* untrusted bytes, owned by the lookup's caller */
-	size_t len;
-	size_t shown; /* bytes it takes in the output: len, or less when cut */
-	enum template_cut cut;
-	bool output; /* a reachable $name (a conditional's value is only tested) */
+	struct template_value got; /* as the lookup gave it: bytes owned by its caller */
+	size_t shown;              /* bytes it takes in the output: got.len, or less when cut */
 };
 
+/*
+ * The state of one expansion. Only the slots of the macros that measure() reached are set:
+ * the others are never read, which spares clearing all of them for each expansion.
+ */
 struct expansion {
-	size_t fixed;      /* literal text and values of class TEMPLATE_KEEP */
-	size_t classes[3]; /* per enum template_cut: total length of the values shown */
+	/* Per enum template_cut, the length of the text shown: TEMPLATE_KEEP's counts the
+	 * literal text too, all that no cut may remove. */
+	size_t classes[3];
+	size_t nshown; /* reachable $name values (a conditional's is only tested) */
+	uint8_t shown[TEMPLATE_MAX_MACROS]; /* their slots, in template order */
 	struct value v[TEMPLATE_MAX_MACROS];
 };
+_Static_assert(TEMPLATE_MAX_MACROS <= UINT8_MAX + 1, "a slot fits in uint8_t");
 
 /* look_up - ask the caller for the value of node n's macro; unknown names are empty. */
 static void look_up(const struct template *t, const struct node *n, template_lookup_fn *lookup,
 		    void *ctx, struct value *v)
 {
-	/* Class for a lookup that does not say: request data, cut when needed. */
-	v->cut = TEMPLATE_CUT_LATER;
-	if (!lookup(ctx, t->buf + n->off, n->len, &v->s, &v->len, &v->cut) || !v->s) {
-		v->s = NULL;
-		v->len = 0;
+	/* Class for a lookup that does not say: request data, cut when needed, and cleaned. */
+	v->got.cut = TEMPLATE_CUT_LATER;
+	v->got.clean = false;
+	if (!lookup(ctx, n->id, t->buf + n->off, n->len, &v->got) || !v->got.s) {
+		v->got.s = NULL;
+		v->got.len = 0;
 	}
-	if (v->cut != TEMPLATE_KEEP && v->cut != TEMPLATE_CUT_FIRST)
-		v->cut = TEMPLATE_CUT_LATER;
-	v->shown = v->len;
-}
-
-/* next_node - index of the node after n (at i) in a walk: skip a conditional's text when false. */
-static size_t next_node(const struct node *n, size_t i, const struct value *v)
-{
-	if (n->kind == NODE_IF_SET && v->len == 0)
-		return n->end;
-	if (n->kind == NODE_IF_EMPTY && v->len > 0)
-		return n->end;
-	return i + 1;
-}
-
-/* measure - first pass: look every reachable macro up once and add up lengths per cut class. */
-static void measure(const struct template *t, template_lookup_fn *lookup, void *ctx,
-		    struct expansion *x)
-{
-	size_t i = 0;
-
-	while (i < t->nnodes) {
-		const struct node *n = &t->nodes[i];
-		struct value *v;
-
-		if (n->kind == NODE_TEXT) {
-			x->fixed += n->len;
-			i++;
-			continue;
-		}
-		v = &x->v[n->slot];
-		look_up(t, n, lookup, ctx, v);
-		if (n->kind == NODE_MACRO) {
-			v->output = true;
-			if (v->cut == TEMPLATE_KEEP)
-				x->fixed += v->len;
-			else
-				x->classes[v->cut] += v->len;
-		}
-		i = next_node(n, i, v);
-	}
+	if (v->got.cut != TEMPLATE_KEEP && v->got.cut != TEMPLATE_CUT_FIRST)
+		v->got.cut = TEMPLATE_CUT_LATER;
+	v->shown = v->got.len;
 }
 
 /*
- * share - cut the values of class `cut` to `room` bytes in all, fairly: each value shorter
- * than an equal share keeps its length, and the longer ones share what is left equally (the
- * first ones get the remainder's extra bytes). Called only when the class does not fit.
+ * skip_to - the index of the node after conditional n (whose children start at i): past its
+ * text when the condition is false.
  */
-static void share(struct expansion *x, size_t nslots, enum template_cut cut, size_t room)
+static size_t skip_to(const struct node *n, size_t i, const struct value *v)
 {
-	size_t waiting = 0;
-	bool settled = true;
-
-	for (size_t i = 0; i < nslots; i++) {
-		struct value *v = &x->v[i];
-
-		if (v->output && v->cut == cut && v->len > 0) {
-			v->shown = NOT_SHARED;
-			waiting++;
-		}
-	}
-	/* Each round settles the values that fit in an equal share; at most one round per value. */
-	while (settled && waiting > 0) {
-		size_t level = room / waiting;
-
-		settled = false;
-		for (size_t i = 0; i < nslots; i++) {
-			struct value *v = &x->v[i];
-
-			if (v->output && v->cut == cut && v->shown == NOT_SHARED &&
-			    v->len <= level) {
-				v->shown = v->len;
-				room -= v->len;
-				waiting--;
-				settled = true;
-			}
-		}
-	}
-	for (size_t i = 0; i < nslots && waiting > 0; i++) {
-		struct value *v = &x->v[i];
-
-		if (v->output && v->cut == cut && v->shown == NOT_SHARED) {
-			/* Rounded up, so that the remainder's extra bytes go to the first ones. */
-			v->shown = (room + waiting - 1) / waiting;
-			room -= v->shown;
-			waiting--;
-		}
-	}
-}
-
-/* cut_class - take up to `over` bytes from the values of class `cut`; returns what is left over. */
-static size_t cut_class(struct expansion *x, size_t nslots, enum template_cut cut, size_t over)
-{
-	size_t total = x->classes[cut];
-	size_t take = over < total ? over : total;
-
-	if (take > 0)
-		share(x, nslots, cut, total - take);
-	return over - take;
+	if (n->kind == NODE_IF_SET ? v->got.len == 0 : v->got.len > 0)
+		return n->end;
+	return i;
 }
 
 /* A bounded output buffer: bytes past `limit` are dropped. */
@@ -480,7 +416,8 @@ static void put(struct writer *w, const char *s, size_t n)
 	w->len += n;
 }
 
-/* put_literal - append bytes of our own, cleaned when the template was compiled. */
+/* put_literal - append clean bytes: the template's own (cleaned when it was compiled), or a
+ * value its lookup vouched for. */
 HOT static void put_literal(struct writer *w, const char *s, size_t n)
 {
 	n = room_for(w, n);
@@ -494,12 +431,120 @@ HOT static void put_literal(struct writer *w, const char *s, size_t n)
  */
 static void put_value(struct writer *w, const struct value *v)
 {
-	if (v->shown >= v->len) {
-		put(w, v->s, v->len);
-	} else if (v->shown >= ELLIPSIS_LEN) {
-		put(w, v->s, v->shown - ELLIPSIS_LEN);
-		put_literal(w, ellipsis, ELLIPSIS_LEN);
+	size_t n = v->got.len;
+	bool cut = v->shown < n;
+
+	if (cut) {
+		if (v->shown < ELLIPSIS_LEN)
+			return;
+		n = v->shown - ELLIPSIS_LEN;
 	}
+	if (v->got.clean)
+		put_literal(w, v->got.s, n);
+	else
+		put(w, v->got.s, n);
+	if (cut)
+		put_literal(w, ellipsis, ELLIPSIS_LEN);
+}
+
+/*
+ * measure - first pass: look every reachable macro up once and add up lengths per cut class.
+ * Meanwhile the text is written into w for as long as all of it fits: returns true when it
+ * did to the end, the common case, in which nothing is cut and the second pass is not needed.
+ */
+static bool measure(const struct template *t, template_lookup_fn *lookup, void *ctx,
+		    struct expansion *x, struct writer *w)
+{
+	/* Locals, not x's fields: x escapes into every lookup, so its fields would be stored and
+	 * loaded again around each call. */
+	size_t classes[3] = { 0, 0, 0 }, nshown = 0, i = 0;
+	bool whole = true;
+
+	while (i < t->nnodes) {
+		const struct node *n = &t->nodes[i++];
+		struct value *v;
+
+		if (n->kind == NODE_TEXT) {
+			classes[TEMPLATE_KEEP] += n->len;
+			whole = whole && n->len <= w->limit - w->len;
+			if (whole)
+				put_literal(w, t->buf + n->off, n->len);
+			continue;
+		}
+		v = &x->v[n->slot];
+		look_up(t, n, lookup, ctx, v);
+		if (n->kind == NODE_MACRO) {
+			x->shown[nshown++] = (uint8_t)n->slot;
+			classes[v->got.cut] += v->got.len;
+			whole = whole && v->got.len <= w->limit - w->len;
+			if (whole && v->got.clean)
+				put_literal(w, v->got.s, v->got.len);
+			else if (whole)
+				put(w, v->got.s, v->got.len);
+		} else {
+			i = skip_to(n, i, v);
+		}
+	}
+	memcpy(x->classes, classes, sizeof(classes));
+	x->nshown = nshown;
+	return whole;
+}
+
+/*
+ * share - cut the values of class `cut` to `room` bytes in all, fairly: each value shorter
+ * than an equal share keeps its length, and the longer ones share what is left equally (the
+ * first ones get the remainder's extra bytes). Called only when the class does not fit.
+ */
+static void share(struct expansion *x, enum template_cut cut, size_t room)
+{
+	size_t waiting = 0;
+	bool settled = true;
+
+	for (size_t i = 0; i < x->nshown; i++) {
+		struct value *v = &x->v[x->shown[i]];
+
+		if (v->got.cut == cut && v->got.len > 0) {
+			v->shown = NOT_SHARED;
+			waiting++;
+		}
+	}
+	/* Each round settles the values that fit in an equal share; at most one round per value. */
+	while (settled && waiting > 0) {
+		size_t level = room / waiting;
+
+		settled = false;
+		for (size_t i = 0; i < x->nshown; i++) {
+			struct value *v = &x->v[x->shown[i]];
+
+			if (v->got.cut == cut && v->shown == NOT_SHARED && v->got.len <= level) {
+				v->shown = v->got.len;
+				room -= v->got.len;
+				waiting--;
+				settled = true;
+			}
+		}
+	}
+	for (size_t i = 0; i < x->nshown && waiting > 0; i++) {
+		struct value *v = &x->v[x->shown[i]];
+
+		if (v->got.cut == cut && v->shown == NOT_SHARED) {
+			/* Rounded up, so that the remainder's extra bytes go to the first ones. */
+			v->shown = (room + waiting - 1) / waiting;
+			room -= v->shown;
+			waiting--;
+		}
+	}
+}
+
+/* cut_class - take up to `over` bytes from the values of class `cut`; returns what is left over. */
+static size_t cut_class(struct expansion *x, enum template_cut cut, size_t over)
+{
+	size_t total = x->classes[cut];
+	size_t take = over < total ? over : total;
+
+	if (take > 0)
+		share(x, cut, total - take);
+	return over - take;
 }
 
 /* write_all - second pass: write the reachable text and values, as measured and cut. */
@@ -508,18 +553,14 @@ static void write_all(const struct template *t, const struct expansion *x, struc
 	size_t i = 0;
 
 	while (i < t->nnodes) {
-		const struct node *n = &t->nodes[i];
-		const struct value *v;
+		const struct node *n = &t->nodes[i++];
 
-		if (n->kind == NODE_TEXT) {
+		if (n->kind == NODE_TEXT)
 			put_literal(w, t->buf + n->off, n->len);
-			i++;
-			continue;
-		}
-		v = &x->v[n->slot];
-		if (n->kind == NODE_MACRO)
-			put_value(w, v);
-		i = next_node(n, i, v);
+		else if (n->kind == NODE_MACRO)
+			put_value(w, &x->v[n->slot]);
+		else
+			i = skip_to(n, i, &x->v[n->slot]);
 	}
 }
 
@@ -539,7 +580,7 @@ HOT size_t template_expand_fit(const struct template *t, template_lookup_fn *loo
 {
 	struct expansion x;
 	struct writer w = { .out = out };
-	size_t over;
+	size_t fixed, over;
 
 	if (outsize == 0)
 		return 0;
@@ -547,17 +588,21 @@ HOT size_t template_expand_fit(const struct template *t, template_lookup_fn *loo
 		ceiling = outsize - 1;
 	if (max > ceiling)
 		max = ceiling;
-	x.fixed = 0;
-	memset(x.classes, 0, sizeof(x.classes));
-	memset(x.v, 0, t->nslots * sizeof(x.v[0]));
-	measure(t, lookup, ctx, &x);
-	if (x.fixed > max)
-		max = x.fixed < ceiling ? x.fixed : ceiling;
+	/* All of it fits (the common case): written as it is, nothing to cut. */
+	w.limit = max;
+	if (measure(t, lookup, ctx, &x, &w)) {
+		out[w.len] = '\0';
+		return w.len;
+	}
+	w.len = 0;
+	fixed = x.classes[TEMPLATE_KEEP];
+	if (fixed > max)
+		max = fixed < ceiling ? fixed : ceiling;
 
-	over = x.fixed + x.classes[TEMPLATE_CUT_FIRST] + x.classes[TEMPLATE_CUT_LATER];
+	over = fixed + x.classes[TEMPLATE_CUT_FIRST] + x.classes[TEMPLATE_CUT_LATER];
 	over = over > max ? over - max : 0;
-	over = cut_class(&x, t->nslots, TEMPLATE_CUT_FIRST, over);
-	over = cut_class(&x, t->nslots, TEMPLATE_CUT_LATER, over);
+	over = cut_class(&x, TEMPLATE_CUT_FIRST, over);
+	over = cut_class(&x, TEMPLATE_CUT_LATER, over);
 
 	/* Last resort, when the kept text alone is too long: cut the tail and mark it. */
 	w.limit = over > 0 && max >= ELLIPSIS_LEN ? max - ELLIPSIS_LEN : max;

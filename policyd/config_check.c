@@ -256,7 +256,7 @@ static struct template *compile_default(struct loader *ld, const char *text, uns
 {
 	const char *err = NULL;
 	size_t offset = 0;
-	struct template *t = template_compile(text, strlen(text), &err, &offset);
+	struct template *t = reply_template_compile(text, strlen(text), &err, &offset);
 
 	if (t == NULL)
 		loader_error(ld, line, "built-in text: %s", err);
@@ -411,8 +411,10 @@ static void check_templates(struct loader *ld)
 			template_each_name(r->greylist_text, add_attr, r);
 		}
 	}
-	if (r->contact != NULL)
+	if (r->contact != NULL) {
 		check_contact(ld, r->contact, loader_key_line(ld, SECTION_POLICY, "contact"));
+		r->contact_len = strlen(r->contact);
+	}
 	if (r->text)
 		template_each_name(r->text, add_attr, r);
 	if (r->local_text)

@@ -16,6 +16,7 @@
 
 #include "domain.h"
 #include "parse.h"
+#include "reply.h"
 #include "template.h"
 
 enum value_kind { V_DURATION, V_LONG, V_BOOL, V_STRING, V_CUSTOM };
@@ -131,7 +132,8 @@ static bool set_on_error(struct loader *ld, void *base, const char *value, const
 	return i >= 0;
 }
 
-/* compile - build a template and keep its source for messages and comparisons. */
+/* compile - build a reply template (its names resolved to reply's macros) and keep its source
+ * for messages and comparisons. */
 static bool compile(const char *value, struct template **slot, char **source, const char **err)
 {
 	size_t offset = 0;
@@ -141,7 +143,7 @@ static bool compile(const char *value, struct template **slot, char **source, co
 		*err = "empty value";
 		return false;
 	}
-	struct template *t = template_compile(value, strlen(value), err, &offset);
+	struct template *t = reply_template_compile(value, strlen(value), err, &offset);
 
 	if (t == NULL) {
 		*err = config_message("%s at column %zu of the value", *err, offset + 1);
@@ -723,6 +725,7 @@ static void begin_list(struct loader *ld, enum list_kind kind, const char *name,
 	l->kind = kind;
 	l->line = ld->line;
 	l->name = strdup(clean);
+	l->name_len = l->name ? strlen(l->name) : 0;
 	l->weight = kind == LIST_DNSWL ? -1 : 1;
 	l->checks = kind == LIST_HASHBL ? SOURCE_SENDER_ADDRESS : SOURCE_SENDER;
 	l->hash = DIGEST_SHA1;

@@ -49,14 +49,14 @@ static uint32_t hash(const char *name, size_t len)
 }
 
 /* lookup - the template_lookup_fn: a value of the table, or unknown. */
-static bool lookup(void *ctx, const char *name, size_t namelen, const char **value,
-		   size_t *valuelen, enum template_cut *cut)
+static bool lookup(void *ctx, unsigned id, const char *name, size_t namelen,
+		   struct template_value *value)
 {
 	struct table *tb = ctx;
 	char *z = malloc(namelen + 1);
 
 	tb->calls++;
-	FUZZ_CHECK(z != NULL && namelen > 0);
+	FUZZ_CHECK(z != NULL && namelen > 0 && id == TEMPLATE_NO_ID);
 	memcpy(z, name, namelen);
 	z[namelen] = '\0';
 	FUZZ_CHECK(strlen(z) == namelen && template_uses(tb->t, z));
@@ -66,10 +66,10 @@ static bool lookup(void *ctx, const char *name, size_t namelen, const char **val
 	const struct value *v = &tb->v[hash(name, namelen) % tb->count];
 	if (v->flags & VALUE_UNKNOWN)
 		return false;
-	*value = v->flags & VALUE_NULL ? NULL : v->s;
-	*valuelen = v->len;
+	value->s = v->flags & VALUE_NULL ? NULL : v->s;
+	value->len = v->len;
 	/* Class 3 is out of range on purpose: the template must treat it as CUT_LATER. */
-	*cut = (enum template_cut)(v->flags & 3);
+	value->cut = (enum template_cut)(v->flags & 3);
 	return true;
 }
 

@@ -280,6 +280,8 @@ static void test_full(void)
 	is_str(cfg->rules.help_url_source, "https://www.example.org/blacklisted.html?ip=$client_address",
 	       "help_url");
 	is_str(cfg->rules.contact, "postmaster@example.org", "contact");
+	is_int(cfg->rules.contact_len, strlen("postmaster@example.org"),
+	       "contact: its length kept for the replies");
 	is_int(cfg->rules.on_error, ON_ERROR_DEFER, "on_error = defer");
 	ok(!cfg->rules.skip_authenticated, "skip_authenticated = no");
 
@@ -294,6 +296,10 @@ static void test_full(void)
 
 		ok(zen->kind == LIST_DNSBL, "zen is a dnsbl");
 		is_str(zen->name, "zen.spamhaus.org", "zen: name");
+		ok(zen->name_len == strlen("zen.spamhaus.org") &&
+			   dbl->name_len == strlen(dbl->name) &&
+			   local->name_len == strlen(local->name),
+		   "each list's name length is kept for the replies");
 		is_int(zen->line, 39, "zen: line of its header");
 		is_int(zen->weight, 2, "zen: weight 2");
 		ok(zen->ipv6, "zen: ipv6 = yes");

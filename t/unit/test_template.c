@@ -30,20 +30,21 @@ struct table {
 	int calls;
 };
 
-/* table_lookup - template_lookup_fn over a fixed table; counts its calls. */
-static bool table_lookup(void *ctx, const char *name, size_t namelen, const char **value,
-			 size_t *valuelen, enum template_cut *cut)
+/* table_lookup - template_lookup_fn over a fixed table, by name; counts its calls. */
+static bool table_lookup(void *ctx, unsigned id, const char *name, size_t namelen,
+			 struct template_value *value)
 {
 	struct table *tab = ctx;
 
+	(void)id;
 	tab->calls++;
 	for (size_t i = 0; i < tab->n; i++) {
 		const struct entry *e = &tab->e[i];
 
 		if (strlen(e->name) == namelen && memcmp(e->name, name, namelen) == 0) {
-			*value = e->value;
-			*valuelen = e->len ? e->len : strlen(e->value);
-			*cut = e->cut;
+			value->s = e->value;
+			value->len = e->len ? e->len : strlen(e->value);
+			value->cut = e->cut;
 			return true;
 		}
 	}
@@ -185,6 +186,53 @@ static void test_cleaning(void)
 	ok(1, "every byte is printable");
 }
 
+/* vouching_lookup - table_lookup that vouches for the values of names starting with "ok_". */
+static bool vouching_lookup(void *ctx, unsigned id, const char *name, size_t namelen,
+			    struct template_value *value)
+{
+	if (!table_lookup(ctx, id, name, namelen, value))
+		return false;
+	if (namelen > 3 && memcmp(name, "ok_", 3) == 0)
+		value->clean = true;
+	return true;
+}
+
+/*
+ * test_clean_values - a value its lookup vouches for is copied as it is, even a byte that
+ * cleaning would change (which only shows that it is not cleaned again); its neighbours are
+ * cleaned all the same, a slot that held a vouched value is cleaned when the next lookup does
+ * not vouch, and a vouched value that is cut ends in "..." as any other.
+ */
+static void test_clean_values(void)
+{
+	const struct entry e[] = {
+		{ "ok_ours", "x\x7fy", 0, TEMPLATE_KEEP },
+		{ "theirs", "x\x7fy", 0, TEMPLATE_CUT_LATER },
+		{ "ok_long", "abcdefghijklmnopqrstuvwxyz", 0, TEMPLATE_CUT_FIRST },
+	};
+	struct table tab = { e, 3, 0 };
+	char out[64];
+	const char *err;
+	size_t off, n;
+	struct template *t = template_compile("<$ok_ours|$theirs>", 18, &err, &off);
+
+	if (!ok(t != NULL, "<$ok_ours|$theirs> compiles"))
+		return;
+	template_expand(t, vouching_lookup, &tab, out, sizeof(out), 60);
+	is_str(out, "<x\x7fy|x y>", "a vouched value is copied as it is, the other cleaned");
+	template_expand(t, table_lookup, &tab, out, sizeof(out), 60);
+	is_str(out, "<x y|x y>", "the same slots, looked up without vouching: cleaned");
+	template_free(t);
+
+	t = template_compile("<$ok_ours|$ok_long>", 19, &err, &off);
+	if (!ok(t != NULL, "<$ok_ours|$ok_long> compiles"))
+		return;
+	n = template_expand(t, vouching_lookup, &tab, out, sizeof(out), 15);
+	is_int(n, 15, "a vouched value is cut to the room left");
+	is_str(out, "<x\x7fy|abcdef...>", "and ends in '...'");
+	template_free(t);
+}
+
 /* test_long_reason - a 2000-byte reason is cut; URL and contact stay whole. */
 static void test_long_reason(void)
 {
@@ -274,6 +322,40 @@ static void test_fit(void)
 	is_str(out, "<FFFF...|KKKKKKKKKK>", "fit: a max above the kept text stays");
 	n = template_expand_fit(t, table_lookup, &tab, out, 12, 8, 40);
 	is_int(n, 11, "fit: a ceiling above outsize is clamped to outsize - 1");
+	template_free(t);
+}
+
+/*
+ * test_fits_exactly - text that fits is written in the first pass, text one byte longer is
+ * cut in the second; either way each macro is looked up once, and what the first pass wrote
+ * before it found the text too long is overwritten.
+ */
+static void test_fits_exactly(void)
+{
+	const struct entry e[] = {
+		{ "first", "FFFFFFFFFF", 0, TEMPLATE_CUT_FIRST },
+		{ "keep", "K\x01KKKKKKKK", 0, TEMPLATE_KEEP },
+		{ "empty", "", 0, TEMPLATE_CUT_LATER },
+	};
+	struct table tab = { e, 3, 0 };
+	const char *err;
+	size_t off, n;
+	char out[64];
+	/* 23 bytes: "<", ten F, "|", ten K (one cleaned), ">"; the conditionals add nothing. */
+	struct template *t = template_compile("<$first${empty?x}|${empty:}$keep>", 33, &err, &off);
+
+	if (!ok(t != NULL, "the template compiles"))
+		return;
+	n = template_expand(t, table_lookup, &tab, out, sizeof(out), 23);
+	is_str(out, "<FFFFFFFFFF|K KKKKKKKK>", "23 bytes in 23: whole");
+	is_int(n, 23, "its length");
+	is_int(tab.calls, 4, "each macro and conditional looked up once");
+	n = template_expand(t, table_lookup, &tab, out, sizeof(out), 22);
+	is_str(out, "<FFFFFF...|K KKKKKKKK>", "23 bytes in 22: the cuttable value is cut");
+	is_int(n, 22, "its length");
+	is_int(tab.calls, 8, "each looked up once again, not twice");
+	n = template_expand(t, table_lookup, &tab, out, sizeof(out), 12);
+	is_str(out, "<|K KKKKK...", "23 bytes in 12: the kept text's tail is cut");
 	template_free(t);
 }
 
@@ -396,19 +478,122 @@ static void test_uses(void)
 	template_free(t);
 }
 
+/* The names that test_ids resolves, their id being their index plus one. */
+static const char *const id_names[] = { "alpha", "beta", "gamma" };
+#define ID_NAMES (sizeof(id_names) / sizeof(id_names[0]))
+#define ID_OTHER 100 /* a name that the resolver does not know */
+
+static int resolve_calls;
+
+/* id_resolve - template_resolve_fn over id_names; counts its calls. */
+static unsigned id_resolve(const char *name, size_t len)
+{
+	resolve_calls++;
+	for (size_t i = 0; i < ID_NAMES; i++)
+		if (strlen(id_names[i]) == len && memcmp(id_names[i], name, len) == 0)
+			return (unsigned)i + 1;
+	return ID_OTHER;
+}
+
+/* The ids and names a lookup was handed, in call order. */
+struct id_log {
+	unsigned ids[16];
+	char names[16][16];
+	int calls;
+};
+
+/*
+ * id_lookup - a lookup that answers by id alone ("<id>", and the empty value for gamma), and
+ * records what it was given.
+ */
+static bool id_lookup(void *ctx, unsigned id, const char *name, size_t namelen,
+		      struct template_value *value)
+{
+	static char text[16][8];
+	struct id_log *log = ctx;
+	int i = log->calls++;
+
+	if (i >= 16)
+		return false;
+	log->ids[i] = id;
+	snprintf(log->names[i], sizeof(log->names[i]), "%.*s", (int)namelen, name);
+	if (id == TEMPLATE_NO_ID || id == ID_OTHER)
+		return false;
+	if (id == 3) {
+		value->s = "";
+		value->len = 0;
+		return true;
+	}
+	snprintf(text[i], sizeof(text[i]), "<%u>", id);
+	value->s = text[i];
+	value->len = strlen(text[i]);
+	return true;
+}
+
+/*
+ * test_ids - template_compile_ids: the resolver is asked once per macro and conditional, when
+ * the template is compiled, never when it is expanded; each lookup gets the id with the name;
+ * a template compiled without a resolver hands every lookup TEMPLATE_NO_ID.
+ */
+static void test_ids(void)
+{
+	static const char src[] = "$alpha ${beta?b=$beta}${gamma:no gamma}${alphabet}$Alpha$$";
+	struct id_log log = { 0 };
+	const char *err;
+	size_t off;
+	char out[200];
+	struct template *t;
+
+	resolve_calls = 0;
+	t = template_compile_ids(src, strlen(src), id_resolve, &err, &off);
+	ok(t != NULL, "a template with a resolver compiles");
+	if (!t)
+		return;
+	is_int(resolve_calls, 6, "the resolver is asked once per macro and conditional");
+	template_expand(t, id_lookup, &log, out, sizeof(out), 199);
+	template_expand(t, id_lookup, &log, out, sizeof(out), 199);
+	is_int(resolve_calls, 6, "expansions do not ask the resolver again");
+	is_str(out, "<1> b=<2>no gamma$", "values found by id alone");
+	is_int(log.calls, 12, "six lookups per expansion");
+	ok(log.ids[0] == 1 && strcmp(log.names[0], "alpha") == 0, "$alpha: id 1 and its name");
+	ok(log.ids[1] == 2 && log.ids[2] == 2 && strcmp(log.names[2], "beta") == 0,
+	   "${beta?...} and the $beta in its text: id 2 each");
+	ok(log.ids[3] == 3 && strcmp(log.names[3], "gamma") == 0, "${gamma:...}: id 3");
+	ok(log.ids[4] == ID_OTHER && strcmp(log.names[4], "alphabet") == 0,
+	   "a name that starts with a known one is not that one: %u", log.ids[4]);
+	ok(log.ids[5] == ID_OTHER && strcmp(log.names[5], "Alpha") == 0,
+	   "names are case-sensitive: $Alpha is not $alpha (%u)", log.ids[5]);
+	template_free(t);
+
+	memset(&log, 0, sizeof(log));
+	t = template_compile(src, strlen(src), &err, &off);
+	ok(t != NULL, "the same template compiles without a resolver");
+	if (!t)
+		return;
+	template_expand(t, id_lookup, &log, out, sizeof(out), 199);
+	ok(log.calls == 5 && log.ids[0] == TEMPLATE_NO_ID && log.ids[4] == TEMPLATE_NO_ID &&
+		   strcmp(log.names[4], "Alpha") == 0,
+	   "without a resolver every lookup gets TEMPLATE_NO_ID, and the names");
+	is_str(out, " no gamma$", "and a lookup that needs ids finds nothing");
+	template_free(t);
+}
+
 /* main - run every group; the exit status says whether all passed. */
 int main(void)
 {
 	test_default();
 	test_syntax();
 	test_cleaning();
+	test_clean_values();
 	test_long_reason();
 	test_order();
 	test_fit();
+	test_fits_exactly();
 	test_literal_too_long();
 	test_fair_share();
 	test_errors();
 	test_limits();
 	test_uses();
+	test_ids();
 	return tap_done();
 }
