@@ -336,28 +336,12 @@ HOT static void put_clean(struct line *l, const char *v, size_t len, size_t max)
 		put_literal(l, "...");
 }
 
-/* put_uint - a number without printf. */
-HOT static void put_uint(struct line *l, unsigned long long v)
-{
-	char digits[24];
-	size_t n = sizeof(digits);
-
-	do {
-		digits[--n] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v > 0);
-	put(l, digits + n, sizeof(digits) - n);
-}
-
-/* put_long - a signed number. */
+/* put_long - a number without printf. */
 static void put_long(struct line *l, long v)
 {
-	if (v < 0) {
-		put_literal(l, "-");
-		put_uint(l, (unsigned long long)(-(v + 1)) + 1);
-	} else {
-		put_uint(l, (unsigned long long)v);
-	}
+	char text[TEXT_DECIMAL_MAX];
+
+	put(l, text, text_decimal(text, v));
 }
 
 /* put_code - an A answer, d.d.d.d: written as addr_format writes an IPv4 address, which

@@ -19,6 +19,7 @@
 #include "domain.h"
 #include "request.h"
 #include "template.h"
+#include "text.h"
 
 /* The words of Postfix's smtpd_check.c prefix: "<NAME>: CLASS rejected: ". */
 #define PREFIX_FIXED (sizeof("554 5.7.1 <") - 1 + sizeof(">: ") - 1 + sizeof(" rejected: ") - 1)
@@ -140,23 +141,6 @@ struct template *reply_template_compile(const char *src, size_t len, const char 
 	return template_compile_ids(src, len, macro_id, err, err_offset);
 }
 
-/*
- * put_uint - v in decimal at out (room for 20 digits); returns its length. Numbers in
- * replies are written by hand: snprintf costs hundreds of instructions per call.
- */
-static size_t put_uint(char *out, unsigned long long v)
-{
-	char digits[20];
-	size_t n = sizeof(digits);
-
-	do {
-		digits[--n] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v > 0);
-	memcpy(out, digits + n, sizeof(digits) - n);
-	return sizeof(digits) - n;
-}
-
 /* give - hand a value to the template, to be cleaned there. */
 static bool give(struct template_value *out, const char *value, size_t len, enum template_cut cut)
 {
@@ -258,7 +242,7 @@ OUT_OF_LINE static bool give_code(struct render *c, struct template_value *out)
 	for (int i = 0; i < 4; i++) {
 		if (i > 0)
 			c->code[n++] = '.';
-		n += put_uint(c->code + n, top->code[i]);
+		n += text_decimal(c->code + n, top->code[i]);
 	}
 	return give_clean(out, c->code, n, TEMPLATE_KEEP);
 }
@@ -307,17 +291,9 @@ OUT_OF_LINE static bool give_retry(struct render *c, struct template_value *out)
 /* give_score - the verdict's score. */
 OUT_OF_LINE static bool give_score(struct render *c, struct template_value *out)
 {
-	long score = c->v->score;
-	size_t n = 0;
+	_Static_assert(sizeof(c->score) >= TEXT_DECIMAL_MAX, "a sign and 19 digits");
+	size_t n = text_decimal(c->score, c->v->score);
 
-	_Static_assert(sizeof(c->score) >= 21, "a sign and 20 digits");
-	if (score < 0) {
-		c->score[n++] = '-';
-		/* -(score + 1) + 1: LONG_MIN has no positive counterpart in a long. */
-		n += put_uint(c->score + n, (unsigned long long)(-(score + 1)) + 1);
-	} else {
-		n += put_uint(c->score + n, (unsigned long long)score);
-	}
 	return give_clean(out, c->score, n, TEMPLATE_KEEP);
 }
 
@@ -594,7 +570,7 @@ size_t reply_duration(uint32_t s, char *out, size_t size)
 	uint32_t n = (s + units[i].seconds - 1) / units[i].seconds;
 	/* "4294967295 minutes": 10 digits, a space, the longest unit and an 's'. */
 	char text[24];
-	size_t len = put_uint(text, n), unit = strlen(units[i].name);
+	size_t len = text_decimal(text, n), unit = strlen(units[i].name);
 
 	text[len++] = ' ';
 	memcpy(text + len, units[i].name, unit);

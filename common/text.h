@@ -36,4 +36,11 @@ size_t text_clean(char *dst, size_t dstsize, const char *src, size_t len);
 /* text_clean_inplace - replace, in place, each byte of s[0..len) outside printable ASCII by ' '. */
 void text_clean_inplace(char *s, size_t len);
 
+/* The longest decimal text_decimal writes: a sign and 19 digits (LLONG_MIN). */
+#define TEXT_DECIMAL_MAX 20
+
+/* text_decimal - v in decimal at out (room for TEXT_DECIMAL_MAX bytes, not terminated);
+ * returns the length. */
+size_t text_decimal(char *out, long long v);
+
 #endif

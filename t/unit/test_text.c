@@ -7,6 +7,8 @@
 #include "tap.h"
 #include "text.h"
 
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -241,8 +243,46 @@ static void test_copy_clean(void)
 	is_int(overrun, 0, "text_copy_clean: nothing written past n");
 }
 
+/* test_decimal - text_decimal against snprintf's %lld: the extremes, every power of ten
+ * and its neighbours, and a spread of values of both signs. */
+static void test_decimal(void)
+{
+	long long values[200];
+	size_t count = 0;
+	unsigned wrong = 0;
+
+	values[count++] = 0;
+	values[count++] = LLONG_MIN;
+	values[count++] = LLONG_MAX;
+	values[count++] = LLONG_MIN + 1;
+	for (long long p = 1; p <= LLONG_MAX / 10; p *= 10) {
+		values[count++] = p - 1;
+		values[count++] = p;
+		values[count++] = -p;
+		values[count++] = -p + 1;
+	}
+	/* Unsigned, so that the sequence wraps instead of overflowing; halved to fit. */
+	for (unsigned long long v = 7; count < sizeof(values) / sizeof(values[0]); v = v * 31 + 17) {
+		long long x = (long long)(v >> 1);
+		values[count] = count % 2 ? x : -x;
+		count++;
+	}
+	for (size_t i = 0; i < count; i++) {
+		char want[32], got[TEXT_DECIMAL_MAX + 1];
+		int n = snprintf(want, sizeof(want), "%lld", values[i]);
+		size_t m = text_decimal(got, values[i]);
+		got[m < sizeof(got) ? m : sizeof(got) - 1] = '\0';
+		if ((size_t)n != m || strcmp(want, got) != 0) {
+			if (wrong++ < 5)
+				printf("# %s written as %s\n", want, got);
+		}
+	}
+	is_int(wrong, 0, "text_decimal writes what %%lld does, %zu values", count);
+}
+
 int main(void)
 {
+	test_decimal();
 	test_copy_clean();
 	test_clean_char();
 	test_clean_plain();
