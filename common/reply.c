@@ -16,6 +16,7 @@
 
 #include <string.h>
 
+#include "addr.h"
 #include "domain.h"
 #include "request.h"
 #include "template.h"
@@ -44,7 +45,7 @@ struct render {
 	char sender_domain[DOMAIN_SIZE];
 	size_t sender_domain_len;
 	char domains[REPLY_TEXT_MAX + 1];
-	char code[16];
+	char code[ADDR_TEXT_MAX];
 	char score[24];
 	char retry[32];
 };
@@ -237,13 +238,11 @@ OUT_OF_LINE static bool give_code(struct render *c, struct template_value *out)
 
 	if (top->list->kind == LIST_LOCAL)
 		return false;
-	size_t n = 0;
+	/* An A answer is an IPv4 address, written as one. */
+	struct addr a = { .family = ADDR_V4 };
+	memcpy(a.bytes, top->code, 4);
+	size_t n = addr_format(&a, c->code, sizeof(c->code));
 
-	for (int i = 0; i < 4; i++) {
-		if (i > 0)
-			c->code[n++] = '.';
-		n += text_decimal(c->code + n, top->code[i]);
-	}
 	return give_clean(out, c->code, n, TEMPLATE_KEEP);
 }
 
@@ -567,7 +566,8 @@ size_t reply_duration(uint32_t s, char *out, size_t size)
 	/* The largest unit that is whole, or (for a long wait) that counts at least 2. */
 	while (i < 3 && s % units[i].seconds != 0 && s / units[i].seconds < 2)
 		i++;
-	uint32_t n = (s + units[i].seconds - 1) / units[i].seconds;
+	/* Rounded up without s + seconds - 1, which wraps for s near UINT32_MAX. */
+	uint32_t n = s / units[i].seconds + (s % units[i].seconds != 0);
 	/* "4294967295 minutes": 10 digits, a space, the longest unit and an 's'. */
 	char text[24];
 	size_t len = text_decimal(text, n), unit = strlen(units[i].name);

@@ -376,6 +376,7 @@ static void look_up(const struct template *t, const struct node *n, template_loo
 	if (!lookup(ctx, n->id, t->buf + n->off, n->len, &v->got) || !v->got.s) {
 		v->got.s = NULL;
 		v->got.len = 0;
+		v->got.clean = false; /* nothing is vouched for, and a NULL is never copied */
 	}
 	if (v->got.cut != TEMPLATE_KEEP && v->got.cut != TEMPLATE_CUT_FIRST)
 		v->got.cut = TEMPLATE_CUT_LATER;

@@ -358,7 +358,8 @@ static void test_macro_ids(void)
 	is_str(by_name, with_ids, "the same, names not resolved");
 }
 
-/* reference_duration - reply_duration as it was written with snprintf, to compare with. */
+/* reference_duration - reply_duration as it was written with snprintf, to compare with (its
+ * rounding up made safe from wrapping, as reply_duration's is). */
 static size_t reference_duration(uint32_t s, char *out, size_t size)
 {
 	static const struct {
@@ -371,7 +372,7 @@ static size_t reference_duration(uint32_t s, char *out, size_t size)
 		s = 1;
 	while (i < 3 && s % units[i].seconds != 0 && s / units[i].seconds < 2)
 		i++;
-	uint32_t n = (s + units[i].seconds - 1) / units[i].seconds;
+	uint32_t n = s / units[i].seconds + (s % units[i].seconds != 0);
 	int len = snprintf(out, size, "%u %s%s", n, units[i].name, n == 1 ? "" : "s");
 	return len < 0 ? 0 : (size_t)len < size ? (size_t)len : size - 1;
 }
@@ -417,6 +418,8 @@ static void test_numbers(void)
 	is_str(got, "2 hours", "2 hours");
 	reply_duration(0, got, sizeof(got));
 	is_str(got, "1 second", "0 seconds: 1 second");
+	reply_duration(UINT32_MAX, got, sizeof(got));
+	is_str(got, "49711 days", "the longest wait is rounded up without wrapping");
 
 	request("user@mx.test", "joe@example.com");
 	rules.text = compile("$score|$rbl_code");
