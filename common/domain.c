@@ -11,19 +11,13 @@
 #include <string.h>
 
 /*
- * Names and addresses of 8 bytes or more are read 16 bytes at a time where SSE2 is
- * there (every x86-64); elsewhere, or with DOMAIN_PORTABLE defined (the tests build
- * both), names a byte at a time and addresses with memchr. Either way nothing outside
- * [s, s + len) is read: a name that is not a multiple of 16 long ends in a block that
- * overlaps the one before, and one of 8 to 15 bytes is read as its first and its
- * last 8 bytes.
+ * Names and addresses of 8 bytes or more are read 16 bytes at a time with SSE2
+ * (simd.h); the portable form reads names a byte at a time and addresses with memchr.
+ * Either way nothing outside [s, s + len) is read: a name that is not a multiple of 16
+ * long ends in a block that overlaps the one before, and one of 8 to 15 bytes is read
+ * as its first and its last 8 bytes.
  */
-#if defined(__SSE2__) && !defined(DOMAIN_PORTABLE)
-#define DOMAIN_SSE2 1
-#include <emmintrin.h>
-#else
-#define DOMAIN_SSE2 0
-#endif
+#include "simd.h"
 
 /*
  * label_byte - each byte as it appears in a clean name: letters in lower case; digits, '-',
@@ -55,7 +49,7 @@ static bool all_digits(const char *s, size_t len)
 	return true;
 }
 
-#if DOMAIN_SSE2
+#if SIMD_SSE2
 /* in_range - 0xff in each byte of v from lo to lo + n - 1 (n below 128), else 0. */
 static inline __attribute__((always_inline)) __m128i in_range(__m128i v, unsigned char lo,
 							      unsigned char n)
@@ -85,12 +79,6 @@ static inline __attribute__((always_inline)) __m128i fold(__m128i v, unsigned *b
 	*bad = (unsigned)_mm_movemask_epi8(good) ^ 0xffffu;
 	*dots = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('.')));
 	return _mm_or_si128(v, _mm_and_si128(letter, case_bit));
-}
-
-/* load16 - the 16 bytes at p, which are all readable. */
-static inline __attribute__((always_inline)) __m128i load16(const char *p)
-{
-	return _mm_loadu_si128((const __m128i *)(const void *)p);
 }
 
 /* ends8 - for 8 <= n < 16: s[0..8) in the low half, s[n-8..n) in the high half. */
@@ -159,7 +147,7 @@ HOT static size_t clean_ascii(const char *s, size_t len, char *out, size_t size)
 	if (len == 0 || len > DOMAIN_MAX || len >= size || s[0] == '[' ||
 	    (len == 7 && memcmp(s, "unknown", 7) == 0))
 		return 0;
-#if DOMAIN_SSE2
+#if SIMD_SSE2
 	if (len >= 16) {
 		/* The last block is the 16 bytes that end the name; the dots of it that the
 		 * block before already had are shifted out. Lower-casing the overlap twice
@@ -167,7 +155,7 @@ HOT static size_t clean_ascii(const char *s, size_t len, char *out, size_t size)
 		for (size_t pos = 0; pos < len; pos += 16) {
 			size_t at = pos + 16 <= len ? pos : len - 16;
 			unsigned bad, dots;
-			__m128i lower = fold(load16(s + at), &bad, &dots);
+			__m128i lower = fold(simd_load16(s + at), &bad, &dots);
 			if (bad != 0)
 				return 0;
 			_mm_storeu_si128((__m128i *)(void *)(out + at), lower);
@@ -252,13 +240,13 @@ HOT static size_t last_at(const char *s, size_t from, size_t len)
 	const char *p = s + from;
 	size_t n = len - from;
 
-#if DOMAIN_SSE2
+#if SIMD_SSE2
 	const __m128i at = _mm_set1_epi8('@');
 	if (n >= 16) {
 		for (size_t end = n; end > 0;) {
 			size_t start = end >= 16 ? end - 16 : 0;
-			unsigned m =
-				(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(load16(p + start), at));
+			unsigned m = (unsigned)_mm_movemask_epi8(
+				_mm_cmpeq_epi8(simd_load16(p + start), at));
 			if (m != 0)
 				return from + start + 31 - (unsigned)__builtin_clz(m);
 			end = start;

@@ -8,17 +8,9 @@
 
 #include <string.h>
 
-/*
- * The one-pass parser reads 64 bytes at a time where SSE2 is there (every x86-64);
- * elsewhere, or with REQUEST_PORTABLE defined (the tests build both), it uses
- * memchr.
- */
-#if defined(__SSE2__) && !defined(REQUEST_PORTABLE)
-#define REQUEST_SSE2 1
-#include <emmintrin.h>
-#else
-#define REQUEST_SSE2 0
-#endif
+/* The one-pass parser reads 64 bytes at a time with SSE2 (simd.h); its portable form
+ * uses memchr. */
+#include "simd.h"
 
 static const char *const key_names[REQ_KEY_COUNT] = {
 	[REQ_REQUEST] = "request",
@@ -192,7 +184,7 @@ static void reset(struct request *r)
 		r->known[k] = -1;
 }
 
-#if REQUEST_SSE2
+#if SIMD_SSE2
 /* bit_index - the position of the lowest set bit of x, which is not 0. */
 static inline __attribute__((always_inline)) size_t bit_index(uint64_t x)
 {
@@ -216,10 +208,8 @@ static inline __attribute__((always_inline)) uint64_t block_masks(const char *p,
 								  uint64_t *eq)
 {
 	const __m128i lf = _mm_set1_epi8('\n'), is = _mm_set1_epi8('='), zero = _mm_setzero_si128();
-	__m128i a = _mm_loadu_si128((const __m128i *)(const void *)p);
-	__m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + 16));
-	__m128i c = _mm_loadu_si128((const __m128i *)(const void *)(p + 32));
-	__m128i d = _mm_loadu_si128((const __m128i *)(const void *)(p + 48));
+	__m128i a = simd_load16(p), b = simd_load16(p + 16);
+	__m128i c = simd_load16(p + 32), d = simd_load16(p + 48);
 
 	*nl = mask16(a, lf) | mask16(b, lf) << 16 | mask16(c, lf) << 32 | mask16(d, lf) << 48;
 	*eq = mask16(a, is) | mask16(b, is) << 16 | mask16(c, is) << 32 | mask16(d, is) << 48;

@@ -8,14 +8,9 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Sixteen bytes at a time where the target has SSE2 (every x86-64); TEXT_PORTABLE builds
- * the word-at-a-time form alone, so that a test runs it on every build. */
-#if defined(__SSE2__) && !defined(TEXT_PORTABLE)
-#define TEXT_SSE2 1
-#include <emmintrin.h>
-#else
-#define TEXT_SSE2 0
-#endif
+/* Sixteen bytes at a time with SSE2 (simd.h); the portable form goes a word of eight at
+ * a time. */
+#include "simd.h"
 
 #define ONES UINT64_C(0x0101010101010101)
 #define HIGHS UINT64_C(0x8080808080808080)
@@ -70,7 +65,7 @@ static void copy_short(char *dst, const char *src, size_t n, char replacement)
 	memcpy(dst + n - 4, &tail, 4);
 }
 
-#if TEXT_SSE2
+#if SIMD_SSE2
 /* clean16 - whether each of the 16 bytes of v is in 0x20..0x7e; as signed bytes, those
  * from 0x80 on are negative and fail the first comparison. */
 static inline bool clean16(__m128i v)
@@ -88,7 +83,7 @@ static void copy_blocks(char *dst, const char *src, size_t n, char replacement)
 	__m128i v;
 
 	for (; i + 16 <= n; i += 16) {
-		v = _mm_loadu_si128((const __m128i *)(const void *)(src + i));
+		v = simd_load16(src + i);
 		if (clean16(v))
 			_mm_storeu_si128((__m128i *)(void *)(dst + i), v);
 		else
@@ -96,7 +91,7 @@ static void copy_blocks(char *dst, const char *src, size_t n, char replacement)
 	}
 	if (i == n)
 		return;
-	v = _mm_loadu_si128((const __m128i *)(const void *)(src + n - 16));
+	v = simd_load16(src + n - 16);
 	if (clean16(v))
 		_mm_storeu_si128((__m128i *)(void *)(dst + n - 16), v);
 	else
@@ -121,7 +116,7 @@ HOT void text_copy_clean(char *dst, const char *src, size_t n, char replacement)
 		copy_short(dst, src, n, replacement);
 		return;
 	}
-#if TEXT_SSE2
+#if SIMD_SSE2
 	if (n >= 16) {
 		copy_blocks(dst, src, n, replacement);
 		return;

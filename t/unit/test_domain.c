@@ -10,7 +10,7 @@
  * hand-picked edges (labels of 63 and 64 bytes, names of 253 and 254, a final dot, an
  * all-digit last label). Both must agree exactly: the same length or verdict, the
  * same bytes out, the same domain pointer. meson builds this test twice, the second
- * time with DOMAIN_PORTABLE, so the byte-at-a-time version that other architectures
+ * time with POLICYD_PORTABLE, so the byte-at-a-time version that other architectures
  * run is checked on every build too.
  * Memory: each input is copied into a heap block of exactly its size and each output
  * buffer is a heap block of exactly the size passed, freed at once, so that a read or

@@ -7,7 +7,7 @@
  * limit and one over it. Whenever the fast path answers, it must agree exactly;
  * whenever the reference finds a whole request, the fast path must find it too
  * (or the daemon would silently take the slow road). meson builds this test
- * twice, the second time with REQUEST_PORTABLE: the memchr version, which other
+ * twice, the second time with POLICYD_PORTABLE: the memchr version, which other
  * architectures run, is checked on every build too.
  * Memory: fixed buffers on the stack and in static storage; each buffer checked
  * at a boundary is copied into a heap block of exactly its size, freed at once,
