@@ -31,8 +31,9 @@ void log_flush(void);
 
 /*
  * log_turn - the loop's turn ends (now_ms: its clock): the held lines are written if
- * 16 KiB of them (for syslog, 8 lines) wait or the oldest has waited 50 ms. Returns the ms until the held
- * lines are due, for a timer that calls log_flush(); 0 when none are held.
+ * 16 KiB of them (64 KiB when stderr is a regular file; for syslog, 8 lines) wait or
+ * the oldest has waited 50 ms. Returns the ms until the held lines are due, for a
+ * timer that calls log_flush(); 0 when none are held.
  */
 uint64_t log_turn(uint64_t now_ms);
 

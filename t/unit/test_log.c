@@ -1,10 +1,11 @@
 /*
  * test_log - unit tests of policyd/log.c's batching: lines held while batching is on
- * are written by log_turn once 16 KiB of them wait or the oldest has waited 50 ms,
- * an error line writes everything at once, and log_flush starts the wait again.
- * stderr is pointed at a temporary file whose size tells what has been written (the
- * real stderr comes back before the end, and the file stays if the test dies, so that a
- * sanitizer's report is not lost); the loop's clock is passed in, so no test waits.
+ * are written by log_turn once 64 KiB of them wait (16 KiB when stderr is a pipe) or
+ * the oldest has waited 50 ms, an error line writes everything at once, and log_flush
+ * starts the wait again. stderr is pointed at a temporary file whose size tells what
+ * has been written (the real stderr comes back before the end, and the file stays if
+ * the test dies, so that a sanitizer's report is not lost), and for a while at a pipe
+ * whose unread bytes tell the same; the loop's clock is passed in, so no test waits.
  */
 #include "log.h"
 #include "tap.h"
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,11 +27,13 @@ static long written(void)
 	return fstat(out_fd, &st) == 0 ? (long)st.st_size : -1;
 }
 
-/* contents - the file's text so far (static buffer). */
+/* contents - the file's last 64 KiB of text so far (static buffer). */
 static const char *contents(void)
 {
 	static char text[65536];
-	ssize_t n = pread(out_fd, text, sizeof(text) - 1, 0);
+	long size = written();
+	long from = size > (long)sizeof(text) - 1 ? size - ((long)sizeof(text) - 1) : 0;
+	ssize_t n = pread(out_fd, text, sizeof(text) - 1, from);
 
 	text[n < 0 ? 0 : n] = '\0';
 	return text;
@@ -54,24 +58,65 @@ static void test_hold_time(void)
 	is_int(log_turn(5000), 0, "nothing held: no timer is needed");
 }
 
-/* test_hold_bytes - 16 KiB of waiting lines are written at the turn's end at once. */
-static void test_hold_bytes(void)
+/*
+ * hold_bytes - lines of about 1 KiB until KiB - 1 of them wait (held), then two more
+ * (written at the turn's end, all at once); sink says how many bytes have arrived.
+ */
+static void hold_bytes(int kib, long (*sink)(void), uint64_t now, const char *what)
 {
 	char text[1001];
-	long before = written();
-	int lines = 0;
+	long before = sink();
 
 	memset(text, 'x', sizeof(text) - 1);
 	text[sizeof(text) - 1] = '\0';
-	/* 15 lines of about 1 KiB stay below 16 KiB; the 17th passes it. */
-	for (; lines < 15; lines++)
+	for (int lines = 0; lines < kib - 1; lines++)
 		log_info("%s", text);
-	is_int(log_turn(2000), 50, "15 KiB waiting: still held");
-	is_int(written(), before, "and not written");
+	is_int(log_turn(now), 50, "%s: %d KiB waiting: still held", what, kib - 1);
+	is_int(sink(), before, "%s: and not written", what);
 	log_info("%s", text);
 	log_info("%s", text);
-	is_int(log_turn(2001), 0, "17 KiB waiting: written at the turn's end");
-	ok(written() - before > 16 * 1024, "all of it (%ld bytes)", written() - before);
+	is_int(log_turn(now + 1), 0, "%s: %d KiB waiting: written at the turn's end", what, kib + 1);
+	ok(sink() - before > kib * 1024, "%s: all of it (%ld bytes)", what, sink() - before);
+}
+
+/* test_hold_bytes - 64 KiB of waiting lines are written to a file at once. */
+static void test_hold_bytes(void)
+{
+	hold_bytes(64, written, 2000, "a file");
+}
+
+static int pipe_out;
+
+/* in_pipe - how many bytes wait in the pipe. */
+static long in_pipe(void)
+{
+	int n = -1;
+
+	return ioctl(pipe_out, FIONREAD, &n) == 0 ? n : -1;
+}
+
+/*
+ * test_hold_bytes_pipe - to a pipe (the journal's socket is alike) only 16 KiB are
+ * held: more at once could fill its buffer and block the loop. The pipe has room for
+ * what the test writes (64 KiB by default), so nothing here blocks.
+ */
+static void test_hold_bytes_pipe(void)
+{
+	int ends[2];
+
+	if (pipe(ends) != 0 || dup2(ends[1], STDERR_FILENO) < 0) {
+		ok(false, "a pipe for stderr");
+		return;
+	}
+	pipe_out = ends[0];
+	/* The logger looks at what stderr is when batching starts. */
+	log_batch(true);
+	hold_bytes(16, in_pipe, 2500, "a pipe");
+	log_batch(false);
+	dup2(out_fd, STDERR_FILENO);
+	log_batch(true);
+	close(ends[0]);
+	close(ends[1]);
 }
 
 /* test_error_flushes - an error writes at once, with every line held before it. */
@@ -122,6 +167,7 @@ int main(void)
 	log_batch(true);
 	test_hold_time();
 	test_hold_bytes();
+	test_hold_bytes_pipe();
 	test_error_flushes();
 	test_flush_restarts();
 	log_close();
