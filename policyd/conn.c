@@ -64,8 +64,12 @@ void conn_close(struct conn *c)
 	if (c->closing)
 		return;
 	c->closing = true;
-	if (host->outbox != NULL)
+	if (host->outbox != NULL) {
 		outbox_remove(host->outbox, &c->outbox);
+		/* Before the handle closes the descriptor: a number the kernel hands out again
+		 * must not find its old socket registered. */
+		outbox_detach(host->outbox, &c->outbox, c->fd);
+	}
 	/* Replies still waiting for lookups are orphaned: reply_ready frees them. */
 	while (!STAILQ_EMPTY(&c->queue)) {
 		struct conn_reply *r = STAILQ_FIRST(&c->queue);
@@ -637,6 +641,8 @@ void conn_start(struct conn *c, const char *peer)
 	if (c->h.handle.type == UV_TCP)
 		uv_tcp_nodelay(&c->h.tcp, 1);
 	uv_fileno(&c->h.handle, &c->fd); /* for the outbox; cannot fail on an accepted stream */
+	if (host->outbox != NULL)
+		outbox_attach(host->outbox, &c->outbox, c->fd);
 	int sndbuf = CONN_SNDBUF;
 	uv_send_buffer_size(&c->h.handle, &sndbuf);
 	c->last_active = uv_now(host->loop);

@@ -17,14 +17,24 @@
  * kernel did not take stays in the ring, and entering it again would send stale
  * bytes. Members then hear -EAGAIN and their owners write by themselves.
  *
+ * Members may register their descriptors with the ring (outbox_attach): slot fd of a
+ * sparse table as large as the process may have descriptors (at most FIXED_MAX), so
+ * that no slot is shared and none needs to be found. A send to a registered
+ * descriptor does not look it up in the process's table, which takes and drops a
+ * reference on the file (in the mix's profile 0.06 us of 7.5 per request). The
+ * registration costs a system call when a connection opens and one when it closes,
+ * and a connection sends many replies.
+ *
  * Memory: struct outbox (calloc) owns the ring (io_uring_queue_exit in outbox_free)
- * and the two handles; members belong to their owners.
+ * and the two handles; members belong to their owners. The ring holds a reference on
+ * each registered descriptor's file until outbox_detach (or the ring's end).
  */
 #include <errno.h>
 #include <liburing.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "hot.h"
@@ -34,6 +44,9 @@
 /* Sends per entry into the kernel; more members take more rounds of the same flush. */
 #define OUTBOX_BATCH 256
 
+/* The most descriptor slots registered: the kernel keeps 8 bytes and a bit for each. */
+#define FIXED_MAX 65536u
+
 struct outbox {
 	struct io_uring ring;
 	uv_check_t check; /* the flush */
@@ -42,6 +55,7 @@ struct outbox {
 	TAILQ_HEAD(, outbox_entry) members; /* the next flush, in the order of joining */
 	size_t count;                       /* members on that list */
 	bool broken;                        /* the ring failed: owners write by themselves */
+	unsigned slots;                     /* registered descriptor slots: fds below this */
 	struct outbox_entry *batch[OUTBOX_BATCH];
 	int result[OUTBOX_BATCH];
 };
@@ -148,6 +162,8 @@ HOT static void flush(uv_check_t *h)
 				struct io_uring_sqe *sqe = io_uring_get_sqe(&o->ring);
 				io_uring_prep_send(sqe, fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 				io_uring_sqe_set_data(sqe, (void *)(uintptr_t)n);
+				if (e->fixed)
+					sqe->flags |= IOSQE_FIXED_FILE; /* fd is its slot */
 			}
 			o->batch[n++] = e;
 		}
@@ -157,6 +173,25 @@ HOT static void flush(uv_check_t *h)
 	}
 	if (TAILQ_EMPTY(&o->members))
 		uv_idle_stop(&o->idle);
+}
+
+/*
+ * register_slots - an empty table of descriptor slots in the ring, one for each
+ * descriptor the process may open (FIXED_MAX at most), or 0 where the kernel cannot
+ * register an empty table (before 5.19; kernels that can also update a slot without
+ * stopping the ring).
+ */
+static unsigned register_slots(struct io_uring *ring)
+{
+	struct rlimit limit;
+	unsigned slots;
+
+	if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == 0)
+		return 0;
+	slots = limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur > FIXED_MAX
+			? FIXED_MAX
+			: (unsigned)limit.rlim_cur;
+	return io_uring_register_files_sparse(ring, slots) == 0 ? slots : 0;
 }
 
 /* outbox_new - set up the ring; NULL with *err when io_uring is not to be had. */
@@ -187,6 +222,7 @@ struct outbox *outbox_new(uv_loop_t *loop, const struct outbox_calls *calls, int
 		return NULL;
 	}
 	o->calls = calls;
+	o->slots = register_slots(&o->ring);
 	TAILQ_INIT(&o->members);
 	uv_check_init(loop, &o->check);
 	uv_idle_init(loop, &o->idle);
@@ -218,6 +254,29 @@ void outbox_remove(struct outbox *o, struct outbox_entry *e)
 {
 	if (e->queued)
 		unlink_entry(o, e);
+}
+
+/* outbox_attach - see outbox.h: slot fd takes fd, if there is such a slot. */
+void outbox_attach(struct outbox *o, struct outbox_entry *e, int fd)
+{
+	if (o->broken || e->fixed || fd < 0 || (unsigned)fd >= o->slots)
+		return;
+	e->fixed = io_uring_register_files_update(&o->ring, (unsigned)fd, &fd, 1) == 1;
+}
+
+/* outbox_detach - see outbox.h: slot fd is emptied. */
+void outbox_detach(struct outbox *o, struct outbox_entry *e, int fd)
+{
+	int none = -1, rc;
+
+	if (!e->fixed)
+		return;
+	e->fixed = false;
+	rc = io_uring_register_files_update(&o->ring, (unsigned)fd, &none, 1);
+	if (rc != 1)
+		log_warn(
+			"io_uring: descriptor %d could not be unregistered (%s); its socket stays open until the daemon stops",
+			fd, rc < 0 ? strerror(-rc) : "nothing updated");
 }
 
 /* outbox_free - the ring and the memory; the handles are closed already. */

@@ -32,10 +32,11 @@
 
 struct outbox;
 
-/* A member: embedded in its owner, zeroed before its first outbox_add. */
+/* A member: embedded in its owner, zeroed before its first outbox_add or outbox_attach. */
 struct outbox_entry {
 	TAILQ_ENTRY(outbox_entry) link; /* on the list of the next flush, while queued */
 	bool queued;
+	bool fixed; /* its descriptor is registered with the ring (outbox_attach) */
 };
 
 struct outbox_calls {
@@ -63,6 +64,19 @@ bool outbox_add(struct outbox *o, struct outbox_entry *e);
 
 /* outbox_remove - e leaves before the flush (its owner closes); nothing if not queued. */
 void outbox_remove(struct outbox *o, struct outbox_entry *e);
+
+/*
+ * outbox_attach - register e's descriptor fd with the ring, so that its sends skip
+ * the kernel's lookup of the descriptor (a reference taken and dropped on the file
+ * for every send). Nothing happens where the kernel cannot register it (before Linux
+ * 5.19, or fd beyond the ring's table): e's sends then name fd as before. A
+ * registered descriptor holds its socket open, so the owner must call outbox_detach
+ * when it closes; every take of e must then give the same fd.
+ */
+void outbox_attach(struct outbox *o, struct outbox_entry *e, int fd);
+
+/* outbox_detach - the ring lets go of e's descriptor (nothing if it never held it). */
+void outbox_detach(struct outbox *o, struct outbox_entry *e, int fd);
 
 /* outbox_free - the ring and the outbox; its handles must have closed by now. */
 void outbox_free(struct outbox *o);

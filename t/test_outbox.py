@@ -50,12 +50,13 @@ def queued(port, peers):
 
 
 class Trace:
-    """strace attached to a running daemon, tracing io_uring_enter and the write calls."""
+    """strace attached to a running daemon, tracing io_uring_enter and the write calls
+    (or the calls named)."""
 
-    def __init__(self, d, probe):
+    def __init__(self, d, probe, calls=("io_uring_enter",) + WRITES):
         self.d = d
         self.path = os.path.join(d.dir, "strace.out")
-        self.proc = subprocess.Popen(["strace", "-f", "-qq", "-e", f"trace=io_uring_enter,{','.join(WRITES)}",
+        self.proc = subprocess.Popen(["strace", "-f", "-qq", "-e", f"trace={','.join(calls)}",
                                       "-o", self.path, "-p", str(d.pid())], stderr=subprocess.DEVNULL)
         # Attached once the kernel names strace as the tracer; a reply then shows in
         # the trace once strace is past its set-up.
@@ -152,6 +153,50 @@ def test_one_call():
         t.eq(entries, [N], f"their {N} replies leave in one io_uring_enter that submits {N} sends", trace[-3000:])
         t.eq([c for c in turn if c[0] in WRITES], [], "no reply leaves by a write of its own", trace[-3000:])
         t.ok(re.search(r"io_uring is not available", d.log()) is None, "the log does not say io_uring is missing")
+
+
+UPDATE_RX = re.compile(r"IORING_REGISTER_FILES_UPDATE, \{offset=(\d+), fds=\[(-?\d+)\]\}, 1\) = 1")
+
+
+def test_registered_descriptor():
+    """Each connection's descriptor is registered with the ring when the connection
+    opens (slot N for descriptor N) and let go when it closes. The ring holds a socket
+    it has registered open: a connection the daemon closes would otherwise never reach
+    the client's end, and one the client closes would stay half open."""
+    with listed_daemon().start() as d:
+        def probe():
+            with d.connect("tcp") as p:
+                p.sendall(request(SENTINEL))
+                replies_until(p, f"[{SENTINEL}]")
+
+        trace = Trace(d, probe, calls=("io_uring_register",))
+        try:
+            s = d.connect("tcp")
+            s.sendall(request(ADDRESSES[0]))
+            answer = replies_until(s, f"[{ADDRESSES[0]}]")
+            s.sendall(b"a line without an equals sign\n")
+            s.settimeout(10)
+            try:
+                end = s.recv(4096)
+            except socket.timeout:
+                end = None
+            s.close()
+
+            def balanced():
+                updates = [(int(a), int(b)) for a, b in UPDATE_RX.findall(trace.text())]
+                taken = sorted(slot for slot, fd in updates if fd >= 0)
+                freed = sorted(slot for slot, fd in updates if fd == -1)
+                return updates if len(taken) >= 2 and taken == freed else None
+
+            updates = poll_until(balanced, 10)
+        finally:
+            trace.stop()
+        t.eq(len(answer), 1, "a connection is answered", answer)
+        t.eq(end, b"", "a connection the daemon closes (a protocol error) reaches the client's end")
+        t.ok(updates is not None, "each connection's descriptor is registered once it opens and let go once it "
+             "closes, whichever end closed it", trace.text()[-2000:])
+        t.ok(updates is not None and all(slot == fd for slot, fd in updates if fd >= 0),
+             "descriptor N in slot N", trace.text()[-2000:])
 
 
 def test_socket_full():
@@ -260,6 +305,7 @@ def main():
         t.done()
         return
     t.run("test_one_call", test_one_call)
+    t.run("test_registered_descriptor", test_registered_descriptor)
     t.run("test_socket_full", test_socket_full)
     t.run("test_timer_reply", test_timer_reply)
     t.run("test_without_io_uring", test_without_io_uring)
