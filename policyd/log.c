@@ -43,6 +43,11 @@
 #define LINE_MAX_BYTES 2048
 #define HEAD_MAX 96 /* a line's prefix: "<22>Dec  2 04:12:06 policyd[PID]: warning: " */
 #define BATCH_BYTES (128 * 1024)
+/* The most bytes one write carries to a pipe or a socket: an empty pipe's default
+ * capacity, so that a write into a pipe whose reader keeps up does not block. A
+ * regular file takes the whole batch. */
+#define STREAM_WRITE_MAX (64 * 1024)
+/* The most syslog datagrams one sendmmsg carries. */
 #define BATCH_LINES 256
 /* Held lines are written once this many bytes wait (about 50 refusals), or once the
  * oldest has waited HOLD_MS, whichever comes first: a person reading the log sees a line
@@ -87,9 +92,12 @@ static struct {
 	enum log_target target;
 	enum log_level level;
 	bool batching;
-	size_t hold_bytes; /* HOLD_BYTES, or FILE_HOLD_BYTES: set by log_batch */
-	long pid;          /* ours, looked up once: a system call per line would cost more */
-	int syslog_fd;     /* connected to /dev/log; -1 when there is none */
+	/* For the target as it is (choose_hold): the bytes held until the turn's end writes
+	 * them, and the most one write carries, which a busy turn's lines never pass. */
+	size_t hold_bytes;
+	size_t write_max;
+	long pid;      /* ours, looked up once: a system call per line would cost more */
+	int syslog_fd; /* connected to /dev/log; -1 when there is none */
 	size_t batch_len;
 	size_t line_count;
 	/* The loop time (ms) at which log_turn first saw the oldest waiting line; valid
@@ -103,8 +111,12 @@ static struct {
 	enum log_level open_level;
 	bool open_fallback;
 	struct prefix head[4];
-	size_t line_start[BATCH_LINES + 1]; /* where each waiting line starts in batch */
-} _Alignas(4096) lg = { .target = LOG_TO_STDERR, .level = LOG_LEVEL_INFO, .syslog_fd = -1 };
+	size_t line_start[BATCH_LINES + 1]; /* syslog: where each waiting line starts in batch */
+} _Alignas(4096) lg = { .target = LOG_TO_STDERR,
+			.level = LOG_LEVEL_INFO,
+			.syslog_fd = -1,
+			.hold_bytes = HOLD_BYTES,
+			.write_max = STREAM_WRITE_MAX };
 
 /* The lines waiting to be written, one after the other. */
 static char batch[BATCH_BYTES];
@@ -127,8 +139,11 @@ static void choose_hold(void)
 	struct stat st;
 
 	lg.hold_bytes = HOLD_BYTES;
-	if (lg.target == LOG_TO_STDERR && fstat(STDERR_FILENO, &st) == 0 && S_ISREG(st.st_mode))
+	lg.write_max = STREAM_WRITE_MAX;
+	if (lg.target == LOG_TO_STDERR && fstat(STDERR_FILENO, &st) == 0 && S_ISREG(st.st_mode)) {
 		lg.hold_bytes = FILE_HOLD_BYTES;
+		lg.write_max = sizeof(batch);
+	}
 }
 
 /* log_open - switch target; syslog is reached at once so that a privilege drop does not matter. */
@@ -359,7 +374,8 @@ HOT char *log_begin(enum log_level level, size_t *room)
 		*room = lg.open_room = sizeof(fallback_line) - head - 1;
 		return fallback_line + head;
 	}
-	if (lg.line_count == BATCH_LINES || lg.batch_len + LINE_MAX_BYTES > sizeof(batch))
+	if ((lg.target == LOG_TO_SYSLOG && lg.line_count == BATCH_LINES) ||
+	    lg.batch_len + LINE_MAX_BYTES > lg.write_max)
 		log_flush();
 	line = batch + lg.batch_len;
 	head = line_head(level, line);
@@ -383,9 +399,12 @@ HOT void log_end(size_t len)
 	/* stderr lines end in a newline; a syslog datagram is one message without one. */
 	if (lg.target != LOG_TO_SYSLOG)
 		batch[lg.batch_len + len++] = '\n';
-	lg.line_start[lg.line_count] = lg.batch_len;
+	if (lg.target == LOG_TO_SYSLOG) {
+		lg.line_start[lg.line_count] = lg.batch_len;
+		lg.line_start[lg.line_count + 1] = lg.batch_len + len;
+	}
 	lg.batch_len += len;
-	lg.line_start[++lg.line_count] = lg.batch_len;
+	lg.line_count++;
 	if (!lg.batching || lg.open_level == LOG_LEVEL_ERROR)
 		log_flush();
 }

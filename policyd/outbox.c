@@ -17,8 +17,9 @@
  * kernel did not take stays in the ring, and entering it again would send stale
  * bytes. Members then hear -EAGAIN and their owners write by themselves.
  *
- * Members may register their descriptors with the ring (outbox_attach): slot fd of a
- * sparse table as large as the process may have descriptors (at most FIXED_MAX), so
+ * Members may register their descriptors with the ring (outbox_attach; Linux 6.4 and
+ * later): slot fd of a sparse table as large as the process may have descriptors (at
+ * most FIXED_MAX), so
  * that no slot is shared and none needs to be found. A send to a registered
  * descriptor does not look it up in the process's table, which takes and drops a
  * reference on the file (in the mix's profile 0.06 us of 7.5 per request). The
@@ -32,10 +33,12 @@
 #include <errno.h>
 #include <liburing.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/utsname.h>
 
 #include "hot.h"
 #include "log.h"
@@ -44,8 +47,9 @@
 /* Sends per entry into the kernel; more members take more rounds of the same flush. */
 #define OUTBOX_BATCH 256
 
-/* The most descriptor slots registered: the kernel keeps 8 bytes and a bit for each. */
-#define FIXED_MAX 65536u
+/* The most descriptor slots registered: the kernel keeps 8 to 16 bytes for each (a
+ * descriptor beyond them is named as before). */
+#define FIXED_MAX 16384u
 
 struct outbox {
 	struct io_uring ring;
@@ -176,17 +180,32 @@ HOT static void flush(uv_check_t *h)
 }
 
 /*
+ * lets_go_at_once - whether this kernel releases the file of an emptied slot at once.
+ * Before Linux 6.4 it was put by a work item scheduled a second later (rsrc_put_work,
+ * delay HZ): a connection the daemon closes would reach its peer up to a second late,
+ * and Debian 12's kernel (6.1) is among those.
+ */
+static bool lets_go_at_once(void)
+{
+	struct utsname u;
+	unsigned major, minor;
+
+	if (uname(&u) != 0 || sscanf(u.release, "%u.%u", &major, &minor) != 2)
+		return false;
+	return major > 6 || (major == 6 && minor >= 4);
+}
+
+/*
  * register_slots - an empty table of descriptor slots in the ring, one for each
- * descriptor the process may open (FIXED_MAX at most), or 0 where the kernel cannot
- * register an empty table (before 5.19; kernels that can also update a slot without
- * stopping the ring).
+ * descriptor the process may open (FIXED_MAX at most), or 0: where the kernel cannot
+ * register an empty table (before 5.19) or lets go of a slot's file late (before 6.4).
  */
 static unsigned register_slots(struct io_uring *ring)
 {
 	struct rlimit limit;
 	unsigned slots;
 
-	if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == 0)
+	if (!lets_go_at_once() || getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == 0)
 		return 0;
 	slots = limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur > FIXED_MAX
 			? FIXED_MAX
@@ -275,7 +294,7 @@ void outbox_detach(struct outbox *o, struct outbox_entry *e, int fd)
 	rc = io_uring_register_files_update(&o->ring, (unsigned)fd, &none, 1);
 	if (rc != 1)
 		log_warn(
-			"io_uring: descriptor %d could not be unregistered (%s); its socket stays open until the daemon stops",
+			"io_uring: descriptor %d could not be unregistered (%s); its socket stays open until its slot is taken again or the daemon stops",
 			fd, rc < 0 ? strerror(-rc) : "nothing updated");
 }
 

@@ -68,8 +68,9 @@ void outbox_remove(struct outbox *o, struct outbox_entry *e);
 /*
  * outbox_attach - register e's descriptor fd with the ring, so that its sends skip
  * the kernel's lookup of the descriptor (a reference taken and dropped on the file
- * for every send). Nothing happens where the kernel cannot register it (before Linux
- * 5.19, or fd beyond the ring's table): e's sends then name fd as before. A
+ * for every send). Nothing happens where the kernel cannot register it, or would let
+ * go of it a second late (before Linux 6.4), or fd is beyond the ring's table: e's
+ * sends then name fd as before. A
  * registered descriptor holds its socket open, so the owner must call outbox_detach
  * when it closes; every take of e must then give the same fd.
  */

@@ -7,9 +7,11 @@
  * the test dies, so that a sanitizer's report is not lost), and for a while at a pipe
  * whose unread bytes tell the same; the loop's clock is passed in, so no test waits.
  */
+#define _GNU_SOURCE /* F_SETPIPE_SZ */
 #include "log.h"
 #include "tap.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +121,46 @@ static void test_hold_bytes_pipe(void)
 	close(ends[1]);
 }
 
+/*
+ * test_pipe_write_max - a busy turn's lines (no log_turn between them) reach a pipe
+ * in writes that an empty pipe of 64 KiB takes whole: a larger one would block the
+ * loop until the reader runs. Here the write end does not block, so what the pipe
+ * did not take would be lost mid-line, and show.
+ */
+static void test_pipe_write_max(void)
+{
+	static char got[128 * 1024];
+	char text[251];
+	int ends[2];
+	long n = 0;
+
+	if (pipe(ends) != 0 || fcntl(ends[1], F_SETPIPE_SZ, 64 * 1024) < 0 ||
+	    fcntl(ends[1], F_SETFL, O_NONBLOCK) != 0 || dup2(ends[1], STDERR_FILENO) < 0) {
+		ok(false, "a pipe of 64 KiB for stderr");
+		return;
+	}
+	pipe_out = ends[0];
+	log_batch(true);
+	memset(text, 'y', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	for (int lines = 0; lines < 300; lines++)
+		log_info("%s", text);
+	long waiting = in_pipe();
+	while (n < waiting && n < (long)sizeof(got)) {
+		ssize_t r = read(ends[0], got + n, sizeof(got) - (size_t)n);
+		if (r <= 0)
+			break;
+		n += r;
+	}
+	ok(n > 0 && n <= 64 * 1024, "300 lines of a turn: a write while they come, of at most 64 KiB (%ld bytes)", n);
+	ok(n > 0 && got[n - 1] == '\n', "of whole lines");
+	log_batch(false);
+	dup2(out_fd, STDERR_FILENO);
+	log_batch(true);
+	close(ends[0]);
+	close(ends[1]);
+}
+
 /* test_error_flushes - an error writes at once, with every line held before it. */
 static void test_error_flushes(void)
 {
@@ -168,6 +210,7 @@ int main(void)
 	test_hold_time();
 	test_hold_bytes();
 	test_hold_bytes_pipe();
+	test_pipe_write_max();
 	test_error_flushes();
 	test_flush_restarts();
 	log_close();
