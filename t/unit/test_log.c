@@ -98,6 +98,34 @@ static long in_pipe(void)
 }
 
 /*
+ * stderr_to_pipe - stderr becomes a new pipe of 64 KiB (its write end not blocking, if
+ * asked), whose read end in_pipe looks at; batching starts again, since the logger
+ * looks at what stderr is then.
+ */
+static bool stderr_to_pipe(int ends[2], bool nonblocking)
+{
+	if (pipe(ends) != 0 || fcntl(ends[1], F_SETPIPE_SZ, 64 * 1024) < 0 ||
+	    (nonblocking && fcntl(ends[1], F_SETFL, O_NONBLOCK) != 0) ||
+	    dup2(ends[1], STDERR_FILENO) < 0) {
+		ok(false, "a pipe of 64 KiB for stderr");
+		return false;
+	}
+	pipe_out = ends[0];
+	log_batch(true);
+	return true;
+}
+
+/* stderr_back - what the pipe's batch holds is written to it, and stderr is the file again. */
+static void stderr_back(int ends[2])
+{
+	log_batch(false);
+	dup2(out_fd, STDERR_FILENO);
+	log_batch(true);
+	close(ends[0]);
+	close(ends[1]);
+}
+
+/*
  * test_hold_bytes_pipe - to a pipe (the journal's socket is alike) only 16 KiB are
  * held: more at once could fill its buffer and block the loop. The pipe has room for
  * what the test writes (64 KiB by default), so nothing here blocks.
@@ -106,19 +134,10 @@ static void test_hold_bytes_pipe(void)
 {
 	int ends[2];
 
-	if (pipe(ends) != 0 || dup2(ends[1], STDERR_FILENO) < 0) {
-		ok(false, "a pipe for stderr");
+	if (!stderr_to_pipe(ends, false))
 		return;
-	}
-	pipe_out = ends[0];
-	/* The logger looks at what stderr is when batching starts. */
-	log_batch(true);
 	hold_bytes(16, in_pipe, 2500, "a pipe");
-	log_batch(false);
-	dup2(out_fd, STDERR_FILENO);
-	log_batch(true);
-	close(ends[0]);
-	close(ends[1]);
+	stderr_back(ends);
 }
 
 /*
@@ -134,13 +153,8 @@ static void test_pipe_write_max(void)
 	int ends[2];
 	long n = 0;
 
-	if (pipe(ends) != 0 || fcntl(ends[1], F_SETPIPE_SZ, 64 * 1024) < 0 ||
-	    fcntl(ends[1], F_SETFL, O_NONBLOCK) != 0 || dup2(ends[1], STDERR_FILENO) < 0) {
-		ok(false, "a pipe of 64 KiB for stderr");
+	if (!stderr_to_pipe(ends, true))
 		return;
-	}
-	pipe_out = ends[0];
-	log_batch(true);
 	memset(text, 'y', sizeof(text) - 1);
 	text[sizeof(text) - 1] = '\0';
 	for (int lines = 0; lines < 300; lines++)
@@ -154,11 +168,7 @@ static void test_pipe_write_max(void)
 	}
 	ok(n > 0 && n <= 64 * 1024, "300 lines of a turn: a write while they come, of at most 64 KiB (%ld bytes)", n);
 	ok(n > 0 && got[n - 1] == '\n', "of whole lines");
-	log_batch(false);
-	dup2(out_fd, STDERR_FILENO);
-	log_batch(true);
-	close(ends[0]);
-	close(ends[1]);
+	stderr_back(ends);
 }
 
 /* test_error_flushes - an error writes at once, with every line held before it. */
