@@ -57,7 +57,7 @@ static bool address_is(const struct recipient *rc, const char *text, size_t len)
  */
 static bool exempt(const struct rules *r, const struct recipient *rc)
 {
-	if (r->contact != NULL && address_is(rc, r->contact, strlen(r->contact)))
+	if (r->contact != NULL && address_is(rc, r->contact, r->contact_len))
 		return true;
 	for (size_t i = 0; i < r->exempt_count; i++) {
 		const struct exempt *e = &r->exempt[i];

@@ -23,6 +23,7 @@ static struct rules rules = {
 	.threshold = 2,
 	.allowlist_threshold = -1,
 	.contact = "help@example.org",
+	.contact_len = 16,
 	.exempt = exempt,
 	.exempt_count = 2,
 	.skip_authenticated = true,
