@@ -64,12 +64,10 @@ void conn_close(struct conn *c)
 	if (c->closing)
 		return;
 	c->closing = true;
-	if (host->outbox != NULL) {
+	/* Before the handle closes the descriptor: a number the kernel hands out again
+	 * must not find its old socket registered with the ring. */
+	if (host->outbox != NULL)
 		outbox_remove(host->outbox, &c->outbox);
-		/* Before the handle closes the descriptor: a number the kernel hands out again
-		 * must not find its old socket registered. */
-		outbox_detach(host->outbox, &c->outbox, c->fd);
-	}
 	/* Replies still waiting for lookups are orphaned: reply_ready frees them. */
 	while (!STAILQ_EMPTY(&c->queue)) {
 		struct conn_reply *r = STAILQ_FIRST(&c->queue);

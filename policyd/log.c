@@ -9,12 +9,11 @@
  * sendmmsg(2) of datagrams to /dev/log, each a complete RFC 3164 message as
  * syslog(3) would send. They are held until HOLD_BYTES (FILE_HOLD_BYTES when stderr
  * is a regular file; for syslog, HOLD_DATAGRAMS lines) wait or the oldest has waited
- * HOLD_MS: a busy loop turn answers only a
- * handful of requests, and a write per turn was a tenth of a system call per
- * request, each costing as much as a decision where every system call empties the
- * TLB. A full buffer is
- * flushed at once, so nothing is dropped and memory is bounded; errors, and
- * every line while batching is off (start-up, -t, --check), are written at once.
+ * HOLD_MS: a busy loop turn answers only a handful of requests, and a write per turn
+ * was a tenth of a system call per request, each costing as much as a decision where
+ * every system call empties the TLB. A full buffer is flushed at once, so nothing
+ * is dropped and memory is bounded; errors, and every line while batching is off
+ * (start-up, -t, --check), are written at once.
  * Without /dev/log, syslog lines go through syslog(3), which knows its fallbacks.
  *
  * State: the target, the level, the buffer and the syslog socket, all owned here.

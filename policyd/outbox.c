@@ -19,12 +19,11 @@
  *
  * Members may register their descriptors with the ring (outbox_attach; Linux 6.4 and
  * later): slot fd of a sparse table as large as the process may have descriptors (at
- * most FIXED_MAX), so
- * that no slot is shared and none needs to be found. A send to a registered
- * descriptor does not look it up in the process's table, which takes and drops a
- * reference on the file (in the mix's profile 0.06 us of 7.5 per request). The
- * registration costs a system call when a connection opens and one when it closes,
- * and a connection sends many replies.
+ * most FIXED_MAX), so that no slot is shared and none needs to be found. A send to a
+ * registered descriptor does not look it up in the process's table, which takes and
+ * drops a reference on the file (in the mix's profile 0.06 us of 7.5 per request).
+ * The registration costs a system call when a connection opens and one when it
+ * leaves (outbox_remove), and a connection sends many replies.
  *
  * Memory: struct outbox (calloc) owns the ring (io_uring_queue_exit in outbox_free)
  * and the two handles; members belong to their owners. The ring holds a reference on
@@ -268,34 +267,30 @@ HOT bool outbox_add(struct outbox *o, struct outbox_entry *e)
 	return true;
 }
 
-/* outbox_remove - leave before the flush. */
-void outbox_remove(struct outbox *o, struct outbox_entry *e)
-{
-	if (e->queued)
-		unlink_entry(o, e);
-}
-
 /* outbox_attach - see outbox.h: slot fd takes fd, if there is such a slot. */
 void outbox_attach(struct outbox *o, struct outbox_entry *e, int fd)
 {
 	if (o->broken || e->fixed || fd < 0 || (unsigned)fd >= o->slots)
 		return;
 	e->fixed = io_uring_register_files_update(&o->ring, (unsigned)fd, &fd, 1) == 1;
+	e->slot = fd;
 }
 
-/* outbox_detach - see outbox.h: slot fd is emptied. */
-void outbox_detach(struct outbox *o, struct outbox_entry *e, int fd)
+/* outbox_remove - see outbox.h: off the list, and e's slot emptied. */
+void outbox_remove(struct outbox *o, struct outbox_entry *e)
 {
 	int none = -1, rc;
 
+	if (e->queued)
+		unlink_entry(o, e);
 	if (!e->fixed)
 		return;
 	e->fixed = false;
-	rc = io_uring_register_files_update(&o->ring, (unsigned)fd, &none, 1);
+	rc = io_uring_register_files_update(&o->ring, (unsigned)e->slot, &none, 1);
 	if (rc != 1)
 		log_warn(
 			"io_uring: descriptor %d could not be unregistered (%s); its socket stays open until its slot is taken again or the daemon stops",
-			fd, rc < 0 ? strerror(-rc) : "nothing updated");
+			e->slot, rc < 0 ? strerror(-rc) : "nothing updated");
 }
 
 /* outbox_free - the ring and the memory; the handles are closed already. */

@@ -37,6 +37,7 @@ struct outbox_entry {
 	TAILQ_ENTRY(outbox_entry) link; /* on the list of the next flush, while queued */
 	bool queued;
 	bool fixed; /* its descriptor is registered with the ring (outbox_attach) */
+	int slot;   /* that descriptor, while fixed: its slot has the same number */
 };
 
 struct outbox_calls {
@@ -62,7 +63,10 @@ struct outbox *outbox_new(uv_loop_t *loop, const struct outbox_calls *calls, int
  */
 bool outbox_add(struct outbox *o, struct outbox_entry *e);
 
-/* outbox_remove - e leaves before the flush (its owner closes); nothing if not queued. */
+/*
+ * outbox_remove - e leaves for good, before its owner closes the descriptor: off the
+ * next flush if it was on it, and its descriptor let go if the ring held it.
+ */
 void outbox_remove(struct outbox *o, struct outbox_entry *e);
 
 /*
@@ -70,14 +74,11 @@ void outbox_remove(struct outbox *o, struct outbox_entry *e);
  * the kernel's lookup of the descriptor (a reference taken and dropped on the file
  * for every send). Nothing happens where the kernel cannot register it, or would let
  * go of it a second late (before Linux 6.4), or fd is beyond the ring's table: e's
- * sends then name fd as before. A
- * registered descriptor holds its socket open, so the owner must call outbox_detach
- * when it closes; every take of e must then give the same fd.
+ * sends then name fd as before. A registered descriptor holds its socket open, so
+ * the owner must call outbox_remove before it closes fd; every take of e must give
+ * the same fd.
  */
 void outbox_attach(struct outbox *o, struct outbox_entry *e, int fd);
-
-/* outbox_detach - the ring lets go of e's descriptor (nothing if it never held it). */
-void outbox_detach(struct outbox *o, struct outbox_entry *e, int fd);
 
 /* outbox_free - the ring and the outbox; its handles must have closed by now. */
 void outbox_free(struct outbox *o);
