@@ -22,6 +22,7 @@
 #include <uv.h>
 
 #include "endpoint.h"
+#include "ends.h"
 
 #define FLOOR_REPLY "action=DUNNO\n\n"
 #define FLOOR_REPLY_LEN (sizeof(FLOOR_REPLY) - 1)
@@ -41,7 +42,7 @@ struct floor {
 
 struct floor_conn {
 	union endpoint_handle h;	/* h.handle.data points back here */
-	int at_line_start;		/* the last byte read ended a line, or none was read */
+	bool at_line_start;		/* the last byte read ended a line, or none was read (ends.h) */
 	int paused;			/* reading stopped until queued replies drain */
 };
 
@@ -62,25 +63,6 @@ static void floor_close(struct floor_conn *conn)
 {
 	if (!uv_is_closing(&conn->h.handle))
 		uv_close(&conn->h.handle, floor_on_close);
-}
-
-/* floor_count_requests - count request ends in untrusted data, carrying line state */
-static size_t floor_count_requests(struct floor_conn *conn, const char *data, size_t len)
-{
-	const char *p = data, *end = data + len, *nl;
-	int bol = conn->at_line_start;
-	size_t n = 0;
-
-	while ((nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-		if (nl == p && bol)
-			n++;
-		bol = 1;
-		p = nl + 1;
-	}
-	if (p < end)
-		bol = 0;
-	conn->at_line_start = bol;
-	return n;
 }
 
 /* floor_skip - drop the first n bytes of a buffer list; return the first buffer left */
@@ -176,7 +158,7 @@ static void floor_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *bu
 	}
 	if (nread == 0)
 		return;		/* "try again", not end of file (HACKING.md, traps) */
-	n = floor_count_requests(conn, buf->base, (size_t)nread);
+	n = request_ends(&conn->at_line_start, buf->base, (size_t)nread);
 	if (n > 0)
 		floor_reply(conn, n);
 }
@@ -201,7 +183,7 @@ static void floor_on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	conn->h.handle.data = conn;
-	conn->at_line_start = 1;
+	conn->at_line_start = true;
 	if (uv_accept(server, &conn->h.stream) != 0) {
 		floor_close(conn);
 		return;

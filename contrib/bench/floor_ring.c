@@ -36,6 +36,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "ends.h"
+
 #define REPLY "action=DUNNO\n\n"
 #define REPLY_LEN (sizeof(REPLY) - 1)
 #define BLOCK_REPLIES 1024 /* replies in the static block: one send carries at most these */
@@ -51,7 +53,7 @@ enum op { OP_ACCEPT = 1, OP_RECV, OP_SEND };
 struct ring_conn {
 	uint64_t owed;      /* reply bytes not yet sent */
 	uint64_t sent;      /* reply bytes sent, for the phase of the next send in the block */
-	bool at_line_start; /* the last byte received ended a line, or none came yet */
+	bool at_line_start; /* the last byte received ended a line, or none came yet (ends.h) */
 	bool receiving;     /* its multishot receive is armed */
 	bool sending;       /* one send at a time, so that replies leave in order */
 	bool failed;        /* a send failed: nothing more is sent */
@@ -137,23 +139,6 @@ static void finish(int fd)
 		close(fd);
 }
 
-/* count_requests - request ends (an LF at the start of a line) in untrusted bytes. */
-static uint64_t count_requests(struct ring_conn *c, const char *data, size_t len)
-{
-	const char *p = data, *end = data + len, *nl;
-	bool bol = c->at_line_start;
-	uint64_t n = 0;
-
-	while ((nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-		if (nl == p && bol)
-			n++;
-		bol = true;
-		p = nl + 1;
-	}
-	c->at_line_start = p < end ? false : bol;
-	return n;
-}
-
 /* accepted - a new connection (or an error, which ends the multishot accept: re-armed). */
 static void accepted(int lfd, const struct io_uring_cqe *cqe)
 {
@@ -183,7 +168,7 @@ static void received(int fd, const struct io_uring_cqe *cqe, unsigned *returned)
 	if (cqe->flags & IORING_CQE_F_BUFFER) {
 		int id = (int)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
 		if (cqe->res > 0 && !c->failed) {
-			c->owed += count_requests(c, recv_bufs + (size_t)id * RECV_SIZE, (size_t)cqe->res) *
+			c->owed += request_ends(&c->at_line_start, recv_bufs + (size_t)id * RECV_SIZE, (size_t)cqe->res) *
 				   REPLY_LEN;
 			send_owed(fd);
 		}
