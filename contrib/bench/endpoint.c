@@ -140,8 +140,7 @@ int endpoint_name(const struct endpoint *ep, union endpoint_handle *h, char *buf
 {
 	struct sockaddr_storage ss;
 	int len = (int)sizeof(ss);
-	char ip[64];
-	int rc, port;
+	int rc;
 
 	if (ep->is_unix) {
 		snprintf(buf, size, "unix:%s", ep->path);
@@ -150,15 +149,24 @@ int endpoint_name(const struct endpoint *ep, union endpoint_handle *h, char *buf
 	rc = uv_tcp_getsockname(&h->tcp, (struct sockaddr *)&ss, &len);
 	if (rc < 0)
 		return rc;
-	if (ss.ss_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
+	return endpoint_format_inet(&ss, buf, size);
+}
+
+/* endpoint_format_inet - "inet:ADDR:PORT" ("inet:[ADDR]:PORT" for IPv6) of a socket address */
+int endpoint_format_inet(const struct sockaddr_storage *ss, char *buf, size_t size)
+{
+	char ip[64];
+	int rc, port;
+
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
 
 		rc = uv_ip6_name(sin6, ip, sizeof(ip));
 		port = ntohs(sin6->sin6_port);
 		if (rc == 0)
 			snprintf(buf, size, "inet:[%s]:%d", ip, port);
 	} else {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
 
 		rc = uv_ip4_name(sin, ip, sizeof(ip));
 		port = ntohs(sin->sin_port);

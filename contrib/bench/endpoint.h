@@ -37,5 +37,6 @@ int endpoint_connect(const struct endpoint *ep, union endpoint_handle *h, uv_con
 	uv_connect_cb cb);
 void endpoint_tune(const struct endpoint *ep, union endpoint_handle *h);
 int endpoint_name(const struct endpoint *ep, union endpoint_handle *h, char *buf, size_t size);
+int endpoint_format_inet(const struct sockaddr_storage *ss, char *buf, size_t size);
 
 #endif

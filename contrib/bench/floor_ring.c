@@ -2,7 +2,7 @@
  * floor_ring - the floor on io_uring alone: what a trivial policy server costs when its
  * reads, as well as its writes, go through the ring and no system call is made per request.
  *
- * Usage: policyd-floor-ring inet:HOST:PORT   (a numeric IPv4 or IPv6 address; port 0: any)
+ * Usage: policyd-floor-ring inet:HOST:PORT   (as the other tools take it; port 0: any)
  *
  * It answers like policyd-floor ("action=DUNNO\n\n" for every empty line that ends a
  * request, across reads too), but a loop turn is one io_uring_enter (two only when a turn
@@ -25,7 +25,6 @@
  * static block of repeated replies; a connection only counts the bytes it still owes.
  * Untrusted input: every byte received.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <liburing.h>
 #include <netinet/in.h>
@@ -41,6 +40,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "endpoint.h"
 #include "ends.h"
 
 #define REPLY "action=DUNNO\n\n"
@@ -262,53 +262,33 @@ static void sent(int fd, const struct io_uring_cqe *cqe)
 	finish(fd);
 }
 
-/* listen_on - a listening socket on "inet:HOST:PORT" (numeric host), its address printed. */
+/*
+ * listen_on - a listening socket on an "inet:" address (endpoint.c parses it, as for the
+ * other tools), its address printed with the port the kernel picked.
+ */
 static int listen_on(const char *spec)
 {
-	struct sockaddr_storage ss = { 0 };
-	socklen_t len;
-	char host[64], name[80];
-	const char *colon = strrchr(spec, ':');
-	int one = 1, port;
+	struct endpoint ep;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char name[ENDPOINT_TEXT_MAX];
+	int one = 1, fd;
 
-	if (strncmp(spec, "inet:", 5) != 0 || colon == NULL || colon - spec - 5 >= (long)sizeof(host))
+	if (endpoint_parse(&ep, spec) != 0 || ep.is_unix)
 		return -1;
-	memcpy(host, spec + 5, (size_t)(colon - spec - 5));
-	host[colon - spec - 5] = '\0';
-	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-		memmove(host, host + 1, strlen(host));
-		host[strlen(host) - 1] = '\0';
-	}
-	port = atoi(colon + 1);
-	struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
-	if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
-		v4->sin_family = AF_INET;
-		v4->sin_port = htons((uint16_t)port);
-		len = sizeof(*v4);
-	} else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
-		v6->sin6_family = AF_INET6;
-		v6->sin6_port = htons((uint16_t)port);
-		len = sizeof(*v6);
-	} else {
-		return -1;
-	}
-	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(ep.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 511) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
+	if (bind(fd, (struct sockaddr *)&ep.addr, ep.addr.ss_family == AF_INET6
+							? sizeof(struct sockaddr_in6)
+							: sizeof(struct sockaddr_in)) != 0 ||
+	    listen(fd, 511) != 0 || getsockname(fd, (struct sockaddr *)&ss, &len) != 0 ||
+	    endpoint_format_inet(&ss, name, sizeof(name)) != 0) {
 		close(fd);
 		return -1;
 	}
-	if (ss.ss_family == AF_INET) {
-		inet_ntop(AF_INET, &v4->sin_addr, name, sizeof(name));
-		printf("LISTEN inet:%s:%u\n", name, ntohs(v4->sin_port));
-	} else {
-		inet_ntop(AF_INET6, &v6->sin6_addr, name, sizeof(name));
-		printf("LISTEN inet:[%s]:%u\n", name, ntohs(v6->sin6_port));
-	}
+	printf("LISTEN %s\n", name);
 	return fd;
 }
 
